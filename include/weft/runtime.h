@@ -1,0 +1,168 @@
+/*
+ * weft/runtime.h - the runtime (worker threads), spawning, and the join handle
+ * with its three verbs: join, abort, detach.
+ *
+ * Semantics in one table (README "Tasks, abort and detach" has the long form):
+ *
+ *   abort, task spawned default     request delivered as -ECANCELED at the
+ *   (cooperative)                   task's next await; the task returns its own
+ *                                   result, join reports it with status 0
+ *   abort, task spawned             task is not resumed after its current poll;
+ *   WEFT_TASK_CANCEL_SAFE           its drop hook runs once; join reports
+ *                                   status -ECANCELED
+ *   abort, task already finished    no-op, returns 1
+ *   detach / spawn_detached         no handle: the task can no longer be
+ *                                   aborted; its result is dropped
+ *   runtime shutdown                every task is cancelled (source SHUTDOWN);
+ *                                   after the grace period the rest are torn
+ *                                   down without being resumed
+ *
+ * A task's drop hook runs exactly once: after it returns, after a forced abort,
+ * or at shutdown.
+ */
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_runtime weft_runtime;
+
+typedef struct weft_runtime_opts {
+    unsigned threads;               /* workers; 0 = online CPUs */
+    bool pin_workers;               /* pin worker i to the i-th allowed CPU */
+    unsigned global_queue_interval; /* ticks between inject checks; 0 = 61 */
+    unsigned shutdown_grace_ms;     /* time cooperative tasks get to finish
+                                       at shutdown; 0 = 1000 */
+} weft_runtime_opts;
+
+/* Start a runtime. opts may be NULL for the defaults. */
+WEFT_EXTERN int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts);
+
+/*
+ * Cancel every task (source WEFT_CANCEL_SHUTDOWN), give cooperative tasks the
+ * grace period to return, tear down the rest without resuming them (each drop
+ * hook runs once), and join the worker threads. Spawning afterwards fails with
+ * -ESHUTDOWN. Idempotent. Fails with -EDEADLK when called from a worker.
+ */
+WEFT_EXTERN int weft_runtime_shutdown(weft_runtime *rt);
+
+/* Shut down if still running, then free the runtime. */
+WEFT_EXTERN int weft_runtime_free(weft_runtime *rt);
+
+WEFT_EXTERN unsigned weft_runtime_threads(const weft_runtime *rt);
+
+/* Number of tasks spawned and not yet finished. */
+WEFT_EXTERN size_t weft_runtime_live_tasks(const weft_runtime *rt);
+
+/* The runtime running the current task. */
+WEFT_EXTERN weft_runtime *weft_cx_runtime(weft_cx *cx);
+
+/* ---- Spawning ------------------------------------------------------------ */
+
+enum weft_task_flags {
+    /* The task may be torn down at any await: an abort, token or shutdown
+     * stops it without resuming it. */
+    WEFT_TASK_CANCEL_SAFE = 1u << 0,
+    /* The whole task is one shield region: requests are recorded but never
+     * delivered; shutdown still tears it down after the grace period. */
+    WEFT_TASK_SHIELDED = 1u << 1,
+};
+
+typedef struct weft_task_desc {
+    weft_poll_fn poll;          /* required */
+    const void *frame;          /* initial frame, copied; NULL = all zero */
+    size_t frame_size;          /* >= sizeof(weft_frame) */
+    weft_drop_fn drop;          /* optional; runs once, see above */
+    const char *name;           /* optional, for traces; must outlive the task */
+    unsigned flags;             /* enum weft_task_flags */
+} weft_task_desc;
+
+/* A description of a task whose frame is *frame_ptr. */
+#define WEFT_TASK(poll_fn, frame_ptr)                                         \
+    ((weft_task_desc){ .poll = (poll_fn), .frame = (frame_ptr),               \
+                       .frame_size = sizeof *(frame_ptr) })
+
+/*
+ * The handle to a spawned task's result. Caller-allocated; weft_spawn fills
+ * it. Joining consumes it (it becomes empty); so do detach and a successful
+ * join after which the task is gone. Copies of a handle are not tracked: use
+ * one copy.
+ */
+typedef struct weft_join {
+    struct weft__task *weft_task;   /* private; NULL = empty */
+} weft_join;
+
+#define WEFT_JOIN_INIT { NULL }
+
+/* Spawn a task from anywhere (a task, or any thread). join must not be NULL:
+ * to give up the result, use weft_spawn_detached or weft_detach. */
+WEFT_EXTERN int weft_spawn(weft_runtime *rt, const weft_task_desc *desc, weft_join *join);
+WEFT_EXTERN int weft_spawn_detached(weft_runtime *rt, const weft_task_desc *desc);
+
+/* ---- Outcomes and cancellation provenance --------------------------------- */
+
+typedef enum weft_cancel_source {
+    WEFT_CANCEL_NONE = 0,
+    WEFT_CANCEL_ABORT,
+    WEFT_CANCEL_TOKEN,
+    WEFT_CANCEL_TIMEOUT,
+    WEFT_CANCEL_GROUP,
+    WEFT_CANCEL_SHUTDOWN,
+} weft_cancel_source;
+
+typedef struct weft_cancel_info {
+    weft_cancel_source source;      /* first requester; NONE if never asked */
+    const weft_site *delivered_at;  /* await where it took effect; NULL if it
+                                       never did (the task finished first) */
+    uint64_t shield_held_ns;        /* how long shields deferred it */
+} weft_cancel_info;
+
+typedef struct weft_outcome {
+    int status;                 /* 0: the task returned value;
+                                   -ECANCELED: torn down without returning */
+    int64_t value;
+    weft_cancel_info cancel;
+} weft_outcome;
+
+WEFT_EXTERN const char *weft_cancel_source_name(weft_cancel_source source);
+
+/* ---- Join, abort, detach ---------------------------------------------------- */
+
+/*
+ * Await the task behind h from inside a task. Yields its status (0 or
+ * -ECANCELED) and fills *out; the handle is then empty. -EINVAL for an empty
+ * handle. If the awaiting task is itself cancelled, the await yields -ECANCELED,
+ * the handle stays valid and the task behind it keeps running.
+ */
+WEFT_EXTERN weft_poll weft_join_await(weft_cx *cx, weft_join *h, weft_outcome *out);
+
+/* Block the calling thread (not a worker: -EDEADLK) until the task finishes. */
+WEFT_EXTERN int weft_join_wait(weft_join *h, weft_outcome *out);
+
+/* Spawn a root task and wait for it from the calling thread. */
+WEFT_EXTERN int weft_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcome *out);
+
+/* Ask the task to stop (source WEFT_CANCEL_ABORT). Returns 0 when the request
+ * was recorded, 1 when the task had already finished (nothing to do). The handle
+ * stays valid: join it to see how the task ended. */
+WEFT_EXTERN int weft_abort(weft_join *h);
+
+/* Give up the handle; the task keeps running and its result is dropped. */
+WEFT_EXTERN int weft_detach(weft_join *h);
+
+/* True once the task has finished (returned or been torn down). */
+WEFT_EXTERN bool weft_join_is_finished(const weft_join *h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_RUNTIME_H */

@@ -1,0 +1,216 @@
+/*
+ * weft/task.h - stackless tasks: the frame, the state-machine macros and the
+ * leaf-future protocol.
+ *
+ * A task is a poll function plus a frame: a user struct whose first member is a
+ * weft_frame. Locals that must survive an await live in the frame. The macros
+ * below turn the poll function into a resumable state machine with `switch`:
+ *
+ *     static weft_poll child_poll(weft_cx *cx, void *p) {
+ *         struct child *c = p;
+ *         WEFT_BEGIN(&c->f);
+ *         WEFT_YIELD(&c->f, c->rc);          // c->rc: 0, or -ECANCELED
+ *         WEFT_AWAIT(&c->f, c->rc, weft_join_await(cx, &c->h, &c->out));
+ *         WEFT_RETURN(&c->f, c->out.value);
+ *         WEFT_END(&c->f);
+ *     }
+ *
+ * Rules a user must know:
+ *  1. The poll function's context parameter must be named `cx`: the macros use it.
+ *  2. At most one WEFT_AWAIT/WEFT_YIELD per source line (the line is the resume
+ *     point), and no `switch` of your own may span an await.
+ *  3. Plain locals do not survive an await; keep such values in the frame.
+ *
+ * An awaitable (a "leaf future" such as a join, a timer or an I/O operation, or
+ * a nested state machine) is an expression of type weft_poll: WEFT_PENDING while
+ * it cannot finish, otherwise its result, which by convention is >= 0 on success
+ * and a negative errno on failure. Every await is a cancellation point: when a
+ * cancellation request is pending and no shield holds it, the await yields
+ * -ECANCELED (see DESIGN.md and README "Cancellation").
+ */
+#ifndef WEFT_TASK_H
+#define WEFT_TASK_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What every poll and every leaf returns: WEFT_PENDING, or the ready result. */
+typedef int64_t weft_poll;
+#define WEFT_PENDING INT64_MIN
+
+/* The context of the poll in progress; valid only during that poll. */
+typedef struct weft_cx weft_cx;
+
+/* The header every frame starts with. All fields are private. */
+typedef struct weft_frame {
+    uint32_t weft_resume;       /* resume point: 0 = start, else an await line */
+    uint32_t weft_reserved;
+} weft_frame;
+
+typedef weft_poll (*weft_poll_fn)(weft_cx *cx, void *frame);
+typedef void (*weft_drop_fn)(void *frame);
+
+/* Where an await is in the source; used for cancellation provenance. */
+typedef struct weft_site {
+    const char *file;
+    const char *func;
+    int line;
+} weft_site;
+
+/* ---- Leaf-future protocol ------------------------------------------------ */
+
+/*
+ * A waker is a counted reference to something that can be woken: a task, or a
+ * plain thread blocked in a weft_*_wait call. Every waker obtained must be
+ * consumed exactly once, by weft_waker_wake or weft_waker_drop.
+ */
+typedef struct weft_waker {
+    uintptr_t weft_bits;        /* private; 0 = no waker */
+} weft_waker;
+
+WEFT_EXTERN weft_waker weft_cx_waker(weft_cx *cx);
+WEFT_EXTERN weft_waker weft_waker_clone(const weft_waker *w);
+WEFT_EXTERN void weft_waker_wake(weft_waker *w);
+WEFT_EXTERN void weft_waker_wake_by_ref(const weft_waker *w);
+WEFT_EXTERN void weft_waker_drop(weft_waker *w);
+WEFT_EXTERN bool weft_waker_will_wake(const weft_waker *w, weft_cx *cx);
+
+/*
+ * How a withdrawn leaf ended; returned by its cancel hook.
+ *  WITHDRAWN - it did not happen and never will: the await yields -ECANCELED.
+ *  RACED     - it completed before the withdrawal: poll it once more for the
+ *              real result (it must not suspend again).
+ *  PENDING   - withdrawal is under way (e.g. an io_uring cancel in flight); the
+ *              leaf wakes the task when it has settled and then yields either
+ *              -ECANCELED or its real result.
+ */
+typedef enum weft_withdraw {
+    WEFT_WITHDRAWN = 0,
+    WEFT_WITHDRAW_RACED = 1,
+    WEFT_WITHDRAW_PENDING = 2,
+} weft_withdraw;
+
+typedef weft_withdraw (*weft_cancel_hook)(weft_cx *cx, void *leaf);
+
+/*
+ * A leaf that returns WEFT_PENDING after arranging a wake-up must declare
+ * itself with weft_cx_suspend, so that the runtime can withdraw it when the task
+ * is cancelled. The hook runs on the thread that polls the task, never
+ * concurrently with the task's poll.
+ */
+WEFT_EXTERN void weft_cx_suspend(weft_cx *cx, void *leaf, weft_cancel_hook hook);
+
+/*
+ * Cooperative budget: a leaf that is about to complete calls weft_cx_coop.
+ * When the task has used its budget (128 completions per poll) it returns false
+ * after rescheduling the task; the leaf must then return WEFT_PENDING without
+ * consuming anything.
+ */
+WEFT_EXTERN bool weft_cx_coop(weft_cx *cx);
+
+/* Shield regions (nestable): cancellation requests are held until the
+ * outermost region ends, and delivered at the first await after it. */
+WEFT_EXTERN void weft_shield_enter(weft_cx *cx);
+WEFT_EXTERN void weft_shield_exit(weft_cx *cx);
+
+/* True when a cancellation request is waiting for this task (shielded or not). */
+WEFT_EXTERN bool weft_cx_cancel_requested(weft_cx *cx);
+
+/* ---- Internals the macros expand to (not API) ---------------------------- */
+
+#define WEFT__STATE_CANCEL_REQUESTED ((uint64_t)1 << 5)
+#define WEFT__RESUME_DONE UINT32_MAX
+
+enum { WEFT__AWAIT_POLL, WEFT__AWAIT_CANCELLED, WEFT__AWAIT_SUSPEND };
+
+/* The first member of the runtime's cx; read inline on every await. */
+struct weft__cx_head {
+    const uint64_t *state;      /* the task's state word */
+    void **leaf;                /* the task's leaf-in-flight slot */
+    const weft_site **site;     /* where the task last suspended */
+};
+
+WEFT_EXTERN int weft__cancel_at_await(weft_cx *cx, const weft_site *site);
+WEFT_EXTERN weft_poll weft__yield_now(weft_cx *cx);
+WEFT_EXTERN weft_poll weft__frame_end(weft_frame *f);
+
+static inline bool weft__cancel_flagged(weft_cx *cx)
+{
+    /* Relaxed: the requester's release pairs with the acquire in the slow path. */
+    const struct weft__cx_head *h = (const struct weft__cx_head *)cx;
+    return __builtin_expect((__atomic_load_n(h->state, __ATOMIC_RELAXED)
+                             & WEFT__STATE_CANCEL_REQUESTED) != 0, 0);
+}
+
+static inline void weft__await_done(weft_cx *cx)
+{
+    *((const struct weft__cx_head *)cx)->leaf = NULL;
+}
+
+static inline void weft__suspended_at(weft_cx *cx, const weft_site *site)
+{
+    *((const struct weft__cx_head *)cx)->site = site;
+}
+
+#if defined(__cplusplus)
+#define WEFT__FALLTHROUGH [[fallthrough]]
+#else
+#define WEFT__FALLTHROUGH __attribute__((fallthrough))
+#endif
+
+/* ---- The state-machine macros ------------------------------------------- */
+
+#define WEFT_BEGIN(f) switch ((f)->weft_resume) { case 0:
+
+/* Await `expr` (a weft_poll expression) and store its result in `out`. */
+#define WEFT_AWAIT(f, out, expr)                                              \
+    do {                                                                      \
+        static const weft_site weft__site_ = { __FILE__, __func__, __LINE__ };\
+        (f)->weft_resume = __LINE__;                                          \
+        WEFT__FALLTHROUGH;                                                    \
+    case __LINE__: {                                                          \
+        weft_poll weft__r_ = -ECANCELED;                                      \
+        int weft__c_ = weft__cancel_flagged(cx)                               \
+            ? weft__cancel_at_await(cx, &weft__site_) : WEFT__AWAIT_POLL;     \
+        if (weft__c_ == WEFT__AWAIT_SUSPEND)                                  \
+            return WEFT_PENDING;                                              \
+        if (weft__c_ == WEFT__AWAIT_POLL                                      \
+            && (weft__r_ = (expr)) == WEFT_PENDING) {                         \
+            weft__suspended_at(cx, &weft__site_);                             \
+            return WEFT_PENDING;                                              \
+        }                                                                     \
+        weft__await_done(cx);                                                 \
+        (out) = weft__r_;                                                     \
+    }                                                                         \
+    } while (0)
+
+/* Let other tasks run; `out` becomes 0, or -ECANCELED if cancelled. */
+#define WEFT_YIELD(f, out) WEFT_AWAIT(f, out, weft__yield_now(cx))
+
+/* Finish with `value` (anything but WEFT_PENDING). */
+#define WEFT_RETURN(f, value)                                                 \
+    do {                                                                      \
+        (f)->weft_resume = WEFT__RESUME_DONE;                                 \
+        return (weft_poll)(value);                                            \
+    } while (0)
+
+/* Close the body; falling off the end returns 0, re-polling a finished frame
+ * returns -EINVAL. */
+#define WEFT_END(f) } return weft__frame_end(f)
+
+#define WEFT_SHIELD_BEGIN() weft_shield_enter(cx)
+#define WEFT_SHIELD_END() weft_shield_exit(cx)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_TASK_H */

@@ -1,0 +1,13 @@
+/*
+ * weft/weft.h - the whole public API of weft, a work-stealing runtime for
+ * stackless asynchronous tasks over io_uring with explicit cancellation.
+ */
+#ifndef WEFT_WEFT_H
+#define WEFT_WEFT_H
+
+#include "weft/version.h"
+#include "weft/error.h"
+#include "weft/task.h"
+#include "weft/runtime.h"
+
+#endif /* WEFT_WEFT_H */

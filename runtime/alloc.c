@@ -1,0 +1,98 @@
+/*
+ * runtime/alloc.c - jemalloc (or libc) behind weft__alloc/weft__free.
+ *
+ * Each worker thread creates an explicit jemalloc tcache at start and destroys
+ * it at exit; "each explicit cache can be used by only one thread at a time",
+ * which holds because only that worker reads tcache_flags. Frees from another
+ * thread are fine for jemalloc: they go through the freeing thread's cache.
+ */
+#include "runtime/alloc.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft_config.h"
+
+#if WEFT_HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+static _Atomic long fail_countdown;
+
+static inline int injected_failure(void)
+{
+    /* Relaxed: a test arms it before starting the work it wants to fail. */
+    if (__builtin_expect(atomic_load_explicit(&fail_countdown, memory_order_relaxed) == 0, 1))
+        return 0;
+    return atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed) == 1;
+}
+
+void weft__alloc_fail_after(long n)
+{
+    atomic_store_explicit(&fail_countdown, n < 0 ? 0 : n, memory_order_relaxed);
+}
+
+#if WEFT_HAVE_JEMALLOC
+
+static __thread int tcache_flags;   /* 0: the thread's implicit tcache */
+
+void weft__alloc_thread_start(void)
+{
+    unsigned id;
+    size_t len = sizeof id;
+    if (mallctl("tcache.create", &id, &len, NULL, 0) == 0)
+        tcache_flags = MALLOCX_TCACHE(id);
+}
+
+void weft__alloc_thread_stop(void)
+{
+    if (tcache_flags == 0)
+        return;
+    unsigned id = (unsigned)((tcache_flags >> 8) - 2);
+    mallctl("tcache.destroy", NULL, NULL, &id, sizeof id);
+    tcache_flags = 0;
+}
+
+void *weft__alloc(size_t size)
+{
+    if (injected_failure())
+        return NULL;
+    return mallocx(size, tcache_flags);
+}
+
+void *weft__calloc(size_t size)
+{
+    if (injected_failure())
+        return NULL;
+    return mallocx(size, tcache_flags | MALLOCX_ZERO);
+}
+
+void weft__free(void *p, size_t size)
+{
+    if (p)
+        sdallocx(p, size, tcache_flags);
+}
+
+#else
+
+void weft__alloc_thread_start(void) {}
+void weft__alloc_thread_stop(void) {}
+
+void *weft__alloc(size_t size)
+{
+    return injected_failure() ? NULL : malloc(size);
+}
+
+void *weft__calloc(size_t size)
+{
+    return injected_failure() ? NULL : calloc(1, size);
+}
+
+void weft__free(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * runtime/alloc.h - the one allocation shim every runtime object goes through.
+ *
+ * With jemalloc: mallocx/sdallocx, using the calling worker's explicit tcache
+ * when there is one. In sanitizer builds (or without jemalloc): libc malloc, so
+ * ASan sees every object. Memory from here is never handed to the user to free.
+ * Fault injection: weft__alloc_fail_after(n) makes the n-th next allocation
+ * fail, for tests of the -ENOMEM paths.
+ */
+#ifndef WEFT_RUNTIME_ALLOC_H
+#define WEFT_RUNTIME_ALLOC_H
+
+#include <stddef.h>
+
+void *weft__alloc(size_t size);
+void *weft__calloc(size_t size);
+void weft__free(void *p, size_t size);
+
+/* Per-thread cache: create when a worker starts, destroy when it exits. */
+void weft__alloc_thread_start(void);
+void weft__alloc_thread_stop(void);
+
+/* Fail the n-th allocation from now (1 = the next one); 0 disarms. Process-wide. */
+void weft__alloc_fail_after(long n);
+
+#endif /* WEFT_RUNTIME_ALLOC_H */

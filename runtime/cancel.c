@@ -1,0 +1,154 @@
+/*
+ * runtime/cancel.c - recording cancellation requests and delivering them at
+ * await points; shield regions; the leaf slot that makes withdrawal possible.
+ *
+ * Delivery rules (DESIGN.md, "Cancellation"):
+ *   1. A request is recorded once (the first source wins) and never cleared.
+ *   2. While the task's shield depth is above zero nothing is delivered.
+ *   3. Cooperative task: at an await that has no leaf in flight, the await
+ *      yields -ECANCELED. At an await whose leaf is suspended, the leaf is
+ *      withdrawn first; a leaf that completed before the withdrawal wins and
+ *      its real result is returned. Level-triggered: every later await repeats.
+ *   4. Cancel-safe task: the await suspends instead; the task was notified by
+ *      the requester and the harness tears it down before it can be resumed.
+ */
+#include <stdatomic.h>
+
+#include "runtime/rt.h"
+#include "runtime/task.h"
+#include "runtime/worker.h"
+
+#define COOP_BUDGET 128
+
+weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source source)
+{
+    int expected = WEFT_CANCEL_NONE;
+    if (!atomic_compare_exchange_strong_explicit(&t->cancel_source, &expected, (int)source,
+                                                 memory_order_relaxed, memory_order_relaxed)) {
+        /* Rule 1: the first requester records and notifies; we are done. */
+        return (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__COMPLETE)
+             ? WEFT__CANCEL_FINISHED : WEFT__CANCEL_AGAIN;
+    }
+    t->cancel_requested_ns = weft__now_ns();
+    weft__cancel_outcome o = weft__state_request_cancel(&t->state);
+    if (o == WEFT__CANCEL_SUBMIT)
+        weft__schedule(t, false);
+    return o;
+}
+
+int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
+{
+    weft__task *t = cx->task;
+    if (t->shield_depth > 0)
+        return WEFT__AWAIT_POLL;
+    if (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_SAFE) {
+        t->suspended_at = site;
+        return WEFT__AWAIT_SUSPEND;
+    }
+    if (t->leaf && !t->leaf_withdrawing) {
+        switch (t->leaf_hook(cx, t->leaf)) {
+        case WEFT_WITHDRAW_RACED:
+            return WEFT__AWAIT_POLL;
+        case WEFT_WITHDRAW_PENDING:
+            t->leaf_withdrawing = true;
+            return WEFT__AWAIT_SUSPEND;
+        case WEFT_WITHDRAWN:
+            break;
+        }
+    } else if (t->leaf_withdrawing) {
+        return WEFT__AWAIT_POLL;    /* the leaf reports how its withdrawal ended */
+    }
+    t->leaf_withdrawing = false;
+    if (!t->cancel_delivered_at)
+        t->cancel_delivered_at = site;
+    return WEFT__AWAIT_CANCELLED;
+}
+
+void weft_cx_suspend(weft_cx *cx, void *leaf, weft_cancel_hook hook)
+{
+    weft__task *t = cx->task;
+    if (t->leaf != leaf)
+        t->leaf_withdrawing = false;
+    t->leaf = leaf;
+    t->leaf_hook = hook;
+}
+
+bool weft_cx_coop(weft_cx *cx)
+{
+    if (cx->budget > 0) {
+        cx->budget--;
+        return true;
+    }
+    weft__task_wake_by_ref(cx->task);   /* running: requeued after this poll */
+    return false;
+}
+
+bool weft_cx_cancel_requested(weft_cx *cx)
+{
+    return cx && (atomic_load_explicit(&cx->task->state, memory_order_relaxed)
+                  & WEFT__CANCEL_REQUESTED);
+}
+
+void weft_shield_enter(weft_cx *cx)
+{
+    weft__task *t = cx->task;
+    if (t->shield_depth++ == 0)
+        t->shield_started_ns = weft__now_ns();
+}
+
+void weft_shield_exit(weft_cx *cx)
+{
+    weft__task *t = cx->task;
+    if (t->shield_depth == 0 || --t->shield_depth > 0)
+        return;
+    if (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED) {
+        uint64_t from = t->cancel_requested_ns > t->shield_started_ns
+                      ? t->cancel_requested_ns : t->shield_started_ns;
+        t->shield_held_ns += weft__now_ns() - from;
+        /* A cancel-safe task parked its teardown behind the shield: it must
+         * not be resumed past the next await, and the harness must see it. */
+        if (atomic_load_explicit(&t->state, memory_order_relaxed) & WEFT__CANCEL_SAFE)
+            weft__task_wake_by_ref(t);
+    }
+}
+
+static weft_withdraw yield_withdraw(weft_cx *cx, void *leaf)
+{
+    (void)cx;
+    (void)leaf;
+    return WEFT_WITHDRAWN;
+}
+
+/* The address of this object marks "this task is suspended in a yield". */
+static const char yield_marker;
+
+weft_poll weft__yield_now(weft_cx *cx)
+{
+    weft__task *t = cx->task;
+    if (t->leaf == &yield_marker)
+        return 0;   /* resumed after the yield */
+    weft_cx_suspend(cx, (void *)&yield_marker, yield_withdraw);
+    weft__task_wake_by_ref(t);  /* running: requeued at the back after this poll */
+    return WEFT_PENDING;
+}
+
+weft_poll weft__frame_end(weft_frame *f)
+{
+    if (f->weft_resume == WEFT__RESUME_DONE)
+        return -EINVAL;     /* polled again after it finished */
+    f->weft_resume = WEFT__RESUME_DONE;
+    return 0;
+}
+
+const char *weft_cancel_source_name(weft_cancel_source source)
+{
+    switch (source) {
+    case WEFT_CANCEL_NONE: return "none";
+    case WEFT_CANCEL_ABORT: return "abort";
+    case WEFT_CANCEL_TOKEN: return "token";
+    case WEFT_CANCEL_TIMEOUT: return "timeout";
+    case WEFT_CANCEL_GROUP: return "group";
+    case WEFT_CANCEL_SHUTDOWN: return "shutdown";
+    }
+    return "unknown";
+}

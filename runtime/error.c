@@ -1,0 +1,47 @@
+/*
+ * runtime/error.c - weft_strerror and weft_err_name, generated from one table
+ * of the errno values weft documents, with weft's own wording for each.
+ */
+#include <errno.h>
+
+#include "weft/error.h"
+
+#define WEFT_ERRNO_MAP(XX)                                                        \
+    XX(EINVAL, "invalid argument or misuse of a handle")                          \
+    XX(ENOMEM, "out of memory")                                                   \
+    XX(ECANCELED, "operation cancelled")                                          \
+    XX(ETIMEDOUT, "timed out")                                                    \
+    XX(ESHUTDOWN, "runtime is shut down")                                         \
+    XX(EDEADLK, "would block a worker thread (call it from a task or another thread)") \
+    XX(EPERM, "operation not permitted")                                          \
+    XX(EAGAIN, "resource temporarily unavailable")                                \
+    XX(EBUSY, "resource busy")                                                    \
+    XX(ENOSYS, "not supported by this kernel")                                    \
+    XX(EBADF, "bad file descriptor")                                              \
+    XX(EPIPE, "peer closed")                                                      \
+    XX(ECONNRESET, "connection reset by peer")                                    \
+    XX(ENOENT, "no such file or directory")
+
+const char *weft_strerror(int err)
+{
+    if (err >= 0)
+        return "success";
+    switch (-err) {
+#define XX(code, text) case code: return text;
+    WEFT_ERRNO_MAP(XX)
+#undef XX
+    }
+    return "unknown error";
+}
+
+const char *weft_err_name(int err)
+{
+    if (err >= 0)
+        return "OK";
+    switch (-err) {
+#define XX(code, text) case code: return #code;
+    WEFT_ERRNO_MAP(XX)
+#undef XX
+    }
+    return "UNKNOWN";
+}

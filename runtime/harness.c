@@ -1,0 +1,120 @@
+/*
+ * runtime/harness.c - the life of one poll, and the end of a task.
+ *
+ * A task ends in exactly one of three ways, and each runs the drop hook once,
+ * then publishes the outcome, then sets COMPLETE:
+ *   returned     poll gave a value: status 0.
+ *   torn down    a cancel-safe task with a request and no shield: its leaf is
+ *                withdrawn (waiting, if the withdrawal is asynchronous, so no
+ *                kernel operation still points into the frame), then status
+ *                -ECANCELED.
+ *   shut down    the shutdown sweep does the same as a tear-down.
+ */
+#include "runtime/harness.h"
+
+#include "runtime/rt.h"
+#include "runtime/task.h"
+#include "runtime/worker.h"
+
+static void finish(weft__task *t, int64_t value, int status)
+{
+    if (t->drop)
+        t->drop(weft__task_frame(t));
+    t->value = value;
+    t->status = status;
+    if (t->shield_depth > 0
+        && (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED)) {
+        uint64_t from = t->cancel_requested_ns > t->shield_started_ns
+                      ? t->cancel_requested_ns : t->shield_started_ns;
+        t->shield_held_ns += weft__now_ns() - from;
+    }
+    uint64_t prev = weft__state_to_complete(&t->state);
+    if ((prev & WEFT__JOIN_INTEREST) && (prev & WEFT__JOIN_WAKER)) {
+        /* Rule 4 of task_state.h: the waker is ours now. The field is left
+         * as it is: the join side may still be reading it (rule 3). */
+        weft_waker waker = t->join_waker;
+        weft_waker_wake(&waker);
+    }
+    weft_runtime *rt = t->rt;
+    weft__registry_remove(&rt->registry, t);
+    /* The registry's reference and the running one. */
+    if (weft__state_ref_dec_n(&t->state, 2))
+        weft__task_free(t);
+}
+
+/* Withdraw the leaf a torn-down task is suspended on. Returns false while an
+ * asynchronous withdrawal is still under way. */
+static bool withdraw_leaf(struct weft_cx *cx, weft__task *t)
+{
+    if (!t->leaf)
+        return true;
+    if (t->leaf_hook(cx, t->leaf) == WEFT_WITHDRAW_PENDING) {
+        t->leaf_withdrawing = true;
+        return false;
+    }
+    t->leaf = NULL;
+    t->leaf_withdrawing = false;
+    return true;
+}
+
+static bool must_tear_down(weft__task *t)
+{
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+    return (s & WEFT__CANCEL_SAFE) && (s & WEFT__CANCEL_REQUESTED) && t->shield_depth == 0;
+}
+
+static void go_idle(weft__task *t)
+{
+    if (weft__state_to_idle(&t->state) == WEFT__IDLE_NOTIFIED)
+        weft__schedule(t, true);
+}
+
+static void tear_down(weft_worker *w, weft__task *t)
+{
+    struct weft_cx cx;
+    weft__cx_init(&cx, t, w);
+    if (!withdraw_leaf(&cx, t)) {
+        go_idle(t);     /* the leaf wakes the task once it has settled */
+        return;
+    }
+    t->cancel_delivered_at = t->suspended_at;
+    finish(t, 0, -ECANCELED);
+}
+
+void weft__harness_poll(weft_worker *w, weft__task *t)
+{
+    switch (weft__state_to_running(&t->state)) {
+    case WEFT__RUN_FAILED:
+        return;
+    case WEFT__RUN_DEALLOC:
+        weft__task_free(t);
+        return;
+    case WEFT__RUN_CANCELLED:
+        if (must_tear_down(t)) {
+            tear_down(w, t);
+            return;
+        }
+        break;
+    case WEFT__RUN_OK:
+        break;
+    }
+    struct weft_cx cx;
+    weft__cx_init(&cx, t, w);
+    w->stats.polls++;
+    weft_poll r = t->poll(&cx, weft__task_frame(t));
+    if (r != WEFT_PENDING)
+        finish(t, r, 0);
+    else
+        go_idle(t);
+}
+
+void weft__harness_shutdown(weft__task *t)
+{
+    struct weft_cx cx;
+    weft__cx_init(&cx, t, NULL);
+    /* Workers have drained their rings before exiting, so no withdrawal can
+     * still be pending here. */
+    withdraw_leaf(&cx, t);
+    t->cancel_delivered_at = t->suspended_at;
+    finish(t, 0, -ECANCELED);
+}

@@ -1,0 +1,99 @@
+/*
+ * runtime/task.h - the task object: one allocation holding the header below
+ * followed by the user's frame, which never moves.
+ *
+ * Who touches what:
+ *   1. `state` is atomic and follows the rules in task_state.h.
+ *   2. `queue_next` belongs to whoever holds the notified reference (a queue).
+ *   3. `leaf`, `leaf_hook`, `leaf_withdrawing`, `suspended_at`, `shield_depth`,
+ *      `cancel_delivered_at` and the frame belong to the holder of RUNNING.
+ *   4. `cancel_source` and `cancel_requested_ns` are written once, by the first
+ *      requester (CAS on cancel_source), before CANCEL_REQUESTED is set.
+ *   5. The outcome (`value`, `status`, shield time) is written by the holder of
+ *      RUNNING before COMPLETE, read by the join side after it (rule 5).
+ *   6. `reg_prev`/`reg_next` belong to the registry shard lock.
+ *   7. Everything else is immutable after spawn.
+ */
+#ifndef WEFT_RUNTIME_TASK_H
+#define WEFT_RUNTIME_TASK_H
+
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/task_state.h"
+#include "weft/runtime.h"
+
+struct weft_worker;
+
+typedef struct weft__task {
+    weft__state state;
+    struct weft__task *queue_next;
+    weft_poll_fn poll;
+    weft_runtime *rt;
+
+    void *leaf;                     /* the leaf the task is suspended on */
+    weft_cancel_hook leaf_hook;
+    const weft_site *suspended_at;
+    uint32_t shield_depth;
+    bool leaf_withdrawing;
+
+    weft_waker join_waker;
+    int64_t value;
+    int status;
+
+    _Atomic int cancel_source;      /* weft_cancel_source */
+    uint64_t cancel_requested_ns;
+    uint64_t shield_started_ns;
+    uint64_t shield_held_ns;
+    const weft_site *cancel_delivered_at;
+
+    weft_drop_fn drop;
+    const char *name;
+    struct weft__task *reg_prev, *reg_next;
+    uint32_t reg_shard;
+    uint32_t alloc_size;
+} weft__task;
+
+/* The frame starts at a fixed, max-aligned offset after the header. */
+#define WEFT__FRAME_ALIGN 16
+#define WEFT__FRAME_OFFSET \
+    ((sizeof(weft__task) + WEFT__FRAME_ALIGN - 1) & ~(size_t)(WEFT__FRAME_ALIGN - 1))
+
+static inline void *weft__task_frame(weft__task *t)
+{
+    return (char *)t + WEFT__FRAME_OFFSET;
+}
+
+/*
+ * The context of one poll. Lives on the polling worker's stack; its head is what
+ * the inline await check in weft/task.h reads.
+ */
+struct weft_cx {
+    struct weft__cx_head head;
+    weft__task *task;
+    struct weft_worker *worker;
+    uint32_t budget;
+};
+
+void weft__cx_init(struct weft_cx *cx, weft__task *t, struct weft_worker *w);
+
+/* Allocate and initialise a task from desc; NULL with *err set on failure. */
+weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool joinable,
+                           int *err);
+
+/* Drop one reference; frees the task on the last. */
+void weft__task_unref(weft__task *t);
+void weft__task_free(weft__task *t);
+
+/* Wake paths: schedule the task if the transition says so. */
+void weft__task_wake_by_ref(weft__task *t);
+void weft__task_wake_by_val(weft__task *t);
+
+/* Record a cancellation request from `source` and make sure the task sees it.
+ * Returns the state transition's outcome. */
+weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source source);
+
+uint64_t weft__now_ns(void);
+
+#endif /* WEFT_RUNTIME_TASK_H */

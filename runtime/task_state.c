@@ -1,0 +1,200 @@
+/*
+ * runtime/task_state.c - the transitions of the task state word.
+ *
+ * Orderings: transitions that hand the task (and its frame) from one thread to
+ * another use acq_rel; reference increments are relaxed because the caller
+ * already holds a reference; the decrement that may free is acq_rel so the freeing
+ * thread sees every write made under the other references.
+ */
+#include "runtime/task_state.h"
+
+#include <assert.h>
+
+uint64_t weft__state_initial(bool joinable, bool cancel_safe)
+{
+    uint64_t s = WEFT__NOTIFIED | 2 * WEFT__REF_ONE;
+    if (joinable)
+        s += WEFT__JOIN_INTEREST + WEFT__REF_ONE;
+    else
+        s |= WEFT__DETACHED;
+    if (cancel_safe)
+        s |= WEFT__CANCEL_SAFE;
+    return s;
+}
+
+weft__run_outcome weft__state_to_running(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_acquire), next;
+    for (;;) {
+        assert(cur & WEFT__NOTIFIED || cur & WEFT__COMPLETE);
+        if (cur & (WEFT__RUNNING | WEFT__COMPLETE)) {
+            next = (cur & ~WEFT__NOTIFIED) - WEFT__REF_ONE;
+        } else {
+            next = (cur & ~WEFT__NOTIFIED) | WEFT__RUNNING;
+        }
+        if (atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            break;
+    }
+    if (cur & (WEFT__RUNNING | WEFT__COMPLETE))
+        return weft__state_refs(next) == 0 ? WEFT__RUN_DEALLOC : WEFT__RUN_FAILED;
+    return (cur & WEFT__CANCEL_REQUESTED) ? WEFT__RUN_CANCELLED : WEFT__RUN_OK;
+}
+
+weft__idle_outcome weft__state_to_idle(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    for (;;) {
+        assert(cur & WEFT__RUNNING);
+        next = cur & ~WEFT__RUNNING;
+        /* Woken during the poll: the running reference becomes the notified one. */
+        if (!(cur & WEFT__NOTIFIED)) {
+            assert(weft__state_refs(cur) > 1);  /* the registry still holds one */
+            next -= WEFT__REF_ONE;
+        }
+        if (atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            break;
+    }
+    return (cur & WEFT__NOTIFIED) ? WEFT__IDLE_NOTIFIED : WEFT__IDLE_OK;
+}
+
+uint64_t weft__state_to_complete(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    do {
+        assert(cur & WEFT__RUNNING && !(cur & WEFT__COMPLETE));
+        next = (cur & ~(WEFT__RUNNING | WEFT__NOTIFIED)) | WEFT__COMPLETE;
+    } while (!atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    return cur;
+}
+
+weft__notify_outcome weft__state_notify_by_ref(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    for (;;) {
+        if (cur & (WEFT__COMPLETE | WEFT__NOTIFIED))
+            return WEFT__NOTIFY_NOTHING;
+        next = cur | WEFT__NOTIFIED;
+        if (!(cur & WEFT__RUNNING))
+            next += WEFT__REF_ONE;
+        if (atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            break;
+    }
+    return (cur & WEFT__RUNNING) ? WEFT__NOTIFY_NOTHING : WEFT__NOTIFY_SUBMIT;
+}
+
+weft__notify_outcome weft__state_notify_by_val(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    for (;;) {
+        if (cur & WEFT__RUNNING) {
+            /* The poller requeues it; our reference is not needed. */
+            next = (cur | WEFT__NOTIFIED) - WEFT__REF_ONE;
+        } else if (cur & (WEFT__COMPLETE | WEFT__NOTIFIED)) {
+            next = cur - WEFT__REF_ONE;
+        } else {
+            next = cur | WEFT__NOTIFIED;    /* our reference becomes the queue's */
+        }
+        if (atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            break;
+    }
+    if (!(cur & (WEFT__RUNNING | WEFT__COMPLETE | WEFT__NOTIFIED)))
+        return WEFT__NOTIFY_SUBMIT;
+    return weft__state_refs(next) == 0 ? WEFT__NOTIFY_DEALLOC : WEFT__NOTIFY_NOTHING;
+}
+
+weft__cancel_outcome weft__state_request_cancel(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    for (;;) {
+        if (cur & WEFT__COMPLETE)
+            return WEFT__CANCEL_FINISHED;
+        if (cur & WEFT__CANCEL_REQUESTED)
+            return WEFT__CANCEL_AGAIN;
+        next = cur | WEFT__CANCEL_REQUESTED | WEFT__NOTIFIED;
+        if (!(cur & (WEFT__RUNNING | WEFT__NOTIFIED)))
+            next += WEFT__REF_ONE;
+        /* Release: publishes cancel_source and the request time. */
+        if (atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            break;
+    }
+    return (cur & (WEFT__RUNNING | WEFT__NOTIFIED)) ? WEFT__CANCEL_NOTED : WEFT__CANCEL_SUBMIT;
+}
+
+weft__join_outcome weft__state_set_join_waker(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed);
+    do {
+        assert(cur & WEFT__JOIN_INTEREST && !(cur & WEFT__JOIN_WAKER));
+        if (cur & WEFT__COMPLETE)
+            return WEFT__JOIN_COMPLETE;
+    } while (!atomic_compare_exchange_weak_explicit(s, &cur, cur | WEFT__JOIN_WAKER,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire));
+    return WEFT__JOIN_OK;
+}
+
+weft__join_outcome weft__state_unset_join_waker(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed);
+    do {
+        assert(cur & WEFT__JOIN_WAKER);
+        if (cur & WEFT__COMPLETE)
+            return WEFT__JOIN_COMPLETE;
+    } while (!atomic_compare_exchange_weak_explicit(s, &cur, cur & ~WEFT__JOIN_WAKER,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire));
+    return WEFT__JOIN_OK;
+}
+
+weft__join_outcome weft__state_drop_join_interest(weft__state *s, bool detach)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    do {
+        if (cur & WEFT__COMPLETE)
+            return WEFT__JOIN_COMPLETE;
+        next = cur & ~(WEFT__JOIN_INTEREST | WEFT__JOIN_WAKER);
+        if (detach)
+            next |= WEFT__DETACHED;
+    } while (!atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
+                                                    memory_order_acquire));
+    return WEFT__JOIN_OK;
+}
+
+weft__claim_outcome weft__state_claim_idle(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_acquire);
+    do {
+        if (cur & (WEFT__RUNNING | WEFT__COMPLETE | WEFT__NOTIFIED))
+            return WEFT__CLAIM_BUSY;
+    } while (!atomic_compare_exchange_weak_explicit(s, &cur,
+                                                    (cur | WEFT__RUNNING) + WEFT__REF_ONE,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire));
+    return WEFT__CLAIM_OK;
+}
+
+void weft__state_ref_inc(weft__state *s)
+{
+    /* Relaxed: the caller already holds a reference that keeps the task alive. */
+    uint64_t prev = atomic_fetch_add_explicit(s, WEFT__REF_ONE, memory_order_relaxed);
+    assert(weft__state_refs(prev) > 0);
+    (void)prev;
+}
+
+bool weft__state_ref_dec(weft__state *s)
+{
+    return weft__state_ref_dec_n(s, 1);
+}
+
+bool weft__state_ref_dec_n(weft__state *s, uint64_t n)
+{
+    uint64_t prev = atomic_fetch_sub_explicit(s, n * WEFT__REF_ONE, memory_order_acq_rel);
+    assert(weft__state_refs(prev) >= n);
+    return weft__state_refs(prev) == n;
+}

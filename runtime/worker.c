@@ -1,0 +1,267 @@
+/*
+ * runtime/worker.c - the worker run loop: pick a task (LIFO slot, local queue,
+ * inject queue every `global_queue_interval` ticks), steal when empty, park in
+ * the ring when there is nothing anywhere.
+ *
+ * Invariants:
+ *   1. A task reaches a queue only with its notified reference; the worker that
+ *      pops it passes that reference to the harness.
+ *   2. The LIFO slot runs at most MAX_LIFO_POLLS tasks per run_task; after that
+ *      it is disabled until the next one, so two tasks waking each other cannot
+ *      starve the queue.
+ *   3. A worker counts as searching from the moment it may steal until it runs
+ *      a task or parks; the last searcher to find work wakes one more (idle.h).
+ */
+#include "runtime/worker.h"
+
+#include <sched.h>
+
+#include "runtime/alloc.h"
+#include "runtime/harness.h"
+#include "runtime/rt.h"
+#include "runtime/task.h"
+
+#define MAX_LIFO_POLLS 3
+#define EVENT_INTERVAL 61
+#define INJECT_BATCH_MAX 128
+#define RING_ENTRIES 256
+
+__thread weft_worker *weft__current_worker;
+
+static uint32_t rng_next(weft_worker *w)
+{
+    /* xorshift64*: cheap, good enough to pick a steal victim. */
+    w->rng ^= w->rng >> 12;
+    w->rng ^= w->rng << 25;
+    w->rng ^= w->rng >> 27;
+    return (uint32_t)((w->rng * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+void weft__notify_parked(weft_runtime *rt)
+{
+    int i = weft__idle_worker_to_notify(&rt->idle);
+    if (i >= 0)
+        weft__ring_unpark(&rt->workers[i].ring);
+}
+
+static void push_back(weft_worker *w, weft__task *t)
+{
+    if (weft__local_push(&w->queue, t, &w->rt->inject) == WEFT__PUSH_OVERFLOWED)
+        w->stats.overflows++;
+}
+
+static void schedule_local(weft_worker *w, weft__task *t, bool is_yield)
+{
+    if (!is_yield && w->lifo_enabled) {
+        weft__task *prev = w->lifo;
+        w->lifo = t;
+        if (!prev)
+            return;     /* nothing displaced: this worker runs it next */
+        t = prev;
+    }
+    push_back(w, t);
+    weft__notify_parked(w->rt);
+}
+
+void weft__schedule(weft__task *t, bool is_yield)
+{
+    weft_worker *w = weft__current_worker;
+    if (w && w->rt == t->rt) {
+        schedule_local(w, t, is_yield);
+        return;
+    }
+    weft__inject_push(&t->rt->inject, t);
+    weft__notify_parked(t->rt);
+}
+
+/* Move a batch from the inject queue into the local queue; returns one to run. */
+static weft__task *pull_inject(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    size_t len = weft__inject_len(&rt->inject);
+    if (len == 0)
+        return NULL;
+    size_t room = WEFT__LOCAL_CAPACITY - weft__local_len(&w->queue);
+    size_t want = len / rt->nworkers + 1;
+    if (want > room + 1)
+        want = room + 1;
+    if (want > INJECT_BATCH_MAX)
+        want = INJECT_BATCH_MAX;
+    size_t got;
+    weft__task *first = weft__inject_pop_batch(&rt->inject, want, &got);
+    if (!first)
+        return NULL;
+    w->stats.inject_pulls++;
+    for (weft__task *t = first->queue_next, *next; t; t = next) {
+        next = t->queue_next;
+        push_back(w, t);
+    }
+    return first;
+}
+
+static weft__task *next_task(weft_worker *w)
+{
+    if (w->tick % w->rt->global_queue_interval == 0) {
+        weft__task *t = weft__inject_pop(&w->rt->inject);
+        if (t)
+            return t;
+    }
+    if (w->lifo) {
+        weft__task *t = w->lifo;
+        w->lifo = NULL;
+        return t;
+    }
+    weft__task *t = weft__local_pop(&w->queue);
+    return t ? t : pull_inject(w);
+}
+
+static weft__task *steal_work(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    if (!w->searching) {
+        if (!weft__idle_try_search(&rt->idle))
+            return NULL;
+        w->searching = true;
+    }
+    uint32_t n = rt->nworkers, start = rng_next(w) % n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t victim = (start + i) % n;
+        if (victim == w->index)
+            continue;
+        weft__task *t = weft__local_steal(&rt->workers[victim].queue, &w->queue);
+        if (t) {
+            w->stats.steals++;
+            return t;
+        }
+    }
+    return pull_inject(w);
+}
+
+static void stop_searching(weft_worker *w)
+{
+    if (!w->searching)
+        return;
+    w->searching = false;
+    if (weft__idle_stop_search(&w->rt->idle))
+        weft__notify_parked(w->rt);     /* rule 3: ramp up one more */
+}
+
+static void run_task(weft_worker *w, weft__task *t)
+{
+    stop_searching(w);
+    w->lifo_enabled = true;
+    weft__harness_poll(w, t);
+    for (uint32_t lifo_polls = 0; w->lifo; lifo_polls++) {
+        t = w->lifo;
+        w->lifo = NULL;
+        if (lifo_polls >= MAX_LIFO_POLLS) {
+            w->lifo_enabled = false;
+            push_back(w, t);
+            return;
+        }
+        weft__harness_poll(w, t);
+    }
+}
+
+static bool work_pending(weft_runtime *rt)
+{
+    if (weft__inject_len(&rt->inject) > 0)
+        return true;
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        if (weft__local_len(&rt->workers[i].queue) > 0)
+            return true;
+    return false;
+}
+
+static bool should_sleep(void *arg)
+{
+    weft_worker *w = arg;
+    return weft__idle_is_sleeper(&w->rt->idle, w->index)
+        && !atomic_load_explicit(&w->rt->stop, memory_order_seq_cst);
+}
+
+static void park(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    bool last_searcher = weft__idle_to_parked(&rt->idle, w->index, w->searching);
+    w->searching = false;
+    if (last_searcher && work_pending(rt))
+        weft__notify_parked(rt);
+    w->stats.parks++;
+    for (;;) {
+        weft__ring_park(&w->ring, -1, should_sleep, w);
+        if (atomic_load_explicit(&rt->stop, memory_order_acquire))
+            return;
+        if (!weft__idle_is_sleeper(&rt->idle, w->index)) {
+            w->searching = true;    /* the notifier counted us as searching */
+            return;
+        }
+        if (w->lifo || weft__local_len(&w->queue) > 0) {
+            if (!weft__idle_unpark_self(&rt->idle, w->index))
+                w->searching = true;
+            return;
+        }
+    }
+}
+
+static void run(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
+        w->tick++;
+        if (w->tick % EVENT_INTERVAL == 0)
+            weft__ring_reap(&w->ring);
+        weft__task *t = next_task(w);
+        if (!t)
+            t = steal_work(w);
+        if (t)
+            run_task(w, t);
+        else
+            park(w);
+    }
+    stop_searching(w);
+}
+
+static void pin_to_cpu(weft_worker *w)
+{
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return;
+    int count = CPU_COUNT(&allowed), nth = (int)(w->index % (uint32_t)count);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &allowed) && nth-- == 0) {
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+            return;
+        }
+    }
+}
+
+static void report_started(weft_runtime *rt, int rc)
+{
+    pthread_mutex_lock(&rt->lifecycle_lock);
+    rt->started++;
+    if (rc && !rt->start_error)
+        rt->start_error = rc;
+    pthread_cond_broadcast(&rt->started_cond);
+    pthread_mutex_unlock(&rt->lifecycle_lock);
+}
+
+void *weft__worker_main(void *arg)
+{
+    weft_worker *w = arg;
+    if (w->rt->pin_workers)
+        pin_to_cpu(w);
+    weft__alloc_thread_start();
+    int rc = weft__ring_init(&w->ring, RING_ENTRIES);
+    report_started(w->rt, rc);
+    if (rc == 0) {
+        weft__current_worker = w;
+        run(w);
+        weft__current_worker = NULL;
+        weft__ring_destroy(&w->ring);
+    }
+    weft__alloc_thread_stop();
+    return NULL;
+}
