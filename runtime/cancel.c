@@ -3,7 +3,8 @@
  * await points; shield regions; the leaf slot that makes withdrawal possible.
  *
  * Delivery rules (DESIGN.md, "Cancellation"):
- *   1. A request is recorded once (the first source wins) and never cleared.
+ *   1. A request is recorded once (the first source wins, in the same CAS that
+ *      sets CANCEL_REQUESTED) and never cleared.
  *   2. While the task's shield depth is above zero nothing is delivered.
  *   3. Cooperative task: at an await that has no leaf in flight, the await
  *      yields -ECANCELED. At an await whose leaf is suspended, the leaf is
@@ -22,18 +23,27 @@
 
 weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source source)
 {
-    int expected = WEFT_CANCEL_NONE;
-    if (!atomic_compare_exchange_strong_explicit(&t->cancel_source, &expected, (int)source,
-                                                 memory_order_relaxed, memory_order_relaxed)) {
-        /* Rule 1: the first requester records and notifies; we are done. */
-        return (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__COMPLETE)
-             ? WEFT__CANCEL_FINISHED : WEFT__CANCEL_AGAIN;
-    }
-    t->cancel_requested_ns = weft__now_ns();
-    weft__cancel_outcome o = weft__state_request_cancel(&t->state);
+    weft__cancel_outcome o = weft__state_request_cancel(&t->state, (int)source);
+    if (o == WEFT__CANCEL_SUBMIT || o == WEFT__CANCEL_NOTED)
+        atomic_store_explicit(&t->cancel_requested_ns, weft__coarse_now_ns(),
+                              memory_order_relaxed);
     if (o == WEFT__CANCEL_SUBMIT)
         weft__schedule(t, false);
     return o;
+}
+
+void weft__task_request_shutdown(weft__task *t, void *arg)
+{
+    (void)arg;
+    weft__task_request_cancel(t, WEFT_CANCEL_SHUTDOWN);
+}
+
+uint64_t weft__shield_hold(weft__task *t)
+{
+    uint64_t req = atomic_load_explicit(&t->cancel_requested_ns, memory_order_relaxed);
+    uint64_t from = req > t->shield_started_ns ? req : t->shield_started_ns;
+    uint64_t now = weft__coarse_now_ns();
+    return now > from ? now - from : 0;
 }
 
 int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
@@ -93,7 +103,7 @@ void weft_shield_enter(weft_cx *cx)
 {
     weft__task *t = cx->task;
     if (t->shield_depth++ == 0)
-        t->shield_started_ns = weft__now_ns();
+        t->shield_started_ns = weft__coarse_now_ns();
 }
 
 void weft_shield_exit(weft_cx *cx)
@@ -102,9 +112,7 @@ void weft_shield_exit(weft_cx *cx)
     if (t->shield_depth == 0 || --t->shield_depth > 0)
         return;
     if (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED) {
-        uint64_t from = t->cancel_requested_ns > t->shield_started_ns
-                      ? t->cancel_requested_ns : t->shield_started_ns;
-        t->shield_held_ns += weft__now_ns() - from;
+        t->shield_held_ns += weft__shield_hold(t);
         /* A cancel-safe task parked its teardown behind the shield: it must
          * not be resumed past the next await, and the harness must see it. */
         if (atomic_load_explicit(&t->state, memory_order_relaxed) & WEFT__CANCEL_SAFE)

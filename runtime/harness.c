@@ -16,18 +16,15 @@
 #include "runtime/task.h"
 #include "runtime/worker.h"
 
-static void finish(weft__task *t, int64_t value, int status)
+static void finish(weft__task *t, int worker, int64_t value, int status)
 {
     if (t->drop)
         t->drop(weft__task_frame(t));
     t->value = value;
     t->status = status;
     if (t->shield_depth > 0
-        && (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED)) {
-        uint64_t from = t->cancel_requested_ns > t->shield_started_ns
-                      ? t->cancel_requested_ns : t->shield_started_ns;
-        t->shield_held_ns += weft__now_ns() - from;
-    }
+        && (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED))
+        t->shield_held_ns += weft__shield_hold(t);
     uint64_t prev = weft__state_to_complete(&t->state);
     if ((prev & WEFT__JOIN_INTEREST) && (prev & WEFT__JOIN_WAKER)) {
         /* Rule 4 of task_state.h: the waker is ours now. The field is left
@@ -35,11 +32,8 @@ static void finish(weft__task *t, int64_t value, int status)
         weft_waker waker = t->join_waker;
         weft_waker_wake(&waker);
     }
-    weft_runtime *rt = t->rt;
-    weft__registry_remove(&rt->registry, t);
-    /* The registry's reference and the running one. */
-    if (weft__state_ref_dec_n(&t->state, 2))
-        weft__task_free(t);
+    weft__registry_release(&t->rt->registry, t, worker);
+    weft__task_unref(t);        /* the running reference */
 }
 
 /* Withdraw the leaf a torn-down task is suspended on. Returns false while an
@@ -78,7 +72,7 @@ static void tear_down(weft_worker *w, weft__task *t)
         return;
     }
     t->cancel_delivered_at = t->suspended_at;
-    finish(t, 0, -ECANCELED);
+    finish(t, (int)w->index, 0, -ECANCELED);
 }
 
 void weft__harness_poll(weft_worker *w, weft__task *t)
@@ -103,7 +97,7 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
     w->stats.polls++;
     weft_poll r = t->poll(&cx, weft__task_frame(t));
     if (r != WEFT_PENDING)
-        finish(t, r, 0);
+        finish(t, (int)w->index, r, 0);
     else
         go_idle(t);
 }
@@ -116,5 +110,5 @@ void weft__harness_shutdown(weft__task *t)
      * still be pending here. */
     withdraw_leaf(&cx, t);
     t->cancel_delivered_at = t->suspended_at;
-    finish(t, 0, -ECANCELED);
+    finish(t, -1, 0, -ECANCELED);
 }

@@ -9,29 +9,24 @@
 
 #include "runtime/task.h"
 
-int weft__inject_init(weft__inject *q)
+void weft__inject_init(weft__inject *q)
 {
     q->head = q->tail = NULL;
     atomic_init(&q->len, 0);
-    return -pthread_mutex_init(&q->lock, NULL);
-}
-
-void weft__inject_destroy(weft__inject *q)
-{
-    pthread_mutex_destroy(&q->lock);
+    weft__spin_init(&q->lock);
 }
 
 void weft__inject_push_batch(weft__inject *q, weft__task *first, weft__task *last, size_t n)
 {
     last->queue_next = NULL;
-    pthread_mutex_lock(&q->lock);
+    weft__spin_lock(&q->lock);
     if (q->tail)
         q->tail->queue_next = first;
     else
         q->head = first;
     q->tail = last;
     atomic_fetch_add_explicit(&q->len, n, memory_order_seq_cst);
-    pthread_mutex_unlock(&q->lock);
+    weft__spin_unlock(&q->lock);
 }
 
 void weft__inject_push(weft__inject *q, weft__task *t)
@@ -44,7 +39,7 @@ weft__task *weft__inject_pop_batch(weft__inject *q, size_t max, size_t *n)
     *n = 0;
     if (max == 0 || weft__inject_len(q) == 0)
         return NULL;
-    pthread_mutex_lock(&q->lock);
+    weft__spin_lock(&q->lock);
     weft__task *first = q->head, *last = NULL, *cur = first;
     size_t got = 0;
     while (cur && got < max) {
@@ -57,7 +52,7 @@ weft__task *weft__inject_pop_batch(weft__inject *q, size_t max, size_t *n)
         q->tail = NULL;
     if (got)
         atomic_fetch_sub_explicit(&q->len, got, memory_order_seq_cst);
-    pthread_mutex_unlock(&q->lock);
+    weft__spin_unlock(&q->lock);
     if (last)
         last->queue_next = NULL;
     *n = got;

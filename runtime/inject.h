@@ -2,28 +2,28 @@
  * runtime/inject.h - the runtime-wide inject queue: tasks spawned or woken from
  * outside a worker, and overflow from full local queues.
  *
- * An intrusive FIFO through task->queue_next under a mutex, with an atomic
+ * An intrusive FIFO through task->queue_next under a spinlock, with an atomic
  * length so workers can test for emptiness without the lock. The queue holds
  * the notified reference of every task in it.
  */
 #ifndef WEFT_RUNTIME_INJECT_H
 #define WEFT_RUNTIME_INJECT_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "runtime/spinlock.h"
+
 struct weft__task;
 
 typedef struct weft__inject {
-    pthread_mutex_t lock;
+    weft__spinlock lock;
     struct weft__task *head, *tail;
     _Alignas(64) _Atomic size_t len;
 } weft__inject;
 
-int weft__inject_init(weft__inject *q);
-void weft__inject_destroy(weft__inject *q);
+void weft__inject_init(weft__inject *q);
 
 void weft__inject_push(weft__inject *q, struct weft__task *t);
 /* Push a chain first..last (linked through queue_next) of n tasks. */

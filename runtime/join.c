@@ -16,8 +16,8 @@ static void read_outcome(weft__task *t, weft_outcome *out)
     /* Rule 5: the caller observed COMPLETE with acquire. */
     out->status = t->status;
     out->value = t->value;
-    out->cancel.source = (weft_cancel_source)atomic_load_explicit(&t->cancel_source,
-                                                                  memory_order_relaxed);
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+    out->cancel.source = (weft_cancel_source)weft__state_source(s);
     out->cancel.delivered_at = t->cancel_delivered_at;
     out->cancel.shield_held_ns = t->shield_held_ns;
 }

@@ -1,5 +1,9 @@
 /*
- * runtime/registry.c - the live-task registry (see registry.h).
+ * runtime/registry.c - the live-task registry (ownership rules in registry.h).
+ *
+ * Counters are written only by a shard's owner (or under the outside shard's
+ * lock) and read by anyone: live = sum(inserted - removed), exact only when
+ * nothing runs concurrently, which is when shutdown needs it exact.
  */
 #include "runtime/registry.h"
 
@@ -8,87 +12,144 @@
 #include "runtime/alloc.h"
 #include "runtime/task.h"
 
-int weft__registry_init(weft__registry *r, uint32_t nshards)
+int weft__registry_init(weft__registry *r, uint32_t nworkers)
 {
-    r->nshards = nshards;
-    atomic_init(&r->live, 0);
-    r->shards = weft__calloc(nshards * sizeof *r->shards);
+    r->nworkers = nworkers;
+    r->shards = weft__calloc((nworkers + 1) * sizeof *r->shards);
     if (!r->shards)
         return -ENOMEM;
-    for (uint32_t i = 0; i < nshards; i++) {
-        int rc = pthread_mutex_init(&r->shards[i].lock, NULL);
-        if (rc) {
-            while (i-- > 0)
-                pthread_mutex_destroy(&r->shards[i].lock);
-            weft__free(r->shards, nshards * sizeof *r->shards);
-            r->shards = NULL;
-            return -rc;
-        }
+    for (uint32_t i = 0; i <= nworkers; i++) {
+        atomic_init(&r->shards[i].inserted, 0);
+        atomic_init(&r->shards[i].removed, 0);
+        atomic_init(&r->shards[i].handed_back, NULL);
+        weft__spin_init(&r->shards[i].lock);
     }
     return 0;
 }
 
 void weft__registry_destroy(weft__registry *r)
 {
-    if (!r->shards)
-        return;
-    for (uint32_t i = 0; i < r->nshards; i++)
-        pthread_mutex_destroy(&r->shards[i].lock);
-    weft__free(r->shards, r->nshards * sizeof *r->shards);
+    weft__free(r->shards, (r->nworkers + 1) * sizeof *r->shards);
     r->shards = NULL;
 }
 
-int weft__registry_insert(weft__registry *r, weft__task *t, uint32_t shard)
+static inline void bump(_Atomic size_t *counter)
 {
-    weft__registry_shard *s = &r->shards[shard % r->nshards];
-    pthread_mutex_lock(&s->lock);
-    if (s->closed) {
-        pthread_mutex_unlock(&s->lock);
-        return -ESHUTDOWN;
-    }
-    t->reg_shard = shard % r->nshards;
+    /* Single writer: a relaxed load and store, no RMW. */
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static void link(weft__registry_shard *s, weft__task *t)
+{
     t->reg_prev = NULL;
     t->reg_next = s->head;
     if (s->head)
         s->head->reg_prev = t;
     s->head = t;
-    atomic_fetch_add_explicit(&r->live, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&s->lock);
-    return 0;
+    bump(&s->inserted);
 }
 
-void weft__registry_remove(weft__registry *r, weft__task *t)
+static void unlink_task(weft__registry_shard *s, weft__task *t)
 {
-    weft__registry_shard *s = &r->shards[t->reg_shard];
-    pthread_mutex_lock(&s->lock);
     if (t->reg_prev)
         t->reg_prev->reg_next = t->reg_next;
     else
         s->head = t->reg_next;
     if (t->reg_next)
         t->reg_next->reg_prev = t->reg_prev;
-    t->reg_prev = t->reg_next = NULL;
-    /* Release: the shutdown thread that sees live reach 0 sees the task's
-     * completion, including its drop hook. */
-    atomic_fetch_sub_explicit(&r->live, 1, memory_order_release);
-    pthread_mutex_unlock(&s->lock);
+    bump(&s->removed);
 }
 
-void weft__registry_close(weft__registry *r)
+int weft__registry_insert(weft__registry *r, weft__task *t, int worker)
 {
-    for (uint32_t i = 0; i < r->nshards; i++) {
-        pthread_mutex_lock(&r->shards[i].lock);
-        r->shards[i].closed = true;
-        pthread_mutex_unlock(&r->shards[i].lock);
+    uint32_t idx = worker < 0 ? r->nworkers : (uint32_t)worker;
+    weft__registry_shard *s = &r->shards[idx];
+    t->reg_shard = (uint16_t)idx;
+    if (worker >= 0) {
+        if (s->closed)
+            return -ESHUTDOWN;
+        link(s, t);
+        return 0;
+    }
+    int rc = 0;
+    weft__spin_lock(&s->lock);
+    if (s->closed)
+        rc = -ESHUTDOWN;
+    else
+        link(s, t);
+    weft__spin_unlock(&s->lock);
+    return rc;
+}
+
+void weft__registry_release(weft__registry *r, weft__task *t, int worker)
+{
+    weft__registry_shard *s = &r->shards[t->reg_shard];
+    if (t->reg_shard == r->nworkers) {
+        weft__spin_lock(&s->lock);
+        unlink_task(s, t);
+        weft__spin_unlock(&s->lock);
+        weft__task_unref(t);
+    } else if ((int)t->reg_shard == worker) {
+        unlink_task(s, t);
+        weft__task_unref(t);
+    } else {
+        /* Release: the owner that pops t sees its completion. */
+        weft__task *head = atomic_load_explicit(&s->handed_back, memory_order_relaxed);
+        do {
+            t->queue_next = head;
+        } while (!atomic_compare_exchange_weak_explicit(&s->handed_back, &head, t,
+                                                        memory_order_release,
+                                                        memory_order_relaxed));
     }
 }
 
-void weft__registry_for_each(weft__registry *r, void (*fn)(weft__task *, void *), void *arg)
+void weft__registry_drain(weft__registry *r, uint32_t shard)
 {
-    for (uint32_t i = 0; i < r->nshards; i++) {
-        pthread_mutex_lock(&r->shards[i].lock);
-        for (weft__task *t = r->shards[i].head; t; t = t->reg_next)
+    weft__registry_shard *s = &r->shards[shard];
+    /* Acquire: pairs with the release push; taking the whole stack at once
+     * means the pop side never races with another pop (no ABA). */
+    weft__task *t = atomic_exchange_explicit(&s->handed_back, NULL, memory_order_acquire);
+    while (t) {
+        weft__task *next = t->queue_next;
+        unlink_task(s, t);
+        weft__task_unref(t);
+        t = next;
+    }
+}
+
+void weft__registry_close(weft__registry *r, uint32_t shard, weft__registry_fn fn, void *arg)
+{
+    weft__registry_shard *s = &r->shards[shard];
+    bool outside = shard == r->nworkers;
+    if (outside)
+        weft__spin_lock(&s->lock);
+    s->closed = true;
+    for (weft__task *t = s->head; t; t = t->reg_next)
+        fn(t, arg);
+    if (outside)
+        weft__spin_unlock(&s->lock);
+}
+
+void weft__registry_for_each_stopped(weft__registry *r, weft__registry_fn fn, void *arg)
+{
+    for (uint32_t i = 0; i <= r->nworkers; i++) {
+        weft__registry_shard *s = &r->shards[i];
+        weft__spin_lock(&s->lock);  /* outside threads may still race an insert */
+        for (weft__task *t = s->head; t; t = t->reg_next)
             fn(t, arg);
-        pthread_mutex_unlock(&r->shards[i].lock);
+        weft__spin_unlock(&s->lock);
     }
+}
+
+size_t weft__registry_live(const weft__registry *r)
+{
+    size_t live = 0;
+    for (uint32_t i = 0; i <= r->nworkers; i++) {
+        const weft__registry_shard *s = &r->shards[i];
+        /* removed first: it never exceeds an inserted read after it. */
+        size_t removed = atomic_load_explicit(&s->removed, memory_order_acquire);
+        live += atomic_load_explicit(&s->inserted, memory_order_acquire) - removed;
+    }
+    return live;
 }

@@ -1,55 +1,81 @@
 /*
  * runtime/registry.h - every live task, so that shutdown can find tasks that
- * are waiting on something that will never happen.
+ * wait on something that will never happen.
  *
- * Sharded intrusive lists (one shard per worker plus one for outside threads),
- * each under its own mutex; a task stays in the shard it was spawned into. The
- * registry holds one task reference from insertion until removal at completion.
- * Once closed, insertion fails: the check and the close both happen under the
- * shard lock, so a task is either refused or seen by the shutdown sweep.
+ * One shard per worker plus one for tasks spawned from outside threads. The
+ * registry holds one reference to each task from insertion until it unlinks
+ * the task after completion.
  *
- * Lock order: a shard lock is taken before the inject and idle locks, never
- * after.
+ * Who touches what:
+ *   1. A worker shard's list and counters belong to its worker: it inserts the
+ *      tasks it spawns and unlinks them without a lock.
+ *   2. A task that completes on another thread is not unlinked there: it is
+ *      pushed (lock-free, through task->queue_next, which a complete task no
+ *      longer uses) onto its shard's `handed_back` stack, and the owner unlinks
+ *      it at its next tick. The owner also frees it, on the thread whose
+ *      allocator cache it came from.
+ *   3. The outside shard is guarded by its spinlock.
+ *   4. Closing: the outside shard is closed by the shutdown thread; each worker
+ *      closes its own shard when it sees the runtime closing. After a shard is
+ *      closed, insertion into it fails with -ESHUTDOWN. Once the workers have
+ *      stopped, the shutdown thread acts as the owner of every shard.
  */
 #ifndef WEFT_RUNTIME_REGISTRY_H
 #define WEFT_RUNTIME_REGISTRY_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/spinlock.h"
+
 struct weft__task;
 
 typedef struct weft__registry_shard {
-    _Alignas(64) pthread_mutex_t lock;
-    struct weft__task *head;
+    _Alignas(64) struct weft__task *head;
     bool closed;
+    _Atomic size_t inserted;        /* written by the owner only (relaxed) */
+    _Atomic size_t removed;         /* written by the owner only (relaxed) */
+    weft__spinlock lock;            /* the outside shard only */
+    _Alignas(64) struct weft__task *_Atomic handed_back;
 } weft__registry_shard;
 
 typedef struct weft__registry {
-    weft__registry_shard *shards;
-    uint32_t nshards;
-    _Atomic size_t live;
+    weft__registry_shard *shards;   /* [0, nworkers): workers; [nworkers]: outside */
+    uint32_t nworkers;
 } weft__registry;
 
-int weft__registry_init(weft__registry *r, uint32_t nshards);
+typedef void (*weft__registry_fn)(struct weft__task *t, void *arg);
+
+int weft__registry_init(weft__registry *r, uint32_t nworkers);
 void weft__registry_destroy(weft__registry *r);
 
-/* -ESHUTDOWN once closed. */
-int weft__registry_insert(weft__registry *r, struct weft__task *t, uint32_t shard);
-void weft__registry_remove(weft__registry *r, struct weft__task *t);
-void weft__registry_close(weft__registry *r);
+/* worker: the calling worker's index, or -1 from outside. -ESHUTDOWN once the
+ * shard is closed. */
+int weft__registry_insert(weft__registry *r, struct weft__task *t, int worker);
 
-/* Call fn on every live task, under its shard lock (fn must not block or take
- * a shard lock). */
-void weft__registry_for_each(weft__registry *r, void (*fn)(struct weft__task *, void *),
-                             void *arg);
+/* The task completed: drop the registry's reference, unlinking it now when the
+ * caller owns its shard, else handing it back to the owner (rule 2). */
+void weft__registry_release(weft__registry *r, struct weft__task *t, int worker);
 
-static inline size_t weft__registry_live(const weft__registry *r)
+/* Owner: unlink and release the tasks handed back to this shard. */
+void weft__registry_drain(weft__registry *r, uint32_t shard);
+
+static inline bool weft__registry_has_handed_back(weft__registry *r, uint32_t shard)
 {
-    return atomic_load_explicit(&r->live, memory_order_acquire);
+    return atomic_load_explicit(&r->shards[shard].handed_back, memory_order_relaxed) != NULL;
 }
+
+/* Close a shard (a worker's own, or the outside one with shard == nworkers)
+ * and call fn on each task in it. */
+void weft__registry_close(weft__registry *r, uint32_t shard, weft__registry_fn fn, void *arg);
+
+/* Shutdown thread, workers stopped: call fn on every task in every shard. fn
+ * must not release tasks (collect them and act afterwards). */
+void weft__registry_for_each_stopped(weft__registry *r, weft__registry_fn fn, void *arg);
+
+/* Tasks inserted and not yet released (exact once the workers have stopped). */
+size_t weft__registry_live(const weft__registry *r);
 
 #endif /* WEFT_RUNTIME_REGISTRY_H */

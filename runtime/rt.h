@@ -1,15 +1,17 @@
 /*
  * runtime/rt.h - the runtime object shared by all workers.
  *
- * Lifetime: the runtime is reference counted - one reference for the user (from
- * weft_runtime_new to weft_runtime_free) and one per allocated task - so a join
- * handle or waker that outlives weft_runtime_free still points at valid memory.
+ * Lifetime: tasks do not pin the runtime. Shutdown completes every task, and a
+ * complete task never touches its runtime again (wakes are no-ops, its outcome
+ * lives in the task), so join handles and wakers may outlive weft_runtime_free.
  *
  * Shutdown phases (`phase`, only moves forward):
  *   RUNNING   normal operation.
- *   CLOSING   registry closed (spawn fails with -ESHUTDOWN); every task has a
- *             SHUTDOWN cancellation request; workers still run, so cooperative
- *             tasks can finish during the grace period.
+ *   CLOSING   spawn fails with -ESHUTDOWN. The shutdown thread closes the
+ *             outside registry shard; each worker, seeing CLOSING, closes its
+ *             own shard and records a SHUTDOWN request on every task in it,
+ *             then counts itself in `closed_shards`. Workers keep running, so
+ *             cooperative tasks can finish during the grace period.
  *   STOPPED   workers told to exit (`stop`) and joined; the shutdown thread
  *             alone drains the queues and tears down what is left.
  */
@@ -41,14 +43,11 @@ struct weft_runtime {
 
     _Atomic bool stop;              /* workers leave their loops */
     _Atomic int phase;
-    _Atomic size_t refs;
     pthread_mutex_t lifecycle_lock; /* serialises shutdown; guards startup */
     pthread_cond_t started_cond;
     uint32_t started;               /* workers that finished ring setup */
+    _Atomic uint32_t closed_shards; /* workers that closed their shard */
     int start_error;
 };
-
-void weft__rt_ref(weft_runtime *rt);
-void weft__rt_unref(weft_runtime *rt);
 
 #endif /* WEFT_RUNTIME_RT_H */

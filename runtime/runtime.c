@@ -3,9 +3,11 @@
  * down (the phases are described in rt.h).
  *
  * Shutdown, step by step:
- *   1. Close the registry: from here on spawn fails with -ESHUTDOWN.
- *   2. Record a SHUTDOWN request on every live task and let the workers run for
- *      up to the grace period, so cooperative tasks can return on their own.
+ *   1. Enter CLOSING: from here on spawn fails with -ESHUTDOWN. Every registry
+ *      shard is closed and each of its tasks gets a SHUTDOWN request (workers
+ *      do their own shards, see rt.h).
+ *   2. Let the workers run for up to the grace period, so cooperative tasks
+ *      can return on their own.
  *   3. Stop the workers and join them.
  *   4. Alone now, drain every queue and claim every idle task, tearing each one
  *      down without resuming it (drop hook once, join status -ECANCELED), until
@@ -33,21 +35,9 @@ static void rt_free(weft_runtime *rt)
     weft__free(rt->workers, rt->nworkers * sizeof *rt->workers);
     weft__registry_destroy(&rt->registry);
     weft__idle_destroy(&rt->idle);
-    weft__inject_destroy(&rt->inject);
     pthread_cond_destroy(&rt->started_cond);
     pthread_mutex_destroy(&rt->lifecycle_lock);
     weft__free(rt, sizeof *rt);
-}
-
-void weft__rt_ref(weft_runtime *rt)
-{
-    atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
-}
-
-void weft__rt_unref(weft_runtime *rt)
-{
-    if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) == 1)
-        rt_free(rt);
 }
 
 static int rt_alloc(weft_runtime **out, uint32_t n)
@@ -58,14 +48,11 @@ static int rt_alloc(weft_runtime **out, uint32_t n)
     rt->nworkers = n;
     rt->workers = weft__calloc(n * sizeof *rt->workers);
     int rc = rt->workers ? 0 : -ENOMEM;
+    weft__inject_init(&rt->inject);
     if (rc == 0)
-        rc = weft__inject_init(&rt->inject);
-    if (rc == 0 && (rc = weft__idle_init(&rt->idle, n)) != 0)
-        weft__inject_destroy(&rt->inject);
-    if (rc == 0 && (rc = weft__registry_init(&rt->registry, n + 1)) != 0) {
+        rc = weft__idle_init(&rt->idle, n);
+    if (rc == 0 && (rc = weft__registry_init(&rt->registry, n + 1)) != 0)
         weft__idle_destroy(&rt->idle);
-        weft__inject_destroy(&rt->inject);
-    }
     if (rc == 0) {
         pthread_mutex_init(&rt->lifecycle_lock, NULL);
         pthread_cond_init(&rt->started_cond, NULL);
@@ -150,7 +137,6 @@ int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts)
                                                         : DEFAULT_GLOBAL_QUEUE_INTERVAL;
     rt->grace_ms = o.shutdown_grace_ms ? o.shutdown_grace_ms : DEFAULT_GRACE_MS;
     rt->pin_workers = o.pin_workers;
-    atomic_init(&rt->refs, 1);
     atomic_init(&rt->phase, WEFT__RT_RUNNING);
     for (uint32_t i = 0; i < rt->nworkers; i++)
         worker_init(rt, i);
@@ -172,8 +158,8 @@ static int spawn(weft_runtime *rt, const weft_task_desc *desc, weft_join *join)
     if (!t)
         return err;
     weft_worker *w = weft__current_worker;
-    uint32_t shard = (w && w->rt == rt) ? w->index : rt->nworkers;
-    if (weft__registry_insert(&rt->registry, t, shard) < 0) {
+    int worker = (w && w->rt == rt) ? (int)w->index : -1;
+    if (weft__registry_insert(&rt->registry, t, worker) < 0) {
         weft__task_free(t);
         return -ESHUTDOWN;
     }
@@ -208,18 +194,26 @@ int weft_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcome *ou
     return rc ? rc : weft_join_wait(&h, out);
 }
 
-static void request_shutdown(weft__task *t, void *arg)
+static void sleep_1ms(void)
 {
-    (void)arg;
-    weft__task_request_cancel(t, WEFT_CANCEL_SHUTDOWN);
+    const struct timespec tick = { 0, 1000000 };
+    nanosleep(&tick, NULL);
 }
 
-static void wait_for_grace(weft_runtime *rt)
+/* Steps 1 and 2: close every shard (workers close their own, rt.h), then give
+ * cooperative tasks the grace period. */
+static void close_and_wait(weft_runtime *rt)
 {
+    atomic_store_explicit(&rt->phase, WEFT__RT_CLOSING, memory_order_seq_cst);
+    weft__registry_close(&rt->registry, rt->nworkers, weft__task_request_shutdown, NULL);
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        weft__ring_unpark(&rt->workers[i].ring);
+    weft__idle_wake_all(&rt->idle, wake_worker, rt);
+    while (atomic_load_explicit(&rt->closed_shards, memory_order_acquire) < rt->nworkers)
+        sleep_1ms();
     uint64_t deadline = weft__now_ns() + (uint64_t)rt->grace_ms * 1000000u;
-    const struct timespec tick = { 0, 1000000 };
     while (weft__registry_live(&rt->registry) > 0 && weft__now_ns() < deadline)
-        nanosleep(&tick, NULL);
+        sleep_1ms();
 }
 
 static void shut_down_queued(weft__task *t)
@@ -266,10 +260,14 @@ static void claim_idle(weft__task *t, void *arg)
 
 static void sweep(weft_runtime *rt)
 {
-    while (weft__registry_live(&rt->registry) > 0) {
+    for (;;) {
+        for (uint32_t i = 0; i < rt->nworkers; i++)
+            weft__registry_drain(&rt->registry, i);
+        if (weft__registry_live(&rt->registry) == 0)
+            break;
         drain_queues(rt);
         weft__task *claimed = NULL;
-        weft__registry_for_each(&rt->registry, claim_idle, &claimed);
+        weft__registry_for_each_stopped(&rt->registry, claim_idle, &claimed);
         while (claimed) {
             weft__task *next = claimed->queue_next;
             weft__harness_shutdown(claimed);
@@ -287,10 +285,7 @@ int weft_runtime_shutdown(weft_runtime *rt)
         return -EDEADLK;
     pthread_mutex_lock(&rt->lifecycle_lock);
     if (atomic_load_explicit(&rt->phase, memory_order_acquire) == WEFT__RT_RUNNING) {
-        atomic_store_explicit(&rt->phase, WEFT__RT_CLOSING, memory_order_release);
-        weft__registry_close(&rt->registry);
-        weft__registry_for_each(&rt->registry, request_shutdown, NULL);
-        wait_for_grace(rt);
+        close_and_wait(rt);
         stop_workers(rt);
         sweep(rt);
         atomic_store_explicit(&rt->phase, WEFT__RT_STOPPED, memory_order_release);
@@ -304,7 +299,7 @@ int weft_runtime_free(weft_runtime *rt)
     int rc = weft_runtime_shutdown(rt);
     if (rc)
         return rc;
-    weft__rt_unref(rt);
+    rt_free(rt);
     return 0;
 }
 

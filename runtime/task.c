@@ -3,7 +3,7 @@
  *
  * A task is one allocation of WEFT__FRAME_OFFSET + frame_size bytes; the frame
  * is copied in at spawn and never moves. Freeing happens on the last reference,
- * from whichever thread drops it, and releases the task's hold on the runtime.
+ * from whichever thread drops it.
  */
 #include "runtime/task.h"
 
@@ -21,6 +21,13 @@ uint64_t weft__now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t weft__coarse_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -49,7 +56,7 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
     }
     memset(t, 0, WEFT__FRAME_OFFSET);
     atomic_init(&t->state, weft__state_initial(joinable, desc->flags & WEFT_TASK_CANCEL_SAFE));
-    atomic_init(&t->cancel_source, WEFT_CANCEL_NONE);
+    atomic_init(&t->cancel_requested_ns, 0);
     t->poll = desc->poll;
     t->rt = rt;
     t->drop = desc->drop;
@@ -57,7 +64,7 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
     t->alloc_size = (uint32_t)size;
     if (desc->flags & WEFT_TASK_SHIELDED) {
         t->shield_depth = 1;    /* an outermost shield that never ends */
-        t->shield_started_ns = weft__now_ns();
+        t->shield_started_ns = weft__coarse_now_ns();
     }
     void *frame = weft__task_frame(t);
     if (desc->frame)
@@ -65,15 +72,12 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
     else
         memset(frame, 0, desc->frame_size);
     ((weft_frame *)frame)->weft_resume = 0;
-    weft__rt_ref(rt);
     return t;
 }
 
 void weft__task_free(weft__task *t)
 {
-    weft_runtime *rt = t->rt;
     weft__free(t, t->alloc_size);
-    weft__rt_unref(rt);
 }
 
 void weft__task_unref(weft__task *t)

@@ -7,8 +7,8 @@
  *   2. `queue_next` belongs to whoever holds the notified reference (a queue).
  *   3. `leaf`, `leaf_hook`, `leaf_withdrawing`, `suspended_at`, `shield_depth`,
  *      `cancel_delivered_at` and the frame belong to the holder of RUNNING.
- *   4. `cancel_source` and `cancel_requested_ns` are written once, by the first
- *      requester (CAS on cancel_source), before CANCEL_REQUESTED is set.
+ *   4. `cancel_requested_ns` is written once, by the request that set
+ *      CANCEL_REQUESTED, just after it; readers treat 0 as "not known yet".
  *   5. The outcome (`value`, `status`, shield time) is written by the holder of
  *      RUNNING before COMPLETE, read by the join side after it (rule 5).
  *   6. `reg_prev`/`reg_next` belong to the registry shard lock.
@@ -27,32 +27,29 @@
 struct weft_worker;
 
 typedef struct weft__task {
+    /* First cache line: what scheduling, waking, cancelling and joining touch. */
     weft__state state;
     struct weft__task *queue_next;
     weft_poll_fn poll;
     weft_runtime *rt;
-
-    void *leaf;                     /* the leaf the task is suspended on */
-    weft_cancel_hook leaf_hook;
-    const weft_site *suspended_at;
-    uint32_t shield_depth;
-    bool leaf_withdrawing;
-
     weft_waker join_waker;
     int64_t value;
+    void *leaf;                     /* the leaf the task is suspended on */
     int status;
+    uint32_t shield_depth;
 
-    _Atomic int cancel_source;      /* weft_cancel_source */
-    uint64_t cancel_requested_ns;
+    weft_cancel_hook leaf_hook;
+    const weft_site *suspended_at;
+    struct weft__task *reg_prev, *reg_next;
+    weft_drop_fn drop;
+    _Atomic uint64_t cancel_requested_ns;   /* coarse clock; 0 = not yet set */
     uint64_t shield_started_ns;
     uint64_t shield_held_ns;
     const weft_site *cancel_delivered_at;
-
-    weft_drop_fn drop;
     const char *name;
-    struct weft__task *reg_prev, *reg_next;
-    uint32_t reg_shard;
     uint32_t alloc_size;
+    uint16_t reg_shard;
+    bool leaf_withdrawing;
 } weft__task;
 
 /* The frame starts at a fixed, max-aligned offset after the header. */
@@ -94,6 +91,15 @@ void weft__task_wake_by_val(weft__task *t);
  * Returns the state transition's outcome. */
 weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source source);
 
+/* weft__registry_fn form of a SHUTDOWN request. */
+void weft__task_request_shutdown(weft__task *t, void *arg);
+
+/* How long the current outermost shield has held the pending request. */
+uint64_t weft__shield_hold(weft__task *t);
+
 uint64_t weft__now_ns(void);
+/* CLOCK_MONOTONIC_COARSE: a few ns to read, jiffy resolution. For provenance
+ * timings, which are reported, never acted on. */
+uint64_t weft__coarse_now_ns(void);
 
 #endif /* WEFT_RUNTIME_TASK_H */

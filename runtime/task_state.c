@@ -107,18 +107,19 @@ weft__notify_outcome weft__state_notify_by_val(weft__state *s)
     return weft__state_refs(next) == 0 ? WEFT__NOTIFY_DEALLOC : WEFT__NOTIFY_NOTHING;
 }
 
-weft__cancel_outcome weft__state_request_cancel(weft__state *s)
+weft__cancel_outcome weft__state_request_cancel(weft__state *s, int source)
 {
+    uint64_t bits = WEFT__CANCEL_REQUESTED | WEFT__NOTIFIED
+                  | (((uint64_t)source << WEFT__SOURCE_SHIFT) & WEFT__SOURCE_MASK);
     uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
     for (;;) {
         if (cur & WEFT__COMPLETE)
             return WEFT__CANCEL_FINISHED;
         if (cur & WEFT__CANCEL_REQUESTED)
             return WEFT__CANCEL_AGAIN;
-        next = cur | WEFT__CANCEL_REQUESTED | WEFT__NOTIFIED;
+        next = cur | bits;
         if (!(cur & (WEFT__RUNNING | WEFT__NOTIFIED)))
             next += WEFT__REF_ONE;
-        /* Release: publishes cancel_source and the request time. */
         if (atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
                                                   memory_order_relaxed))
             break;

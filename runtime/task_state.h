@@ -15,12 +15,14 @@
  *                    the queue that holds the task (the "notified reference").
  *   JOIN_INTEREST    A join handle exists and may still read the outcome.
  *   JOIN_WAKER       The join_waker field holds a waker. See the rules below.
- *   CANCEL_REQUESTED A cancellation request was recorded (sticky). Its source is
- *                    in task->cancel_source, written before this bit is set.
+ *   CANCEL_REQUESTED A cancellation request was recorded (sticky). The first
+ *                    request wins; later ones change nothing.
  *   CANCEL_SAFE      Spawned with WEFT_TASK_CANCEL_SAFE: a request tears the task
  *                    down instead of being delivered at an await. Never changes.
  *   DETACHED         The handle was given up (spawn_detached or detach) while
  *                    the task was alive; informational, for traces and stats.
+ *   bits 8..10       CANCEL_SOURCE: the weft_cancel_source of the first request,
+ *                    set in the same CAS as CANCEL_REQUESTED, never changed.
  *   bits 16..63      Reference count, in units of REF_ONE.
  *
  * References: the registry holds one until the task completes; a queued task
@@ -62,6 +64,8 @@
 #define WEFT__CANCEL_REQUESTED  ((uint64_t)1 << 5)
 #define WEFT__CANCEL_SAFE       ((uint64_t)1 << 6)
 #define WEFT__DETACHED          ((uint64_t)1 << 7)
+#define WEFT__SOURCE_SHIFT      8
+#define WEFT__SOURCE_MASK       ((uint64_t)7 << WEFT__SOURCE_SHIFT)
 #define WEFT__REF_SHIFT         16
 #define WEFT__REF_ONE           ((uint64_t)1 << WEFT__REF_SHIFT)
 #define WEFT__FLAG_MASK         (WEFT__REF_ONE - 1)
@@ -72,6 +76,11 @@ _Static_assert(WEFT__CANCEL_REQUESTED == WEFT__STATE_CANCEL_REQUESTED,
 typedef _Atomic uint64_t weft__state;
 
 static inline uint64_t weft__state_refs(uint64_t s) { return s >> WEFT__REF_SHIFT; }
+
+static inline int weft__state_source(uint64_t s)
+{
+    return (int)((s & WEFT__SOURCE_MASK) >> WEFT__SOURCE_SHIFT);
+}
 
 /*
  * The initial word: queued (NOTIFIED, owning a reference), registered (one
@@ -111,7 +120,8 @@ typedef enum {
     WEFT__CANCEL_AGAIN,     /* an earlier request is already recorded */
     WEFT__CANCEL_FINISHED,  /* the task had completed: nothing to do */
 } weft__cancel_outcome;
-weft__cancel_outcome weft__state_request_cancel(weft__state *s);
+/* Record CANCEL_REQUESTED with `source` (a weft_cancel_source, 1..7). */
+weft__cancel_outcome weft__state_request_cancel(weft__state *s, int source);
 
 typedef enum {
     WEFT__JOIN_OK,          /* the bit changed */

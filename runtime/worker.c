@@ -25,6 +25,11 @@
 #define EVENT_INTERVAL 61
 #define INJECT_BATCH_MAX 128
 #define RING_ENTRIES 256
+/* Before parking, a searching worker keeps looking for this many rounds of
+ * SPIN_PAUSES pauses each (tens of microseconds): a park and unpark costs two
+ * context switches, more than the spin, whenever work arrives in between. */
+#define SPIN_ROUNDS 32
+#define SPIN_PAUSES 64
 
 __thread weft_worker *weft__current_worker;
 
@@ -173,11 +178,27 @@ static bool work_pending(weft_runtime *rt)
     return false;
 }
 
+static bool closing_unseen(weft_worker *w)
+{
+    return !w->shard_closed
+        && atomic_load_explicit(&w->rt->phase, memory_order_relaxed) != WEFT__RT_RUNNING;
+}
+
+/* rt.h, CLOSING: close our registry shard and cancel what is in it. */
+static void close_shard(weft_worker *w)
+{
+    weft__registry_close(&w->rt->registry, w->index, weft__task_request_shutdown, NULL);
+    w->shard_closed = true;
+    atomic_fetch_add_explicit(&w->rt->closed_shards, 1, memory_order_release);
+}
+
 static bool should_sleep(void *arg)
 {
     weft_worker *w = arg;
     return weft__idle_is_sleeper(&w->rt->idle, w->index)
-        && !atomic_load_explicit(&w->rt->stop, memory_order_seq_cst);
+        && !atomic_load_explicit(&w->rt->stop, memory_order_seq_cst)
+        && !closing_unseen(w)
+        && !weft__registry_has_handed_back(&w->rt->registry, w->index);
 }
 
 static void park(weft_worker *w)
@@ -196,12 +217,31 @@ static void park(weft_worker *w)
             w->searching = true;    /* the notifier counted us as searching */
             return;
         }
-        if (w->lifo || weft__local_len(&w->queue) > 0) {
+        if (w->lifo || weft__local_len(&w->queue) > 0 || closing_unseen(w)
+            || weft__registry_has_handed_back(&rt->registry, w->index)) {
             if (!weft__idle_unpark_self(&rt->idle, w->index))
                 w->searching = true;
             return;
         }
     }
+}
+
+/* Rule 3 keeps at most half the workers here, and a lone worker has nobody
+ * to wait for. */
+static weft__task *spin_for_work(weft_worker *w)
+{
+    if (w->rt->nworkers == 1 || !w->searching)
+        return NULL;
+    for (int round = 0; round < SPIN_ROUNDS; round++) {
+        for (int i = 0; i < SPIN_PAUSES; i++)
+            weft__cpu_relax();
+        if (atomic_load_explicit(&w->rt->stop, memory_order_relaxed) || closing_unseen(w))
+            return NULL;
+        weft__task *t = steal_work(w);
+        if (t)
+            return t;
+    }
+    return NULL;
 }
 
 static void run(weft_worker *w)
@@ -211,9 +251,15 @@ static void run(weft_worker *w)
         w->tick++;
         if (w->tick % EVENT_INTERVAL == 0)
             weft__ring_reap(&w->ring);
+        if (weft__registry_has_handed_back(&rt->registry, w->index))
+            weft__registry_drain(&rt->registry, w->index);
+        if (__builtin_expect(closing_unseen(w), 0))
+            close_shard(w);
         weft__task *t = next_task(w);
         if (!t)
             t = steal_work(w);
+        if (!t)
+            t = spin_for_work(w);
         if (t)
             run_task(w, t);
         else

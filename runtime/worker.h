@@ -3,7 +3,7 @@
  * run loop that ties them together.
  *
  * Who touches what:
- *   1. `lifo`, `tick`, `searching`, `rng`, `lifo_enabled` and `stats` belong to the
+ *   1. `lifo`, `tick`, `searching`, `rng`, `lifo_enabled`, `shard_closed` and `stats` belong to the
  *      worker's own thread.
  *   2. `queue` follows queue.h: the owner pushes and pops, anyone steals.
  *   3. `ring` is submitted to and reaped only by the owner; any thread may
@@ -38,6 +38,7 @@ typedef struct weft_worker {
     uint32_t tick;
     bool lifo_enabled;
     bool searching;
+    bool shard_closed;
     uint64_t rng;
     pthread_t thread;
     bool thread_started;

@@ -1,0 +1,47 @@
+/*
+ * bench/bench.h - what every weft-bench workload provides, and the helpers
+ * they share. The output format and the workloads themselves are fixed by
+ * shared/BENCHMARKS.md; a workload checks its own result and fails loudly.
+ */
+#ifndef WEFT_BENCH_BENCH_H
+#define WEFT_BENCH_BENCH_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <weft/weft.h>
+
+typedef struct bench_workload {
+    const char *name;
+    /* Runs the workload once on rt at the given scale; returns the number of
+     * operations, or a negative errno after printing why to stderr. */
+    int64_t (*run)(weft_runtime *rt, double scale);
+} bench_workload;
+
+extern const bench_workload bench_sched_workloads[];
+extern const size_t bench_sched_workload_count;
+
+/* n scaled, at least 1. */
+static inline int64_t bench_scaled(int64_t n, double scale)
+{
+    int64_t v = (int64_t)((double)n * scale);
+    return v < 1 ? 1 : v;
+}
+
+#define BENCH_CHECK(cond, ...)                                                \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "weft-bench: check failed: " __VA_ARGS__);       \
+            fputc('\n', stderr);                                              \
+            return -EPROTO;                                                   \
+        }                                                                     \
+    } while (0)
+
+/* Run a root task on rt and return its value (or the error). */
+int64_t bench_block_on(weft_runtime *rt, weft_poll_fn poll, void *frame, size_t size);
+
+/* A leaf that stays pending until withdrawn: for tasks that "wait forever". */
+weft_poll bench_pending_forever(weft_cx *cx);
+
+#endif /* WEFT_BENCH_BENCH_H */
