@@ -69,6 +69,11 @@ int weft__registry_insert(weft__registry *r, weft__task *t, int worker)
     if (worker >= 0) {
         if (s->closed)
             return -ESHUTDOWN;
+        /* A task that spawns in a loop keeps its worker from reaching the
+         * tick that drains: drain here too, so completed tasks are freed
+         * (and their memory reused) while the loop runs. */
+        if (weft__registry_has_handed_back(r, idx))
+            weft__registry_drain(r, idx);
         link(s, t);
         return 0;
     }

@@ -12,7 +12,7 @@
  *   2. A task that completes on another thread is not unlinked there: it is
  *      pushed (lock-free, through task->queue_next, which a complete task no
  *      longer uses) onto its shard's `handed_back` stack, and the owner unlinks
- *      it at its next tick. The owner also frees it, on the thread whose
+ *      it at its next tick or its next spawn, whichever comes first. The owner also frees it, on the thread whose
  *      allocator cache it came from.
  *   3. The outside shard is guarded by its spinlock.
  *   4. Closing: the outside shard is closed by the shutdown thread; each worker
