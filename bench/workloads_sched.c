@@ -101,8 +101,13 @@ static weft_poll count_child_poll(weft_cx *cx, void *p)
 {
     (void)cx;
     struct count_child *c = p;
-    if (atomic_fetch_add_explicit(&c->sh->count, 1, memory_order_relaxed) + 1 == c->sh->target)
-        latch_open(&c->sh->done);
+    struct counter_shared *sh = c->sh;
+    int64_t target = sh->target;
+    /* Acq_rel: every increment happens before the last one, which opens the
+     * latch. After its increment a child must not touch *sh: the root may
+     * already have freed it. */
+    if (atomic_fetch_add_explicit(&sh->count, 1, memory_order_acq_rel) + 1 == target)
+        latch_open(&sh->done);
     return 0;
 }
 
