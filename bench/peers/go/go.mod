@@ -1,0 +1,3 @@
+module weft.local/peers
+
+go 1.19
