@@ -14,7 +14,9 @@
  * check that the client was not the bottleneck.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
