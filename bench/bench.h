@@ -41,7 +41,4 @@ static inline int64_t bench_scaled(int64_t n, double scale)
 /* Run a root task on rt and return its value (or the error). */
 int64_t bench_block_on(weft_runtime *rt, weft_poll_fn poll, void *frame, size_t size);
 
-/* A leaf that stays pending until withdrawn: for tasks that "wait forever". */
-weft_poll bench_pending_forever(weft_cx *cx);
-
 #endif /* WEFT_BENCH_BENCH_H */

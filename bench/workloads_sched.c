@@ -69,21 +69,6 @@ int64_t bench_block_on(weft_runtime *rt, weft_poll_fn poll, void *frame, size_t 
     return out.status < 0 ? out.status : out.value;
 }
 
-static weft_withdraw forever_withdraw(weft_cx *cx, void *leaf)
-{
-    (void)cx;
-    (void)leaf;
-    return WEFT_WITHDRAWN;
-}
-
-static const char forever_marker;
-
-weft_poll bench_pending_forever(weft_cx *cx)
-{
-    weft_cx_suspend(cx, (void *)&forever_marker, forever_withdraw);
-    return WEFT_PENDING;
-}
-
 /* ---- spawn_many ------------------------------------------------------------ */
 
 struct counter_shared {
@@ -334,7 +319,7 @@ static weft_poll sleeper_poll(weft_cx *cx, void *p)
 {
     struct sleeper *s = p;
     WEFT_BEGIN(&s->f);
-    WEFT_AWAIT(&s->f, s->r, bench_pending_forever(cx));
+    WEFT_AWAIT(&s->f, s->r, weft_pending(cx));
     WEFT_RETURN(&s->f, 1);  /* never reached: the task is cancel-safe */
     WEFT_END(&s->f);
 }

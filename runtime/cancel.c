@@ -12,6 +12,9 @@
  *      its real result is returned. Level-triggered: every later await repeats.
  *   4. Cancel-safe task: the await suspends instead; the task was notified by
  *      the requester and the harness tears it down before it can be resumed.
+ *   5. A delivery spends one unit of the cooperative budget, like a leaf that
+ *      completes; with the budget gone the await suspends and the task is
+ *      requeued, and the delivery happens at the next poll.
  */
 #include <stdatomic.h>
 
@@ -25,7 +28,7 @@ weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source
 {
     weft__cancel_outcome o = weft__state_request_cancel(&t->state, (int)source);
     if (o == WEFT__CANCEL_SUBMIT || o == WEFT__CANCEL_NOTED)
-        atomic_store_explicit(&t->cancel_requested_ns, weft__coarse_now_ns(),
+        atomic_store_explicit(&t->cancel_requested_ns, weft__now_ns(),
                               memory_order_relaxed);
     if (o == WEFT__CANCEL_SUBMIT)
         weft__schedule(t, false);
@@ -42,7 +45,7 @@ uint64_t weft__shield_hold(weft__task *t)
 {
     uint64_t req = atomic_load_explicit(&t->cancel_requested_ns, memory_order_relaxed);
     uint64_t from = req > t->shield_started_ns ? req : t->shield_started_ns;
-    uint64_t now = weft__coarse_now_ns();
+    uint64_t now = weft__now_ns();
     return now > from ? now - from : 0;
 }
 
@@ -69,6 +72,13 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
         return WEFT__AWAIT_POLL;    /* the leaf reports how its withdrawal ended */
     }
     t->leaf_withdrawing = false;
+    t->leaf = NULL;
+    /* A delivery completes the await like any leaf, so it spends budget: a
+     * task that ignores -ECANCELED in a loop still gives its worker back. */
+    if (!weft_cx_coop(cx)) {
+        t->suspended_at = site;
+        return WEFT__AWAIT_SUSPEND;
+    }
     if (!t->cancel_delivered_at)
         t->cancel_delivered_at = site;
     return WEFT__AWAIT_CANCELLED;
@@ -103,7 +113,7 @@ void weft_shield_enter(weft_cx *cx)
 {
     weft__task *t = cx->task;
     if (t->shield_depth++ == 0)
-        t->shield_started_ns = weft__coarse_now_ns();
+        t->shield_started_ns = weft__now_ns();
 }
 
 void weft_shield_exit(weft_cx *cx)
@@ -120,22 +130,31 @@ void weft_shield_exit(weft_cx *cx)
     }
 }
 
-static weft_withdraw yield_withdraw(weft_cx *cx, void *leaf)
+/* Yield and pending have nothing to undo: withdrawing them always succeeds. */
+static weft_withdraw nothing_to_withdraw(weft_cx *cx, void *leaf)
 {
     (void)cx;
     (void)leaf;
     return WEFT_WITHDRAWN;
 }
 
-/* The address of this object marks "this task is suspended in a yield". */
-static const char yield_marker;
+/* The addresses of these mark "suspended in a yield" and "in weft_pending". */
+static const char yield_marker, pending_marker;
+
+weft_poll weft_pending(weft_cx *cx)
+{
+    if (!cx)
+        return -EINVAL;
+    weft_cx_suspend(cx, (void *)&pending_marker, nothing_to_withdraw);
+    return WEFT_PENDING;
+}
 
 weft_poll weft__yield_now(weft_cx *cx)
 {
     weft__task *t = cx->task;
     if (t->leaf == &yield_marker)
         return 0;   /* resumed after the yield */
-    weft_cx_suspend(cx, (void *)&yield_marker, yield_withdraw);
+    weft_cx_suspend(cx, (void *)&yield_marker, nothing_to_withdraw);
     weft__task_wake_by_ref(t);  /* running: requeued at the back after this poll */
     return WEFT_PENDING;
 }

@@ -71,7 +71,8 @@ static void tear_down(weft_worker *w, weft__task *t)
         go_idle(t);     /* the leaf wakes the task once it has settled */
         return;
     }
-    t->cancel_delivered_at = t->suspended_at;
+    if (!t->cancel_delivered_at)
+        t->cancel_delivered_at = t->suspended_at;
     finish(t, (int)w->index, 0, -ECANCELED);
 }
 
@@ -109,6 +110,7 @@ void weft__harness_shutdown(weft__task *t)
     /* Workers have drained their rings before exiting, so no withdrawal can
      * still be pending here. */
     withdraw_leaf(&cx, t);
-    t->cancel_delivered_at = t->suspended_at;
+    if (!t->cancel_delivered_at)
+        t->cancel_delivered_at = t->suspended_at;
     finish(t, -1, 0, -ECANCELED);
 }

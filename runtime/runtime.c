@@ -51,7 +51,7 @@ static int rt_alloc(weft_runtime **out, uint32_t n)
     weft__inject_init(&rt->inject);
     if (rc == 0)
         rc = weft__idle_init(&rt->idle, n);
-    if (rc == 0 && (rc = weft__registry_init(&rt->registry, n + 1)) != 0)
+    if (rc == 0 && (rc = weft__registry_init(&rt->registry, n)) != 0)
         weft__idle_destroy(&rt->idle);
     if (rc == 0) {
         pthread_mutex_init(&rt->lifecycle_lock, NULL);

@@ -24,13 +24,6 @@ uint64_t weft__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t weft__coarse_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
 {
     cx->head.state = (const uint64_t *)&t->state;
@@ -64,7 +57,7 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
     t->alloc_size = (uint32_t)size;
     if (desc->flags & WEFT_TASK_SHIELDED) {
         t->shield_depth = 1;    /* an outermost shield that never ends */
-        t->shield_started_ns = weft__coarse_now_ns();
+        t->shield_started_ns = weft__now_ns();
     }
     void *frame = weft__task_frame(t);
     if (desc->frame)

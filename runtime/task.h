@@ -42,7 +42,7 @@ typedef struct weft__task {
     const weft_site *suspended_at;
     struct weft__task *reg_prev, *reg_next;
     weft_drop_fn drop;
-    _Atomic uint64_t cancel_requested_ns;   /* coarse clock; 0 = not yet set */
+    _Atomic uint64_t cancel_requested_ns;   /* 0 = not yet set */
     uint64_t shield_started_ns;
     uint64_t shield_held_ns;
     const weft_site *cancel_delivered_at;
@@ -98,8 +98,5 @@ void weft__task_request_shutdown(weft__task *t, void *arg);
 uint64_t weft__shield_hold(weft__task *t);
 
 uint64_t weft__now_ns(void);
-/* CLOCK_MONOTONIC_COARSE: a few ns to read, jiffy resolution. For provenance
- * timings, which are reported, never acted on. */
-uint64_t weft__coarse_now_ns(void);
 
 #endif /* WEFT_RUNTIME_TASK_H */

@@ -121,6 +121,10 @@ WEFT_EXTERN bool weft_cx_coop(weft_cx *cx);
 WEFT_EXTERN void weft_shield_enter(weft_cx *cx);
 WEFT_EXTERN void weft_shield_exit(weft_cx *cx);
 
+/* A leaf that never completes: the task waits until it is cancelled (the await
+ * then yields -ECANCELED, or a cancel-safe task is torn down). */
+WEFT_EXTERN weft_poll weft_pending(weft_cx *cx);
+
 /* True when a cancellation request is waiting for this task (shielded or not). */
 WEFT_EXTERN bool weft_cx_cancel_requested(weft_cx *cx);
 
