@@ -68,7 +68,7 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
         case WEFT_WITHDRAWN:
             break;
         }
-    } else if (t->leaf_withdrawing) {
+    } else if (t->leaf) {
         return WEFT__AWAIT_POLL;    /* the leaf reports how its withdrawal ended */
     }
     t->leaf_withdrawing = false;
@@ -86,6 +86,8 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
 
 void weft_cx_suspend(weft_cx *cx, void *leaf, weft_cancel_hook hook)
 {
+    if (!cx || !leaf || !hook)
+        return;
     weft__task *t = cx->task;
     if (t->leaf != leaf)
         t->leaf_withdrawing = false;
@@ -95,12 +97,19 @@ void weft_cx_suspend(weft_cx *cx, void *leaf, weft_cancel_hook hook)
 
 bool weft_cx_coop(weft_cx *cx)
 {
+    if (!cx)
+        return false;
     if (cx->budget > 0) {
         cx->budget--;
         return true;
     }
     weft__task_wake_by_ref(cx->task);   /* running: requeued after this poll */
     return false;
+}
+
+bool weft_cx_is_teardown(weft_cx *cx)
+{
+    return cx && cx->teardown;
 }
 
 bool weft_cx_cancel_requested(weft_cx *cx)
@@ -111,6 +120,8 @@ bool weft_cx_cancel_requested(weft_cx *cx)
 
 void weft_shield_enter(weft_cx *cx)
 {
+    if (!cx)
+        return;
     weft__task *t = cx->task;
     if (t->shield_depth++ == 0)
         t->shield_started_ns = weft__now_ns();
@@ -118,6 +129,8 @@ void weft_shield_enter(weft_cx *cx)
 
 void weft_shield_exit(weft_cx *cx)
 {
+    if (!cx)
+        return;
     weft__task *t = cx->task;
     if (t->shield_depth == 0 || --t->shield_depth > 0)
         return;

@@ -26,8 +26,8 @@ const char *weft_strerror(int err)
 {
     if (err >= 0)
         return "success";
-    switch (-err) {
-#define XX(code, text) case code: return text;
+    switch (err) {      /* not -err: that overflows for INT_MIN */
+#define XX(code, text) case -code: return text;
     WEFT_ERRNO_MAP(XX)
 #undef XX
     }
@@ -38,8 +38,8 @@ const char *weft_err_name(int err)
 {
     if (err >= 0)
         return "OK";
-    switch (-err) {
-#define XX(code, text) case code: return #code;
+    switch (err) {
+#define XX(code, text) case -code: return #code;
     WEFT_ERRNO_MAP(XX)
 #undef XX
     }

@@ -32,8 +32,11 @@ static void finish(weft__task *t, int worker, int64_t value, int status)
         weft_waker waker = t->join_waker;
         weft_waker_wake(&waker);
     }
-    weft__registry_release(&t->rt->registry, t, worker);
+    weft_runtime *rt = t->rt;
+    int owner = weft__registry_release(&rt->registry, t, worker);
     weft__task_unref(t);        /* the running reference */
+    if (owner >= 0 && weft__idle_is_sleeper(&rt->idle, (uint32_t)owner))
+        weft__ring_unpark(&rt->workers[owner].ring);
 }
 
 /* Withdraw the leaf a torn-down task is suspended on. Returns false while an
@@ -67,6 +70,7 @@ static void tear_down(weft_worker *w, weft__task *t)
 {
     struct weft_cx cx;
     weft__cx_init(&cx, t, w);
+    cx.teardown = true;
     if (!withdraw_leaf(&cx, t)) {
         go_idle(t);     /* the leaf wakes the task once it has settled */
         return;
@@ -107,6 +111,7 @@ void weft__harness_shutdown(weft__task *t)
 {
     struct weft_cx cx;
     weft__cx_init(&cx, t, NULL);
+    cx.teardown = true;
     /* Workers have drained their rings before exiting, so no withdrawal can
      * still be pending here. */
     withdraw_leaf(&cx, t);

@@ -81,7 +81,10 @@ bool weft__idle_to_parked(weft__idle *idle, uint32_t worker, bool is_searching)
 
 static bool should_wake(weft__idle *idle)
 {
-    uint32_t s = atomic_load_explicit(&idle->state, memory_order_seq_cst);
+    /* An RMW, not a load: the local-queue push before it is only a release
+     * store, and a plain load could be reordered ahead of it (store-load),
+     * letting a parking worker and this producer each miss the other. */
+    uint32_t s = atomic_fetch_add_explicit(&idle->state, 0, memory_order_seq_cst);
     return searching(s) == 0 && unparked(s) < idle->num_workers;
 }
 

@@ -13,10 +13,10 @@
 
 static void read_outcome(weft__task *t, weft_outcome *out)
 {
-    /* Rule 5: the caller observed COMPLETE with acquire. */
+    /* Rule 5: acquire COMPLETE before reading what was written before it. */
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
     out->status = t->status;
     out->value = t->value;
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
     out->cancel.source = (weft_cancel_source)weft__state_source(s);
     out->cancel.delivered_at = t->cancel_delivered_at;
     out->cancel.shield_held_ns = t->shield_held_ns;

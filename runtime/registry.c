@@ -87,7 +87,7 @@ int weft__registry_insert(weft__registry *r, weft__task *t, int worker)
     return rc;
 }
 
-void weft__registry_release(weft__registry *r, weft__task *t, int worker)
+int weft__registry_release(weft__registry *r, weft__task *t, int worker)
 {
     weft__registry_shard *s = &r->shards[t->reg_shard];
     if (t->reg_shard == r->nworkers) {
@@ -95,18 +95,24 @@ void weft__registry_release(weft__registry *r, weft__task *t, int worker)
         unlink_task(s, t);
         weft__spin_unlock(&s->lock);
         weft__task_unref(t);
-    } else if ((int)t->reg_shard == worker) {
+        return -1;
+    }
+    if ((int)t->reg_shard == worker) {
         unlink_task(s, t);
         weft__task_unref(t);
-    } else {
-        /* Release: the owner that pops t sees its completion. */
-        weft__task *head = atomic_load_explicit(&s->handed_back, memory_order_relaxed);
-        do {
-            t->queue_next = head;
-        } while (!atomic_compare_exchange_weak_explicit(&s->handed_back, &head, t,
-                                                        memory_order_release,
-                                                        memory_order_relaxed));
+        return -1;
     }
+    /* Seq_cst (not only release, so the owner that pops t sees its
+     * completion): the caller next reads whether the owner sleeps, and the
+     * owner publishes its sleep before rereading this stack. */
+    uint32_t owner = t->reg_shard;
+    weft__task *head = atomic_load_explicit(&s->handed_back, memory_order_relaxed);
+    do {
+        t->queue_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&s->handed_back, &head, t,
+                                                    memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    return (int)owner;
 }
 
 void weft__registry_drain(weft__registry *r, uint32_t shard)

@@ -56,15 +56,18 @@ void weft__registry_destroy(weft__registry *r);
 int weft__registry_insert(weft__registry *r, struct weft__task *t, int worker);
 
 /* The task completed: drop the registry's reference, unlinking it now when the
- * caller owns its shard, else handing it back to the owner (rule 2). */
-void weft__registry_release(weft__registry *r, struct weft__task *t, int worker);
+ * caller owns its shard, else handing it back to the owner (rule 2). Returns
+ * the owning worker's index when the task was handed back, else -1: the
+ * caller must then make sure that worker is not asleep (it cannot drain). */
+int weft__registry_release(weft__registry *r, struct weft__task *t, int worker);
 
 /* Owner: unlink and release the tasks handed back to this shard. */
 void weft__registry_drain(weft__registry *r, uint32_t shard);
 
 static inline bool weft__registry_has_handed_back(weft__registry *r, uint32_t shard)
 {
-    return atomic_load_explicit(&r->shards[shard].handed_back, memory_order_relaxed) != NULL;
+    /* Seq_cst: pairs with the owner's sleep registration (idle.h, rule 4). */
+    return atomic_load_explicit(&r->shards[shard].handed_back, memory_order_seq_cst) != NULL;
 }
 
 /* Close a shard (a worker's own, or the outside one with shard == nworkers)

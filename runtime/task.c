@@ -32,6 +32,7 @@ void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
     cx->task = t;
     cx->worker = w;
     cx->budget = 128;
+    cx->teardown = false;
 }
 
 weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool joinable, int *err)

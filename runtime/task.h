@@ -71,6 +71,7 @@ struct weft_cx {
     weft__task *task;
     struct weft_worker *worker;
     uint32_t budget;
+    bool teardown;      /* hooks run now precede dropping the frame */
 };
 
 void weft__cx_init(struct weft_cx *cx, weft__task *t, struct weft_worker *w);

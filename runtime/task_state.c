@@ -129,7 +129,8 @@ weft__cancel_outcome weft__state_request_cancel(weft__state *s, int source)
 
 weft__join_outcome weft__state_set_join_waker(weft__state *s)
 {
-    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed);
+    /* Acquire: a COMPLETE seen here must make the outcome visible (rule 5). */
+    uint64_t cur = atomic_load_explicit(s, memory_order_acquire);
     do {
         assert(cur & WEFT__JOIN_INTEREST && !(cur & WEFT__JOIN_WAKER));
         if (cur & WEFT__COMPLETE)
@@ -142,7 +143,7 @@ weft__join_outcome weft__state_set_join_waker(weft__state *s)
 
 weft__join_outcome weft__state_unset_join_waker(weft__state *s)
 {
-    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed);
+    uint64_t cur = atomic_load_explicit(s, memory_order_acquire);
     do {
         assert(cur & WEFT__JOIN_WAKER);
         if (cur & WEFT__COMPLETE)
@@ -155,7 +156,7 @@ weft__join_outcome weft__state_unset_join_waker(weft__state *s)
 
 weft__join_outcome weft__state_drop_join_interest(weft__state *s, bool detach)
 {
-    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    uint64_t cur = atomic_load_explicit(s, memory_order_acquire), next;
     do {
         if (cur & WEFT__COMPLETE)
             return WEFT__JOIN_COMPLETE;

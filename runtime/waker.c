@@ -41,6 +41,8 @@ bool weft__thread_waiter_wait(weft__thread_waiter *tw, uint64_t deadline_ns)
 
 weft_waker weft_cx_waker(weft_cx *cx)
 {
+    if (!cx)
+        return (weft_waker){ 0 };
     weft__task *t = cx->task;
     weft__state_ref_inc(&t->state);
     return (weft_waker){ .weft_bits = (uintptr_t)t };
@@ -48,6 +50,8 @@ weft_waker weft_cx_waker(weft_cx *cx)
 
 weft_waker weft_waker_clone(const weft_waker *w)
 {
+    if (!w)
+        return (weft_waker){ 0 };
     if (w->weft_bits && !is_thread(w->weft_bits))
         weft__state_ref_inc(&((weft__task *)w->weft_bits)->state);
     return *w;
@@ -55,6 +59,8 @@ weft_waker weft_waker_clone(const weft_waker *w)
 
 void weft_waker_wake(weft_waker *w)
 {
+    if (!w)
+        return;
     uintptr_t bits = w->weft_bits;
     w->weft_bits = 0;
     if (!bits)
@@ -67,6 +73,8 @@ void weft_waker_wake(weft_waker *w)
 
 void weft_waker_wake_by_ref(const weft_waker *w)
 {
+    if (!w)
+        return;
     uintptr_t bits = w->weft_bits;
     if (!bits)
         return;
@@ -78,6 +86,8 @@ void weft_waker_wake_by_ref(const weft_waker *w)
 
 void weft_waker_drop(weft_waker *w)
 {
+    if (!w)
+        return;
     uintptr_t bits = w->weft_bits;
     w->weft_bits = 0;
     if (bits && !is_thread(bits))
@@ -86,5 +96,5 @@ void weft_waker_drop(weft_waker *w)
 
 bool weft_waker_will_wake(const weft_waker *w, weft_cx *cx)
 {
-    return cx && w->weft_bits == (uintptr_t)cx->task;
+    return cx && w && w->weft_bits == (uintptr_t)cx->task;
 }

@@ -75,8 +75,10 @@ void weft__schedule(weft__task *t, bool is_yield)
         schedule_local(w, t, is_yield);
         return;
     }
-    weft__inject_push(&t->rt->inject, t);
-    weft__notify_parked(t->rt);
+    /* Once pushed, t may run and be freed at once: read rt first. */
+    weft_runtime *rt = t->rt;
+    weft__inject_push(&rt->inject, t);
+    weft__notify_parked(rt);
 }
 
 /* Move a batch from the inject queue into the local queue; returns one to run. */

@@ -101,6 +101,14 @@ typedef enum weft_withdraw {
 typedef weft_withdraw (*weft_cancel_hook)(weft_cx *cx, void *leaf);
 
 /*
+ * True inside a cancel hook when the runtime is tearing the task down (a
+ * cancel-safe task being stopped, or shutdown): the frame is dropped after the
+ * hook whatever it returns, so a leaf that was handed something (a value, a
+ * permit) must pass it on instead of answering RACED. False at ordinary awaits.
+ */
+WEFT_EXTERN bool weft_cx_is_teardown(weft_cx *cx);
+
+/*
  * A leaf that returns WEFT_PENDING after arranging a wake-up must declare
  * itself with weft_cx_suspend, so that the runtime can withdraw it when the task
  * is cancelled. The hook runs on the thread that polls the task, never
