@@ -1,0 +1,298 @@
+/*
+ * reactor/wheel.c - the per-worker timing wheel (layout and invariants in
+ * wheel.h).
+ *
+ * advance and drain never walk a slot in place: they move its whole list onto
+ * a local batch first, then take timers off the batch one at a time. So a fire
+ * callback may remove any timer, including one later in the batch (remove
+ * unlinks by the timer's own links, and invariant 2 is restored by asking
+ * whether the timer's recorded slot is now empty, which is right whether the
+ * timer sat in that slot or in the batch), and a timer re-placed into the
+ * slot being processed waits for that slot's next turn instead of looping.
+ */
+#include "reactor/wheel.h"
+
+#include <assert.h>
+
+#define NS_PER_TICK WEFT__WHEEL_NS_PER_TICK
+#define LEVELS WEFT__WHEEL_LEVELS
+#define SLOT_BITS 6
+#define SLOT_MASK ((uint64_t)WEFT__WHEEL_SLOTS - 1)
+#define LEVEL_PENDING LEVELS
+/* Ticks one level-5 lap spans; timers further away are clamped to level 5. */
+#define MAX_SPAN ((uint64_t)1 << (SLOT_BITS * LEVELS))
+
+_Static_assert(WEFT__WHEEL_SLOTS == 1 << SLOT_BITS, "a slot bitmap is one uint64_t");
+_Static_assert(LEVELS < 256 && WEFT__WHEEL_SLOTS < 256, "level and slot fit in uint8_t");
+
+/* ---- ticks ---- */
+
+/* The tick a clock reading has reached. UINT64_MAX alone reaches the tick
+ * after the last whole one, so that advancing to the end of time fires every
+ * deadline, including those in the last partial millisecond. */
+static uint64_t tick_reached(uint64_t now_ns)
+{
+    return now_ns == UINT64_MAX ? UINT64_MAX / NS_PER_TICK + 1 : now_ns / NS_PER_TICK;
+}
+
+/* Round up: a deadline between two ticks fires at the later one, never early. */
+static uint64_t tick_of_deadline(uint64_t deadline_ns)
+{
+    return deadline_ns / NS_PER_TICK + (deadline_ns % NS_PER_TICK != 0);
+}
+
+/* The instant a tick begins, saturating (only the final tick overflows). */
+static uint64_t tick_start_ns(uint64_t tick)
+{
+    return tick > UINT64_MAX / NS_PER_TICK ? UINT64_MAX : tick * NS_PER_TICK;
+}
+
+/* ---- intrusive circular lists with a sentinel head ---- */
+
+static void list_init(weft__timer_link *h)
+{
+    h->next = h->prev = h;
+}
+
+static bool list_empty(const weft__timer_link *h)
+{
+    return h->next == h;
+}
+
+static void list_push_back(weft__timer_link *h, weft__timer_link *l)
+{
+    l->prev = h->prev;
+    l->next = h;
+    h->prev->next = l;
+    h->prev = l;
+}
+
+/* Clearing the links is what marks the timer disarmed (invariant 1). */
+static void list_unlink(weft__timer_link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->next = l->prev = NULL;
+}
+
+/* Append every node of `from` to `to`, leaving `from` empty. O(1). */
+static void list_splice_back(weft__timer_link *from, weft__timer_link *to)
+{
+    if (list_empty(from))
+        return;
+    from->next->prev = to->prev;
+    to->prev->next = from->next;
+    from->prev->next = to;
+    to->prev = from->prev;
+    list_init(from);
+}
+
+static weft__timer *timer_of(weft__timer_link *l)
+{
+    return (weft__timer *)((char *)l - offsetof(weft__timer, link));
+}
+
+/* ---- placement ---- */
+
+static uint64_t slot_bit(unsigned slot)
+{
+    return (uint64_t)1 << slot;
+}
+
+/* The level of the highest 6-bit group in which tick differs from elapsed.
+ * OR-ing SLOT_MASK makes "same 64-tick block" level 0 and keeps clz off 0;
+ * a difference at bit 36 or above is clamped to level 5 (a partial lap). */
+static unsigned level_for(uint64_t elapsed, uint64_t tick)
+{
+    uint64_t masked = (elapsed ^ tick) | SLOT_MASK;
+    if (masked >= MAX_SPAN)
+        masked = MAX_SPAN - 1;
+    return (63u - (unsigned)__builtin_clzll(masked)) / SLOT_BITS;
+}
+
+/* Put t (armed, tick > elapsed) into its slot. */
+static void place(weft__wheel *w, weft__timer *t)
+{
+    assert(t->tick > w->elapsed);
+    unsigned level = level_for(w->elapsed, t->tick);
+    unsigned slot = (unsigned)((t->tick >> (level * SLOT_BITS)) & SLOT_MASK);
+    t->level = (uint8_t)level;
+    t->slot = (uint8_t)slot;
+    list_push_back(&w->slots[level][slot], &t->link);
+    w->occupied[level] |= slot_bit(slot);
+}
+
+/* ---- next expiry ---- */
+
+typedef struct expiry {
+    unsigned level, slot;
+    uint64_t tick;  /* when the slot is due: its first tick after elapsed */
+} expiry;
+
+static uint64_t rotate_right(uint64_t x, unsigned n)
+{
+    return n ? (x >> n) | (x << (64 - n)) : x;
+}
+
+/* The first busy slot of the lowest busy level (invariant 4 makes it the
+ * earliest). Its tick is the start of the slot, which is at or before every
+ * timer in it, so acting on it never fires anything early.
+ *
+ * The search starts one past the cursor's slot, so the cursor's own slot is
+ * looked at last. Below level 5 it is never busy (invariant 4); on level 5 it
+ * can hold clamped far timers, which are due only on the next lap, after every
+ * other slot of this one. */
+static bool next_expiry(const weft__wheel *w, expiry *e)
+{
+    for (unsigned level = 0; level < LEVELS; level++) {
+        uint64_t occupied = w->occupied[level];
+        if (!occupied)
+            continue;
+        unsigned shift = level * SLOT_BITS;
+        unsigned from = (unsigned)(((w->elapsed >> shift) + 1) & SLOT_MASK);
+        unsigned slot = (from + (unsigned)__builtin_ctzll(rotate_right(occupied, from))) &
+                        (unsigned)SLOT_MASK;
+        uint64_t level_span = (uint64_t)1 << (shift + SLOT_BITS);
+        uint64_t tick = (w->elapsed & ~(level_span - 1)) + ((uint64_t)slot << shift);
+        /* Only clamped far timers sit at or behind the cursor. */
+        if (tick <= w->elapsed) {
+            assert(level == LEVELS - 1);
+            tick += level_span;
+        }
+        *e = (expiry){ .level = level, .slot = slot, .tick = tick };
+        return true;
+    }
+    return false;
+}
+
+/* ---- API ---- */
+
+void weft__wheel_init(weft__wheel *w, uint64_t now_ns)
+{
+    w->elapsed = w->now = tick_reached(now_ns);
+    w->pending_min = UINT64_MAX;
+    w->len = 0;
+    w->busy = false;
+    list_init(&w->pending);
+    for (unsigned level = 0; level < LEVELS; level++) {
+        w->occupied[level] = 0;
+        for (unsigned slot = 0; slot < WEFT__WHEEL_SLOTS; slot++)
+            list_init(&w->slots[level][slot]);
+    }
+}
+
+void weft__wheel_insert(weft__wheel *w, weft__timer *t, uint64_t deadline_ns)
+{
+    weft__wheel_remove(w, t);
+    t->deadline_ns = deadline_ns;
+    t->tick = tick_of_deadline(deadline_ns);
+    w->len++;
+    if (t->tick > w->now) {
+        place(w, t);
+        return;
+    }
+    /* Due already (or, inside advance, due by the time advance is moving to):
+     * wait for the next advance, which fires the pending list first. */
+    t->level = LEVEL_PENDING;
+    list_push_back(&w->pending, &t->link);
+    if (t->tick < w->pending_min)
+        w->pending_min = t->tick;
+}
+
+bool weft__wheel_remove(weft__wheel *w, weft__timer *t)
+{
+    if (!weft__timer_armed(t))
+        return false;
+    list_unlink(&t->link);
+    w->len--;
+    if (t->level != LEVEL_PENDING && list_empty(&w->slots[t->level][t->slot]))
+        w->occupied[t->level] &= ~slot_bit(t->slot);
+    return true;
+}
+
+size_t weft__wheel_len(const weft__wheel *w)
+{
+    return w->len;
+}
+
+uint64_t weft__wheel_next_deadline(const weft__wheel *w)
+{
+    /* pending_min <= now < every slotted tick, so pending wins outright. */
+    if (!list_empty(&w->pending))
+        return tick_start_ns(w->pending_min);
+    expiry e;
+    return next_expiry(w, &e) ? tick_start_ns(e.tick) : UINT64_MAX;
+}
+
+/* Take each timer off a batch: fire it if its tick has come, else cascade it
+ * to the level it now belongs to (relative to the new elapsed). */
+static size_t run_batch(weft__wheel *w, weft__timer_link *batch, weft__timer_fn fire, void *arg)
+{
+    size_t fired = 0;
+    while (!list_empty(batch)) {
+        weft__timer *t = timer_of(batch->next);
+        list_unlink(&t->link);
+        if (t->tick > w->elapsed) {
+            place(w, t);
+            continue;
+        }
+        w->len--;
+        fire(t, arg);
+        fired++;
+    }
+    return fired;
+}
+
+size_t weft__wheel_advance(weft__wheel *w, uint64_t now_ns, weft__timer_fn fire, void *arg)
+{
+    assert(!w->busy && "fire callbacks must not advance or drain the wheel");
+    w->busy = true;
+    uint64_t target = tick_reached(now_ns);
+    /* Raising now first is what defers timers that fire inserts with
+     * tick <= target to the pending list (invariant 3). */
+    if (target > w->now)
+        w->now = target;
+
+    weft__timer_link batch;
+    list_init(&batch);
+    list_splice_back(&w->pending, &batch);
+    w->pending_min = UINT64_MAX;
+    size_t fired = run_batch(w, &batch, fire, arg);
+
+    expiry e;
+    while (next_expiry(w, &e) && e.tick <= w->now) {
+        w->elapsed = e.tick;
+        list_splice_back(&w->slots[e.level][e.slot], &batch);
+        w->occupied[e.level] &= ~slot_bit(e.slot);
+        fired += run_batch(w, &batch, fire, arg);
+    }
+    /* No busy slot is due by now, so jumping keeps invariant 4. */
+    w->elapsed = w->now;
+    w->busy = false;
+    return fired;
+}
+
+size_t weft__wheel_drain(weft__wheel *w, weft__timer_fn fire, void *arg)
+{
+    assert(!w->busy && "fire callbacks must not advance or drain the wheel");
+    w->busy = true;
+    weft__timer_link batch;
+    list_init(&batch);
+    list_splice_back(&w->pending, &batch);
+    w->pending_min = UINT64_MAX;
+    for (unsigned level = 0; level < LEVELS; level++) {
+        for (uint64_t occ = w->occupied[level]; occ; occ &= occ - 1)
+            list_splice_back(&w->slots[level][__builtin_ctzll(occ)], &batch);
+        w->occupied[level] = 0;
+    }
+    size_t drained = 0;
+    while (!list_empty(&batch)) {
+        weft__timer *t = timer_of(batch.next);
+        list_unlink(&t->link);
+        w->len--;
+        fire(t, arg);
+        drained++;
+    }
+    w->busy = false;
+    return drained;
+}

@@ -1,0 +1,129 @@
+/*
+ * reactor/wheel.h - a worker's timers: a hierarchical timing wheel after
+ * tokio's time driver. Single-threaded: each worker owns one and only that
+ * worker touches it, so there are no atomics and no locks. No allocation.
+ *
+ * Time is counted in ticks of 1 ms. A deadline is rounded UP to its tick and a
+ * timer fires when the wheel is advanced to a time at or past that tick, so it
+ * never fires early (and is late by less than 1 ms plus the owner's own lag).
+ *
+ * Six levels of 64 slots. A slot of level L spans 64^L ticks and the level
+ * spans 64^(L+1): level 0 is the current 64 ms block, one tick per slot; level 5
+ * spans 2^36 ms (about 2.2 years). A timer goes to the level of the highest
+ * 6-bit group in which its tick differs from the wheel's position (`elapsed`).
+ * When the wheel reaches a slot of level L > 0, that slot's timers cascade to
+ * lower levels (or fire, if their tick has come). A timer 2^36 ms or more away
+ * is put on level 5 at the slot its tick's bits name and re-placed each time
+ * that slot comes round, until it is near enough. One 64-bit occupied bitmap
+ * per level finds the next busy slot with a rotate and a ctz.
+ *
+ * Timers are intrusive: the caller embeds a weft__timer (in a task frame) and
+ * must not move it while it is armed. Every slot is a circular doubly linked
+ * list with a sentinel, so insert and remove are O(1), and remove needs only
+ * the timer's own links wherever it sits: a slot, the pending list, or a batch
+ * that advance or drain has taken off the wheel. The wheel holds sentinels that
+ * point to themselves: never copy or move it after init.
+ *
+ * Invariants (ticks are absolute: now_ns / 1 ms):
+ *   1. A timer is armed iff link.next != NULL; `len` counts armed timers.
+ *   2. Bit s of occupied[L] is set iff slots[L][s] is non-empty.
+ *   3. Every timer in a slot has tick > elapsed (> now between advances). A
+ *      timer whose tick is <= now when inserted waits on the pending list
+ *      instead, and fires at the next advance.
+ *   4. A timer on level L < 5 has its tick in the same 64^(L+1)-aligned block
+ *      as elapsed, in a later slot; so the lowest occupied level holds the
+ *      next expiry, and its first busy slot after elapsed is that expiry.
+ *   5. elapsed <= now. They differ only inside advance, while elapsed walks
+ *      from busy slot to busy slot towards the new now.
+ */
+#ifndef WEFT_REACTOR_WHEEL_H
+#define WEFT_REACTOR_WHEEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WEFT__WHEEL_LEVELS 6
+#define WEFT__WHEEL_SLOTS 64
+#define WEFT__WHEEL_NS_PER_TICK 1000000u
+
+typedef struct weft__timer_link {
+    struct weft__timer_link *next, *prev;
+} weft__timer_link;
+
+/* Embed one per pending sleep. All-zero (or weft__timer_init) is a valid
+ * disarmed timer. Fields other than deadline_ns are the wheel's. */
+typedef struct weft__timer {
+    weft__timer_link link;  /* next == NULL: not armed */
+    uint64_t tick;          /* deadline rounded up to the ms */
+    uint8_t level;          /* 0..5, or WEFT__WHEEL_LEVELS for the pending list */
+    uint8_t slot;
+    uint64_t deadline_ns;   /* read-only: as last passed to insert */
+} weft__timer;
+
+typedef void (*weft__timer_fn)(weft__timer *t, void *arg);
+
+typedef struct weft__wheel {
+    uint64_t elapsed;       /* position: every slot up to this tick processed */
+    uint64_t now;           /* tick of the latest advance (or init) */
+    uint64_t pending_min;   /* <= every pending timer's tick (may be stale low) */
+    size_t len;
+    bool busy;              /* inside advance or drain (catches re-entry) */
+    uint64_t occupied[WEFT__WHEEL_LEVELS];
+    weft__timer_link pending;
+    weft__timer_link slots[WEFT__WHEEL_LEVELS][WEFT__WHEEL_SLOTS];
+} weft__wheel;
+
+static inline void weft__timer_init(weft__timer *t)
+{
+    t->link.next = t->link.prev = NULL;
+}
+
+/* True from insert until the timer fires, is removed or is drained. */
+static inline bool weft__timer_armed(const weft__timer *t)
+{
+    return t->link.next != NULL;
+}
+
+/* Empty wheel positioned at now_ns (a monotonic clock, e.g. CLOCK_MONOTONIC). */
+void weft__wheel_init(weft__wheel *w, uint64_t now_ns);
+
+/* Arm t to fire at the first advance whose now_ns >= deadline_ns rounded up to
+ * the ms. A deadline at or before the wheel's current tick fires at the next
+ * advance. Inserting an armed timer re-arms it (remove, then insert). */
+void weft__wheel_insert(weft__wheel *w, weft__timer *t, uint64_t deadline_ns);
+
+/* Disarm t. Returns false if it was not armed (never inserted, already fired,
+ * removed or drained); calling it again is harmless. O(1). */
+bool weft__wheel_remove(weft__wheel *w, weft__timer *t);
+
+/* Armed timers. */
+size_t weft__wheel_len(const weft__wheel *w);
+
+/* The instant (ns) to wake up and advance: UINT64_MAX when empty. Never later
+ * than the earliest armed deadline rounded up to the ms; it may be earlier (a
+ * cascade point, where advance fires nothing and moves timers down a level),
+ * and is already past when timers wait on the pending list. A deadline in the
+ * last partial millisecond before UINT64_MAX ns can fire only at UINT64_MAX,
+ * so once only such timers remain near, this returns UINT64_MAX too. */
+uint64_t weft__wheel_next_deadline(const weft__wheel *w);
+
+/* Move the wheel to now_ns (a now earlier than the last one counts as the
+ * last one) and call fire(t, arg) for every timer whose tick <= now: first
+ * those that were pending, then the rest in nondecreasing tick order. The
+ * order of timers with the same tick is unspecified. Returns how many fired.
+ *
+ * t is disarmed before fire(t) runs. fire may insert and remove any timers,
+ * including t (intervals) and timers due in this same advance (a removed one
+ * does not fire). A timer inserted by fire with a tick <= now waits for the
+ * NEXT advance (it goes to the pending list): so one advance is bounded by the
+ * timers armed when it began, and an interval that fell behind catches up one
+ * period per advance instead of spinning. fire must not call advance or drain.
+ */
+size_t weft__wheel_advance(weft__wheel *w, uint64_t now_ns, weft__timer_fn fire, void *arg);
+
+/* Shutdown: disarm every armed timer and call fire on each, in no particular
+ * order. Timers that fire inserts stay armed. Returns how many were drained. */
+size_t weft__wheel_drain(weft__wheel *w, weft__timer_fn fire, void *arg);
+
+#endif /* WEFT_REACTOR_WHEEL_H */
