@@ -9,5 +9,6 @@
 #include "weft/error.h"
 #include "weft/task.h"
 #include "weft/runtime.h"
+#include "weft/sync.h"
 
 #endif /* WEFT_WEFT_H */
