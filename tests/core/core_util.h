@@ -1,0 +1,218 @@
+/*
+ * tests/core/core_util.h - helpers shared by the core runtime tests.
+ *
+ *   rt_make(threads, grace_ms)   start a runtime or fail the test.
+ *   flag_*                       a futex-backed counter: one side bumps it,
+ *                                the other blocks until it reaches a value.
+ *                                Tests synchronise on these, never on sleeps.
+ *   forever_leaf                 a leaf future that never completes; its
+ *                                cancel hook drops the waker (WITHDRAWN).
+ *   gate_leaf                    a leaf opened from another thread; its hook
+ *                                reports RACED once the gate was opened.
+ */
+#ifndef WEFT_TESTS_CORE_UTIL_H
+#define WEFT_TESTS_CORE_UTIL_H
+
+#include <criterion/criterion.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "test_util.h"
+#include "weft/weft.h"
+
+/* ---- runtime ------------------------------------------------------------- */
+
+static inline weft_runtime *rt_make(unsigned threads, unsigned grace_ms)
+{
+    weft_runtime *rt = NULL;
+    weft_runtime_opts o = { .threads = threads, .shutdown_grace_ms = grace_ms };
+    int rc = weft_runtime_new(&rt, &o);
+    cr_assert_eq(rc, 0, "weft_runtime_new: %d (%s)", rc, weft_strerror(rc));
+    cr_assert_not_null(rt);
+    return rt;
+}
+
+static inline void rt_done(weft_runtime *rt)
+{
+    cr_assert_eq(weft_runtime_free(rt), 0);
+}
+
+/* ---- futex counter ------------------------------------------------------- */
+
+typedef struct flag {
+    _Alignas(8) _Atomic uint32_t v;
+} flag;
+
+static inline void flag_add(flag *f, uint32_t n)
+{
+    atomic_fetch_add_explicit(&f->v, n, memory_order_seq_cst);
+    syscall(SYS_futex, &f->v, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+
+static inline void flag_set(flag *f, uint32_t v)
+{
+    atomic_store_explicit(&f->v, v, memory_order_seq_cst);
+    syscall(SYS_futex, &f->v, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+
+static inline uint32_t flag_get(flag *f)
+{
+    return atomic_load_explicit(&f->v, memory_order_seq_cst);
+}
+
+/* Block until the counter is at least v. */
+static inline void flag_wait_ge(flag *f, uint32_t v)
+{
+    for (;;) {
+        uint32_t cur = atomic_load_explicit(&f->v, memory_order_seq_cst);
+        if (cur >= v)
+            return;
+        syscall(SYS_futex, &f->v, FUTEX_WAIT_PRIVATE, cur, NULL, NULL, 0);
+    }
+}
+
+/* ---- a leaf that never completes ---------------------------------------- */
+
+typedef struct forever_leaf {
+    weft_waker w;
+    bool armed;
+    int withdrawn;          /* times the cancel hook ran */
+    struct flag *on_arm;    /* optional: bumped when the leaf takes a waker */
+} forever_leaf;
+
+static inline weft_withdraw forever_withdraw(weft_cx *cx, void *leaf)
+{
+    (void)cx;
+    forever_leaf *l = leaf;
+    if (l->armed)
+        weft_waker_drop(&l->w);
+    l->armed = false;
+    l->withdrawn++;
+    return WEFT_WITHDRAWN;
+}
+
+static inline weft_poll forever_poll(weft_cx *cx, forever_leaf *l)
+{
+    if (!l->armed) {
+        l->w = weft_cx_waker(cx);
+        l->armed = true;
+        weft_cx_suspend(cx, l, forever_withdraw);
+        if (l->on_arm)
+            flag_add(l->on_arm, 1);
+        return WEFT_PENDING;
+    }
+    weft_cx_suspend(cx, l, forever_withdraw);
+    return WEFT_PENDING;
+}
+
+/* ---- a leaf opened by another thread ------------------------------------ */
+
+/*
+ * The waker lives under a mutex because the opener and the polling worker
+ * both touch it. gate_open() stores the result and wakes the task; the hook
+ * reports RACED when the gate was opened before the withdrawal.
+ */
+typedef struct gate_leaf {
+    pthread_mutex_t lock;
+    weft_waker w;
+    bool has_waker;
+    bool open;
+    bool wake_on_open;      /* false: open without waking (the task is woken
+                               some other way, e.g. by an abort) */
+    int64_t result;
+    int hook_calls;
+} gate_leaf;
+
+static inline void gate_init(gate_leaf *g)
+{
+    memset(g, 0, sizeof *g);
+    pthread_mutex_init(&g->lock, NULL);
+    g->wake_on_open = true;
+}
+
+static inline void gate_open(gate_leaf *g, int64_t result)
+{
+    weft_waker w = { 0 };
+    pthread_mutex_lock(&g->lock);
+    g->open = true;
+    g->result = result;
+    if (g->has_waker && g->wake_on_open) {
+        w = g->w;
+        g->w.weft_bits = 0;
+        g->has_waker = false;
+    }
+    pthread_mutex_unlock(&g->lock);
+    weft_waker_wake(&w);
+}
+
+static inline void gate_release(gate_leaf *g)
+{
+    pthread_mutex_lock(&g->lock);
+    if (g->has_waker)
+        weft_waker_drop(&g->w);
+    g->has_waker = false;
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Block until a task has polled the gate and left a waker in it. */
+static inline void gate_wait_armed(gate_leaf *g)
+{
+    for (;;) {
+        pthread_mutex_lock(&g->lock);
+        bool armed = g->has_waker;
+        pthread_mutex_unlock(&g->lock);
+        if (armed)
+            return;
+        sched_yield();
+    }
+}
+
+static inline weft_withdraw gate_withdraw(weft_cx *cx, void *leaf)
+{
+    (void)cx;
+    gate_leaf *g = leaf;
+    pthread_mutex_lock(&g->lock);
+    g->hook_calls++;
+    bool raced = g->open;
+    if (g->has_waker)
+        weft_waker_drop(&g->w);
+    g->has_waker = false;
+    pthread_mutex_unlock(&g->lock);
+    return raced ? WEFT_WITHDRAW_RACED : WEFT_WITHDRAWN;
+}
+
+static inline weft_poll gate_poll(weft_cx *cx, gate_leaf *g)
+{
+    pthread_mutex_lock(&g->lock);
+    if (g->open) {
+        if (g->has_waker)
+            weft_waker_drop(&g->w);
+        g->has_waker = false;
+        int64_t r = g->result;
+        pthread_mutex_unlock(&g->lock);
+        return r;
+    }
+    if (!g->has_waker) {
+        g->w = weft_cx_waker(cx);
+        g->has_waker = true;
+    }
+    pthread_mutex_unlock(&g->lock);
+    weft_cx_suspend(cx, g, gate_withdraw);
+    return WEFT_PENDING;
+}
+
+/* ---- misc ----------------------------------------------------------------- */
+
+static inline weft_poll ready_now(int64_t v) { return v; }
+
+#define DESC(poll_fn, frame_ptr, drop_fn, fl)                                 \
+    ((weft_task_desc){ .poll = (poll_fn), .frame = (frame_ptr),               \
+                       .frame_size = sizeof *(frame_ptr), .drop = (drop_fn),  \
+                       .flags = (fl) })
+
+#endif /* WEFT_TESTS_CORE_UTIL_H */
