@@ -19,8 +19,14 @@ typedef struct bench_workload {
     int64_t (*run)(weft_runtime *rt, double scale);
 } bench_workload;
 
-extern const bench_workload bench_sched_workloads[];
-extern const size_t bench_sched_workload_count;
+/* One function per workload, named after it (workloads_*.c). */
+int64_t bench_spawn_many(weft_runtime *rt, double scale);
+int64_t bench_spawn_join(weft_runtime *rt, double scale);
+int64_t bench_yield_many(weft_runtime *rt, double scale);
+int64_t bench_ping_pong(weft_runtime *rt, double scale);
+int64_t bench_chained_spawn(weft_runtime *rt, double scale);
+int64_t bench_abort_churn(weft_runtime *rt, double scale);
+int64_t bench_mpsc(weft_runtime *rt, double scale);
 
 /* n scaled, at least 1. */
 static inline int64_t bench_scaled(int64_t n, double scale)

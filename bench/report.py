@@ -134,7 +134,7 @@ def plot(rows, bins, out):
         return
     data = os.path.join(out, "ratios.dat")
     with open(data, "w") as f:
-        f.write("workload " + " ".join(peers) + "\n")
+        f.write("# workload " + " ".join(peers) + "\n")
         for row in rows:
             f.write(row["workload"] + " " +
                     " ".join(f"{row[f'vs_{p}'][0]:.3f}" for p in peers) + "\n")
@@ -142,7 +142,7 @@ def plot(rows, bins, out):
                      for i, p in enumerate(peers))
     for term, ext in (("pngcairo size 900,480", "png"), ("svg size 900,480", "svg")):
         script = f"""
-set terminal {term}
+set terminal {term} noenhanced
 set output '{os.path.join(out, 'ratios.' + ext)}'
 set title 'weft throughput relative to peers (higher is better; 1.0 = parity)'
 set style data histograms

@@ -118,7 +118,7 @@ static weft_poll spawn_many_poll(weft_cx *cx, void *p)
     WEFT_END(&s->f);
 }
 
-static int64_t run_spawn_many(weft_runtime *rt, double scale)
+int64_t bench_spawn_many(weft_runtime *rt, double scale)
 {
     struct spawn_many_root *s = calloc(1, sizeof *s);
     if (!s)
@@ -174,7 +174,7 @@ static weft_poll spawn_join_poll(weft_cx *cx, void *p)
     WEFT_END(&s->f);
 }
 
-static int64_t run_spawn_join(weft_runtime *rt, double scale)
+int64_t bench_spawn_join(weft_runtime *rt, double scale)
 {
     struct spawn_join_root s = { .n = bench_scaled(200000, scale) };
     s.handles = calloc((size_t)s.n, sizeof *s.handles);
@@ -237,7 +237,7 @@ static weft_poll yield_many_poll(weft_cx *cx, void *p)
     WEFT_END(&s->f);
 }
 
-static int64_t run_yield_many(weft_runtime *rt, double scale)
+int64_t bench_yield_many(weft_runtime *rt, double scale)
 {
     struct fan_root s = { .tasks = 1000, .per_task = bench_scaled(1000, scale) };
     s.handles = calloc((size_t)s.tasks, sizeof *s.handles);
@@ -291,7 +291,7 @@ static weft_poll chained_spawn_poll(weft_cx *cx, void *p)
     WEFT_END(&s->f);
 }
 
-static int64_t run_chained_spawn(weft_runtime *rt, double scale)
+int64_t bench_chained_spawn(weft_runtime *rt, double scale)
 {
     struct spawn_many_root *s = calloc(1, sizeof *s);
     if (!s)
@@ -354,7 +354,7 @@ static weft_poll abort_churn_poll(weft_cx *cx, void *p)
     WEFT_END(&s->f);
 }
 
-static int64_t run_abort_churn(weft_runtime *rt, double scale)
+int64_t bench_abort_churn(weft_runtime *rt, double scale)
 {
     struct fan_root s = { .tasks = bench_scaled(500000, scale) };
     s.handles = calloc((size_t)s.tasks, sizeof *s.handles);
@@ -370,13 +370,3 @@ static int64_t run_abort_churn(weft_runtime *rt, double scale)
                 (long long)atomic_load(&churn_drops));
     return n;
 }
-
-const bench_workload bench_sched_workloads[] = {
-    { "spawn_many", run_spawn_many },
-    { "spawn_join", run_spawn_join },
-    { "yield_many", run_yield_many },
-    { "chained_spawn", run_chained_spawn },
-    { "abort_churn", run_abort_churn },
-};
-const size_t bench_sched_workload_count =
-    sizeof bench_sched_workloads / sizeof bench_sched_workloads[0];
