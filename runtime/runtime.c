@@ -317,3 +317,8 @@ weft_runtime *weft_cx_runtime(weft_cx *cx)
 {
     return cx ? cx->task->rt : NULL;
 }
+
+const char *weft_cx_task_name(weft_cx *cx)
+{
+    return cx ? cx->task->name : NULL;
+}

@@ -65,6 +65,9 @@ WEFT_EXTERN size_t weft_runtime_live_tasks(const weft_runtime *rt);
 /* The runtime running the current task. */
 WEFT_EXTERN weft_runtime *weft_cx_runtime(weft_cx *cx);
 
+/* The name the current task was spawned with, or NULL. */
+WEFT_EXTERN const char *weft_cx_task_name(weft_cx *cx);
+
 /* ---- Spawning ------------------------------------------------------------ */
 
 enum weft_task_flags {

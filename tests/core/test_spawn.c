@@ -673,3 +673,40 @@ Test(spawn, live_tasks_counts_tasks_finished_on_another_worker)
     rt_done(ho_rt);
     WEFT_ASSERT_NO_LEAKS();
 }
+
+/* ---- pinning and names ------------------------------------------------------ */
+
+struct where {
+    weft_frame f;
+};
+
+/* Returns how many CPUs the polling worker may run on, or -1; checks the name. */
+static weft_poll where_poll(weft_cx *cx, void *p)
+{
+    (void)p;
+    const char *name = weft_cx_task_name(cx);
+    if (!name || strcmp(name, "where") != 0)
+        return -2;
+    cpu_set_t set;
+    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0)
+        return -1;
+    return CPU_COUNT(&set);
+}
+
+Test(spawn, pinned_workers_run_on_one_cpu_and_names_are_visible)
+{
+    weft_runtime_opts o = { .threads = 2, .pin_workers = true };
+    weft_runtime *rt;
+    cr_assert_eq(weft_runtime_new(&rt, &o), 0);
+    for (int i = 0; i < 8; i++) {
+        struct where fr = { 0 };
+        weft_task_desc d = { .poll = where_poll, .frame = &fr, .frame_size = sizeof fr,
+                             .name = "where" };
+        weft_outcome out;
+        cr_assert_eq(weft_block_on(rt, &d, &out), 0);
+        cr_assert_eq(out.value, 1, "a pinned worker may run on %lld CPUs", (long long)out.value);
+    }
+    cr_assert_null(weft_cx_task_name(NULL));
+    cr_assert_eq(weft_runtime_free(rt), 0);
+    WEFT_ASSERT_NO_LEAKS();
+}
