@@ -27,6 +27,7 @@ int64_t bench_ping_pong(weft_runtime *rt, double scale);
 int64_t bench_chained_spawn(weft_runtime *rt, double scale);
 int64_t bench_abort_churn(weft_runtime *rt, double scale);
 int64_t bench_mpsc(weft_runtime *rt, double scale);
+int64_t bench_timers(weft_runtime *rt, double scale);
 
 /* n scaled, at least 1. */
 static inline int64_t bench_scaled(int64_t n, double scale)

@@ -20,8 +20,8 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* In the order of shared/BENCHMARKS.md. token_cancel, mutex, timers and echo
- * arrive with the cancellation model, the sync primitives and the reactor. */
+/* In the order of shared/BENCHMARKS.md. token_cancel, mutex and echo arrive
+ * with the cancellation model, the sync primitives and the reactor's I/O. */
 static const bench_workload workloads[] = {
     { "spawn_many", bench_spawn_many },
     { "spawn_join", bench_spawn_join },
@@ -30,6 +30,7 @@ static const bench_workload workloads[] = {
     { "chained_spawn", bench_chained_spawn },
     { "abort_churn", bench_abort_churn },
     { "mpsc", bench_mpsc },
+    { "timers", bench_timers },
 };
 #define WORKLOAD_COUNT (sizeof workloads / sizeof workloads[0])
 

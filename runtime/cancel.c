@@ -63,7 +63,12 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
         case WEFT_WITHDRAW_RACED:
             return WEFT__AWAIT_POLL;
         case WEFT_WITHDRAW_PENDING:
+            /* The leaf will most likely report -ECANCELED here once it has
+             * settled; this await is where the request took effect. */
             t->leaf_withdrawing = true;
+            t->suspended_at = site;
+            if (!t->cancel_delivered_at)
+                t->cancel_delivered_at = site;
             return WEFT__AWAIT_SUSPEND;
         case WEFT_WITHDRAWN:
             break;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "reactor/timer.h"
 #include "runtime/alloc.h"
 #include "runtime/harness.h"
 #include "runtime/rt.h"
@@ -260,6 +261,10 @@ static void claim_idle(weft__task *t, void *arg)
 
 static void sweep(weft_runtime *rt)
 {
+    /* Withdrawals handed to a worker that has stopped: settle them as its
+     * owner now, before any of their tasks is torn down. */
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        weft__timers_settle_remote(&rt->workers[i]);
     for (;;) {
         for (uint32_t i = 0; i < rt->nworkers; i++)
             weft__registry_drain(&rt->registry, i);

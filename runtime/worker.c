@@ -16,6 +16,7 @@
 
 #include <sched.h>
 
+#include "reactor/timer.h"
 #include "runtime/alloc.h"
 #include "runtime/harness.h"
 #include "runtime/rt.h"
@@ -200,7 +201,8 @@ static bool should_sleep(void *arg)
     return weft__idle_is_sleeper(&w->rt->idle, w->index)
         && !atomic_load_explicit(&w->rt->stop, memory_order_seq_cst)
         && !closing_unseen(w)
-        && !weft__registry_has_handed_back(&w->rt->registry, w->index);
+        && !weft__registry_has_handed_back(&w->rt->registry, w->index)
+        && !weft__timers_have_remote(w);
 }
 
 static void park(weft_worker *w)
@@ -212,9 +214,12 @@ static void park(weft_worker *w)
         weft__notify_parked(rt);
     w->stats.parks++;
     for (;;) {
-        weft__ring_park(&w->ring, -1, should_sleep, w);
+        weft__ring_park(&w->ring, weft__timers_park_timeout(w), should_sleep, w);
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))
             return;
+        weft__timers_advance(w);    /* may queue woken tasks locally */
+        if (weft__timers_have_remote(w))
+            weft__timers_settle_remote(w);
         if (!weft__idle_is_sleeper(&rt->idle, w->index)) {
             w->searching = true;    /* the notifier counted us as searching */
             return;
@@ -251,8 +256,12 @@ static void run(weft_worker *w)
     weft_runtime *rt = w->rt;
     while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
         w->tick++;
-        if (w->tick % EVENT_INTERVAL == 0)
+        if (w->tick % EVENT_INTERVAL == 0) {
             weft__ring_reap(&w->ring);
+            weft__timers_advance(w);
+        }
+        if (weft__timers_have_remote(w))
+            weft__timers_settle_remote(w);
         if (weft__registry_has_handed_back(&rt->registry, w->index))
             weft__registry_drain(&rt->registry, w->index);
         if (__builtin_expect(closing_unseen(w), 0))
@@ -302,6 +311,7 @@ void *weft__worker_main(void *arg)
     if (w->rt->pin_workers)
         pin_to_cpu(w);
     weft__alloc_thread_start();
+    weft__timers_init(w);
     int rc = weft__ring_init(&w->ring, RING_ENTRIES);
     report_started(w->rt, rc);
     if (rc == 0) {

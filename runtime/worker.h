@@ -8,6 +8,7 @@
  *   2. `queue` follows queue.h: the owner pushes and pops, anyone steals.
  *   3. `ring` is submitted to and reaped only by the owner; any thread may
  *      unpark it (ring.h).
+ *   4. `wheel` and `remote_cancels` follow reactor/timer.h.
  */
 #ifndef WEFT_RUNTIME_WORKER_H
 #define WEFT_RUNTIME_WORKER_H
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include "reactor/ring.h"
+#include "reactor/wheel.h"
 #include "runtime/queue.h"
 
 struct weft_runtime;
@@ -44,6 +46,8 @@ typedef struct weft_worker {
     bool thread_started;
     weft_worker_stats stats;
     weft__ring ring;
+    weft__wheel wheel;
+    struct weft_sleep *_Atomic remote_cancels;
 } weft_worker;
 
 /* The worker running on this thread, or NULL. */

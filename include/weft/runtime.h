@@ -124,7 +124,8 @@ typedef enum weft_cancel_source {
 typedef struct weft_cancel_info {
     weft_cancel_source source;      /* first requester; NONE if never asked */
     const weft_site *delivered_at;  /* await where it took effect; NULL if it
-                                       never did (the task finished first) */
+                                       never did (the task finished first, or
+                                       was torn down before its first poll) */
     uint64_t shield_held_ns;        /* how long shields deferred it */
 } weft_cancel_info;
 

@@ -1,6 +1,8 @@
 /*
  * weft/sync.h - synchronisation between tasks and plain threads: the oneshot
- * channel, the bounded and unbounded mpsc channels, and notify.
+ * channel, the bounded and unbounded mpsc channels, notify, and (sections
+ * further down, with their own shared rules) the mutex, rwlock, semaphore,
+ * broadcast and watch channels, barrier and wait group.
  *
  * Conventions shared by every primitive in this header:
  *

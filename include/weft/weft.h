@@ -9,6 +9,7 @@
 #include "weft/error.h"
 #include "weft/task.h"
 #include "weft/runtime.h"
+#include "weft/time.h"
 #include "weft/sync.h"
 
 #endif /* WEFT_WEFT_H */

@@ -58,7 +58,7 @@ static void print_summary(FILE *f, double secs)
 {
     stress_stats *s = &stress_totals;
     fprintf(f, "weft-stress: %llu scenarios, %llu tasks in %.1fs; cancellations: abort %llu, "
-               "shutdown %llu; delivered at yield %llu, at join %llu, torn down %llu, "
+               "shutdown %llu; delivered at yield or sleep %llu, at join %llu, torn down %llu, "
                "shield-deferred %llu; violations %llu\n",
             (unsigned long long)load(&s->scenarios), (unsigned long long)load(&s->tasks), secs,
             (unsigned long long)load(&s->by_source[WEFT_CANCEL_ABORT]),

@@ -12,7 +12,9 @@
  *   I3. a two-step update made inside a shield is never torn (both halves or
  *       neither), whatever was cancelled when;
  *   I4. a join await withdrawn by cancellation leaves the joined task running
- *       and joinable: joined again, it reports its real result.
+ *       and joinable: joined again, it reports its real result;
+ *   I5. a sleep yields 0 only once its deadline has passed, and a withdrawn
+ *       one (possibly handed to the worker that owns its timer) ends the wait.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -24,9 +26,17 @@
 
 #define MAX_TASKS 64
 
-enum kind { COOP, COOP_SHIELDED, SAFE, SAFE_SHIELDED, JOINER, STUBBORN, KIND_COUNT };
+enum kind {
+    COOP, COOP_SHIELDED, SAFE, SAFE_SHIELDED, JOINER, SLEEPER, SAFE_SLEEPER,
+    STUBBORN, KIND_COUNT
+};
 
-static bool is_cancel_safe(int kind) { return kind == SAFE || kind == SAFE_SHIELDED; }
+static bool is_cancel_safe(int kind)
+{
+    return kind == SAFE || kind == SAFE_SHIELDED || kind == SAFE_SLEEPER;
+}
+
+static bool sleeps(int kind) { return kind == SLEEPER || kind == SAFE_SLEEPER; }
 static bool is_shielded(int kind) { return kind == COOP_SHIELDED || kind == SAFE_SHIELDED; }
 
 struct mix {
@@ -69,6 +79,8 @@ struct child {
     struct mix *m;
     uint32_t id, i;
     weft_poll rc;
+    weft_sleep sleep;
+    uint64_t nap, start;
     weft_join inner;
     weft_outcome out;
 };
@@ -127,7 +139,15 @@ static weft_poll child_poll(weft_cx *cx, void *p)
             m->second_half[c->id]++;
             weft_shield_exit(cx);
         }
-        WEFT_YIELD(&c->f, c->rc);
+        if (sleeps(kind)) {
+            c->nap = (uint64_t)((c->id * 7919u + c->i * 104729u) % 300u) * 1000u;
+            c->start = weft_now_ns();
+            WEFT_AWAIT(&c->f, c->rc, weft_sleep_for(cx, &c->sleep, c->nap));
+            if (c->rc == 0 && weft_now_ns() - c->start < c->nap)
+                WEFT_RETURN(&c->f, -6);   /* I5: woke early */
+        } else {
+            WEFT_YIELD(&c->f, c->rc);
+        }
         if (c->rc == -ECANCELED && kind != STUBBORN) {
             stress_count(&stress_totals.at_yield, 1);
             WEFT_RETURN(&c->f, is_cancel_safe(kind) ? -5 : 1);
@@ -139,7 +159,7 @@ static weft_poll child_poll(weft_cx *cx, void *p)
 
 static int spawn_child(weft_runtime *rt, struct mix *m, uint32_t id)
 {
-    struct child c = { .m = m, .id = id };
+    struct child c = { .m = m, .id = id, .sleep = WEFT_SLEEP_INIT };
     weft_task_desc d = { .poll = child_poll, .frame = &c, .frame_size = sizeof c,
                          .drop = child_drop, .name = "stress-child" };
     if (is_cancel_safe(m->kind[id]))

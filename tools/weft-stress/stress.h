@@ -24,7 +24,7 @@ typedef struct stress_stats {
     _Atomic uint64_t scenarios;
     _Atomic uint64_t tasks;
     _Atomic uint64_t by_source[WEFT_CANCEL_SHUTDOWN + 1];  /* requests seen by joins */
-    _Atomic uint64_t at_yield;      /* cooperative delivery at a yield */
+    _Atomic uint64_t at_yield;      /* cooperative delivery at a yield or sleep */
     _Atomic uint64_t at_join;       /* cooperative delivery at a join await */
     _Atomic uint64_t torn_down;     /* cancel-safe tasks stopped at an await */
     _Atomic uint64_t shield_held;   /* deliveries a shield deferred */

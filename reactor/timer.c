@@ -1,0 +1,216 @@
+/*
+ * reactor/timer.c - weft_sleep and the per-worker timer driver.
+ *
+ * A sleep moves through these states (weft_sleep.weft_state, atomic):
+ *
+ *   IDLE ──poll──▶ ARMED ──owner fires──▶ FIRED ──poll──▶ IDLE   (yields 0)
+ *                    │
+ *                    ├─withdrawn on the owner (or at shutdown)──▶ IDLE
+ *                    │                                  (yields -ECANCELED)
+ *                    └─withdrawn elsewhere──▶ CANCELLING ──owner settles──▶
+ *                                             CANCELLED ──poll──▶ IDLE
+ *                                                        (yields -ECANCELED)
+ *
+ * Rules:
+ *   1. Only the owner (the worker whose wheel holds the timer) links or
+ *      unlinks the timer, so its node in the frame is never touched by two
+ *      threads.
+ *   2. ARMED -> FIRED and ARMED -> CANCELLING are CASes: exactly one of "the
+ *      deadline passed" and "the wait was withdrawn" wins. A withdrawal that
+ *      loses answers RACED and the sleep reports 0.
+ *   3. The waker taken when arming is consumed exactly once: by the firing, by
+ *      the owner settling a hand-off, or dropped by a withdrawal on the owner.
+ *   4. A hand-off answers WEFT_WITHDRAW_PENDING: the task is not resumed (and
+ *      its frame not dropped) until the owner has unlinked the timer and woken
+ *      it with CANCELLED.
+ */
+#include "reactor/timer.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "reactor/wheel.h"
+#include "runtime/rt.h"
+#include "runtime/task.h"
+#include "runtime/worker.h"
+#include "weft/time.h"
+
+_Static_assert(sizeof(weft__timer) <= sizeof(((weft_sleep *)0)->weft_timer),
+               "weft_sleep.weft_timer must hold a weft__timer");
+_Static_assert(_Alignof(weft__timer) <= _Alignof(uint64_t), "timer storage alignment");
+
+enum { SLEEP_IDLE, SLEEP_ARMED, SLEEP_FIRED, SLEEP_CANCELLING, SLEEP_CANCELLED };
+
+static inline weft__timer *timer_of(weft_sleep *s) { return (weft__timer *)s->weft_timer; }
+
+static inline weft_sleep *sleep_of(weft__timer *t)
+{
+    return (weft_sleep *)((char *)t - offsetof(weft_sleep, weft_timer));
+}
+
+static inline _Atomic uint32_t *state_of(weft_sleep *s)
+{
+    return (_Atomic uint32_t *)&s->weft_state;
+}
+
+static inline bool cas_state(weft_sleep *s, uint32_t from, uint32_t to)
+{
+    /* Acq_rel: the winner publishes its side (FIRED, or the hand-off) and
+     * sees the other's writes. */
+    return atomic_compare_exchange_strong_explicit(state_of(s), &from, to,
+                                                   memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+uint64_t weft_now_ns(void)
+{
+    return weft__now_ns();
+}
+
+/* ---- the driver, on the owning worker -------------------------------------- */
+
+void weft__timers_init(weft_worker *w)
+{
+    weft__wheel_init(&w->wheel, weft__now_ns());
+    atomic_init(&w->remote_cancels, NULL);
+}
+
+static void fire(weft__timer *t, void *arg)
+{
+    (void)arg;
+    weft_sleep *s = sleep_of(t);
+    /* Rule 2: if a withdrawal is being handed over, its settling wakes us. */
+    if (cas_state(s, SLEEP_ARMED, SLEEP_FIRED)) {
+        weft_waker waker = s->weft_waker;
+        weft_waker_wake(&waker);
+    }
+}
+
+unsigned weft__timers_advance(weft_worker *w)
+{
+    if (weft__wheel_len(&w->wheel) == 0)
+        return 0;
+    return (unsigned)weft__wheel_advance(&w->wheel, weft__now_ns(), fire, NULL);
+}
+
+int64_t weft__timers_park_timeout(weft_worker *w)
+{
+    uint64_t next = weft__wheel_next_deadline(&w->wheel);
+    if (next == UINT64_MAX)
+        return -1;
+    uint64_t now = weft__now_ns();
+    return next > now ? (int64_t)(next - now) : 0;
+}
+
+bool weft__timers_have_remote(weft_worker *w)
+{
+    /* Seq_cst: pairs with the owner's sleep registration, as in registry.h. */
+    return atomic_load_explicit(&w->remote_cancels, memory_order_seq_cst) != NULL;
+}
+
+void weft__timers_settle_remote(weft_worker *w)
+{
+    /* Acquire: pairs with the release push; the whole stack is taken at once. */
+    weft_sleep *s = atomic_exchange_explicit(&w->remote_cancels, NULL, memory_order_acquire);
+    while (s) {
+        weft_sleep *next = s->weft_next;
+        weft__wheel_remove(&w->wheel, timer_of(s));
+        weft_waker waker = s->weft_waker;
+        /* Release: after this store the task may reuse the sleep (rule 4). */
+        atomic_store_explicit(state_of(s), SLEEP_CANCELLED, memory_order_release);
+        weft_waker_wake(&waker);
+        s = next;
+    }
+}
+
+static void hand_to_owner(weft_runtime *rt, weft_sleep *s)
+{
+    weft_worker *owner = &rt->workers[s->weft_owner];
+    weft_sleep *head = atomic_load_explicit(&owner->remote_cancels, memory_order_relaxed);
+    do {
+        s->weft_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&owner->remote_cancels, &head, s,
+                                                    memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    weft__ring_unpark(&owner->ring);
+}
+
+/* ---- the leaf ------------------------------------------------------------------ */
+
+static weft_withdraw sleep_withdraw(weft_cx *cx, void *leaf)
+{
+    weft_sleep *s = leaf;
+    switch (atomic_load_explicit(state_of(s), memory_order_acquire)) {
+    case SLEEP_FIRED:
+        return WEFT_WITHDRAW_RACED;
+    case SLEEP_CANCELLING:
+        return WEFT_WITHDRAW_PENDING;
+    case SLEEP_CANCELLED:
+    case SLEEP_IDLE:
+        atomic_store_explicit(state_of(s), SLEEP_IDLE, memory_order_relaxed);
+        return WEFT_WITHDRAWN;
+    }
+    /* ARMED. With no worker we are the shutdown sweep, alone with every
+     * wheel; on the owner we may unlink directly (rule 1). */
+    weft_worker *w = cx->worker;
+    weft_runtime *rt = cx->task->rt;
+    if (!w || w->index == s->weft_owner) {
+        if (!cas_state(s, SLEEP_ARMED, SLEEP_IDLE))
+            return WEFT_WITHDRAW_RACED;
+        weft__wheel_remove(&rt->workers[s->weft_owner].wheel, timer_of(s));
+        weft_waker_drop(&s->weft_waker);
+        return WEFT_WITHDRAWN;
+    }
+    if (!cas_state(s, SLEEP_ARMED, SLEEP_CANCELLING))
+        return WEFT_WITHDRAW_RACED;
+    hand_to_owner(rt, s);
+    return WEFT_WITHDRAW_PENDING;
+}
+
+static weft_poll sleep_poll(weft_cx *cx, weft_sleep *s, uint64_t deadline, bool relative)
+{
+    if (!cx || !s)
+        return -EINVAL;
+    switch (atomic_load_explicit(state_of(s), memory_order_acquire)) {
+    case SLEEP_IDLE: {
+        uint64_t now = weft__now_ns();
+        if (relative)
+            deadline = deadline > UINT64_MAX - now ? UINT64_MAX : now + deadline;
+        if (deadline <= now)
+            return weft_cx_coop(cx) ? 0 : WEFT_PENDING;
+        weft_worker *w = cx->worker;
+        weft__timer_init(timer_of(s));
+        s->weft_waker = weft_cx_waker(cx);
+        s->weft_owner = w->index;
+        /* Relaxed: another worker reads it only after the task migrates,
+         * which the scheduler's hand-off orders after this store. */
+        atomic_store_explicit(state_of(s), SLEEP_ARMED, memory_order_relaxed);
+        weft__wheel_insert(&w->wheel, timer_of(s), deadline);
+        break;
+    }
+    case SLEEP_ARMED:
+    case SLEEP_CANCELLING:
+        break;
+    case SLEEP_FIRED:
+        if (!weft_cx_coop(cx))
+            return WEFT_PENDING;
+        atomic_store_explicit(state_of(s), SLEEP_IDLE, memory_order_relaxed);
+        return 0;
+    case SLEEP_CANCELLED:
+        atomic_store_explicit(state_of(s), SLEEP_IDLE, memory_order_relaxed);
+        return -ECANCELED;
+    }
+    weft_cx_suspend(cx, s, sleep_withdraw);
+    return WEFT_PENDING;
+}
+
+weft_poll weft_sleep_until(weft_cx *cx, weft_sleep *s, uint64_t deadline_ns)
+{
+    return sleep_poll(cx, s, deadline_ns, false);
+}
+
+weft_poll weft_sleep_for(weft_cx *cx, weft_sleep *s, uint64_t ns)
+{
+    return sleep_poll(cx, s, ns, true);
+}

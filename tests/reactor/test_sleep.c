@@ -1,0 +1,181 @@
+/*
+ * tests/reactor/test_sleep.c - weft_sleep: never early, reusable, and every
+ * way of withdrawing it - on the worker that owns its timer, from another
+ * worker (handed over), by tearing down a cancel-safe task, and at shutdown -
+ * ends with the timer unlinked and the task woken exactly once.
+ */
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+
+#include <weft/weft.h>
+
+#include "test_util.h"
+
+#define MS 1000000ull
+#define HOUR (3600ull * 1000 * MS)
+
+static _Atomic int drops;
+
+static void count_drop(void *frame)
+{
+    (void)frame;
+    atomic_fetch_add(&drops, 1);
+}
+
+static weft_runtime *make(unsigned threads)
+{
+    weft_runtime *rt;
+    weft_runtime_opts o = { .threads = threads, .shutdown_grace_ms = 50 };
+    cr_assert_eq(weft_runtime_new(&rt, &o), 0);
+    atomic_store(&drops, 0);
+    return rt;
+}
+
+struct napper {
+    weft_frame f;
+    weft_sleep s;
+    uint64_t ns, start, slept;
+    int rounds, i;
+    weft_poll rc;
+};
+
+/* Sleeps `ns` `rounds` times with the same weft_sleep; returns the last
+ * result, or -EPROTO if a sleep ended early. */
+static weft_poll napper_poll(weft_cx *cx, void *p)
+{
+    struct napper *n = p;
+    WEFT_BEGIN(&n->f);
+    for (n->i = 0; n->i < n->rounds; n->i++) {
+        n->start = weft_now_ns();
+        WEFT_AWAIT(&n->f, n->rc, weft_sleep_for(cx, &n->s, n->ns));
+        if (n->rc < 0)
+            WEFT_RETURN(&n->f, n->rc);
+        if (weft_now_ns() - n->start < n->ns)
+            WEFT_RETURN(&n->f, -EPROTO);
+    }
+    WEFT_RETURN(&n->f, 0);
+    WEFT_END(&n->f);
+}
+
+static int spawn_napper(weft_runtime *rt, uint64_t ns, int rounds, unsigned flags, weft_join *h)
+{
+    struct napper n = { .s = WEFT_SLEEP_INIT, .ns = ns, .rounds = rounds };
+    weft_task_desc d = { .poll = napper_poll, .frame = &n, .frame_size = sizeof n,
+                         .drop = count_drop, .flags = flags };
+    return weft_spawn(rt, &d, h);
+}
+
+Test(sleep, ends_on_time_never_early_and_is_reusable)
+{
+    weft_runtime *rt = make(2);
+    weft_join h[16];
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(spawn_napper(rt, (uint64_t)(i % 4) * MS, 3, 0, &h[i]), 0);
+    for (int i = 0; i < 16; i++) {
+        weft_outcome out;
+        cr_assert_eq(weft_join_wait(&h[i], &out), 0);
+        cr_assert_eq(out.value, 0, "task %d: %lld", i, (long long)out.value);
+    }
+    cr_assert_eq(atomic_load(&drops), 16);
+    weft_runtime_free(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(sleep, abort_withdraws_a_long_sleep_cooperative_and_cancel_safe)
+{
+    weft_runtime *rt = make(4);
+    enum { N = 64 };
+    weft_join h[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(spawn_napper(rt, HOUR, 1, i % 2 ? WEFT_TASK_CANCEL_SAFE : 0, &h[i]), 0);
+    /* From a plain thread: each task is requeued wherever a worker takes it,
+     * so withdrawals happen both on the timer's owner and handed over. */
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(weft_abort(&h[i]), 0);
+    for (int i = 0; i < N; i++) {
+        weft_outcome out;
+        cr_assert_eq(weft_join_wait(&h[i], &out), 0);
+        cr_assert_eq(out.cancel.source, WEFT_CANCEL_ABORT);
+        if (i % 2) {
+            /* torn down; no site if that happened before its first poll */
+            cr_assert_eq(out.status, -ECANCELED);
+        } else {
+            cr_assert(out.status == 0 && out.value == -ECANCELED);
+            cr_assert_not_null(out.cancel.delivered_at);
+        }
+    }
+    cr_assert_eq(atomic_load(&drops), N);
+    weft_runtime_free(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(sleep, shutdown_with_armed_timers_tears_everything_down)
+{
+    weft_runtime *rt = make(2);
+    enum { N = 32 };
+    weft_join h[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(spawn_napper(rt, HOUR, 1, i % 3 ? 0 : WEFT_TASK_CANCEL_SAFE, &h[i]), 0);
+    cr_assert_eq(weft_runtime_shutdown(rt), 0);
+    for (int i = 0; i < N; i++) {
+        weft_outcome out;
+        cr_assert_eq(weft_join_wait(&h[i], &out), 0);
+        cr_assert_eq(out.cancel.source, WEFT_CANCEL_SHUTDOWN);
+        cr_assert(out.status == -ECANCELED || out.value == -ECANCELED);
+    }
+    cr_assert_eq(atomic_load(&drops), N);
+    weft_runtime_free(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(sleep, abort_racing_the_deadline_is_one_or_the_other)
+{
+    weft_runtime *rt = make(2);
+    for (int round = 0; round < 300; round++) {
+        weft_join h;
+        cr_assert_eq(spawn_napper(rt, MS, 1, round % 2 ? WEFT_TASK_CANCEL_SAFE : 0, &h), 0);
+        for (volatile int spin = 0; spin < (round % 7) * 20000; spin++)
+            ;
+        int ab = weft_abort(&h);
+        weft_outcome out;
+        cr_assert_eq(weft_join_wait(&h, &out), 0);
+        if (ab == 1) {          /* finished before the abort */
+            cr_assert_eq(out.status, 0);
+            cr_assert_eq(out.value, 0);
+        } else if (out.status == 0) {
+            /* cooperative: slept fully, or was cancelled (the did-not-happen
+             * rule); never an early wake-up */
+            cr_assert(out.value == 0 || out.value == -ECANCELED, "value %lld",
+                      (long long)out.value);
+        } else {
+            cr_assert_eq(out.status, -ECANCELED);
+        }
+    }
+    cr_assert_eq(atomic_load(&drops), 300);
+    weft_runtime_free(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+struct past {
+    weft_frame f;
+    weft_sleep s;
+};
+
+static weft_poll past_poll(weft_cx *cx, void *p)
+{
+    struct past *s = p;
+    if (weft_sleep_until(NULL, &s->s, 0) != -EINVAL || weft_sleep_for(cx, NULL, 1) != -EINVAL)
+        return -EPROTO;
+    return weft_sleep_until(cx, &s->s, weft_now_ns() - 1);   /* ready at once */
+}
+
+Test(sleep, past_deadline_is_ready_and_null_is_einval)
+{
+    weft_runtime *rt = make(1);
+    struct past p = { .s = WEFT_SLEEP_INIT };
+    weft_outcome out;
+    cr_assert_eq(weft_block_on(rt, &WEFT_TASK(past_poll, &p), &out), 0);
+    cr_assert_eq(out.value, 0);
+    weft_runtime_free(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
