@@ -20,8 +20,8 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* In the order of shared/BENCHMARKS.md. token_cancel, mutex and echo arrive
- * with the cancellation model, the sync primitives and the reactor's I/O. */
+/* In the order of shared/BENCHMARKS.md. mutex and echo arrive with the sync
+ * primitives and the reactor's I/O. */
 static const bench_workload workloads[] = {
     { "spawn_many", bench_spawn_many },
     { "spawn_join", bench_spawn_join },
@@ -29,6 +29,7 @@ static const bench_workload workloads[] = {
     { "ping_pong", bench_ping_pong },
     { "chained_spawn", bench_chained_spawn },
     { "abort_churn", bench_abort_churn },
+    { "token_cancel", bench_token_cancel },
     { "mpsc", bench_mpsc },
     { "timers", bench_timers },
 };

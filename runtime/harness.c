@@ -25,6 +25,7 @@ static void finish(weft__task *t, int worker, int64_t value, int status)
     if (t->shield_depth > 0
         && (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED))
         t->shield_held_ns += weft__shield_hold(t);
+    weft__task_unbind_tokens(t);    /* before anyone can free the task */
     uint64_t prev = weft__state_to_complete(&t->state);
     if ((prev & WEFT__JOIN_INTEREST) && (prev & WEFT__JOIN_WAKER)) {
         /* Rule 4 of task_state.h: the waker is ours now. The field is left

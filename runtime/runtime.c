@@ -166,6 +166,7 @@ static int spawn(weft_runtime *rt, const weft_task_desc *desc, weft_join *join)
     }
     if (join)
         join->weft_task = t;
+    weft__task_bind_tokens(t, desc);
     weft__schedule(t, false);
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/rt.h"
+#include "runtime/token.h"
 #include "runtime/worker.h"
 
 /* Frames larger than this are almost certainly a size mix-up. */
@@ -38,11 +39,19 @@ void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
 weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool joinable, int *err)
 {
     if (!desc->poll || desc->frame_size < sizeof(weft_frame) || desc->frame_size > MAX_FRAME_SIZE
-        || (desc->flags & ~(unsigned)(WEFT_TASK_CANCEL_SAFE | WEFT_TASK_SHIELDED))) {
+        || (desc->flags & ~(unsigned)(WEFT_TASK_CANCEL_SAFE | WEFT_TASK_SHIELDED))
+        || desc->ntokens > WEFT_MAX_TASK_TOKENS || (desc->ntokens && !desc->tokens)) {
         *err = -EINVAL;
         return NULL;
     }
-    size_t size = WEFT__FRAME_OFFSET + desc->frame_size;
+    for (unsigned i = 0; i < desc->ntokens; i++) {
+        if (!desc->tokens[i]) {
+            *err = -EINVAL;
+            return NULL;
+        }
+    }
+    size_t frame_end = (WEFT__FRAME_OFFSET + desc->frame_size + 7) & ~(size_t)7;
+    size_t size = frame_end + desc->ntokens * sizeof(weft__binding);
     weft__task *t = weft__alloc(size);
     if (!t) {
         *err = -ENOMEM;
@@ -56,6 +65,7 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
     t->drop = desc->drop;
     t->name = desc->name;
     t->alloc_size = (uint32_t)size;
+    t->nbindings = (uint8_t)desc->ntokens;
     if (desc->flags & WEFT_TASK_SHIELDED) {
         t->shield_depth = 1;    /* an outermost shield that never ends */
         t->shield_started_ns = weft__now_ns();
@@ -67,6 +77,26 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
         memset(frame, 0, desc->frame_size);
     ((weft_frame *)frame)->weft_resume = 0;
     return t;
+}
+
+struct weft__binding *weft__task_bindings(weft__task *t)
+{
+    return (weft__binding *)((char *)t + t->alloc_size) - t->nbindings;
+}
+
+void weft__task_bind_tokens(weft__task *t, const weft_task_desc *desc)
+{
+    weft__binding *b = weft__task_bindings(t);
+    for (unsigned i = 0; i < t->nbindings; i++)
+        weft__token_bind(&b[i], t, desc->tokens[i]);
+}
+
+void weft__task_unbind_tokens(weft__task *t)
+{
+    weft__binding *b = weft__task_bindings(t);
+    for (unsigned i = 0; i < t->nbindings; i++)
+        weft__token_unbind(&b[i]);
+    t->nbindings = 0;
 }
 
 void weft__task_free(weft__task *t)

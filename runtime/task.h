@@ -50,6 +50,7 @@ typedef struct weft__task {
     uint32_t alloc_size;
     uint16_t reg_shard;
     bool leaf_withdrawing;
+    uint8_t nbindings;              /* token bindings at the allocation's end */
 } weft__task;
 
 /* The frame starts at a fixed, max-aligned offset after the header. */
@@ -61,6 +62,15 @@ static inline void *weft__task_frame(weft__task *t)
 {
     return (char *)t + WEFT__FRAME_OFFSET;
 }
+
+struct weft__binding;
+
+/* The token bindings, after the frame (runtime/token.h). */
+struct weft__binding *weft__task_bindings(weft__task *t);
+/* At spawn, once the task is registered: link it into its tokens' lists. */
+void weft__task_bind_tokens(weft__task *t, const weft_task_desc *desc);
+/* At completion, before the task can be freed. */
+void weft__task_unbind_tokens(weft__task *t);
 
 /*
  * The context of one poll. Lives on the polling worker's stack; its head is what

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "weft/task.h"
+#include "weft/token.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -86,7 +87,11 @@ typedef struct weft_task_desc {
     weft_drop_fn drop;          /* optional; runs once, see above */
     const char *name;           /* optional, for traces; must outlive the task */
     unsigned flags;             /* enum weft_task_flags */
+    weft_token *const *tokens;  /* optional: bind the task to these tokens */
+    unsigned ntokens;           /* at most WEFT_MAX_TASK_TOKENS */
 } weft_task_desc;
+
+#define WEFT_MAX_TASK_TOKENS 16
 
 /* A description of a task whose frame is *frame_ptr. */
 #define WEFT_TASK(poll_fn, frame_ptr)                                         \

@@ -49,6 +49,8 @@ struct mix {
     uint32_t first_half[MAX_TASKS], second_half[MAX_TASKS];
     _Atomic uint32_t drops[MAX_TASKS];
     weft_join handles[MAX_TASKS];
+    weft_token *token;              /* some children are bound to it */
+    uint64_t bound;                 /* bit i: child i is bound */
     _Atomic bool spawned, outside_done;
     uint64_t outside_seed;
 };
@@ -164,6 +166,10 @@ static int spawn_child(weft_runtime *rt, struct mix *m, uint32_t id)
                          .drop = child_drop, .name = "stress-child" };
     if (is_cancel_safe(m->kind[id]))
         d.flags = WEFT_TASK_CANCEL_SAFE;
+    if (m->token && (m->bound >> id & 1)) {
+        d.tokens = &m->token;
+        d.ntokens = 1;
+    }
     return weft_spawn(rt, &d, &m->handles[id]);
 }
 
@@ -222,6 +228,7 @@ static void plan(struct mix *m, uint64_t *rng, int kinds)
         m->kind[i] = (uint8_t)stress_below(rng, (uint32_t)kinds);
         m->steps[i] = stress_below(rng, 40);
     }
+    m->bound = stress_rng(rng);
     m->outside_seed = stress_rng(rng);
 }
 
@@ -262,6 +269,8 @@ static weft_poll mix_root_poll(weft_cx *cx, void *p)
     for (r->i = 0; r->i < 2 * m->ntasks; r->i++) {
         if (stress_below(&r->rng, 3) == 0)
             weft_abort(&m->handles[stress_below(&r->rng, m->ntasks)]);
+        if (stress_below(&r->rng, 2 * m->ntasks) == 0)
+            weft_token_cancel(m->token);
         WEFT_YIELD(&r->f, r->rc);
     }
     /* Handles are not shared across threads once joining starts. */
@@ -285,6 +294,8 @@ static void run_abort_mix(weft_runtime *rt, uint64_t seed, unsigned threads)
     m->scenario = "abort_mix";
     m->seed = seed;
     plan(m, &rng, STUBBORN);    /* every kind that returns by itself */
+    if (weft_token_new(&m->token) < 0)
+        abort();
     pthread_t outside;
     if (pthread_create(&outside, NULL, outside_aborter, m) != 0)
         abort();
@@ -296,6 +307,7 @@ static void run_abort_mix(weft_runtime *rt, uint64_t seed, unsigned threads)
                          (long long)out.value);
     atomic_store(&m->spawned, true);    /* let the thread finish on every path */
     pthread_join(outside, NULL);
+    weft_token_release(m->token);
     stress_count(&stress_totals.tasks, m->ntasks);
     free(m);
 }
@@ -340,7 +352,8 @@ static void run_shutdown_mid(weft_runtime *unused, uint64_t seed, unsigned threa
 }
 
 const stress_scenario stress_scenarios[] = {
-    { "abort_mix", "aborts from tasks and another thread vs yields, joins, shields, tear-down",
+    { "abort_mix", "aborts and token cancels from tasks and another thread vs yields, "
+                   "sleeps, joins, shields, tear-down",
       run_abort_mix },
     { "shutdown_mid", "shutdown with cooperative, cancel-safe, shielded and stubborn tasks live",
       run_shutdown_mid },
