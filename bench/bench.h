@@ -46,6 +46,21 @@ static inline int64_t bench_scaled(int64_t n, double scale)
         }                                                                     \
     } while (0)
 
+/*
+ * A nested state machine, awaited from a root: join handles[0..n) in order.
+ * Yields the sum of the tasks' values, or -EPROTO when one was torn down or
+ * returned a negative value. Embed it in the root's frame, zeroed.
+ */
+struct bench_join_all {
+    weft_frame f;
+    weft_join *handles;
+    int64_t n, i, sum;
+    weft_outcome out;
+    weft_poll rc;
+};
+
+weft_poll bench_join_all(weft_cx *cx, struct bench_join_all *j);
+
 /* Run a root task on rt and return its value (or the error). */
 int64_t bench_block_on(weft_runtime *rt, weft_poll_fn poll, void *frame, size_t size);
 

@@ -32,8 +32,8 @@ struct token_root {
     weft_frame f;
     weft_token *parent;
     weft_join *handles;
-    int64_t n, i, exited;
-    weft_outcome out;
+    int64_t n, i;
+    struct bench_join_all join;
     weft_poll rc;
 };
 
@@ -55,13 +55,9 @@ static weft_poll token_root_poll(weft_cx *cx, void *p)
         }
     }
     weft_token_cancel(r->parent);
-    for (r->i = 0; r->i < r->n; r->i++) {
-        WEFT_AWAIT(&r->f, r->rc, weft_join_await(cx, &r->handles[r->i], &r->out));
-        if (r->rc < 0 || r->out.value != 1)
-            WEFT_RETURN(&r->f, -EPROTO);
-        r->exited++;
-    }
-    WEFT_RETURN(&r->f, r->exited);
+    r->join = (struct bench_join_all){ .handles = r->handles, .n = r->n };
+    WEFT_AWAIT(&r->f, r->rc, bench_join_all(cx, &r->join));
+    WEFT_RETURN(&r->f, r->rc == r->n ? r->n : -EPROTO);  /* each task returns 1 */
     WEFT_END(&r->f);
 }
 

@@ -56,18 +56,6 @@ static weft_poll latch_wait(weft_cx *cx, struct latch *l)
     return WEFT_PENDING;
 }
 
-/* ---- shared helpers -------------------------------------------------------- */
-
-
-int64_t bench_block_on(weft_runtime *rt, weft_poll_fn poll, void *frame, size_t size)
-{
-    weft_task_desc d = { .poll = poll, .frame = frame, .frame_size = size, .name = "bench-root" };
-    weft_outcome out;
-    int rc = weft_block_on(rt, &d, &out);
-    if (rc < 0)
-        return rc;
-    return out.status < 0 ? out.status : out.value;
-}
 
 /* ---- spawn_many ------------------------------------------------------------ */
 
@@ -149,8 +137,8 @@ static weft_poll index_child_poll(weft_cx *cx, void *p)
 struct spawn_join_root {
     weft_frame f;
     weft_join *handles;
-    int64_t n, i, sum;
-    weft_outcome out;
+    int64_t n, i;
+    struct bench_join_all join;
     weft_poll r;
 };
 
@@ -164,13 +152,9 @@ static weft_poll spawn_join_poll(weft_cx *cx, void *p)
         if (rc < 0)
             WEFT_RETURN(&s->f, rc);
     }
-    for (s->i = 0; s->i < s->n; s->i++) {
-        WEFT_AWAIT(&s->f, s->r, weft_join_await(cx, &s->handles[s->i], &s->out));
-        if (s->r < 0)
-            WEFT_RETURN(&s->f, s->r);
-        s->sum += s->out.value;
-    }
-    WEFT_RETURN(&s->f, s->sum);
+    s->join = (struct bench_join_all){ .handles = s->handles, .n = s->n };
+    WEFT_AWAIT(&s->f, s->r, bench_join_all(cx, &s->join));
+    WEFT_RETURN(&s->f, s->r);
     WEFT_END(&s->f);
 }
 
@@ -213,7 +197,8 @@ struct fan_root {
     weft_frame f;
     weft_join *handles;
     int64_t tasks, per_task, i, done;
-    weft_outcome out;
+    weft_outcome out;           /* abort_churn checks each outcome itself */
+    struct bench_join_all join;
     weft_poll r;
 };
 
@@ -227,13 +212,9 @@ static weft_poll yield_many_poll(weft_cx *cx, void *p)
         if (rc < 0)
             WEFT_RETURN(&s->f, rc);
     }
-    for (s->i = 0; s->i < s->tasks; s->i++) {
-        WEFT_AWAIT(&s->f, s->r, weft_join_await(cx, &s->handles[s->i], &s->out));
-        if (s->r < 0 || s->out.value != 0)
-            WEFT_RETURN(&s->f, -EPROTO);
-        s->done++;
-    }
-    WEFT_RETURN(&s->f, s->done * s->per_task);
+    s->join = (struct bench_join_all){ .handles = s->handles, .n = s->tasks };
+    WEFT_AWAIT(&s->f, s->r, bench_join_all(cx, &s->join));
+    WEFT_RETURN(&s->f, s->r == 0 ? s->tasks * s->per_task : -EPROTO);
     WEFT_END(&s->f);
 }
 

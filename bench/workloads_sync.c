@@ -75,8 +75,8 @@ static weft_poll client_poll(weft_cx *cx, void *p)
 struct pairs_root {
     weft_frame f;
     weft_join *handles;         /* clients, then servers */
-    int64_t pairs, trips, i, total;
-    weft_outcome out;
+    int64_t pairs, trips, i;
+    struct bench_join_all join;
     weft_poll rc;
 };
 
@@ -105,13 +105,9 @@ static weft_poll ping_pong_poll(weft_cx *cx, void *p)
         if (rc < 0)
             WEFT_RETURN(&s->f, rc);
     }
-    for (s->i = 0; s->i < 2 * s->pairs; s->i++) {
-        WEFT_AWAIT(&s->f, s->rc, weft_join_await(cx, &s->handles[s->i], &s->out));
-        if (s->rc < 0 || s->out.value < 0)
-            WEFT_RETURN(&s->f, -EPROTO);
-        s->total += s->out.value;
-    }
-    WEFT_RETURN(&s->f, s->total);
+    s->join = (struct bench_join_all){ .handles = s->handles, .n = 2 * s->pairs };
+    WEFT_AWAIT(&s->f, s->rc, bench_join_all(cx, &s->join));
+    WEFT_RETURN(&s->f, s->rc);     /* servers return 0: the sum is the trips */
     WEFT_END(&s->f);
 }
 
@@ -160,8 +156,7 @@ struct mpsc_root {
     weft_mpsc_rx rx;
     weft_join producers[PRODUCERS];
     uint64_t per_producer, value, count, sum;
-    int64_t i;
-    weft_outcome out;
+    struct bench_join_all join;
     weft_poll rc;
 };
 
@@ -191,11 +186,10 @@ static weft_poll mpsc_poll(weft_cx *cx, void *p)
         s->count++;
         s->sum += s->value;
     }
-    for (s->i = 0; s->i < PRODUCERS; s->i++) {
-        WEFT_AWAIT(&s->f, s->rc, weft_join_await(cx, &s->producers[s->i], &s->out));
-        if (s->rc < 0 || s->out.value != 0)
-            WEFT_RETURN(&s->f, -EPROTO);
-    }
+    s->join = (struct bench_join_all){ .handles = s->producers, .n = PRODUCERS };
+    WEFT_AWAIT(&s->f, s->rc, bench_join_all(cx, &s->join));
+    if (s->rc != 0)
+        WEFT_RETURN(&s->f, -EPROTO);
     weft_mpsc_rx_drop(&s->rx);
     {
         uint64_t n = PRODUCERS * s->per_producer;

@@ -30,8 +30,8 @@ static weft_poll sleeper_task_poll(weft_cx *cx, void *p)
 struct timers_root {
     weft_frame f;
     weft_join *handles;
-    int64_t n, i, ok;
-    weft_outcome out;
+    int64_t n, i;
+    struct bench_join_all join;
     weft_poll rc;
 };
 
@@ -47,13 +47,9 @@ static weft_poll timers_root_poll(weft_cx *cx, void *p)
         if (rc < 0)
             WEFT_RETURN(&r->f, rc);
     }
-    for (r->i = 0; r->i < r->n; r->i++) {
-        WEFT_AWAIT(&r->f, r->rc, weft_join_await(cx, &r->handles[r->i], &r->out));
-        if (r->rc < 0 || r->out.value != 0)
-            WEFT_RETURN(&r->f, -EPROTO);
-        r->ok++;
-    }
-    WEFT_RETURN(&r->f, r->ok);
+    r->join = (struct bench_join_all){ .handles = r->handles, .n = r->n };
+    WEFT_AWAIT(&r->f, r->rc, bench_join_all(cx, &r->join));
+    WEFT_RETURN(&r->f, r->rc == 0 ? r->n : -EPROTO);
     WEFT_END(&r->f);
 }
 
