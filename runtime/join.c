@@ -90,7 +90,18 @@ weft_poll weft_join_await(weft_cx *cx, weft_join *h, weft_outcome *out)
     return consume(h, out);
 }
 
-int weft_join_wait(weft_join *h, weft_outcome *out)
+/* Give up waiting on a task that has not finished: take the waker back; if
+ * the task completed meanwhile, its completer wakes us (rule 4) and the
+ * outcome is ours after all. Returns true when the wait was withdrawn. */
+static bool withdraw_thread_wait(weft__task *t, weft__thread_waiter *tw)
+{
+    if (weft__state_unset_join_waker(&t->state) == WEFT__JOIN_OK)
+        return true;
+    weft__thread_waiter_wait(tw, 0);
+    return false;
+}
+
+static int wait_from_thread(weft_join *h, weft_outcome *out, uint64_t deadline_ns)
 {
     if (!h || !h->weft_task || !out)
         return -EINVAL;
@@ -99,11 +110,29 @@ int weft_join_wait(weft_join *h, weft_outcome *out)
     weft__task *t = h->weft_task;
     if (!is_complete(t)) {
         weft__thread_waiter tw;
-        if (install_waker(t, weft__waker_for_thread(&tw)))
-            weft__thread_waiter_wait(&tw, 0);
+        if (install_waker(t, weft__waker_for_thread(&tw))
+            && !weft__thread_waiter_wait(&tw, deadline_ns)
+            && withdraw_thread_wait(t, &tw)) {
+            if (atomic_load_explicit(&t->state, memory_order_relaxed) & WEFT__CANCEL_SAFE)
+                weft__task_request_cancel(t, WEFT_CANCEL_TIMEOUT);
+            weft_detach(h);
+            return -ETIMEDOUT;
+        }
     }
     consume(h, out);
     return 0;
+}
+
+int weft_join_wait(weft_join *h, weft_outcome *out)
+{
+    return wait_from_thread(h, out, 0);
+}
+
+int weft_join_wait_timeout(weft_join *h, weft_outcome *out, uint64_t timeout_ns)
+{
+    uint64_t now = weft__now_ns();
+    uint64_t deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+    return wait_from_thread(h, out, deadline ? deadline : 1);
 }
 
 int weft_abort(weft_join *h)

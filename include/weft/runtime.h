@@ -156,6 +156,15 @@ WEFT_EXTERN weft_poll weft_join_await(weft_cx *cx, weft_join *h, weft_outcome *o
 /* Block the calling thread (not a worker: -EDEADLK) until the task finishes. */
 WEFT_EXTERN int weft_join_wait(weft_join *h, weft_outcome *out);
 
+/*
+ * weft_join_wait with a limit: timeouts stop the waiting, not the work. If the
+ * task finishes within timeout_ns, this is weft_join_wait. Otherwise it returns
+ * -ETIMEDOUT at once and gives the handle up (it is empty afterwards): a task
+ * spawned WEFT_TASK_CANCEL_SAFE is also aborted (source WEFT_CANCEL_TIMEOUT);
+ * any other task keeps running to completion, detached, its result dropped.
+ */
+WEFT_EXTERN int weft_join_wait_timeout(weft_join *h, weft_outcome *out, uint64_t timeout_ns);
+
 /* Spawn a root task and wait for it from the calling thread. */
 WEFT_EXTERN int weft_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcome *out);
 
