@@ -4,15 +4,20 @@
  *
  * Who touches what:
  *   1. `state` is atomic and follows the rules in task_state.h.
- *   2. `queue_next` belongs to whoever holds the notified reference (a queue).
+ *   2. `queue_next` belongs to whoever holds the notified reference (a queue);
+ *      after completion, to the registry's hand-back stack (registry.h).
  *   3. `leaf`, `leaf_hook`, `leaf_withdrawing`, `suspended_at`, `shield_depth`,
  *      `cancel_delivered_at` and the frame belong to the holder of RUNNING.
  *   4. `cancel_requested_ns` is written once, by the request that set
  *      CANCEL_REQUESTED, just after it; readers treat 0 as "not known yet".
  *   5. The outcome (`value`, `status`, shield time) is written by the holder of
  *      RUNNING before COMPLETE, read by the join side after it (rule 5).
- *   6. `reg_prev`/`reg_next` belong to the registry shard lock.
- *   7. Everything else is immutable after spawn.
+ *   6. `reg_prev`/`reg_next` belong to the owner of the task's registry shard
+ *      (registry.h, rules 1-3).
+ *   7. The token bindings after the frame are linked at spawn and unlinked by
+ *      the holder of RUNNING before COMPLETE; while linked, each belongs to its
+ *      token's lock (token.c).
+ *   8. Everything else is immutable after spawn.
  */
 #ifndef WEFT_RUNTIME_TASK_H
 #define WEFT_RUNTIME_TASK_H
