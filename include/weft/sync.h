@@ -342,6 +342,502 @@ WEFT_EXTERN int64_t weft_notify_all(weft_notify *n);
  */
 WEFT_EXTERN weft_poll weft_notify_wait(weft_cx *cx, weft_notify *n, weft_notify_waiter *w);
 
+/* ==== Locks: mutex, rwlock, semaphore ========================================
+ *
+ * Rules shared by the three (each function adds its specifics):
+ *
+ *  - The objects (weft_mutex, weft_rwlock, weft_semaphore) are plain structs
+ *    the caller owns: initialise them with the *_INIT macro or *_init, and
+ *    check with *_destroy that nothing is held (mutex, rwlock) or in flight
+ *    before the memory is reused. They never allocate: nothing here fails
+ *    with -ENOMEM.
+ *  - Waits are served in strict FIFO order and the lock is handed over: a
+ *    release gives the lock (or the permits) to the first waiter, which owns
+ *    it from that moment, before its task even runs. Nobody barges in: a
+ *    try_* call fails with -EAGAIN while anyone is queued.
+ *  - Not recursive, and no owner is recorded: an unlock may come from any
+ *    task or thread, from whoever holds the lock. An unlock when nothing is
+ *    held returns -EPERM; an unlock of a lock someone else holds cannot be
+ *    told apart from a correct one.
+ *
+ * Cancellation of a lock wait (weft_mutex_lock, weft_rwlock_read/write,
+ * weft_semaphore_acquire) in each state it can be in:
+ *
+ *  - Queued: the wait leaves the line holding nothing, and no wake-up is lost:
+ *    if its departure lets the waiters behind it proceed (a writer or a large
+ *    acquire that was at the head), they are granted at once. The await yields
+ *    -ECANCELED. The place in line is given up, as in tokio (whose lock,
+ *    acquire and notified futures lose their place when dropped), and on
+ *    purpose: a place kept for a wait that nobody polls any more would be
+ *    handed the lock and hold it with no one to release it (the "futurelock"
+ *    of cancel.md C8). A task that waits again queues at the back.
+ *  - Handed the lock but not yet run: the handoff is never lost, and is not
+ *    silently undone either. A task that will run again (cooperative) keeps
+ *    it: the withdrawal answers RACED, the await yields 0 with the lock held,
+ *    and the task must unlock it (its next await yields -ECANCELED): the
+ *    acquisition happened, so it is reported. A task being torn down
+ *    (cancel-safe, runtime shutdown) passes it to the next waiter, or
+ *    releases it if none waits.
+ *  - Holding (the await yielded 0): the lock is the task's until it unlocks.
+ *    A cooperative task sees -ECANCELED at its next await and unlocks; a task
+ *    that can be torn down while holding must unlock in its drop hook, keeping
+ *    a flag in its frame to know whether it holds (the lock cannot tell).
+ *
+ * Timeouts and select around a lock wait withdraw that wait, nothing else.
+ */
+
+/* ---- mutex: one holder at a time, FIFO handoff ------------------------------ */
+
+typedef struct weft_mutex {
+    /* private */
+    uint32_t weft_lock;
+    uint32_t weft_locked;               /* held, or handed to a waiter */
+    weft_wait_list weft_waiters;
+} weft_mutex;
+
+#define WEFT_MUTEX_INIT { 0, 0, { NULL, NULL } }
+
+typedef struct weft_mutex_waiter {
+    /* private */
+    weft_wait_node weft_node;
+    weft_mutex *weft_owner;             /* set while in flight */
+} weft_mutex_waiter;
+
+#define WEFT_MUTEX_WAITER_INIT { { NULL, NULL, { 0 }, 0, 0 }, NULL }
+
+/* Initialise, unlocked (same as WEFT_MUTEX_INIT). -EINVAL for NULL. */
+WEFT_EXTERN int weft_mutex_init(weft_mutex *m);
+
+/* Check before reusing the memory: -EBUSY while held or waited for, else 0. */
+WEFT_EXTERN int weft_mutex_destroy(weft_mutex *m);
+
+/*
+ * Await the mutex: yields 0 once the caller holds it (give it up with
+ * weft_mutex_unlock). Waiters are served in FIFO order; an unlock hands the
+ * mutex straight to the first one.
+ * Cancellation: withdrawn while queued, the wait leaves the line holding
+ * nothing, and the next waiter still gets the next unlock; -ECANCELED.
+ * Withdrawn after an unlock handed it the mutex but before its task ran:
+ * a cooperative task keeps it (RACED: yields 0, mutex held); a task being
+ * torn down passes it to the next waiter, or unlocks it if none waits.
+ */
+WEFT_EXTERN weft_poll weft_mutex_lock(weft_cx *cx, weft_mutex *m, weft_mutex_waiter *w);
+
+/* Take the mutex if it is free now: 0, or -EAGAIN when it is held (a free
+ * mutex never has waiters). Any thread. */
+WEFT_EXTERN int weft_mutex_try_lock(weft_mutex *m);
+
+/* Give the mutex up: the first waiter now holds it (and is woken), or it
+ * becomes free. 0, or -EPERM when it is not held. Never waits; any thread. */
+WEFT_EXTERN int weft_mutex_unlock(weft_mutex *m);
+
+/* True while held or handed to a waiter (false for NULL). A hint. */
+WEFT_EXTERN bool weft_mutex_is_locked(weft_mutex *m);
+
+/* ---- rwlock: many readers or one writer, FIFO ------------------------------- */
+
+/*
+ * Fair in FIFO order, which makes it write-preferring where it matters: a
+ * reader that arrives while a writer waits queues behind that writer, so a
+ * stream of readers cannot starve writers; and the readers queued before a
+ * writer are admitted together, so writers cannot starve readers either.
+ */
+typedef struct weft_rwlock {
+    /* private */
+    uint32_t weft_lock;
+    uint32_t weft_writer;               /* write-held, or handed to a writer */
+    uint64_t weft_readers;              /* read holds, handed ones included */
+    weft_wait_list weft_waiters;
+} weft_rwlock;
+
+#define WEFT_RWLOCK_INIT { 0, 0, 0, { NULL, NULL } }
+
+typedef struct weft_rwlock_waiter {
+    /* private */
+    weft_wait_node weft_node;
+    weft_rwlock *weft_owner;            /* set while in flight */
+    uint32_t weft_write;                /* the wait in flight is a write */
+    uint32_t weft_reserved;
+} weft_rwlock_waiter;
+
+#define WEFT_RWLOCK_WAITER_INIT { { NULL, NULL, { 0 }, 0, 0 }, NULL, 0, 0 }
+
+/* Initialise, unlocked (same as WEFT_RWLOCK_INIT). -EINVAL for NULL. */
+WEFT_EXTERN int weft_rwlock_init(weft_rwlock *rw);
+
+/* Check before reusing the memory: -EBUSY while held or waited for, else 0. */
+WEFT_EXTERN int weft_rwlock_destroy(weft_rwlock *rw);
+
+/*
+ * Await shared access: yields 0 with a read hold (give it up with
+ * weft_rwlock_read_unlock). Granted at once when no writer holds the lock and
+ * nobody is queued; otherwise queued in FIFO order behind earlier waits.
+ * Cancellation: as weft_mutex_lock. Withdrawn while queued it holds nothing;
+ * withdrawn after being handed a read hold, a cooperative task keeps it
+ * (RACED: yields 0) and a torn-down task gives it back (waking a writer that
+ * waited only for it).
+ */
+WEFT_EXTERN weft_poll weft_rwlock_read(weft_cx *cx, weft_rwlock *rw, weft_rwlock_waiter *w);
+
+/*
+ * Await exclusive access: yields 0 with the write hold (give it up with
+ * weft_rwlock_write_unlock).
+ * Cancellation: as weft_mutex_lock. A write wait withdrawn while queued at
+ * the head lets the readers queued behind it in at once; one withdrawn after
+ * being handed the lock keeps it (cooperative, RACED: yields 0) or passes it
+ * on (torn down) to the next waiters.
+ */
+WEFT_EXTERN weft_poll weft_rwlock_write(weft_cx *cx, weft_rwlock *rw, weft_rwlock_waiter *w);
+
+/* Take a read or write hold if it can be had now: 0, or -EAGAIN (the lock is
+ * held incompatibly, or waits are queued). Any thread. */
+WEFT_EXTERN int weft_rwlock_try_read(weft_rwlock *rw);
+WEFT_EXTERN int weft_rwlock_try_write(weft_rwlock *rw);
+
+/* Give up a read hold / the write hold; waiters that can now proceed are
+ * granted in FIFO order and woken. 0, or -EPERM when no such hold exists.
+ * Never wait; any thread. */
+WEFT_EXTERN int weft_rwlock_read_unlock(weft_rwlock *rw);
+WEFT_EXTERN int weft_rwlock_write_unlock(weft_rwlock *rw);
+
+/* Turn the write hold into a read hold without letting a writer in between;
+ * the readers queued at the head are admitted with it. 0, or -EPERM when the
+ * lock is not write-held. */
+WEFT_EXTERN int weft_rwlock_downgrade(weft_rwlock *rw);
+
+/* ---- semaphore: counted permits, FIFO, acquire-many, close ------------------ */
+
+#define WEFT_SEMAPHORE_MAX_PERMITS ((uint64_t)INT64_MAX)
+
+typedef struct weft_semaphore {
+    /* private */
+    uint32_t weft_lock;
+    uint32_t weft_closed;
+    uint64_t weft_permits;              /* free permits */
+    uint64_t weft_inflight;             /* acquires queued, or woken and not settled */
+    weft_wait_list weft_waiters;
+} weft_semaphore;
+
+/* permits must not exceed WEFT_SEMAPHORE_MAX_PERMITS (weft_semaphore_init checks). */
+#define WEFT_SEMAPHORE_INIT(permits) { 0, 0, (permits), 0, { NULL, NULL } }
+
+typedef struct weft_semaphore_waiter {
+    /* private */
+    weft_wait_node weft_node;
+    weft_semaphore *weft_owner;         /* set while in flight */
+    uint64_t weft_need;                 /* permits the wait in flight asks for */
+} weft_semaphore_waiter;
+
+#define WEFT_SEMAPHORE_WAITER_INIT { { NULL, NULL, { 0 }, 0, 0 }, NULL, 0 }
+
+/* Initialise with `permits` free permits (0..WEFT_SEMAPHORE_MAX_PERMITS). */
+WEFT_EXTERN int weft_semaphore_init(weft_semaphore *s, uint64_t permits);
+
+/* Check before reusing the memory: -EBUSY while an acquire is in flight
+ * (queued, or granted or closed but not yet back in its task), else 0. Permits
+ * still held are not tracked (the semaphore records only the free ones;
+ * compare weft_semaphore_available with what you expect). */
+WEFT_EXTERN int weft_semaphore_destroy(weft_semaphore *s);
+
+/*
+ * Await n permits (1..WEFT_SEMAPHORE_MAX_PERMITS) as one grant: yields 0 with
+ * all n held, or -EPIPE once the semaphore is closed (none held). Every poll
+ * of one wait must pass the same n (-EINVAL otherwise).
+ * Strict FIFO: a request is granted only when it is at the head of the line
+ * and n permits are free. A large request at the head therefore blocks the
+ * smaller ones behind it even while enough permits for them are free; that
+ * is the price of never starving large requests.
+ * Cancellation: withdrawn while queued, it holds nothing and leaves the line;
+ * if it was the head, the waiters behind it are granted at once if the free
+ * permits now suffice. Withdrawn after it was granted but before its task ran,
+ * a cooperative task keeps all n (RACED: yields 0); a torn-down task releases
+ * all n to the next waiters. Withdrawn after a close woke it, it yields
+ * -EPIPE (RACED). Permits are never split: a wait holds n or none.
+ */
+WEFT_EXTERN weft_poll weft_semaphore_acquire(weft_cx *cx, weft_semaphore *s,
+                                             weft_semaphore_waiter *w, uint64_t n);
+
+/* Take n permits if they are free now and nobody is queued: 0, -EAGAIN, or
+ * -EPIPE when closed. -EINVAL for n == 0 or n above the maximum. Any thread. */
+WEFT_EXTERN int weft_semaphore_try_acquire(weft_semaphore *s, uint64_t n);
+
+/*
+ * Add n permits (returning held ones, or creating new ones: the semaphore
+ * does not count what was taken). The waiters they satisfy are granted in
+ * FIFO order and woken. 0, -EOVERFLOW when the free count would exceed
+ * WEFT_SEMAPHORE_MAX_PERMITS (nothing added), -EINVAL. Permits released after
+ * a close are counted but nobody can acquire them. Never waits; any thread.
+ */
+WEFT_EXTERN int weft_semaphore_release(weft_semaphore *s, uint64_t n);
+
+/*
+ * Close: every queued acquire wakes with -EPIPE, later acquires and
+ * try_acquires fail with -EPIPE. Permits already held stay held and may be
+ * released. Idempotent. Never waits; any thread.
+ */
+WEFT_EXTERN int weft_semaphore_close(weft_semaphore *s);
+
+/* Free permits now (a hint), or -EINVAL for NULL. */
+WEFT_EXTERN int64_t weft_semaphore_available(weft_semaphore *s);
+
+/* True once closed (or for NULL). */
+WEFT_EXTERN bool weft_semaphore_is_closed(weft_semaphore *s);
+
+/* ==== Broadcast and watch: one value seen by many receivers ==================
+ *
+ * Both share the handle rules of the channels above (the shared object is
+ * allocated once, at creation; the last handle dropped frees it). A receiver
+ * handle also carries the receiver's own position and its waiter node, so it
+ * is the leaf of its waits: at most one wait per receiver at a time (-EBUSY
+ * otherwise), and the handle must not be moved, copied or dropped while one
+ * is in flight. Senders never wait and may run on any thread.
+ *
+ * Cancellation: a wait on a receiver takes nothing out of the channel (the
+ * value is read by the poll that returns it, from the shared object), so a
+ * withdrawn wait loses nothing: withdrawn before a value came it yields
+ * -ECANCELED and the next value is still there for the next wait (a
+ * broadcast value overwritten meanwhile is reported as missed, as for any
+ * slow receiver); withdrawn after a send woke it, it reports the value
+ * (RACED); a task torn down instead leaves it unconsumed in the channel.
+ */
+
+/* ---- broadcast: every receiver sees every value (bounded ring) -------------- */
+
+struct weft__bcast;
+
+typedef struct weft_broadcast_tx {
+    struct weft__bcast *weft_chan;      /* private; NULL = empty handle */
+} weft_broadcast_tx;
+
+typedef struct weft_broadcast_rx {
+    /* private */
+    struct weft__bcast *weft_chan;      /* NULL = empty handle */
+    uint64_t weft_next;                 /* position of the next value to receive */
+    weft_wait_node weft_node;           /* linked while a recv waits */
+} weft_broadcast_rx;
+
+/*
+ * Create a channel keeping the last `capacity` values (>= 1), with one
+ * sender and one receiver. -EINVAL, -ENOMEM.
+ *
+ * Sends never wait: when the ring is full the oldest value is overwritten.
+ * A receiver that fell more than `capacity` values behind has missed some;
+ * its next receive says how many (-EOVERFLOW) and moves it to the oldest
+ * value still kept.
+ */
+WEFT_EXTERN int weft_broadcast_new(weft_broadcast_tx *tx, weft_broadcast_rx *rx,
+                                   size_t capacity);
+
+/* A second sender for the same channel. -EINVAL for an empty src. */
+WEFT_EXTERN int weft_broadcast_tx_clone(weft_broadcast_tx *dst, const weft_broadcast_tx *src);
+
+/* Give up a sender. When the last one is gone, receivers drain what they have
+ * not seen yet, then receive -EPIPE. */
+WEFT_EXTERN int weft_broadcast_tx_drop(weft_broadcast_tx *tx);
+
+/* A new receiver that sees the values sent from now on. -EINVAL for an empty
+ * handle. Any thread. */
+WEFT_EXTERN int weft_broadcast_subscribe(const weft_broadcast_tx *tx, weft_broadcast_rx *rx);
+
+/*
+ * Send `value` to every receiver alive now. Returns how many there are
+ * (>= 1), or -EPIPE when there is none (the value was not stored; a later
+ * subscriber would not have seen it anyway). Never waits; any thread.
+ */
+WEFT_EXTERN int64_t weft_broadcast_send(weft_broadcast_tx *tx, uint64_t value);
+
+/*
+ * Await the next value for this receiver: yields 0 and stores it in *out;
+ * -EOVERFLOW when values were overwritten before this receiver saw them:
+ * *out is then how many it missed, and the next receive returns the oldest
+ * value still kept; -EPIPE once every sender is gone and this receiver has
+ * seen everything.
+ * Cancellation: withdrawn before a value came, nothing is consumed and the
+ * value sent next is still this receiver's next; withdrawn after a send woke
+ * it, the await reports the value (RACED). A torn-down task consumed
+ * nothing. (A receiver that stops receiving only lags; senders never wait
+ * for it.)
+ */
+WEFT_EXTERN weft_poll weft_broadcast_recv(weft_cx *cx, weft_broadcast_rx *rx, uint64_t *out);
+
+/* 0, -EOVERFLOW (with the count in *out), -EPIPE as for recv; -EAGAIN when
+ * nothing new has come. Any thread. */
+WEFT_EXTERN int weft_broadcast_try_recv(weft_broadcast_rx *rx, uint64_t *out);
+
+/* Give up a receiver (its unseen values are simply not seen). -EINVAL for
+ * an empty handle. */
+WEFT_EXTERN int weft_broadcast_rx_drop(weft_broadcast_rx *rx);
+
+/* ---- watch: the latest value and its version -------------------------------- */
+
+struct weft__watch;
+
+typedef struct weft_watch_tx {
+    struct weft__watch *weft_chan;      /* private; NULL = empty handle */
+} weft_watch_tx;
+
+typedef struct weft_watch_rx {
+    /* private */
+    struct weft__watch *weft_chan;      /* NULL = empty handle */
+    uint64_t weft_seen;                 /* version this receiver has seen */
+    weft_wait_node weft_node;           /* linked while changed() waits */
+} weft_watch_rx;
+
+/*
+ * Create a watch holding `initial` as version 0, with one sender and one
+ * receiver, which counts version 0 as seen. -EINVAL, -ENOMEM.
+ * Each send replaces the value and adds 1 to the version; receivers see only
+ * the latest value (intermediate ones may be skipped, by design).
+ */
+WEFT_EXTERN int weft_watch_new(weft_watch_tx *tx, weft_watch_rx *rx, uint64_t initial);
+
+/* A second sender for the same watch. -EINVAL for an empty src. */
+WEFT_EXTERN int weft_watch_tx_clone(weft_watch_tx *dst, const weft_watch_tx *src);
+
+/* Give up a sender. When the last is gone the watch is closed: the last
+ * value stays readable, and changed() yields -EPIPE once it was seen. */
+WEFT_EXTERN int weft_watch_tx_drop(weft_watch_tx *tx);
+
+/* Store `value` as the latest (version + 1) and wake every changed() wait.
+ * The value is stored even with no receiver (a later subscriber reads it).
+ * Returns the number of receivers (>= 0). Never waits; any thread. */
+WEFT_EXTERN int64_t weft_watch_send(weft_watch_tx *tx, uint64_t value);
+
+/* A new receiver that counts the current version as seen. -EINVAL. */
+WEFT_EXTERN int weft_watch_subscribe(const weft_watch_tx *tx, weft_watch_rx *rx);
+
+/* A new receiver that has seen what src has seen. -EINVAL. */
+WEFT_EXTERN int weft_watch_rx_clone(weft_watch_rx *dst, const weft_watch_rx *src);
+
+/* Read the latest value and its version (either pointer may be NULL) without
+ * marking it seen. Any thread. */
+WEFT_EXTERN int weft_watch_read(const weft_watch_rx *rx, uint64_t *value, uint64_t *version);
+
+/* The same, and mark that version seen. */
+WEFT_EXTERN int weft_watch_read_update(weft_watch_rx *rx, uint64_t *value, uint64_t *version);
+
+/* 1 when a version this receiver has not seen is there, 0 when not, -EPIPE
+ * when not and the watch is closed. */
+WEFT_EXTERN int weft_watch_has_changed(const weft_watch_rx *rx);
+
+/*
+ * Await a version this receiver has not seen: yields 0, marks the latest
+ * version seen and stores its value in *out (out may be NULL). Yields at once
+ * if one is already there. -EPIPE when the watch is closed and the latest
+ * version was seen.
+ * Cancellation: withdrawn before a send, nothing is marked seen, so the next
+ * changed() still sees the next send; withdrawn after a send woke it, the
+ * await reports it (RACED). A torn-down task marked nothing.
+ */
+WEFT_EXTERN weft_poll weft_watch_changed(weft_cx *cx, weft_watch_rx *rx, uint64_t *out);
+
+/* Give up a receiver. -EINVAL for an empty handle. */
+WEFT_EXTERN int weft_watch_rx_drop(weft_watch_rx *rx);
+
+/* ==== barrier and wait group ================================================ */
+
+/* ---- barrier: n parties meet, the last arrival releases them ---------------- */
+
+typedef struct weft_barrier {
+    /* private */
+    uint32_t weft_lock;
+    uint32_t weft_parties;
+    uint32_t weft_arrived;              /* waiting in the current generation */
+    uint32_t weft_inflight;             /* waits queued, or released and not settled */
+    uint64_t weft_generation;           /* trips so far */
+    weft_wait_list weft_waiters;
+} weft_barrier;
+
+#define WEFT_BARRIER_INIT(parties) { 0, (parties), 0, 0, 0, { NULL, NULL } }
+
+typedef struct weft_barrier_waiter {
+    /* private */
+    weft_wait_node weft_node;
+    weft_barrier *weft_owner;           /* set while in flight */
+    uint64_t weft_generation;           /* the generation it arrived in */
+} weft_barrier_waiter;
+
+#define WEFT_BARRIER_WAITER_INIT { { NULL, NULL, { 0 }, 0, 0 }, NULL, 0 }
+
+/* The result of the one wait per generation that is told it leads. */
+#define WEFT_BARRIER_LEADER 1
+
+/* Initialise for `parties` (>= 1) arrivals per generation. */
+WEFT_EXTERN int weft_barrier_init(weft_barrier *b, uint32_t parties);
+
+/* Check before reusing the memory: -EBUSY while some wait is in flight
+ * (arrived, or released but not yet back in its task), else 0. */
+WEFT_EXTERN int weft_barrier_destroy(weft_barrier *b);
+
+/*
+ * Arrive and await the others. The arrival that makes `parties` trips the
+ * barrier: it yields WEFT_BARRIER_LEADER at once (without waiting, so it is
+ * the one leader of its generation) and wakes the others, which yield 0. The
+ * barrier is then ready for the next generation.
+ * Cancellation (tokio's Barrier::wait is not cancel safe: a dropped wait keeps
+ * its arrival, so the barrier trips with a party missing). Here a wait
+ * withdrawn before the barrier tripped takes its arrival back: the barrier
+ * needs one more arrival, as if this one never came, and the await yields
+ * -ECANCELED. A wait withdrawn after the barrier tripped (woken, not yet run)
+ * did pass it: the await reports that (RACED: yields 0); a torn-down task has
+ * nothing to undo. The leader never waits, so it cannot be withdrawn.
+ */
+WEFT_EXTERN weft_poll weft_barrier_wait(weft_cx *cx, weft_barrier *b, weft_barrier_waiter *w);
+
+/* ---- wait group: await a count of outstanding work reaching zero ------------ */
+
+typedef struct weft_waitgroup {
+    /* private */
+    uint32_t weft_lock;
+    uint32_t weft_inflight;             /* waits queued, or released and not settled */
+    uint64_t weft_count;
+    uint64_t weft_epoch;                /* times the count reached zero */
+    weft_wait_list weft_waiters;
+} weft_waitgroup;
+
+#define WEFT_WAITGROUP_INIT { 0, 0, 0, 0, { NULL, NULL } }
+
+typedef struct weft_waitgroup_waiter {
+    /* private */
+    weft_wait_node weft_node;
+    weft_waitgroup *weft_owner;         /* set while in flight */
+    uint64_t weft_epoch;                /* weft_epoch when it queued */
+} weft_waitgroup_waiter;
+
+#define WEFT_WAITGROUP_WAITER_INIT { { NULL, NULL, { 0 }, 0, 0 }, NULL, 0 }
+
+/* Initialise with a count of 0 (same as WEFT_WAITGROUP_INIT). */
+WEFT_EXTERN int weft_waitgroup_init(weft_waitgroup *wg);
+
+/* Check before reusing the memory: -EBUSY while a wait is in flight (queued,
+ * or released but not yet back in its task), else 0. */
+WEFT_EXTERN int weft_waitgroup_destroy(weft_waitgroup *wg);
+
+/* Add n to the count (Go's Add with n > 0). 0, -EOVERFLOW (nothing added),
+ * -EINVAL. Any thread. */
+WEFT_EXTERN int weft_waitgroup_add(weft_waitgroup *wg, uint64_t n);
+
+/* Take 1 from the count; reaching 0 wakes every wait queued then. 0, or
+ * -EPERM when the count is already 0. Any thread. */
+WEFT_EXTERN int weft_waitgroup_done(weft_waitgroup *wg);
+
+/* The count now (a hint), or -EINVAL. */
+WEFT_EXTERN int64_t weft_waitgroup_count(weft_waitgroup *wg);
+
+/*
+ * Await the count reaching 0: yields 0 at once when it is 0, otherwise when
+ * a done() brings it to 0 (even if an add() raises it again before the task
+ * runs: the wait saw zero).
+ * Cancellation: a wait changes nothing, so a withdrawn one leaves nothing
+ * behind: -ECANCELED while the count was above 0; after the count reached 0
+ * and woke it, the await reports that (RACED: yields 0).
+ */
+WEFT_EXTERN weft_poll weft_waitgroup_wait(weft_cx *cx, weft_waitgroup *wg,
+                                          weft_waitgroup_waiter *w);
+
+/* wait for a plain thread: blocks until the count is 0. -EDEADLK on a worker. */
+WEFT_EXTERN int weft_waitgroup_wait_blocking(weft_waitgroup *wg);
+
 #ifdef __cplusplus
 }
 #endif
