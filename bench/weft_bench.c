@@ -20,8 +20,7 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* In the order of shared/BENCHMARKS.md. mutex and echo arrive with the sync
- * primitives and the reactor's I/O. */
+/* In the order of shared/BENCHMARKS.md; echo arrives with the reactor's I/O. */
 static const bench_workload workloads[] = {
     { "spawn_many", bench_spawn_many },
     { "spawn_join", bench_spawn_join },
@@ -31,6 +30,7 @@ static const bench_workload workloads[] = {
     { "abort_churn", bench_abort_churn },
     { "token_cancel", bench_token_cancel },
     { "mpsc", bench_mpsc },
+    { "mutex", bench_mutex },
     { "timers", bench_timers },
 };
 #define WORKLOAD_COUNT (sizeof workloads / sizeof workloads[0])
