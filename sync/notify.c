@@ -18,6 +18,9 @@
  *      records weft_epoch when it queues; notify_all bumps the epoch and wakes,
  *      a batch per lock hold, queued waiters with an older epoch. They are all
  *      at the front of the FIFO, so it stops at the first newer one.
+ *   5. weft_inflight counts the waiter nodes whose weft_owner is this notify
+ *      (queued, or woken and not yet settled by a poll or a withdrawal);
+ *      destroy refuses (-EBUSY) while any exists, since it still points here.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -50,15 +53,16 @@ int weft_notify_destroy(weft_notify *n)
     if (!n)
         return -EINVAL;
     weft__lock(&n->weft_lock);
-    bool busy = !weft__waitq_empty(&n->weft_waiters);
+    bool busy = n->weft_inflight > 0;     /* rule 5 */
     weft__unlock(&n->weft_lock);
     return busy ? -EBUSY : 0;
 }
 
-static void settle_idle(weft_notify_waiter *w)
+static void settle_idle(weft_notify *n, weft_notify_waiter *w)
 {
     w->weft_node.weft_state = WEFT__WAIT_IDLE;
     w->weft_owner = NULL;
+    n->weft_inflight--;
 }
 
 /* Give one notification to the first waiter, or store it (rule 1). Returns
@@ -136,7 +140,7 @@ static weft_withdraw wait_withdraw(weft_cx *cx, void *leaf)
     default:
         break;                      /* NOTIFIED_ALL: nothing to pass on */
     }
-    settle_idle(w);
+    settle_idle(n, w);
     weft__unlock(&n->weft_lock);
     weft__deferred_run(&d);
     return WEFT_WITHDRAWN;
@@ -159,6 +163,7 @@ weft_poll weft_notify_wait(weft_cx *cx, weft_notify *n, weft_notify_waiter *w)
             }
         } else {
             w->weft_owner = n;
+            n->weft_inflight++;
             w->weft_epoch = n->weft_epoch;
             w->weft_node.weft_state = WEFT__WAIT_QUEUED;
             w->weft_node.weft_wake = weft_cx_waker(cx);
@@ -169,7 +174,7 @@ weft_poll weft_notify_wait(weft_cx *cx, weft_notify *n, weft_notify_waiter *w)
         weft__defer_drop(&d, weft__wait_refresh_waker(&w->weft_node, cx));
         suspend = true;
     } else {
-        settle_idle(w);     /* NOTIFIED_ONE or NOTIFIED_ALL */
+        settle_idle(n, w);  /* NOTIFIED_ONE or NOTIFIED_ALL */
         r = 0;
     }
     weft__unlock(&n->weft_lock);

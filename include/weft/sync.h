@@ -295,10 +295,11 @@ typedef struct weft_notify {
     uint32_t weft_lock;
     uint32_t weft_permit;               /* a stored weft_notify_one: 0 or 1 */
     uint64_t weft_epoch;                /* bumped by every weft_notify_all */
+    uint64_t weft_inflight;             /* waits queued, or woken and not settled */
     weft_wait_list weft_waiters;
 } weft_notify;
 
-#define WEFT_NOTIFY_INIT { 0, 0, 0, { NULL, NULL } }
+#define WEFT_NOTIFY_INIT { 0, 0, 0, 0, { NULL, NULL } }
 
 typedef struct weft_notify_waiter {
     /* private */

@@ -247,3 +247,23 @@ Test(notify, shutdown_withdraws_waits)
     rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
+
+/* A waiter that was chosen but has not run yet still points at the notify:
+ * destroy must refuse until it has settled. */
+Test(notify, destroy_refuses_while_a_woken_wait_has_not_run)
+{
+    weft_runtime *rt = rt_make(1);
+    weft_notify n = WEFT_NOTIFY_INIT;
+    blocker bl;
+    weft_join a = queue_waiter(rt, &n, 1, 0);
+    cr_assert_eq(weft_notify_destroy(&n), -EBUSY, "a queued wait is in flight");
+    blocker_start(rt, &bl);
+    cr_assert_eq(weft_notify_one(&n), 1);
+    cr_assert_eq(weft__notify_waiters(&n), 0);
+    cr_assert_eq(weft_notify_destroy(&n), -EBUSY, "woken but not run: still in flight");
+    blocker_release(&bl);
+    cr_assert_eq(join_value(&a), 0);
+    cr_assert_eq(weft_notify_destroy(&n), 0);
+    rt_done(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
