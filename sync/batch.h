@@ -15,7 +15,9 @@
 
 #include <stdbool.h>
 
-#include "weft/task.h"
+#include <stdint.h>
+
+#include "weft/sync.h"
 
 #define WEFT__BATCH_MAX 32
 
@@ -43,5 +45,15 @@ static inline void weft__batch_run(weft__batch *b)
         weft_waker_wake(&b->w[i]);
     b->n = 0;
 }
+
+/*
+ * Unlink and wake, a batch per lock hold, the waiters at the front of `list`
+ * for which ready(node, arg) holds, stopping at the first that is not ready;
+ * `ready` is re-evaluated under the lock for every node, so state changed
+ * between batches is seen. Each woken node is left WEFT__WAIT_IDLE. The lock
+ * (`lock`, sync/lock.h) is held on entry and on return.
+ */
+void weft__wake_front(uint32_t *lock, weft_wait_list *list,
+                      bool (*ready)(weft_wait_node *node, void *arg), void *arg);
 
 #endif /* WEFT_SYNC_BATCH_H */

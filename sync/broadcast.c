@@ -109,28 +109,23 @@ int weft_broadcast_tx_clone(weft_broadcast_tx *dst, const weft_broadcast_tx *src
     return 0;
 }
 
-/* Unlink and wake, a batch per lock hold, the nodes at the front of the list
- * whose receiver is below `tail` (rule 2), or all of them once closed
- * (rule 3). Lock held on entry and on return. */
+struct front {
+    weft__bcast *c;
+    uint64_t tail;
+};
+
+static bool behind_tail(weft_wait_node *node, void *arg)
+{
+    const struct front *f = arg;
+    return f->c->closed || rx_of(node)->weft_next < f->tail;
+}
+
+/* Wake the waiters at the front whose receiver is below `tail` (rule 2), or
+ * all of them once closed (rule 3). Lock held on entry and on return. */
 static void wake_front(weft__bcast *c, uint64_t tail)
 {
-    for (;;) {
-        weft__batch b = { .n = 0 };
-        unsigned moved = 0;
-        weft_wait_node *head;
-        while (moved < WEFT__BATCH_MAX && (head = c->waiters.weft_head) != NULL
-               && (c->closed || rx_of(head)->weft_next < tail)) {
-            weft__waitq_remove(&c->waiters, head);
-            head->weft_state = WEFT__WAIT_IDLE;
-            weft__batch_add(&b, weft__wait_take_waker(head));
-            moved++;
-        }
-        if (moved == 0)
-            return;
-        weft__unlock(&c->lock);
-        weft__batch_run(&b);
-        weft__lock(&c->lock);
-    }
+    struct front f = { c, tail };
+    weft__wake_front(&c->lock, &c->waiters, behind_tail, &f);
 }
 
 int weft_broadcast_tx_drop(weft_broadcast_tx *tx)

@@ -95,28 +95,24 @@ int weft_watch_tx_clone(weft_watch_tx *dst, const weft_watch_tx *src)
     return 0;
 }
 
-/* Unlink and wake, a batch per lock hold, the nodes at the front of the list
- * whose receiver has seen less than below_version (rule 2), or all of them
- * once closed (rule 3). Lock held on entry and on return. */
+struct front {
+    weft__watch *c;
+    uint64_t below_version;
+};
+
+static bool has_not_seen(weft_wait_node *node, void *arg)
+{
+    const struct front *f = arg;
+    return f->c->closed || rx_of(node)->weft_seen < f->below_version;
+}
+
+/* Wake the waiters at the front whose receiver has seen less than
+ * below_version (rule 2), or all of them once closed (rule 3). Lock held on
+ * entry and on return. */
 static void wake_front(weft__watch *c, uint64_t below_version)
 {
-    for (;;) {
-        weft__batch b = { .n = 0 };
-        unsigned moved = 0;
-        weft_wait_node *head;
-        while (moved < WEFT__BATCH_MAX && (head = c->waiters.weft_head) != NULL
-               && (c->closed || rx_of(head)->weft_seen < below_version)) {
-            weft__waitq_remove(&c->waiters, head);
-            head->weft_state = WEFT__WAIT_IDLE;
-            weft__batch_add(&b, weft__wait_take_waker(head));
-            moved++;
-        }
-        if (moved == 0)
-            return;
-        weft__unlock(&c->lock);
-        weft__batch_run(&b);
-        weft__lock(&c->lock);
-    }
+    struct front f = { c, below_version };
+    weft__wake_front(&c->lock, &c->waiters, has_not_seen, &f);
 }
 
 int weft_watch_tx_drop(weft_watch_tx *tx)
