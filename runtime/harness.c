@@ -100,7 +100,6 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
     }
     struct weft_cx cx;
     weft__cx_init(&cx, t, w);
-    w->stats.polls++;
     weft_poll r = t->poll(&cx, weft__task_frame(t));
     if (r != WEFT_PENDING)
         finish(t, (int)w->index, r, 0);

@@ -52,8 +52,7 @@ void weft__notify_parked(weft_runtime *rt)
 
 static void push_back(weft_worker *w, weft__task *t)
 {
-    if (weft__local_push(&w->queue, t, &w->rt->inject) == WEFT__PUSH_OVERFLOWED)
-        w->stats.overflows++;
+    weft__local_push(&w->queue, t, &w->rt->inject);
 }
 
 static void schedule_local(weft_worker *w, weft__task *t, bool is_yield)
@@ -99,7 +98,6 @@ static weft__task *pull_inject(weft_worker *w)
     weft__task *first = weft__inject_pop_batch(&rt->inject, want, &got);
     if (!first)
         return NULL;
-    w->stats.inject_pulls++;
     for (weft__task *t = first->queue_next, *next; t; t = next) {
         next = t->queue_next;
         push_back(w, t);
@@ -137,10 +135,8 @@ static weft__task *steal_work(weft_worker *w)
         if (victim == w->index)
             continue;
         weft__task *t = weft__local_steal(&rt->workers[victim].queue, &w->queue);
-        if (t) {
-            w->stats.steals++;
+        if (t)
             return t;
-        }
     }
     return pull_inject(w);
 }
@@ -212,7 +208,6 @@ static void park(weft_worker *w)
     w->searching = false;
     if (last_searcher && work_pending(rt))
         weft__notify_parked(rt);
-    w->stats.parks++;
     for (;;) {
         weft__ring_park(&w->ring, weft__timers_park_timeout(w), should_sleep, w);
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))

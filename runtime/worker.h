@@ -3,8 +3,8 @@
  * run loop that ties them together.
  *
  * Who touches what:
- *   1. `lifo`, `tick`, `searching`, `rng`, `lifo_enabled`, `shard_closed` and `stats` belong to the
- *      worker's own thread.
+ *   1. `lifo`, `tick`, `searching`, `rng`, `lifo_enabled` and `shard_closed`
+ *      belong to the worker's own thread.
  *   2. `queue` follows queue.h: the owner pushes and pops, anyone steals.
  *   3. `ring` is submitted to and reaped only by the owner; any thread may
  *      unpark it (ring.h).
@@ -24,14 +24,6 @@
 struct weft_runtime;
 struct weft__task;
 
-typedef struct weft_worker_stats {
-    uint64_t polls;
-    uint64_t steals;
-    uint64_t parks;
-    uint64_t overflows;
-    uint64_t inject_pulls;
-} weft_worker_stats;
-
 typedef struct weft_worker {
     weft__local_queue queue;
     struct weft_runtime *rt;
@@ -44,7 +36,6 @@ typedef struct weft_worker {
     uint64_t rng;
     pthread_t thread;
     bool thread_started;
-    weft_worker_stats stats;
     weft__ring ring;
     weft__wheel wheel;
     struct weft_sleep *_Atomic remote_cancels;
