@@ -1,8 +1,9 @@
 /*
  * reactor/ring.c - per-worker ring setup, park and unpark (protocol in ring.h).
  *
- * The eventfd READ carries user_data RING_UD_WAKE; it is re-armed at the next
- * park after it completes, so at most one is ever in flight.
+ * The eventfd READ carries the WAKE user_data tag (reactor/op.h); the reaper
+ * clears eventfd_armed when it completes and the next park re-arms it, so at
+ * most one is ever in flight.
  */
 #include "reactor/ring.h"
 
@@ -12,7 +13,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define RING_UD_WAKE 1u
+#include "reactor/op.h"
 
 static const unsigned setup_attempts[] = {
     IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
@@ -88,20 +89,8 @@ static void arm_wake_read(weft__ring *r)
             return;
     }
     io_uring_prep_read(sqe, r->eventfd, &r->eventfd_buf, sizeof r->eventfd_buf, 0);
-    io_uring_sqe_set_data64(sqe, RING_UD_WAKE);
+    io_uring_sqe_set_data64(sqe, weft__ud_make(WEFT__UD_WAKE, 0, 0));
     r->eventfd_armed = true;
-}
-
-void weft__ring_reap(weft__ring *r)
-{
-    struct io_uring_cqe *cqe;
-    unsigned head, seen = 0;
-    io_uring_for_each_cqe(&r->uring, head, cqe) {
-        if (cqe->user_data == RING_UD_WAKE)
-            r->eventfd_armed = false;
-        seen++;
-    }
-    io_uring_cq_advance(&r->uring, seen);
 }
 
 void weft__ring_park(weft__ring *r, int64_t timeout_ns, bool (*should_sleep)(void *), void *arg)
@@ -112,10 +101,10 @@ void weft__ring_park(weft__ring *r, int64_t timeout_ns, bool (*should_sleep)(voi
     atomic_store_explicit(&r->awake, 0, memory_order_seq_cst);
     if (!should_sleep(arg)) {
         atomic_store_explicit(&r->awake, 1, memory_order_relaxed);
-        io_uring_submit(&r->uring);
-        weft__ring_reap(r);
         return;
     }
+    /* Errors (EINTR, EBUSY with a full CQ) just end the wait: the caller
+     * reaps and decides again. */
     struct io_uring_cqe *cqe;
     if (timeout_ns < 0) {
         io_uring_submit_and_wait(&r->uring, 1);
@@ -127,7 +116,6 @@ void weft__ring_park(weft__ring *r, int64_t timeout_ns, bool (*should_sleep)(voi
         io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
     }
     atomic_store_explicit(&r->awake, 1, memory_order_relaxed);
-    weft__ring_reap(r);
 }
 
 void weft__ring_unpark(weft__ring *r)

@@ -1,6 +1,6 @@
 /*
- * reactor/ring.h - a worker's io_uring: where the worker sleeps, and (from the
- * reactor on) where its operations are submitted and completed.
+ * reactor/ring.h - a worker's io_uring: where the worker sleeps, and where its
+ * operations are submitted and completed (reactor/op.h, submit.c).
  *
  * The ring is created on its worker thread with SINGLE_ISSUER | DEFER_TASKRUN |
  * TASKRUN_FLAG where the kernel accepts them, so only that thread ever submits
@@ -42,13 +42,12 @@ void weft__ring_destroy(weft__ring *r);
 void weft__ring_close_wakeup(weft__ring *r);
 
 /* Sleep until unparked, a completion arrives, or timeout_ns passes (< 0: no
- * timeout). should_sleep is rechecked after the sleep is published. */
+ * timeout), submitting whatever is in the SQ on the way in. should_sleep is
+ * rechecked after the sleep is published. The caller reaps afterwards
+ * (reactor/op.h, weft__reap). */
 void weft__ring_park(weft__ring *r, int64_t timeout_ns, bool (*should_sleep)(void *), void *arg);
 
 /* Any thread. */
 void weft__ring_unpark(weft__ring *r);
-
-/* Owner only: process whatever completions are ready, without blocking. */
-void weft__ring_reap(weft__ring *r);
 
 #endif /* WEFT_REACTOR_RING_H */

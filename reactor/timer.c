@@ -78,7 +78,10 @@ void weft__timers_init(weft_worker *w)
 
 static void fire(weft__timer *t, void *arg)
 {
-    (void)arg;
+    if (t->kind == WEFT__TIMER_OP_DEADLINE) {
+        weft__op_deadline_fired(arg, t);
+        return;
+    }
     weft_sleep *s = sleep_of(t);
     /* Rule 2: if a withdrawal is being handed over, its settling wakes us. */
     if (cas_state(s, SLEEP_ARMED, SLEEP_FIRED)) {
@@ -91,7 +94,7 @@ unsigned weft__timers_advance(weft_worker *w)
 {
     if (weft__wheel_len(&w->wheel) == 0)
         return 0;
-    return (unsigned)weft__wheel_advance(&w->wheel, weft__now_ns(), fire, NULL);
+    return (unsigned)weft__wheel_advance(&w->wheel, weft__now_ns(), fire, w);
 }
 
 int64_t weft__timers_park_timeout(weft_worker *w)
@@ -180,7 +183,7 @@ static weft_poll sleep_poll(weft_cx *cx, weft_sleep *s, uint64_t deadline, bool 
         if (deadline <= now)
             return weft_cx_coop(cx) ? 0 : WEFT_PENDING;
         weft_worker *w = cx->worker;
-        weft__timer_init(timer_of(s));
+        weft__timer_init(timer_of(s), WEFT__TIMER_SLEEP);
         s->weft_waker = weft_cx_waker(cx);
         s->weft_owner = w->index;
         /* Relaxed: another worker reads it only after the task migrates,

@@ -58,8 +58,12 @@ typedef struct weft__timer {
     uint64_t tick;          /* deadline rounded up to the ms */
     uint8_t level;          /* 0..5, or WEFT__WHEEL_LEVELS for the pending list */
     uint8_t slot;
+    uint8_t kind;           /* the owner's: what fires (enum weft__timer_kind) */
     uint64_t deadline_ns;   /* read-only: as last passed to insert */
 } weft__timer;
+
+/* What a timer belongs to, for the driver's fire callback. */
+enum weft__timer_kind { WEFT__TIMER_SLEEP = 0, WEFT__TIMER_OP_DEADLINE = 1 };
 
 typedef void (*weft__timer_fn)(weft__timer *t, void *arg);
 
@@ -74,9 +78,10 @@ typedef struct weft__wheel {
     weft__timer_link slots[WEFT__WHEEL_LEVELS][WEFT__WHEEL_SLOTS];
 } weft__wheel;
 
-static inline void weft__timer_init(weft__timer *t)
+static inline void weft__timer_init(weft__timer *t, uint8_t kind)
 {
     t->link.next = t->link.prev = NULL;
+    t->kind = kind;
 }
 
 /* True from insert until the timer fires, is removed or is drained. */

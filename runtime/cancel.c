@@ -123,6 +123,11 @@ bool weft_cx_cancel_requested(weft_cx *cx)
                   & WEFT__CANCEL_REQUESTED);
 }
 
+bool weft_cx_cancel_due(weft_cx *cx)
+{
+    return weft_cx_cancel_requested(cx) && cx->task->shield_depth == 0;
+}
+
 void weft_shield_enter(weft_cx *cx)
 {
     if (!cx)

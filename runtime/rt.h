@@ -35,7 +35,10 @@ struct weft_runtime {
     uint32_t nworkers;
     uint32_t global_queue_interval;
     uint32_t grace_ms;
+    uint32_t blocking_max;          /* threads the blocking pool may start */
     bool pin_workers;
+    /* The blocking pool (runtime/blocking.c), created on first use. */
+    struct weft__blocking_pool *_Atomic blocking;
 
     weft__inject inject;
     weft__idle idle;

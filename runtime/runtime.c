@@ -26,13 +26,16 @@
 #include "runtime/waker.h"
 
 #define DEFAULT_GLOBAL_QUEUE_INTERVAL 61
+#define DEFAULT_BLOCKING_THREADS 64
 #define DEFAULT_GRACE_MS 1000
 #define MAX_WORKERS 4096    /* the idle word counts workers in 16 bits */
 
 static void rt_free(weft_runtime *rt)
 {
-    for (uint32_t i = 0; i < rt->nworkers; i++)
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
         weft__ring_close_wakeup(&rt->workers[i].ring);
+        weft__op_table_destroy(&rt->workers[i].ops);
+    }
     weft__free(rt->workers, rt->nworkers * sizeof *rt->workers);
     weft__registry_destroy(&rt->registry);
     weft__idle_destroy(&rt->idle);
@@ -137,6 +140,7 @@ int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts)
     rt->global_queue_interval = o.global_queue_interval ? o.global_queue_interval
                                                         : DEFAULT_GLOBAL_QUEUE_INTERVAL;
     rt->grace_ms = o.shutdown_grace_ms ? o.shutdown_grace_ms : DEFAULT_GRACE_MS;
+    rt->blocking_max = o.blocking_threads ? o.blocking_threads : DEFAULT_BLOCKING_THREADS;
     rt->pin_workers = o.pin_workers;
     atomic_init(&rt->phase, WEFT__RT_RUNNING);
     for (uint32_t i = 0; i < rt->nworkers; i++)

@@ -198,7 +198,8 @@ static bool should_sleep(void *arg)
         && !atomic_load_explicit(&w->rt->stop, memory_order_seq_cst)
         && !closing_unseen(w)
         && !weft__registry_has_handed_back(&w->rt->registry, w->index)
-        && !weft__timers_have_remote(w);
+        && !weft__timers_have_remote(w)
+        && !weft__io_have_remote(w);
 }
 
 static void park(weft_worker *w)
@@ -209,12 +210,16 @@ static void park(weft_worker *w)
     if (last_searcher && work_pending(rt))
         weft__notify_parked(rt);
     for (;;) {
+        weft__submit_fill(w);       /* the park's enter submits the SQ */
         weft__ring_park(&w->ring, weft__timers_park_timeout(w), should_sleep, w);
+        weft__reap(w);              /* completions may queue woken tasks locally */
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))
             return;
-        weft__timers_advance(w);    /* may queue woken tasks locally */
+        weft__timers_advance(w);
         if (weft__timers_have_remote(w))
             weft__timers_settle_remote(w);
+        if (weft__io_have_remote(w))
+            weft__io_settle_remote(w);
         if (!weft__idle_is_sleeper(&rt->idle, w->index)) {
             w->searching = true;    /* the notifier counted us as searching */
             return;
@@ -252,11 +257,17 @@ static void run(weft_worker *w)
     while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
         w->tick++;
         if (w->tick % EVENT_INTERVAL == 0) {
-            weft__ring_reap(&w->ring);
+            if (weft__submit_pending(w))
+                weft__submit_flush(w);
+            weft__reap(w);
             weft__timers_advance(w);
+        } else if (w->ops.live > 0 && weft__reap_wanted(w)) {
+            weft__reap(w);          /* a busy worker still sees its I/O */
         }
         if (weft__timers_have_remote(w))
             weft__timers_settle_remote(w);
+        if (weft__io_have_remote(w))
+            weft__io_settle_remote(w);
         if (weft__registry_has_handed_back(&rt->registry, w->index))
             weft__registry_drain(&rt->registry, w->index);
         if (__builtin_expect(closing_unseen(w), 0))
@@ -312,6 +323,7 @@ void *weft__worker_main(void *arg)
     if (rc == 0) {
         weft__current_worker = w;
         run(w);
+        weft__io_drain(w);      /* no frame may be freed under the kernel */
         weft__current_worker = NULL;
         weft__ring_destroy(&w->ring);
     }

@@ -9,6 +9,7 @@
  *   3. `ring` is submitted to and reaped only by the owner; any thread may
  *      unpark it (ring.h).
  *   4. `wheel` and `remote_cancels` follow reactor/timer.h.
+ *   5. `ops` follows reactor/op.h: the owner alone, except `ops.remote`.
  */
 #ifndef WEFT_RUNTIME_WORKER_H
 #define WEFT_RUNTIME_WORKER_H
@@ -17,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "reactor/op.h"
 #include "reactor/ring.h"
 #include "reactor/wheel.h"
 #include "runtime/queue.h"
@@ -37,6 +39,7 @@ typedef struct weft_worker {
     pthread_t thread;
     bool thread_started;
     weft__ring ring;
+    weft__op_table ops;
     weft__wheel wheel;
     struct weft_sleep *_Atomic remote_cancels;
 } weft_worker;

@@ -42,6 +42,8 @@ typedef struct weft_runtime_opts {
     unsigned global_queue_interval; /* ticks between inject checks; 0 = 61 */
     unsigned shutdown_grace_ms;     /* time cooperative tasks get to finish
                                        at shutdown; 0 = 1000 */
+    unsigned blocking_threads;      /* most threads of the blocking pool
+                                       (weft/blocking.h); 0 = 64 */
 } weft_runtime_opts;
 
 /* Start a runtime. opts may be NULL for the defaults. */

@@ -136,6 +136,14 @@ WEFT_EXTERN weft_poll weft_pending(weft_cx *cx);
 /* True when a cancellation request is waiting for this task (shielded or not). */
 WEFT_EXTERN bool weft_cx_cancel_requested(weft_cx *cx);
 
+/*
+ * True when an await would deliver a cancellation now (requested, no shield).
+ * A leaf built from several operations in turn (a send-all loop) checks it
+ * before starting the next one and yields -ECANCELED instead: its withdrawal
+ * only reaches the operation in flight, not the ones it has yet to start.
+ */
+WEFT_EXTERN bool weft_cx_cancel_due(weft_cx *cx);
+
 /* ---- Internals the macros expand to (not API) ---------------------------- */
 
 #define WEFT__STATE_CANCEL_REQUESTED ((uint64_t)1 << 5)

@@ -282,7 +282,7 @@ Test(wheel, remove_before_and_after_fire)
 
     item never = { 0 };
     cr_assert(!weft__wheel_remove(w, &never.t), "zeroed timer is disarmed");
-    weft__timer_init(&never.t);
+    weft__timer_init(&never.t, WEFT__TIMER_SLEEP);
     cr_assert(!weft__timer_armed(&never.t));
     free(it);
     free(w);

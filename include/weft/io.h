@@ -1,0 +1,155 @@
+/*
+ * weft/io.h - network and file operations over the worker's io_uring.
+ *
+ * Every operation is a leaf future kept in the task's frame (a weft_io): the
+ * first poll prepares it on the ring of the worker running the task, later
+ * polls check it, and the await yields the kernel's result (>= 0, or a
+ * negative errno). The task may be stolen by another worker meanwhile; the
+ * completion still wakes it. One weft_io runs one operation at a time and is
+ * ready for the next once its await has finished.
+ *
+ * Memory: every pointer an operation takes (buffers, paths, addresses, iovecs,
+ * the statx result) must stay valid until its await finishes. Keep them in
+ * the frame or in static storage, never in a local of the poll function. The
+ * runtime keeps the task (and so its frame) alive until the kernel has
+ * completed every operation that points into it, whatever cancelled it.
+ *
+ * Cancellation contract (the same for every operation):
+ *  - Withdrawing an operation (abort, token, timeout, select loss, shutdown)
+ *    asks the kernel to cancel it. If the kernel cancels it, it did not happen
+ *    and the await yields -ECANCELED (-ETIMEDOUT when its own deadline
+ *    withdrew it). If it completed first, its real result is returned: bytes
+ *    received or sent, an accepted or opened fd.
+ *  - An operation that produces an fd (socket, accept, openat) and completes
+ *    after its task was torn down closes that fd: nothing leaks.
+ *  - close is never withdrawn: it runs to completion and reports its result.
+ *  - weft_send_all / weft_recv_exact report partial progress in `done`.
+ *
+ * Sockets used with weft must be blocking (no O_NONBLOCK / SOCK_NONBLOCK):
+ * io_uring waits for readiness itself, and a non-blocking socket makes sends
+ * fail with -EAGAIN.
+ */
+#ifndef WEFT_IO_H
+#define WEFT_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "weft/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct statx;
+
+/* One operation in flight. Start zeroed (WEFT_IO_INIT); all fields private. */
+typedef struct weft_io {
+    uint64_t weft_private[7];
+} weft_io;
+
+#define WEFT_IO_INIT { { 0 } }
+
+/*
+ * A deadline for the next operation started with io: if it has not completed
+ * by then, it is withdrawn and its await yields -ETIMEDOUT (a result that
+ * arrived first wins). weft_io_deadline takes a weft_now_ns instant;
+ * weft_io_timeout a duration counted from the operation's first poll. Both
+ * apply to one operation and are cleared when it finishes; 0 clears. -EINVAL
+ * for NULL, -EBUSY while an operation is in flight.
+ */
+WEFT_EXTERN int weft_io_deadline(weft_io *io, uint64_t deadline_ns);
+WEFT_EXTERN int weft_io_timeout(weft_io *io, uint64_t timeout_ns);
+
+/* ---- Sockets ------------------------------------------------------------------ */
+
+/* A new socket (yields the fd). SOCK_CLOEXEC is added. */
+WEFT_EXTERN weft_poll weft_socket(weft_cx *cx, weft_io *io, int domain, int type, int protocol);
+
+/*
+ * Synchronous helpers (bind and listen never block): a listening TCP socket
+ * on addr with SO_REUSEADDR, returning the fd or a negative errno; and the
+ * bound address of fd.
+ */
+WEFT_EXTERN int weft_tcp_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog);
+WEFT_EXTERN int weft_local_port(int fd);
+
+/* Accept one connection (yields the fd; SOCK_CLOEXEC is added). addr and
+ * addrlen may be NULL. */
+WEFT_EXTERN weft_poll weft_accept(weft_cx *cx, weft_io *io, int fd, struct sockaddr *addr,
+                                  socklen_t *addrlen, int flags);
+
+WEFT_EXTERN weft_poll weft_connect(weft_cx *cx, weft_io *io, int fd,
+                                   const struct sockaddr *addr, socklen_t addrlen);
+
+/* Yield the bytes transferred (0 from recv: the peer closed). */
+WEFT_EXTERN weft_poll weft_recv(weft_cx *cx, weft_io *io, int fd, void *buf, size_t len,
+                                int flags);
+WEFT_EXTERN weft_poll weft_send(weft_cx *cx, weft_io *io, int fd, const void *buf, size_t len,
+                                int flags);
+
+/* Datagrams. recvfrom fills *addrlen (in: the room at addr) when addr is set. */
+WEFT_EXTERN weft_poll weft_sendto(weft_cx *cx, weft_io *io, int fd, const void *buf, size_t len,
+                                  int flags, const struct sockaddr *addr, socklen_t addrlen);
+WEFT_EXTERN weft_poll weft_recvfrom(weft_cx *cx, weft_io *io, int fd, void *buf, size_t len,
+                                    int flags, struct sockaddr *addr, socklen_t *addrlen);
+
+/* shutdown(2) (SHUT_RD, SHUT_WR, SHUT_RDWR). */
+WEFT_EXTERN weft_poll weft_shutdown(weft_cx *cx, weft_io *io, int fd, int how);
+
+/* ---- Files ----------------------------------------------------------------------- */
+
+/* Yields the fd; O_CLOEXEC is added. */
+WEFT_EXTERN weft_poll weft_openat(weft_cx *cx, weft_io *io, int dirfd, const char *path,
+                                  int flags, mode_t mode);
+
+/* offset -1: at (and advancing) the file position, like read(2)/write(2). */
+WEFT_EXTERN weft_poll weft_read(weft_cx *cx, weft_io *io, int fd, void *buf, size_t len,
+                                int64_t offset);
+WEFT_EXTERN weft_poll weft_write(weft_cx *cx, weft_io *io, int fd, const void *buf, size_t len,
+                                 int64_t offset);
+WEFT_EXTERN weft_poll weft_readv(weft_cx *cx, weft_io *io, int fd, const struct iovec *iov,
+                                 int iovcnt, int64_t offset);
+WEFT_EXTERN weft_poll weft_writev(weft_cx *cx, weft_io *io, int fd, const struct iovec *iov,
+                                  int iovcnt, int64_t offset);
+
+/* datasync: only the data (fdatasync), not all metadata. */
+WEFT_EXTERN weft_poll weft_fsync(weft_cx *cx, weft_io *io, int fd, bool datasync);
+
+WEFT_EXTERN weft_poll weft_statx(weft_cx *cx, weft_io *io, int dirfd, const char *path,
+                                 int flags, unsigned mask, struct statx *out);
+
+/* Close any fd (never withdrawn, see above). */
+WEFT_EXTERN weft_poll weft_close(weft_cx *cx, weft_io *io, int fd);
+
+/* ---- Whole transfers ------------------------------------------------------------- */
+
+/*
+ * Send all len bytes, or receive exactly len bytes, in as many operations as
+ * it takes. Yields len, or a negative errno: -EPIPE when the peer closed
+ * before recv_exact got len bytes, -ECANCELED / -ETIMEDOUT when withdrawn.
+ * `done` says how many bytes went through either way (read-only). A deadline
+ * set on `io` covers the whole transfer. Start zeroed (WEFT_XFER_INIT).
+ */
+typedef struct weft_xfer {
+    weft_io io;
+    size_t done;            /* read-only: bytes transferred so far */
+    uint64_t weft_deadline; /* private */
+    uint32_t weft_running;  /* private */
+} weft_xfer;
+
+#define WEFT_XFER_INIT { WEFT_IO_INIT, 0, 0, 0 }
+
+WEFT_EXTERN weft_poll weft_send_all(weft_cx *cx, weft_xfer *x, int fd, const void *buf,
+                                    size_t len);
+WEFT_EXTERN weft_poll weft_recv_exact(weft_cx *cx, weft_xfer *x, int fd, void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_IO_H */

@@ -1,0 +1,290 @@
+/*
+ * reactor/op.c - the life of one I/O operation: start, completion, deadline,
+ * withdrawal (on the owner or handed to it), and the drain that ends a worker.
+ * The states and the rules are in op.h.
+ *
+ * "A cancelled operation did not happen; one that happened is reported": a
+ * withdrawal never invents a result. An operation still in the userspace
+ * overflow queue never reached the kernel and is simply unqueued; one in the
+ * kernel gets an ASYNC_CANCEL, and its own CQE - -ECANCELED, or the real
+ * result if it won the race - is what the await yields.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "reactor/op.h"
+#include "runtime/rt.h"
+#include "runtime/task.h"
+#include "runtime/worker.h"
+
+#define DRAIN_WAIT_NS 10000000  /* re-check hand-offs this often while draining */
+
+static inline bool cas_state(weft__io *s, uint32_t *expected, uint32_t to)
+{
+    /* Acq_rel: the winner publishes its side (the result, or the hand-off)
+     * and sees the other's writes (op.h, rule 2). */
+    return atomic_compare_exchange_strong_explicit(&s->state, expected, to,
+                                                   memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
+
+/* ---- completion, on the owner ------------------------------------------------------ */
+
+static void publish(weft_worker *w, weft__op *op, weft__io *s)
+{
+    weft_waker waker = s->waker;
+    weft__op_free(&w->ops, op);
+    /* Release: the result is visible before DONE (rule 3). From here on the
+     * task may reuse the leaf. */
+    atomic_store_explicit(&s->state, WEFT__IO_DONE, memory_order_release);
+    weft_waker_wake(&waker);
+}
+
+void weft__op_complete(weft_worker *w, weft__op *op, int32_t res)
+{
+    weft__io *s = op->leaf;
+    if (weft__timer_armed(&op->deadline))
+        weft__wheel_remove(&w->wheel, &op->deadline);
+    if (w->ops.cancel_head)
+        weft__forget_cancel(w, op);
+    if (res == -ECANCELED && op->timed_out)
+        res = -ETIMEDOUT;
+    if (weft__op_defs[op->kind].complete)
+        weft__op_defs[op->kind].complete(op, &res);
+    s->result = res;
+    if (op->handoff_taken) {
+        publish(w, op, s);      /* HANDOFF is ours to end */
+        return;
+    }
+    weft_waker waker = s->waker;
+    uint32_t expected = WEFT__IO_INFLIGHT;
+    if (cas_state(s, &expected, WEFT__IO_DONE)) {
+        /* The leaf may be reused from here on: touch only our locals. */
+        weft__op_free(&w->ops, op);
+        weft_waker_wake(&waker);
+        return;
+    }
+    /* A withdrawal is being handed to us: finish when we take it up, so the
+     * leaf's link is ours until then (rule 2). */
+    op->completed = true;
+}
+
+/* Owner: stop waiting for a record, with the result an unqueued one gets. */
+static void withdraw_record(weft_worker *w, weft__op *op, int32_t unqueued_res)
+{
+    if (op->where == WEFT__OP_QUEUED) {
+        weft__unqueue_op(w, op);
+        weft__op_complete(w, op, unqueued_res);
+    } else if (weft__op_defs[op->kind].withdrawable && !op->cancel_sent) {
+        weft__submit_cancel(w, op);
+    }
+}
+
+void weft__op_deadline_fired(weft_worker *w, weft__timer *t)
+{
+    weft__op *op = (weft__op *)(void *)((char *)t - offsetof(weft__op, deadline));
+    op->timed_out = true;
+    withdraw_record(w, op, -ETIMEDOUT);
+}
+
+/* ---- withdrawal handed over from other threads --------------------------------------- */
+
+bool weft__io_have_remote(weft_worker *w)
+{
+    /* Seq_cst: pairs with the owner's sleep registration, as in registry.h. */
+    return atomic_load_explicit(&w->ops.remote, memory_order_seq_cst) != NULL;
+}
+
+void weft__io_settle_remote(weft_worker *w)
+{
+    /* Acquire: pairs with the pushes' release; the whole stack at once. */
+    weft__io *s = atomic_exchange_explicit(&w->ops.remote, NULL, memory_order_acquire);
+    while (s) {
+        weft__io *next = s->next;       /* before publish lets the leaf go */
+        weft__op *op = weft__op_lookup(&w->ops, s->ud);
+        if (op) {
+            op->handoff_taken = true;
+            if (op->completed)
+                publish(w, op, s);
+            else
+                withdraw_record(w, op, -ECANCELED);
+        }
+        s = next;
+    }
+}
+
+static void hand_to_owner(weft_runtime *rt, weft__io *s)
+{
+    weft_worker *owner = &rt->workers[s->owner];
+    weft__io *head = atomic_load_explicit(&owner->ops.remote, memory_order_relaxed);
+    do {
+        s->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&owner->ops.remote, &head, s,
+                                                    memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    weft__ring_unpark(&owner->ring);
+}
+
+/* ---- the cancel hook ------------------------------------------------------------------ */
+
+/* The operation finished before the withdrawal. At a tear-down nobody will
+ * read the result, so whatever it produced is released here. */
+static weft_withdraw settled(weft_cx *cx, weft__io *s)
+{
+    if (!weft_cx_is_teardown(cx))
+        return WEFT_WITHDRAW_RACED;
+    if (weft__op_defs[s->kind].yields_fd && s->result >= 0)
+        close((int)s->result);
+    s->deadline_ns = 0;
+    atomic_store_explicit(&s->state, WEFT__IO_IDLE, memory_order_relaxed);
+    return WEFT_WITHDRAWN;
+}
+
+static weft_withdraw withdraw_on_owner(weft_worker *w, weft__io *s)
+{
+    weft__op *op = weft__op_lookup(&w->ops, s->ud);
+    if (op && op->where == WEFT__OP_QUEUED) {
+        /* It never reached the kernel: it did not happen (rule 4). */
+        weft__unqueue_op(w, op);
+        if (weft__timer_armed(&op->deadline))
+            weft__wheel_remove(&w->wheel, &op->deadline);
+        weft__op_free(&w->ops, op);
+        weft_waker_drop(&s->waker);
+        s->deadline_ns = 0;
+        atomic_store_explicit(&s->state, WEFT__IO_IDLE, memory_order_relaxed);
+        return WEFT_WITHDRAWN;
+    }
+    if (op)
+        withdraw_record(w, op, -ECANCELED);
+    return WEFT_WITHDRAW_PENDING;
+}
+
+static weft_withdraw io_withdraw(weft_cx *cx, void *leaf)
+{
+    weft__io *s = leaf;
+    uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
+    switch (state) {
+    case WEFT__IO_IDLE:
+        return WEFT_WITHDRAWN;
+    case WEFT__IO_HANDOFF:
+        return WEFT_WITHDRAW_PENDING;
+    case WEFT__IO_DONE:
+        return settled(cx, s);
+    }
+    weft_worker *w = cx->worker;
+    if (!w) {
+        /* The shutdown sweep runs after every worker drained its ring, so no
+         * operation can still be in flight; going on would free its frame. */
+        fprintf(stderr, "weft: operation still in flight at shutdown sweep\n");
+        abort();
+    }
+    if (w->index == s->owner)
+        return withdraw_on_owner(w, s);
+    if (!cas_state(s, &state, WEFT__IO_HANDOFF))
+        return state == WEFT__IO_DONE ? settled(cx, s) : WEFT_WITHDRAW_PENDING;
+    hand_to_owner(cx->task->rt, s);
+    return WEFT_WITHDRAW_PENDING;
+}
+
+/* ---- starting and polling --------------------------------------------------------------- */
+
+weft_poll weft__io_begin(weft_cx *cx, weft_io *io, unsigned kind, weft__op **opp)
+{
+    if (!cx || !io)
+        return -EINVAL;
+    weft__io *s = weft__io_of(io);
+    switch (atomic_load_explicit(&s->state, memory_order_acquire)) {
+    case WEFT__IO_INFLIGHT:
+    case WEFT__IO_HANDOFF:
+        weft_cx_suspend(cx, s, io_withdraw);
+        return WEFT_PENDING;
+    case WEFT__IO_DONE:
+        if (!weft_cx_coop(cx))
+            return WEFT_PENDING;
+        s->deadline_ns = 0;
+        atomic_store_explicit(&s->state, WEFT__IO_IDLE, memory_order_relaxed);
+        return s->result;
+    }
+    weft_worker *w = cx->worker;
+    if (!w)
+        return -EPERM;
+    if (s->deadline_ns && s->deadline_relative) {
+        uint64_t now = weft__now_ns();
+        s->deadline_ns = s->deadline_ns > UINT64_MAX - now ? UINT64_MAX : now + s->deadline_ns;
+        s->deadline_relative = false;
+    }
+    if (s->deadline_ns && s->deadline_ns <= weft__now_ns()) {
+        s->deadline_ns = 0;
+        return -ETIMEDOUT;      /* withdrawn before it started: it did not happen */
+    }
+    weft__op *op = weft__op_alloc(&w->ops, s, kind);
+    if (!op)
+        return -ENOMEM;
+    s->kind = (uint8_t)kind;
+    *opp = op;
+    return WEFT__IO_START;
+}
+
+weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op)
+{
+    weft__io *s = weft__io_of(io);
+    weft_worker *w = cx->worker;
+    s->owner = w->index;
+    s->ud = weft__op_ud(op);
+    s->waker = weft_cx_waker(cx);
+    /* Relaxed: another thread reads the leaf only after the task has moved
+     * there, which the scheduler's hand-off orders after these stores. */
+    atomic_store_explicit(&s->state, WEFT__IO_INFLIGHT, memory_order_relaxed);
+    if (s->deadline_ns)
+        weft__wheel_insert(&w->wheel, &op->deadline, s->deadline_ns);
+    weft__submit_op(w, op);
+    weft_cx_suspend(cx, s, io_withdraw);
+    return WEFT_PENDING;
+}
+
+static int set_deadline(weft_io *io, uint64_t ns, bool relative)
+{
+    if (!io)
+        return -EINVAL;
+    weft__io *s = weft__io_of(io);
+    if (atomic_load_explicit(&s->state, memory_order_acquire) != WEFT__IO_IDLE)
+        return -EBUSY;
+    s->deadline_ns = ns;
+    s->deadline_relative = relative;
+    return 0;
+}
+
+int weft_io_deadline(weft_io *io, uint64_t deadline_ns)
+{
+    return set_deadline(io, deadline_ns, false);
+}
+
+int weft_io_timeout(weft_io *io, uint64_t timeout_ns)
+{
+    return set_deadline(io, timeout_ns, true);
+}
+
+/* ---- the end of a worker -------------------------------------------------------------- */
+
+static void withdraw_for_drain(weft__op *op, void *arg)
+{
+    withdraw_record(arg, op, -ECANCELED);
+}
+
+void weft__io_drain(weft_worker *w)
+{
+    weft__io_settle_remote(w);
+    weft__op_for_each_live(&w->ops, withdraw_for_drain, w);
+    /* Records that completed while a hand-off was on its way stay live until
+     * the hand-off arrives, so this also waits for those pushes. */
+    while (w->ops.live > 0) {
+        weft__submit_flush(w);
+        struct __kernel_timespec ts = { 0, DRAIN_WAIT_NS };
+        struct io_uring_cqe *cqe;
+        io_uring_submit_and_wait_timeout(&w->ring.uring, &cqe, 1, &ts, NULL);
+        weft__reap(w);
+        weft__io_settle_remote(w);
+    }
+}

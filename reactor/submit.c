@@ -1,0 +1,249 @@
+/*
+ * reactor/submit.c - getting SQEs to the kernel and CQEs back, on the owner.
+ *
+ * Invariants (DESIGN.md "Reactor"; the bugs in reference/iouring.md):
+ *   1. No SQE and no cancel is ever dropped. When the SQ is full we enter the
+ *      kernel to make room; if there is still none, the record waits on a
+ *      userspace overflow queue (cancels on their own queue) that is flushed,
+ *      in order, before anything newer goes into the SQ.
+ *   2. An SQE in the SQ is never taken back: a failed enter leaves it there,
+ *      and it goes out at the next one. Its record stays live until its CQE.
+ *   3. -EBUSY / -EAGAIN from enter mean "reap, then retry"; -EINTR "retry".
+ *   4. CQEs are copied out and the CQ head advanced before any is dispatched,
+ *      so a dispatch that has to enter the kernel cannot see a CQE twice.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "reactor/op.h"
+#include "runtime/worker.h"
+
+#define SUBMIT_RETRIES 8
+#define REAP_BATCH 64
+
+static inline struct io_uring *uring_of(weft_worker *w) { return &w->ring.uring; }
+
+/* Deferred task work or overflowed CQEs wait in the kernel until we enter it. */
+static bool cq_needs_enter(struct io_uring *ring)
+{
+    /* A plain read of a flag word the kernel updates; staleness only delays. */
+    return IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
+}
+
+static void report_enter_error(int rc)
+{
+    static _Atomic bool told;
+    if (!atomic_exchange(&told, true))
+        fprintf(stderr, "weft: io_uring_enter failed: %d; submissions stay queued\n", rc);
+}
+
+/* Rule 3. Returns false when the kernel would not take the SQEs now. */
+static bool enter_submit(weft_worker *w)
+{
+    for (int attempt = 0; attempt < SUBMIT_RETRIES; attempt++) {
+        int rc = io_uring_submit(uring_of(w));
+        if (rc >= 0)
+            return true;
+        if (rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+            report_enter_error(rc);
+            return false;
+        }
+        if (rc != -EINTR)
+            weft__reap(w);
+    }
+    return false;
+}
+
+static struct io_uring_sqe *sqe_or_enter(weft_worker *w)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(uring_of(w));
+    if (!sqe && enter_submit(w))
+        sqe = io_uring_get_sqe(uring_of(w));
+    return sqe;
+}
+
+static void fill_cancel(struct io_uring_sqe *sqe, weft__op *op)
+{
+    io_uring_prep_cancel64(sqe, weft__op_ud(op), 0);
+    io_uring_sqe_set_data64(sqe, weft__ud_make(WEFT__UD_CANCEL, 0, 0));
+}
+
+static void fill_op(struct io_uring_sqe *sqe, weft__op *op)
+{
+    *sqe = op->sqe;
+    io_uring_sqe_set_data64(sqe, weft__op_ud(op));
+    op->where = WEFT__OP_IN_RING;
+}
+
+static void append_queued(weft__op_table *t, weft__op *op)
+{
+    op->next = NULL;
+    op->prev = t->queued_tail;
+    if (t->queued_tail)
+        t->queued_tail->next = op;
+    else
+        t->queued_head = op;
+    t->queued_tail = op;
+    op->where = WEFT__OP_QUEUED;
+}
+
+void weft__unqueue_op(weft_worker *w, weft__op *op)
+{
+    weft__op_table *t = &w->ops;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        t->queued_head = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    else
+        t->queued_tail = op->prev;
+    op->next = op->prev = NULL;
+}
+
+void weft__submit_op(weft_worker *w, weft__op *op)
+{
+    weft__op_table *t = &w->ops;
+    struct io_uring_sqe *sqe;
+    if (!t->queued_head && (sqe = sqe_or_enter(w)) != NULL) {
+        fill_op(sqe, op);
+        return;
+    }
+    append_queued(t, op);     /* rule 1 */
+}
+
+void weft__submit_cancel(weft_worker *w, weft__op *op)
+{
+    weft__op_table *t = &w->ops;
+    op->cancel_sent = true;
+    struct io_uring_sqe *sqe;
+    if (!t->cancel_head && (sqe = sqe_or_enter(w)) != NULL) {
+        fill_cancel(sqe, op);
+        return;
+    }
+    op->cancel_next = NULL;
+    if (t->cancel_tail)
+        t->cancel_tail->cancel_next = op;
+    else
+        t->cancel_head = op;
+    t->cancel_tail = op;
+}
+
+/* A record whose CQE arrived may still sit on the cancel queue: take it off
+ * before the record is reused. The queue is short and rarely non-empty. */
+void weft__forget_cancel(weft_worker *w, weft__op *op)
+{
+    weft__op_table *t = &w->ops;
+    weft__op *prev = NULL;
+    for (weft__op *c = t->cancel_head; c; prev = c, c = c->cancel_next) {
+        if (c != op)
+            continue;
+        if (prev)
+            prev->cancel_next = c->cancel_next;
+        else
+            t->cancel_head = c->cancel_next;
+        if (t->cancel_tail == c)
+            t->cancel_tail = prev;
+        return;
+    }
+}
+
+static void flush_cancels(weft_worker *w)
+{
+    weft__op_table *t = &w->ops;
+    struct io_uring_sqe *sqe;
+    while (t->cancel_head && (sqe = sqe_or_enter(w)) != NULL) {
+        weft__op *op = t->cancel_head;
+        t->cancel_head = op->cancel_next;
+        if (!t->cancel_head)
+            t->cancel_tail = NULL;
+        fill_cancel(sqe, op);
+    }
+}
+
+static void flush_queued(weft_worker *w)
+{
+    weft__op_table *t = &w->ops;
+    struct io_uring_sqe *sqe;
+    while (t->queued_head && (sqe = sqe_or_enter(w)) != NULL) {
+        weft__op *op = t->queued_head;
+        weft__unqueue_op(w, op);
+        fill_op(sqe, op);
+    }
+}
+
+void weft__submit_fill(weft_worker *w)
+{
+    if (w->ops.cancel_head)
+        flush_cancels(w);
+    if (w->ops.queued_head)
+        flush_queued(w);
+}
+
+void weft__submit_flush(weft_worker *w)
+{
+    weft__submit_fill(w);
+    if (io_uring_sq_ready(uring_of(w)) > 0)
+        enter_submit(w);
+}
+
+bool weft__submit_pending(weft_worker *w)
+{
+    return io_uring_sq_ready(uring_of(w)) > 0 || w->ops.queued_head || w->ops.cancel_head;
+}
+
+bool weft__reap_wanted(weft_worker *w)
+{
+    struct io_uring *ring = uring_of(w);
+    return io_uring_cq_ready(ring) > 0 || cq_needs_enter(ring);
+}
+
+struct cqe_copy {
+    uint64_t ud;
+    int32_t res;
+    uint32_t flags;
+};
+
+static void dispatch(weft_worker *w, const struct cqe_copy *c)
+{
+    weft__op *op;
+    switch (weft__ud_tag(c->ud)) {
+    case WEFT__UD_WAKE:
+        w->ring.eventfd_armed = false;
+        return;
+    case WEFT__UD_CANCEL:
+        return;     /* the target's own CQE says how it ended */
+    case WEFT__UD_OP:
+        op = weft__op_lookup(&w->ops, c->ud);
+        if (!op)
+            break;
+        if (!(c->flags & IORING_CQE_F_MORE))
+            weft__op_complete(w, op, c->res);
+        return;
+    }
+    w->ops.stale_cqes++;
+}
+
+unsigned weft__reap(weft_worker *w)
+{
+    struct io_uring *ring = uring_of(w);
+    if (cq_needs_enter(ring))
+        io_uring_get_events(ring);
+    unsigned total = 0;
+    for (;;) {
+        struct cqe_copy batch[REAP_BATCH];
+        unsigned n = 0, head;
+        struct io_uring_cqe *cqe;
+        io_uring_for_each_cqe(ring, head, cqe) {
+            batch[n++] = (struct cqe_copy){ cqe->user_data, cqe->res, cqe->flags };
+            if (n == REAP_BATCH)
+                break;
+        }
+        if (n == 0)
+            return total;
+        io_uring_cq_advance(ring, n);   /* rule 4 */
+        for (unsigned i = 0; i < n; i++)
+            dispatch(w, &batch[i]);
+        total += n;
+    }
+}
