@@ -6,6 +6,7 @@
  * Emptying the handle (h->weft_task = NULL) is how a consumed handle is told
  * apart from a live one, so a second join or detach returns -EINVAL.
  */
+#include "runtime/join.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
 #include "runtime/waker.h"
@@ -101,6 +102,15 @@ static bool withdraw_thread_wait(weft__task *t, weft__thread_waiter *tw)
     return false;
 }
 
+/* A wait that stopped waiting: abort a cancel-safe task, let go of the rest. */
+static void give_up(weft_join *h)
+{
+    weft__task *t = h->weft_task;
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) & WEFT__CANCEL_SAFE)
+        weft__task_request_cancel(t, WEFT_CANCEL_TIMEOUT);
+    weft_detach(h);
+}
+
 static int wait_from_thread(weft_join *h, weft_outcome *out, uint64_t deadline_ns)
 {
     if (!h || !h->weft_task || !out)
@@ -113,9 +123,7 @@ static int wait_from_thread(weft_join *h, weft_outcome *out, uint64_t deadline_n
         if (install_waker(t, weft__waker_for_thread(&tw))
             && !weft__thread_waiter_wait(&tw, deadline_ns)
             && withdraw_thread_wait(t, &tw)) {
-            if (atomic_load_explicit(&t->state, memory_order_relaxed) & WEFT__CANCEL_SAFE)
-                weft__task_request_cancel(t, WEFT_CANCEL_TIMEOUT);
-            weft_detach(h);
+            give_up(h);
             return -ETIMEDOUT;
         }
     }
@@ -133,6 +141,39 @@ int weft_join_wait_timeout(weft_join *h, weft_outcome *out, uint64_t timeout_ns)
     uint64_t now = weft__now_ns();
     uint64_t deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
     return wait_from_thread(h, out, deadline ? deadline : 1);
+}
+
+static weft_poll join_or_timer(weft_cx *cx, void *frame, unsigned branch)
+{
+    weft_join_timeout *jt = frame;
+    if (branch == 0)
+        return weft_join_await(cx, jt->weft_handle, jt->weft_out);
+    return weft_sleep_for(cx, &jt->weft_sleep, jt->weft_ns);
+}
+
+weft_poll weft_join_await_timeout(weft_cx *cx, weft_join_timeout *jt, weft_join *h,
+                                  weft_outcome *out, uint64_t timeout_ns)
+{
+    if (!cx || !jt || !h || !h->weft_task || !out)
+        return -EINVAL;
+    jt->weft_handle = h;
+    jt->weft_out = out;
+    jt->weft_ns = timeout_ns;
+    weft_poll r = weft_select(cx, &jt->weft_sel, 2, join_or_timer, jt);
+    if (r == WEFT_PENDING || weft_select_winner(&jt->weft_sel) != 1)
+        return r;   /* joined, or -ECANCELED: the handle is as join_await leaves it */
+    give_up(h);
+    return -ETIMEDOUT;
+}
+
+bool weft__join_install_waker(weft_join *h, weft_waker waker)
+{
+    return install_waker(h->weft_task, waker);
+}
+
+int weft__join_consume(weft_join *h, weft_outcome *out)
+{
+    return consume(h, out);
 }
 
 int weft_abort(weft_join *h)

@@ -26,6 +26,7 @@
 
 struct weft_token {
     _Atomic bool cancelled;
+    uint8_t source;                     /* what bound tasks see as the requester */
     _Atomic uint32_t refs;
     weft__spinlock lock;
     struct weft_token *parent;
@@ -44,6 +45,7 @@ static int token_alloc(weft_token **out)
         return -ENOMEM;
     atomic_init(&t->cancelled, false);
     atomic_init(&t->refs, 1);
+    t->source = WEFT_CANCEL_TOKEN;
     weft__spin_init(&t->lock);
     *out = t;
     return 0;
@@ -120,7 +122,7 @@ void weft_token_release(weft_token *t)
 static void cancel_locked(weft_token *t, weft_token **work)
 {
     for (weft__binding *b = t->bindings; b; b = b->next)
-        weft__task_request_cancel(b->task, WEFT_CANCEL_TOKEN);
+        weft__task_request_cancel(b->task, (weft_cancel_source)t->source);
     for (weft_token_wait *w = t->waiters, *next; w; w = next) {
         next = w->weft_next;
         w->weft_prev = w->weft_next = NULL;
@@ -174,7 +176,12 @@ void weft__token_bind(weft__binding *b, weft__task *task, weft_token *t)
     t->bindings = b;
     weft__spin_unlock(&t->lock);
     if (cancelled)
-        weft__task_request_cancel(task, WEFT_CANCEL_TOKEN);
+        weft__task_request_cancel(task, (weft_cancel_source)t->source);
+}
+
+void weft__token_set_source(weft_token *t, weft_cancel_source source)
+{
+    t->source = (uint8_t)source;
 }
 
 void weft__token_unbind(weft__binding *b)

@@ -5,6 +5,7 @@
 #ifndef WEFT_RUNTIME_TOKEN_H
 #define WEFT_RUNTIME_TOKEN_H
 
+#include "weft/runtime.h"
 #include "weft/token.h"
 
 struct weft__task;
@@ -19,6 +20,10 @@ typedef struct weft__binding {
 /* Link b into t's bound tasks; requests cancellation at once if t already is
  * cancelled. Takes a token reference. */
 void weft__token_bind(weft__binding *b, struct weft__task *task, weft_token *t);
+
+/* Who bound tasks are told asked them to stop (default WEFT_CANCEL_TOKEN; a
+ * task group's token says WEFT_CANCEL_GROUP). Set before any task is bound. */
+void weft__token_set_source(weft_token *t, weft_cancel_source source);
 
 /* Unlink (the task completed) and drop the token reference. */
 void weft__token_unbind(weft__binding *b);

@@ -12,6 +12,14 @@
 #include "runtime/task.h"
 
 static inline bool is_thread(uintptr_t bits) { return bits & 1u; }
+static inline bool is_hook(uintptr_t bits) { return bits & 2u; }
+static inline bool is_task(uintptr_t bits) { return bits && !(bits & 3u); }
+
+static void hook_wake(uintptr_t bits)
+{
+    weft__wake_hook *hook = (weft__wake_hook *)(bits & ~(uintptr_t)3);
+    hook->on_wake(hook);
+}
 
 static void thread_wake(weft__thread_waiter *tw)
 {
@@ -52,7 +60,7 @@ weft_waker weft_waker_clone(const weft_waker *w)
 {
     if (!w)
         return (weft_waker){ 0 };
-    if (w->weft_bits && !is_thread(w->weft_bits))
+    if (is_task(w->weft_bits))
         weft__state_ref_inc(&((weft__task *)w->weft_bits)->state);
     return *w;
 }
@@ -67,6 +75,8 @@ void weft_waker_wake(weft_waker *w)
         return;
     if (is_thread(bits))
         thread_wake((weft__thread_waiter *)(bits & ~(uintptr_t)1));
+    else if (is_hook(bits))
+        hook_wake(bits);
     else
         weft__task_wake_by_val((weft__task *)bits);
 }
@@ -80,6 +90,8 @@ void weft_waker_wake_by_ref(const weft_waker *w)
         return;
     if (is_thread(bits))
         thread_wake((weft__thread_waiter *)(bits & ~(uintptr_t)1));
+    else if (is_hook(bits))
+        hook_wake(bits);
     else
         weft__task_wake_by_ref((weft__task *)bits);
 }
@@ -90,7 +102,7 @@ void weft_waker_drop(weft_waker *w)
         return;
     uintptr_t bits = w->weft_bits;
     w->weft_bits = 0;
-    if (bits && !is_thread(bits))
+    if (is_task(bits))
         weft__task_unref((weft__task *)bits);
 }
 

@@ -1,6 +1,9 @@
 /*
- * runtime/waker.h - the two kinds of waker behind weft_waker: a task reference
- * (bit 0 clear), or a thread waiter on the waiting thread's stack (bit 0 set).
+ * runtime/waker.h - the three kinds of waker behind weft_waker, told apart by
+ * the low bits: a task reference (00), a thread waiter on the waiting thread's
+ * stack (01), or a wake hook (10): a runtime object that wants a call when
+ * woken (a task group's member). A wake hook is not counted: its owner keeps
+ * it alive until it has been woken or dropped.
  *
  * A thread waiter is safe to wake after the waiting thread may have returned:
  * the waker stores the flag (the last access to the waiter's memory) before
@@ -23,6 +26,15 @@ static inline weft_waker weft__waker_for_thread(weft__thread_waiter *tw)
 {
     atomic_init(&tw->woken, 0);
     return (weft_waker){ .weft_bits = (uintptr_t)tw | 1u };
+}
+
+typedef struct weft__wake_hook {
+    void (*on_wake)(struct weft__wake_hook *hook);
+} weft__wake_hook;
+
+static inline weft_waker weft__waker_for_hook(weft__wake_hook *hook)
+{
+    return (weft_waker){ .weft_bits = (uintptr_t)hook | 2u };
 }
 
 /* Block until woken, or until deadline_ns (CLOCK_MONOTONIC; 0 = none).

@@ -27,7 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "weft/select.h"
 #include "weft/task.h"
+#include "weft/time.h"
 #include "weft/token.h"
 
 #ifdef __cplusplus
@@ -154,6 +156,29 @@ WEFT_EXTERN const char *weft_cancel_source_name(weft_cancel_source source);
  * the handle stays valid and the task behind it keeps running.
  */
 WEFT_EXTERN weft_poll weft_join_await(weft_cx *cx, weft_join *h, weft_outcome *out);
+
+/*
+ * weft_join_await with a limit, from inside a task: timeouts stop the waiting,
+ * not the work. If the task finishes within timeout_ns (from the first poll),
+ * this is weft_join_await. Otherwise the await yields -ETIMEDOUT and gives the
+ * handle up exactly as weft_join_wait_timeout does: a WEFT_TASK_CANCEL_SAFE
+ * task is aborted (source WEFT_CANCEL_TIMEOUT), any other keeps running,
+ * detached. A task that finished just as the limit passed is reported, not
+ * dropped. Start jt zeroed (WEFT_JOIN_TIMEOUT_INIT).
+ */
+typedef struct weft_join_timeout {
+    /* private */
+    weft_selector weft_sel;
+    weft_sleep weft_sleep;
+    weft_join *weft_handle;
+    weft_outcome *weft_out;
+    uint64_t weft_ns;
+} weft_join_timeout;
+
+#define WEFT_JOIN_TIMEOUT_INIT { WEFT_SELECTOR_INIT, WEFT_SLEEP_INIT, NULL, NULL, 0 }
+
+WEFT_EXTERN weft_poll weft_join_await_timeout(weft_cx *cx, weft_join_timeout *jt, weft_join *h,
+                                              weft_outcome *out, uint64_t timeout_ns);
 
 /* Block the calling thread (not a worker: -EDEADLK) until the task finishes. */
 WEFT_EXTERN int weft_join_wait(weft_join *h, weft_outcome *out);

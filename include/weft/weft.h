@@ -11,6 +11,8 @@
 #include "weft/runtime.h"
 #include "weft/time.h"
 #include "weft/io.h"
+#include "weft/select.h"
+#include "weft/group.h"
 #include "weft/token.h"
 #include "weft/sync.h"
 

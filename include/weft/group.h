@@ -1,0 +1,66 @@
+/*
+ * weft/group.h - task groups: structured concurrency. A group owns the tasks
+ * spawned into it; its owner joins them as they finish, can cancel them all,
+ * and cannot leave them behind.
+ *
+ * Rules:
+ *  - Every task spawned into a group is bound to the group's token (a child of
+ *    the parent token given at creation, if any). weft_group_cancel cancels
+ *    that token: each child sees a request with source WEFT_CANCEL_GROUP,
+ *    delivered like any other (cooperative at its next await, forced only for
+ *    a cancel-safe child). A task spawned into a cancelled group starts
+ *    cancelled.
+ *  - weft_group_join_next yields children's outcomes in completion order.
+ *  - If the task awaiting join_next / join_all is itself cancelled, the group
+ *    cancels its children and the await finishes only once every child has
+ *    finished, then yields -ECANCELED: no child outlives the wait.
+ *  - weft_group_shutdown cancels the children, waits for all of them and
+ *    closes the group (spawning into it fails with -ESHUTDOWN).
+ *  - weft_group_free on a group with running children cancels them and, from
+ *    a plain thread, blocks until they finish; on a worker thread it refuses
+ *    with -EBUSY (await weft_group_shutdown first).
+ * One task (or thread) at a time may wait on a group.
+ */
+#ifndef WEFT_GROUP_H
+#define WEFT_GROUP_H
+
+#include <stddef.h>
+
+#include "weft/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_group weft_group;
+
+/* parent may be NULL; cancelling it cancels the group. */
+WEFT_EXTERN int weft_group_new(weft_runtime *rt, weft_token *parent, weft_group **out);
+WEFT_EXTERN int weft_group_free(weft_group *g);
+
+/* desc may bind at most WEFT_MAX_TASK_TOKENS - 1 tokens of its own. */
+WEFT_EXTERN int weft_group_spawn(weft_group *g, const weft_task_desc *desc);
+
+/* Yields 1 with *out set to the next finished child's outcome, or 0 when the
+ * group has no children left (all joined). */
+WEFT_EXTERN weft_poll weft_group_join_next(weft_cx *cx, weft_group *g, weft_outcome *out);
+
+/* Wait until every child has finished (their outcomes stay available to
+ * join_next). Yields 0. */
+WEFT_EXTERN weft_poll weft_group_join_all(weft_cx *cx, weft_group *g);
+
+/* Cancel every child (source WEFT_CANCEL_GROUP). 0, or 1 if already done. */
+WEFT_EXTERN int weft_group_cancel(weft_group *g);
+
+/* Cancel, wait for every child, close. Yields 0, even if the awaiting task is
+ * cancelled meanwhile (the wait is what makes the group structured). */
+WEFT_EXTERN weft_poll weft_group_shutdown(weft_cx *cx, weft_group *g);
+
+/* Children spawned and not yet joined (running or finished). */
+WEFT_EXTERN size_t weft_group_len(weft_group *g);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_GROUP_H */

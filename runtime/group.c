@@ -1,0 +1,273 @@
+/*
+ * runtime/group.c - task groups (contract in weft/group.h).
+ *
+ * Each child has a member record holding its join handle; the member's wake
+ * hook is installed as the child's join waker, so the child's completion
+ * moves the member onto the group's `done` list - completion order - and
+ * wakes whoever waits on the group.
+ *
+ * Who touches what:
+ *   1. `lock` guards `done`, `running`, `waiter`, `draining` and `closed`.
+ *   2. A member belongs to the group from spawn to free; its handle is
+ *      consumed only once it is on `done` (its task is complete).
+ *   3. `running` counts children whose member is not on `done` yet. A
+ *      member's completion touches the group last when it decrements
+ *      `running` under the lock, so once a waiter sees `running == 0` under
+ *      the lock, no completion will touch the group again and it may be freed.
+ *   4. The waiter's waker is taken out under the lock and woken after it.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "runtime/alloc.h"
+#include "runtime/join.h"
+#include "runtime/spinlock.h"
+#include "runtime/task.h"
+#include "runtime/token.h"
+#include "runtime/waker.h"
+#include "runtime/worker.h"
+#include "weft/group.h"
+
+typedef struct weft__member {
+    weft__wake_hook hook;           /* first: the waker points here */
+    struct weft__member *next;
+    struct weft_group *group;
+    weft_join handle;
+} weft__member;
+
+struct weft_group {
+    weft_runtime *rt;
+    weft_token *token;
+    weft__spinlock lock;
+    weft__member *done_head, *done_tail;
+    size_t running;
+    weft_waker waiter;
+    bool draining;                  /* the waiter was cancelled (weft/group.h) */
+    bool closed;
+};
+
+static void member_done(weft__wake_hook *hook)
+{
+    weft__member *m = (weft__member *)hook;
+    weft_group *g = m->group;
+    weft__spin_lock(&g->lock);
+    m->next = NULL;
+    if (g->done_tail)
+        g->done_tail->next = m;
+    else
+        g->done_head = m;
+    g->done_tail = m;
+    weft_waker waiter = g->waiter;
+    g->waiter = (weft_waker){ 0 };
+    g->running--;                   /* rule 3: our last touch of the group */
+    weft__spin_unlock(&g->lock);
+    weft_waker_wake(&waiter);
+}
+
+int weft_group_new(weft_runtime *rt, weft_token *parent, weft_group **out)
+{
+    if (!rt || !out)
+        return -EINVAL;
+    weft_group *g = weft__calloc(sizeof *g);
+    if (!g)
+        return -ENOMEM;
+    int rc = parent ? weft_token_child(parent, &g->token) : weft_token_new(&g->token);
+    if (rc) {
+        weft__free(g, sizeof *g);
+        return rc;
+    }
+    weft__token_set_source(g->token, WEFT_CANCEL_GROUP);
+    weft__spin_init(&g->lock);
+    g->rt = rt;
+    *out = g;
+    return 0;
+}
+
+int weft_group_spawn(weft_group *g, const weft_task_desc *desc)
+{
+    if (!g || !desc || desc->ntokens >= WEFT_MAX_TASK_TOKENS)
+        return -EINVAL;
+    weft_token *tokens[WEFT_MAX_TASK_TOKENS];
+    for (unsigned i = 0; i < desc->ntokens; i++)
+        tokens[i] = desc->tokens[i];
+    tokens[desc->ntokens] = g->token;
+    weft_task_desc d = *desc;
+    d.tokens = tokens;
+    d.ntokens = desc->ntokens + 1;
+
+    weft__member *m = weft__calloc(sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    m->hook.on_wake = member_done;
+    m->group = g;
+    weft__spin_lock(&g->lock);
+    bool closed = g->closed;
+    g->running += !closed;          /* before the child can complete */
+    weft__spin_unlock(&g->lock);
+    int rc = closed ? -ESHUTDOWN : weft_spawn(g->rt, &d, &m->handle);
+    if (rc) {
+        weft__spin_lock(&g->lock);
+        g->running -= !closed;
+        weft__spin_unlock(&g->lock);
+        weft__free(m, sizeof *m);
+        return rc;
+    }
+    if (!weft__join_install_waker(&m->handle, weft__waker_for_hook(&m->hook)))
+        member_done(&m->hook);      /* it finished before we could listen */
+    return 0;
+}
+
+int weft_group_cancel(weft_group *g)
+{
+    return g ? weft_token_cancel(g->token) : -EINVAL;
+}
+
+size_t weft_group_len(weft_group *g)
+{
+    if (!g)
+        return 0;
+    weft__spin_lock(&g->lock);
+    size_t n = g->running;
+    for (weft__member *m = g->done_head; m; m = m->next)
+        n++;
+    weft__spin_unlock(&g->lock);
+    return n;
+}
+
+/* ---- waiting ------------------------------------------------------------------- */
+
+/* Under the lock: make cx's task the waiter (one waiter at a time). */
+static void set_waiter(weft_group *g, weft_cx *cx)
+{
+    if (weft_waker_will_wake(&g->waiter, cx))
+        return;
+    weft_waker_drop(&g->waiter);
+    g->waiter = weft_cx_waker(cx);
+}
+
+/* The waiting task was cancelled: no child may outlive the wait, so cancel
+ * them and keep waiting until the last has finished. */
+static weft_withdraw group_withdraw(weft_cx *cx, void *leaf)
+{
+    weft_group *g = leaf;
+    weft__spin_lock(&g->lock);
+    g->draining = true;
+    bool idle = g->running == 0;
+    if (idle)
+        weft_waker_drop(&g->waiter);
+    weft__spin_unlock(&g->lock);
+    if (idle)
+        return WEFT_WITHDRAWN;
+    weft_token_cancel(g->token);
+    return WEFT_WITHDRAW_PENDING;   /* each completion wakes the task */
+}
+
+/* Under the lock, with children running: suspend until one completes. */
+static weft_poll suspend_locked(weft_group *g, weft_cx *cx)
+{
+    set_waiter(g, cx);
+    weft__spin_unlock(&g->lock);
+    weft_cx_suspend(cx, g, group_withdraw);
+    return WEFT_PENDING;
+}
+
+weft_poll weft_group_join_next(weft_cx *cx, weft_group *g, weft_outcome *out)
+{
+    if (!cx || !g || !out)
+        return -EINVAL;
+    weft__spin_lock(&g->lock);
+    if (g->draining || !g->done_head) {
+        if (g->running > 0)
+            return suspend_locked(g, cx);
+        bool draining = g->draining;
+        g->draining = false;
+        weft__spin_unlock(&g->lock);
+        return draining ? -ECANCELED : 0;
+    }
+    if (!weft_cx_coop(cx)) {
+        weft__spin_unlock(&g->lock);
+        return WEFT_PENDING;
+    }
+    weft__member *m = g->done_head;
+    g->done_head = m->next;
+    if (!g->done_head)
+        g->done_tail = NULL;
+    weft__spin_unlock(&g->lock);
+    weft__join_consume(&m->handle, out);
+    weft__free(m, sizeof *m);
+    return 1;
+}
+
+static weft_poll wait_all(weft_cx *cx, weft_group *g, bool shutdown)
+{
+    weft__spin_lock(&g->lock);
+    if (g->running > 0)
+        return suspend_locked(g, cx);
+    bool cancelled = g->draining && !shutdown;
+    g->draining = false;
+    weft__spin_unlock(&g->lock);
+    return cancelled ? -ECANCELED : 0;
+}
+
+weft_poll weft_group_join_all(weft_cx *cx, weft_group *g)
+{
+    if (!cx || !g)
+        return -EINVAL;
+    return wait_all(cx, g, false);
+}
+
+weft_poll weft_group_shutdown(weft_cx *cx, weft_group *g)
+{
+    if (!cx || !g)
+        return -EINVAL;
+    weft__spin_lock(&g->lock);
+    bool first = !g->closed;
+    g->closed = true;
+    weft__spin_unlock(&g->lock);
+    if (first)
+        weft_token_cancel(g->token);
+    return wait_all(cx, g, true);
+}
+
+/* ---- freeing ------------------------------------------------------------------- */
+
+static int wait_from_thread(weft_group *g)
+{
+    if (weft__current_worker)
+        return -EBUSY;
+    weft_token_cancel(g->token);
+    for (;;) {
+        weft__thread_waiter tw;
+        weft__spin_lock(&g->lock);
+        if (g->running == 0) {
+            weft__spin_unlock(&g->lock);
+            return 0;
+        }
+        weft_waker_drop(&g->waiter);
+        g->waiter = weft__waker_for_thread(&tw);
+        weft__spin_unlock(&g->lock);
+        weft__thread_waiter_wait(&tw, 0);
+    }
+}
+
+int weft_group_free(weft_group *g)
+{
+    if (!g)
+        return -EINVAL;
+    weft__spin_lock(&g->lock);
+    bool running = g->running > 0;
+    weft__spin_unlock(&g->lock);
+    int rc = running ? wait_from_thread(g) : 0;
+    if (rc)
+        return rc;
+    for (weft__member *m = g->done_head, *next; m; m = next) {
+        next = m->next;
+        weft_outcome unread;
+        weft__join_consume(&m->handle, &unread);
+        weft__free(m, sizeof *m);
+    }
+    weft_waker_drop(&g->waiter);
+    weft_token_release(g->token);
+    weft__free(g, sizeof *g);
+    return 0;
+}
