@@ -49,6 +49,28 @@ uint64_t weft__shield_hold(weft__task *t)
     return now > from ? now - from : 0;
 }
 
+void weft__cancel_took_effect(weft__task *t, const weft_site *site, weft_trace_kind kind)
+{
+    if (t->cancel_delivered_at)
+        return;     /* provenance records the first await only */
+    t->cancel_delivered_at = site;
+    weft_runtime *rt = t->rt;
+    if (!rt->trace)
+        return;
+    uint64_t shield = t->shield_held_ns;
+    weft_trace_event ev = {
+        .kind = kind,
+        .task_name = t->name,
+        .task_id = (uintptr_t)t,
+        .source = (weft_cancel_source)weft__state_source(
+            atomic_load_explicit(&t->state, memory_order_acquire)),
+        .site = site,
+        .requested_ns = atomic_load_explicit(&t->cancel_requested_ns, memory_order_relaxed),
+        .shield_held_ns = shield,
+    };
+    rt->trace(&ev, rt->trace_arg);
+}
+
 int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
 {
     weft__task *t = cx->task;
@@ -67,8 +89,7 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
              * settled; this await is where the request took effect. */
             t->leaf_withdrawing = true;
             t->suspended_at = site;
-            if (!t->cancel_delivered_at)
-                t->cancel_delivered_at = site;
+            weft__cancel_took_effect(t, site, WEFT_TRACE_CANCEL_DELIVERED);
             return WEFT__AWAIT_SUSPEND;
         case WEFT_WITHDRAWN:
             break;
@@ -84,8 +105,7 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
         t->suspended_at = site;
         return WEFT__AWAIT_SUSPEND;
     }
-    if (!t->cancel_delivered_at)
-        t->cancel_delivered_at = site;
+    weft__cancel_took_effect(t, site, WEFT_TRACE_CANCEL_DELIVERED);
     return WEFT__AWAIT_CANCELLED;
 }
 

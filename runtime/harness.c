@@ -76,8 +76,7 @@ static void tear_down(weft_worker *w, weft__task *t)
         go_idle(t);     /* the leaf wakes the task once it has settled */
         return;
     }
-    if (!t->cancel_delivered_at)
-        t->cancel_delivered_at = t->suspended_at;
+    weft__cancel_took_effect(t, t->suspended_at, WEFT_TRACE_TORN_DOWN);
     finish(t, (int)w->index, 0, -ECANCELED);
 }
 
@@ -112,10 +111,9 @@ void weft__harness_shutdown(weft__task *t)
     struct weft_cx cx;
     weft__cx_init(&cx, t, NULL);
     cx.teardown = true;
-    /* Workers have drained their rings before exiting, so no withdrawal can
-     * still be pending here. */
+    /* Workers drained their rings (and timers were settled) before this
+     * sweep, so no withdrawal can still be pending here (reactor/op.h). */
     withdraw_leaf(&cx, t);
-    if (!t->cancel_delivered_at)
-        t->cancel_delivered_at = t->suspended_at;
+    weft__cancel_took_effect(t, t->suspended_at, WEFT_TRACE_TORN_DOWN);
     finish(t, -1, 0, -ECANCELED);
 }

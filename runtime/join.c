@@ -154,7 +154,11 @@ static weft_poll join_or_timer(weft_cx *cx, void *frame, unsigned branch)
 weft_poll weft_join_await_timeout(weft_cx *cx, weft_join_timeout *jt, weft_join *h,
                                   weft_outcome *out, uint64_t timeout_ns)
 {
-    if (!cx || !jt || !h || !h->weft_task || !out)
+    if (!cx || !jt || !h || !out)
+        return -EINVAL;
+    /* Once the select runs, the join branch may have consumed the handle
+     * while a losing timer still settles. */
+    if (jt->weft_sel.weft_running == 0 && !h->weft_task)
         return -EINVAL;
     jt->weft_handle = h;
     jt->weft_out = out;

@@ -37,6 +37,8 @@ struct weft_runtime {
     uint32_t grace_ms;
     uint32_t blocking_max;          /* threads the blocking pool may start */
     bool pin_workers;
+    weft_trace_fn trace;
+    void *trace_arg;
     /* The blocking pool (runtime/blocking.c), created on first use. */
     struct weft__blocking_pool *_Atomic blocking;
 

@@ -142,6 +142,8 @@ int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts)
     rt->grace_ms = o.shutdown_grace_ms ? o.shutdown_grace_ms : DEFAULT_GRACE_MS;
     rt->blocking_max = o.blocking_threads ? o.blocking_threads : DEFAULT_BLOCKING_THREADS;
     rt->pin_workers = o.pin_workers;
+    rt->trace = o.trace;
+    rt->trace_arg = o.trace_arg;
     atomic_init(&rt->phase, WEFT__RT_RUNNING);
     for (uint32_t i = 0; i < rt->nworkers; i++)
         worker_init(rt, i);

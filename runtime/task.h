@@ -110,6 +110,10 @@ weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source
 /* weft__registry_fn form of a SHUTDOWN request. */
 void weft__task_request_shutdown(weft__task *t, void *arg);
 
+/* A cancellation took effect at site: record the first such site as the
+ * task's provenance and emit it to the runtime's trace hook. */
+void weft__cancel_took_effect(weft__task *t, const weft_site *site, weft_trace_kind kind);
+
 /* How long the current outermost shield has held the pending request. */
 uint64_t weft__shield_hold(weft__task *t);
 

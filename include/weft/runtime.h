@@ -38,6 +38,41 @@ extern "C" {
 
 typedef struct weft_runtime weft_runtime;
 
+typedef enum weft_cancel_source {
+    WEFT_CANCEL_NONE = 0,
+    WEFT_CANCEL_ABORT,
+    WEFT_CANCEL_TOKEN,
+    WEFT_CANCEL_TIMEOUT,
+    WEFT_CANCEL_GROUP,
+    WEFT_CANCEL_SHUTDOWN,
+} weft_cancel_source;
+
+/*
+ * Cancellation provenance as it happens: a trace hook (weft_runtime_opts)
+ * is called on the thread where a cancellation takes effect, once per task:
+ *   DELIVERED  an await yielded -ECANCELED (or withdrew its leaf) because of
+ *              the request; `site` is that await
+ *   TORN_DOWN  a cancel-safe task (or any task at shutdown) was stopped
+ *              without being resumed; `site` is where it was suspended
+ * The hook must be quick and must not block; it must not call into weft.
+ */
+typedef enum weft_trace_kind {
+    WEFT_TRACE_CANCEL_DELIVERED = 1,
+    WEFT_TRACE_TORN_DOWN,
+} weft_trace_kind;
+
+typedef struct weft_trace_event {
+    weft_trace_kind kind;
+    const char *task_name;          /* as spawned; may be NULL */
+    uintptr_t task_id;              /* unique while the task lives */
+    weft_cancel_source source;      /* who asked first */
+    const weft_site *site;          /* may be NULL: never suspended */
+    uint64_t requested_ns;          /* weft_now_ns of the request (0: unknown) */
+    uint64_t shield_held_ns;        /* how long shields deferred it so far */
+} weft_trace_event;
+
+typedef void (*weft_trace_fn)(const weft_trace_event *ev, void *arg);
+
 typedef struct weft_runtime_opts {
     unsigned threads;               /* workers; 0 = online CPUs */
     bool pin_workers;               /* pin worker i to the i-th allowed CPU */
@@ -46,6 +81,8 @@ typedef struct weft_runtime_opts {
                                        at shutdown; 0 = 1000 */
     unsigned blocking_threads;      /* most threads of the blocking pool
                                        (weft/blocking.h); 0 = 64 */
+    weft_trace_fn trace;            /* optional cancellation trace hook */
+    void *trace_arg;
 } weft_runtime_opts;
 
 /* Start a runtime. opts may be NULL for the defaults. */
@@ -120,15 +157,6 @@ WEFT_EXTERN int weft_spawn(weft_runtime *rt, const weft_task_desc *desc, weft_jo
 WEFT_EXTERN int weft_spawn_detached(weft_runtime *rt, const weft_task_desc *desc);
 
 /* ---- Outcomes and cancellation provenance --------------------------------- */
-
-typedef enum weft_cancel_source {
-    WEFT_CANCEL_NONE = 0,
-    WEFT_CANCEL_ABORT,
-    WEFT_CANCEL_TOKEN,
-    WEFT_CANCEL_TIMEOUT,
-    WEFT_CANCEL_GROUP,
-    WEFT_CANCEL_SHUTDOWN,
-} weft_cancel_source;
 
 typedef struct weft_cancel_info {
     weft_cancel_source source;      /* first requester; NONE if never asked */
