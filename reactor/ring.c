@@ -15,6 +15,8 @@
 
 #include "reactor/op.h"
 
+#define CQ_PER_SQ 16
+
 static const unsigned setup_attempts[] = {
     IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
     IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
@@ -27,7 +29,10 @@ static int ring_setup(weft__ring *r, unsigned entries)
     for (size_t i = 0; i < sizeof setup_attempts / sizeof *setup_attempts; i++) {
         struct io_uring_params p;
         memset(&p, 0, sizeof p);
-        p.flags = setup_attempts[i];
+        /* A CQ well above the SQ: ops in flight (a recv per connection) are
+         * not bounded by the SQ, and an overflowing CQ is the slow path. */
+        p.flags = setup_attempts[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = entries * CQ_PER_SQ;
         rc = io_uring_queue_init_params(entries, &r->uring, &p);
         if (rc == 0) {
             r->setup_flags = setup_attempts[i];
