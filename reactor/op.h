@@ -188,6 +188,9 @@ bool weft__submit_pending(struct weft_worker *w);
 unsigned weft__reap(struct weft_worker *w);
 /* Cheap per-tick check: completions (or deferred work) waiting? */
 bool weft__reap_wanted(struct weft_worker *w);
+/* Tests: every n-th SQE request finds the SQ full, every n-th enter fails
+ * with -EBUSY (0 turns either off). Process-wide. */
+void weft__io_inject_faults(unsigned sq_full_every, unsigned busy_every);
 
 /* ---- The leaf side (op.c) ------------------------------------------------------ */
 

@@ -23,6 +23,37 @@
 
 static inline struct io_uring *uring_of(weft_worker *w) { return &w->ring.uring; }
 
+/* Fault injection (tests): every n-th SQE request finds the SQ full, every
+ * n-th enter fails with -EBUSY before reaching the kernel. 0 = off. */
+static _Atomic unsigned fault_sq_full_every, fault_busy_every;
+static _Atomic unsigned fault_sq_calls, fault_enter_calls;
+
+void weft__io_inject_faults(unsigned sq_full_every, unsigned busy_every)
+{
+    atomic_store_explicit(&fault_sq_full_every, sq_full_every, memory_order_relaxed);
+    atomic_store_explicit(&fault_busy_every, busy_every, memory_order_relaxed);
+}
+
+static bool inject(_Atomic unsigned *every, _Atomic unsigned *calls)
+{
+    unsigned n = atomic_load_explicit(every, memory_order_relaxed);
+    return n && atomic_fetch_add_explicit(calls, 1, memory_order_relaxed) % n == n - 1;
+}
+
+static struct io_uring_sqe *get_sqe(weft_worker *w)
+{
+    if (__builtin_expect(inject(&fault_sq_full_every, &fault_sq_calls), 0))
+        return NULL;
+    return io_uring_get_sqe(uring_of(w));
+}
+
+static int submit(weft_worker *w)
+{
+    if (__builtin_expect(inject(&fault_busy_every, &fault_enter_calls), 0))
+        return -EBUSY;
+    return io_uring_submit(uring_of(w));
+}
+
 /* Deferred task work or overflowed CQEs wait in the kernel until we enter it. */
 static bool cq_needs_enter(struct io_uring *ring)
 {
@@ -41,7 +72,7 @@ static void report_enter_error(int rc)
 static bool enter_submit(weft_worker *w)
 {
     for (int attempt = 0; attempt < SUBMIT_RETRIES; attempt++) {
-        int rc = io_uring_submit(uring_of(w));
+        int rc = submit(w);
         if (rc >= 0)
             return true;
         if (rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
@@ -56,9 +87,9 @@ static bool enter_submit(weft_worker *w)
 
 static struct io_uring_sqe *sqe_or_enter(weft_worker *w)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(uring_of(w));
+    struct io_uring_sqe *sqe = get_sqe(w);
     if (!sqe && enter_submit(w))
-        sqe = io_uring_get_sqe(uring_of(w));
+        sqe = get_sqe(w);
     return sqe;
 }
 
