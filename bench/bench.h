@@ -30,6 +30,7 @@ int64_t bench_token_cancel(weft_runtime *rt, double scale);
 int64_t bench_mpsc(weft_runtime *rt, double scale);
 int64_t bench_mutex(weft_runtime *rt, double scale);
 int64_t bench_timers(weft_runtime *rt, double scale);
+int64_t bench_idle_tasks(weft_runtime *rt, double scale);
 
 /* n scaled, at least 1. */
 static inline int64_t bench_scaled(int64_t n, double scale)
@@ -64,5 +65,8 @@ weft_poll bench_join_all(weft_cx *cx, struct bench_join_all *j);
 
 /* Run a root task on rt and return its value (or the error). */
 int64_t bench_block_on(weft_runtime *rt, weft_poll_fn poll, void *frame, size_t size);
+
+/* This process's resident set size now (VmRSS), in bytes; -1 if unknown. */
+int64_t bench_rss_bytes(void);
 
 #endif /* WEFT_BENCH_BENCH_H */

@@ -1,8 +1,9 @@
 /*
  * bench/bench_util.c - helpers every workload file shares: running a root
- * task, and joining a batch of tasks from inside one.
+ * task, joining a batch of tasks from inside one, reading the RSS.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "bench.h"
 
@@ -27,4 +28,19 @@ weft_poll bench_join_all(weft_cx *cx, struct bench_join_all *j)
     }
     WEFT_RETURN(&j->f, j->sum);
     WEFT_END(&j->f);
+}
+
+int64_t bench_rss_bytes(void)
+{
+    /* VmRSS, as the tokio and Go peers read it: the same source, same units. */
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0 && sscanf(line + 6, "%lld", &kib) == 1)
+            break;
+    fclose(f);
+    return kib < 0 ? -1 : kib * 1024;
 }

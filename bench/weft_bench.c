@@ -4,6 +4,7 @@
  *     <workload> <seconds> <operations> <operations_per_second>
  *
  * Usage: weft-bench [--threads N] [--scale F] [WORKLOAD ...]
+ * idle_tasks also prints "bytes_per_task N" on stderr (its real figure).
  * The runtime is created before the clock starts; each workload is timed from
  * the start of its root task to its end.
  */
@@ -20,7 +21,8 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* In the order of shared/BENCHMARKS.md; echo arrives with the reactor's I/O. */
+/* In the order of shared/BENCHMARKS.md, then idle_tasks (memory per waiting
+ * task). echo is a separate program pair: examples/echo and bench/echo.py. */
 static const bench_workload workloads[] = {
     { "spawn_many", bench_spawn_many },
     { "spawn_join", bench_spawn_join },
@@ -32,6 +34,7 @@ static const bench_workload workloads[] = {
     { "mpsc", bench_mpsc },
     { "mutex", bench_mutex },
     { "timers", bench_timers },
+    { "idle_tasks", bench_idle_tasks },
 };
 #define WORKLOAD_COUNT (sizeof workloads / sizeof workloads[0])
 

@@ -11,7 +11,12 @@
  *     echo <seconds> <messages> <messages_per_second>
  *
  * Its own CPU time over the measured window goes to stderr, so a caller can
- * check that the client was not the bottleneck.
+ * check that the client was not the bottleneck. With --server-pid, the CPU
+ * time the server process used over exactly the same window goes to stderr
+ * too (user+sys of all its threads, from its process CPU clock, which has
+ * nanosecond resolution; the user/sys split comes from /proc/PID/stat ticks):
+ *
+ *     echo-client: server cpu <s> s (user <s> s, sys <s> s) over <s> s wall
  */
 
 #ifndef _GNU_SOURCE
@@ -62,7 +67,7 @@ static atomic_bool stop;
 
 static const char usage[] =
     "usage: echo-client --port P [--conns C] [--size S] [--seconds D]\n"
-    "                   [--warmup W] [--threads T]\n"
+    "                   [--warmup W] [--threads T] [--server-pid PID]\n"
     "defaults: 64 connections, 64-byte messages, 5 s measured after 1 s of\n"
     "warmup, 1 thread\n";
 
@@ -88,6 +93,39 @@ static double cpu_seconds(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* CPU time of another process, read at the edges of the measured window. */
+struct proc_cpu {
+    double total;       /* user+sys, from the process CPU clock */
+    double user, sys;   /* from /proc/PID/stat, in clock ticks */
+};
+
+static bool read_proc_cpu(pid_t pid, struct proc_cpu *out)
+{
+    clockid_t clock;
+    struct timespec ts;
+    if (clock_getcpuclockid(pid, &clock) != 0 || clock_gettime(clock, &ts) != 0)
+        return false;
+    out->total = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    /* Fields 14 and 15 (utime, stime) follow the ")" that ends field 2. */
+    const char *p = ok ? strrchr(line, ')') : NULL;
+    unsigned long long utime, stime;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                     &utime, &stime) != 2)
+        return false;
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    out->user = (double)utime / tick;
+    out->sys = (double)stime / tick;
+    return true;
 }
 
 /* Connects to 127.0.0.1:port, retrying while the server is not up yet, and
@@ -240,7 +278,7 @@ static void ensure_fd_limit(size_t conns)
 
 int main(int argc, char **argv)
 {
-    double port = 0, conns = 64, size = 64, seconds = 5, warmup = 1, threads = 1;
+    double port = 0, conns = 64, size = 64, seconds = 5, warmup = 1, threads = 1, server_pid = 0;
 
     for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -256,6 +294,8 @@ int main(int argc, char **argv)
             warmup = number_arg(argv[i], v, 0, 1e6);
         else if (strcmp(argv[i], "--threads") == 0)
             threads = number_arg(argv[i], v, 1, 1024);
+        else if (strcmp(argv[i], "--server-pid") == 0)
+            server_pid = number_arg(argv[i], v, 1, 1 << 30);
         else {
             fprintf(stderr, "echo-client: unknown argument '%s'\n%s", argv[i], usage);
             return 2;
@@ -312,6 +352,12 @@ int main(int argc, char **argv)
 
     sleep_for(warmup);
     uint64_t before = 0, after = 0;
+    struct proc_cpu srv0 = { 0 }, srv1 = { 0 };
+    pid_t spid = (pid_t)server_pid;
+    if (spid && !read_proc_cpu(spid, &srv0)) {
+        fprintf(stderr, "echo-client: cannot read the CPU time of process %d\n", (int)spid);
+        return 1;
+    }
     double t0 = now(), cpu0 = cpu_seconds();
     for (size_t t = 0; t < nthreads; t++)
         before += atomic_load(&workers[t].messages);
@@ -319,6 +365,10 @@ int main(int argc, char **argv)
     for (size_t t = 0; t < nthreads; t++)
         after += atomic_load(&workers[t].messages);
     double elapsed = now() - t0, cpu = cpu_seconds() - cpu0;
+    if (spid && !read_proc_cpu(spid, &srv1)) {
+        fprintf(stderr, "echo-client: cannot read the CPU time of process %d\n", (int)spid);
+        return 1;
+    }
 
     atomic_store(&stop, true);
     bool failed = false;
@@ -334,6 +384,9 @@ int main(int argc, char **argv)
            (uint64_t)((double)messages / elapsed + 0.5));
     fprintf(stderr, "echo-client: cpu %.3f s over %.3f s wall (%.0f%% of one core, %zu thread%s)\n",
             cpu, elapsed, 100.0 * cpu / elapsed, nthreads, nthreads == 1 ? "" : "s");
+    if (spid)
+        fprintf(stderr, "echo-client: server cpu %.6f s (user %.2f s, sys %.2f s) over %.6f s wall\n",
+                srv1.total - srv0.total, srv1.user - srv0.user, srv1.sys - srv0.sys, elapsed);
 
     for (size_t i = 0; i < nconns; i++)
         close(all[i].fd);

@@ -1,9 +1,17 @@
 //! tokio-echo: the TCP echo server of the weft echo benchmark.
 //!
-//! Usage: `tokio-echo --port P [--threads N]`. Listens on 127.0.0.1:P; each
-//! connection reads up to 4 KiB at a time and writes it all back. Exits with
-//! status 0 on SIGINT or SIGTERM.
+//! Usage: `tokio-echo --port P [--threads N]`. Listens on 127.0.0.1:P (0 picks
+//! a free port) and prints `listening on 127.0.0.1:<port>`; each connection
+//! reads up to 4 KiB at a time and writes it all back. Exits with status 0 on
+//! SIGINT or SIGTERM.
+//!
+//! `--threads 1` runs tokio's current-thread runtime: every task, the I/O
+//! driver and the timers on the main thread, so the server is really one
+//! thread (a one-worker multi-thread runtime would still poll the accept loop
+//! on the main thread beside its worker). More threads run the multi-thread
+//! runtime with that many workers.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -49,6 +57,8 @@ async fn echo(mut stream: TcpStream) {
 
 async fn serve(port: u16) -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on {}", listener.local_addr()?);
+    std::io::stdout().flush()?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     loop {
@@ -72,8 +82,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut multi = tokio::runtime::Builder::new_multi_thread();
+        multi.worker_threads(threads);
+        multi
+    };
+    let result = builder
         .enable_all()
         .build()
         .and_then(|rt| rt.block_on(serve(port)));

@@ -3,7 +3,8 @@
 //!
 //! Usage: `tokio-bench [--threads N] [--scale F] [WORKLOAD ...]`. Prints one line
 //! per workload on stdout, `<workload> <seconds> <operations> <ops_per_second>`;
-//! failed checks go to stderr and make the exit status non-zero.
+//! failed checks go to stderr and make the exit status non-zero. idle_tasks
+//! also prints `bytes_per_task N` on stderr.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,11 +18,12 @@ macro_rules! ensure {
     };
 }
 
+mod idle;
 mod primitives;
 mod scheduler;
 mod timers;
 
-/// Every workload, in the order of BENCHMARKS.md.
+/// Every workload, in the order of BENCHMARKS.md, then idle_tasks.
 const WORKLOADS: &[&str] = &[
     "spawn_many",
     "spawn_join",
@@ -33,6 +35,7 @@ const WORKLOADS: &[&str] = &[
     "mpsc",
     "mutex",
     "timers",
+    "idle_tasks",
 ];
 
 const USAGE: &str = "usage: tokio-bench [--threads N] [--scale F] [WORKLOAD ...]";
@@ -98,6 +101,7 @@ async fn run(name: &str, s: f64) -> Result<u64, String> {
         "mpsc" => primitives::mpsc(4, scaled(250_000, s), 1_024).await,
         "mutex" => primitives::mutex(100, scaled(10_000, s)).await,
         "timers" => timers::timers(scaled(100_000, s)).await,
+        "idle_tasks" => idle::idle_tasks(scaled(1_000_000, s)).await,
         _ => Err(format!("no such workload '{}'", name)),
     }
 }

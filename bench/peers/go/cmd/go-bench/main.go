@@ -7,7 +7,8 @@
 //
 // It prints one line per workload on stdout,
 // "<workload> <seconds> <operations> <ops_per_second>"; failed checks go to
-// stderr and make the exit status non-zero.
+// stderr and make the exit status non-zero. idle_tasks also prints
+// "bytes_per_task N" on stderr.
 package main
 
 import (
@@ -28,7 +29,8 @@ type workload struct {
 	run  func(scale float64) (uint64, error)
 }
 
-// workloads lists every workload in the order of BENCHMARKS.md.
+// workloads lists every workload in the order of BENCHMARKS.md, then
+// idle_tasks.
 var workloads = []workload{
 	{"spawn_many", func(s float64) (uint64, error) { return spawnMany(scaled(1_000_000, s)) }},
 	{"spawn_join", func(s float64) (uint64, error) { return spawnJoin(scaled(200_000, s)) }},
@@ -40,6 +42,7 @@ var workloads = []workload{
 	{"mpsc", func(s float64) (uint64, error) { return mpsc(4, scaled(250_000, s), 1_024) }},
 	{"mutex", func(s float64) (uint64, error) { return mutex(100, scaled(10_000, s)) }},
 	{"timers", func(s float64) (uint64, error) { return timers(scaled(100_000, s)) }},
+	{"idle_tasks", func(s float64) (uint64, error) { return idleTasks(scaled(1_000_000, s)) }},
 }
 
 // scaled scales a nominal count by --scale, keeping at least one.

@@ -4,8 +4,13 @@
 //
 //	go-echo --port P [--threads N]
 //
-// It listens on 127.0.0.1:P; each connection reads up to 4 KiB at a time and
-// writes it all back. It exits with status 0 on SIGINT or SIGTERM.
+// It listens on 127.0.0.1:P (0 picks a free port) and prints
+// "listening on 127.0.0.1:<port>"; each connection reads up to 4 KiB at a time
+// and writes it all back. It exits with status 0 on SIGINT or SIGTERM.
+//
+// --threads sets GOMAXPROCS: with 1, a single thread runs Go code (goroutines
+// and the network poller); the runtime's helper threads (sysmon, idle
+// threads parked in syscalls) stay, and their CPU time counts too.
 package main
 
 import (
@@ -35,10 +40,10 @@ func echo(conn net.Conn) {
 }
 
 func main() {
-	port := flag.Int("port", 0, "TCP port on 127.0.0.1 (required)")
+	port := flag.Int("port", -1, "TCP port on 127.0.0.1, 0 for a free one (required)")
 	threads := flag.Int("threads", 2, "number of threads (GOMAXPROCS)")
 	flag.Parse()
-	if *port <= 0 || *port > 65535 || *threads < 1 || flag.NArg() > 0 {
+	if *port < 0 || *port > 65535 || *threads < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: go-echo --port P [--threads N]")
 		os.Exit(2)
 	}
@@ -49,6 +54,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "go-echo: %v\n", err)
 		os.Exit(1)
 	}
+	fmt.Printf("listening on %s\n", listener.Addr())
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""examples/echo/echo_test.py WEFT_ECHO - the meson test of weft-echo.
+
+Starts weft-echo on a free port and checks, with plain blocking sockets:
+echoes (small, and larger than the server's 4 KiB buffer), the connection
+limit (a connection over it is closed at once; a freed slot is reused), the
+idle timeout, and a clean exit (status 0, a summary line, every fd the server
+opened closed again) on SIGTERM and SIGINT while connections are still open.
+Needs only loopback. Waits are bounded generously (they guard against hangs);
+no timing decides a pass.
+"""
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+WAIT = 10.0  # seconds: the bound on every wait
+
+
+def fail(msg):
+    sys.exit(f"echo_test: FAIL: {msg}")
+
+
+def start(binary, *args):
+    proc = subprocess.Popen([binary, "--port", "0", *args], stdout=subprocess.PIPE,
+                            text=True)
+    ready, _, _ = select.select([proc.stdout], [], [], WAIT)
+    line = proc.stdout.readline() if ready else ""
+    m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
+    if not m:
+        proc.kill()
+        fail(f"expected 'listening on 127.0.0.1:<port>', got {line!r}")
+    return proc, int(m.group(1))
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def echo(s, data):
+    s.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        chunk = s.recv(len(data) - len(got))
+        if not chunk:
+            fail(f"connection closed after {len(got)} of {len(data)} echoed bytes")
+        got += chunk
+    if got != data:
+        fail("echoed bytes differ from those sent")
+
+
+def expect_closed(s, what):
+    """The server must end the connection (EOF or reset) within WAIT."""
+    try:
+        data = s.recv(1)
+    except ConnectionResetError:
+        data = b""
+    except socket.timeout:
+        fail(f"{what}: the server did not close the connection")
+    if data:
+        fail(f"{what}: unexpected data {data!r}")
+
+
+def stop(proc, sig):
+    proc.send_signal(sig)
+    try:
+        out, _ = proc.communicate(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        fail(f"weft-echo did not exit after {sig.name}")
+    if proc.returncode != 0:
+        fail(f"weft-echo exited with {proc.returncode} after {sig.name}")
+    m = re.search(r"served (\d+) connections \((\d+) rejected at the limit, (\d+) closed idle\), "
+                  r"echoed (\d+) messages \((\d+) bytes\); (-?\d+) fds left open", out)
+    if not m:
+        fail(f"no summary line in {out!r}")
+    print(out.strip())
+    counts = [int(g) for g in m.groups()]
+    if counts[-1] != 0:
+        fail(f"{counts[-1]} fds were still open when weft-echo exited")
+    return counts[:-1]
+
+
+def open_fds(proc):
+    return len(os.listdir(f"/proc/{proc.pid}/fd"))
+
+
+def wait_fds(proc, want, what):
+    """The server's fd count must come back to want within WAIT."""
+    deadline = time.monotonic() + WAIT
+    while open_fds(proc) != want:
+        if time.monotonic() > deadline:
+            fail(f"{what}: server has {open_fds(proc)} fds open, expected {want}")
+        time.sleep(0.02)
+
+
+def test_echo_limit_sigterm(binary):
+    proc, port = start(binary, "--threads", "2", "--max-conns", "2")
+    a, b = connect(port), connect(port)
+    for i in range(20):
+        echo(a, b"hello %d" % i)
+    big = bytes(range(256)) * 40  # 10 KiB: several reads on the server side
+    echo(a, big)
+    echo(b, b"second connection")
+
+    over = connect(port)  # the third connection is over the limit
+    expect_closed(over, "connection over the limit")
+    over.close()
+
+    a.close()  # frees a slot, once the server has seen the EOF
+    deadline = time.monotonic() + WAIT
+    while True:
+        c = connect(port)
+        try:
+            echo(c, b"after a slot freed")
+            break
+        except (SystemExit, ConnectionError):
+            c.close()
+            if time.monotonic() > deadline:
+                fail("a freed slot was never reused")
+            time.sleep(0.05)
+
+    # b and c are open and idle in recv: SIGTERM must still end the server.
+    served, rejected, idled, messages, nbytes = stop(proc, signal.SIGTERM)
+    expect_closed(b, "open connection at shutdown")
+    expect_closed(c, "open connection at shutdown")
+    if served < 3 or rejected < 1 or idled != 0 or messages < 22 or nbytes < len(big):
+        fail("summary counts do not match what was sent")
+
+
+class Pinger(threading.Thread):
+    """Echoes on s, message after message, until the server ends it."""
+
+    def __init__(self, s):
+        super().__init__(daemon=True)
+        self.s, self.echoed = s, 0
+
+    def run(self):
+        try:
+            while True:
+                self.s.sendall(b"x" * 100)
+                got = 0
+                while got < 100:
+                    chunk = self.s.recv(100 - got)
+                    if not chunk:
+                        return
+                    got += len(chunk)
+                self.echoed += 1
+        except OSError:
+            return
+
+
+def test_idle_timeout_sigint(binary):
+    proc, port = start(binary, "--threads", "1", "--idle-ms", "300")
+    baseline = open_fds(proc)
+    s = connect(port)
+    echo(s, b"ping")
+    expect_closed(s, "idle connection")
+    wait_fds(proc, baseline, "after the idle close")  # its socket was closed
+    pinger = Pinger(connect(port))  # echoing without a pause when SIGINT arrives
+    pinger.start()
+    deadline = time.monotonic() + WAIT
+    while pinger.echoed < 10 and pinger.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    served, rejected, idled, messages, _ = stop(proc, signal.SIGINT)
+    pinger.join(WAIT)
+    if pinger.is_alive():
+        fail("a busy connection was still open after SIGINT")
+    # idled is 2 if a very slow machine let the pinger pause for 300 ms.
+    if (served, rejected) != (2, 0) or idled < 1 or messages < 1 + pinger.echoed:
+        fail("summary counts do not match the idle-timeout run")
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: echo_test.py WEFT_ECHO")
+    test_echo_limit_sigterm(sys.argv[1])
+    test_idle_timeout_sigint(sys.argv[1])
+    print("echo_test: ok")
+
+
+if __name__ == "__main__":
+    main()
