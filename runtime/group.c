@@ -7,7 +7,8 @@
  * wakes whoever waits on the group.
  *
  * Who touches what:
- *   1. `lock` guards `done`, `running`, `waiter`, `draining` and `closed`.
+ *   1. `lock` guards `done`, `running`, `waiter`, `wait`, `draining` and
+ *      `closed`.
  *   2. A member belongs to the group from spawn to free; its handle is
  *      consumed only once it is on `done` (its task is complete).
  *   3. `running` counts children whose member is not on `done` yet. A
@@ -15,6 +16,10 @@
  *      `running` under the lock, so once a waiter sees `running == 0` under
  *      the lock, no completion will touch the group again and it may be freed.
  *   4. The waiter's waker is taken out under the lock and woken after it.
+ *   5. `draining` is set when the waiter's cancellation reached its wait (the
+ *      children were cancelled) and cleared by the wait that set it, when it
+ *      ends: it never outlives that wait, so the next wait starts clean.
+ *      While it is set the wait ends only when `running` is 0.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,9 +47,13 @@ struct weft_group {
     weft__member *done_head, *done_tail;
     size_t running;
     weft_waker waiter;
-    bool draining;                  /* the waiter was cancelled (weft/group.h) */
+    uint8_t wait;                   /* what the waiter waits for: enum wait */
+    bool draining;                  /* rule 5 */
     bool closed;
 };
+
+/* What a wait needs before it can end (rule 5 aside). */
+enum wait { WAIT_NEXT, WAIT_ALL, WAIT_SHUTDOWN };
 
 static void member_done(weft__wake_hook *hook)
 {
@@ -145,30 +154,67 @@ static void set_waiter(weft_group *g, weft_cx *cx)
     g->waiter = weft_cx_waker(cx);
 }
 
-/* The waiting task was cancelled: no child may outlive the wait, so cancel
- * them and keep waiting until the last has finished. */
+/* Under the lock: could the current wait end now? */
+static bool wait_satisfied(const weft_group *g)
+{
+    if (g->running == 0)
+        return true;
+    return !g->draining && g->wait == WAIT_NEXT && g->done_head;
+}
+
+/* Under the lock: the waiter's cancellation reached the group. Returns true
+ * the first time, when the caller must cancel the children (after unlocking). */
+static bool start_draining_locked(weft_group *g)
+{
+    bool first = !g->draining;
+    g->draining = true;
+    return first;
+}
+
+/*
+ * The waiting task's cancellation reached its wait. A wait that could end
+ * already did happen (RACED: the next poll reports it, as for any leaf that
+ * completed before its withdrawal). Otherwise no child may outlive the wait:
+ * cancel them all and keep waiting (PENDING) until the last has finished.
+ * The hook is asked again when a torn-down task is woken, without a poll in
+ * between, so it re-arms the waker each time it answers PENDING.
+ */
 static weft_withdraw group_withdraw(weft_cx *cx, void *leaf)
 {
     weft_group *g = leaf;
     weft__spin_lock(&g->lock);
-    g->draining = true;
-    bool idle = g->running == 0;
-    if (idle)
+    if (wait_satisfied(g)) {
+        bool cancelled = g->draining && g->wait != WAIT_SHUTDOWN;
+        g->draining = false;            /* rule 5: this wait is over */
         weft_waker_drop(&g->waiter);
+        weft__spin_unlock(&g->lock);
+        return cancelled ? WEFT_WITHDRAWN : WEFT_WITHDRAW_RACED;
+    }
+    bool first = start_draining_locked(g);
+    set_waiter(g, cx);
     weft__spin_unlock(&g->lock);
-    if (idle)
-        return WEFT_WITHDRAWN;
-    weft_token_cancel(g->token);
-    return WEFT_WITHDRAW_PENDING;   /* each completion wakes the task */
+    if (first)
+        weft_token_cancel(g->token);
+    return WEFT_WITHDRAW_PENDING;       /* each completion wakes the task */
 }
 
-/* Under the lock, with children running: suspend until one completes. */
-static weft_poll suspend_locked(weft_group *g, weft_cx *cx)
+/* Under the lock, with the wait unsatisfied: suspend until a child completes. */
+static weft_poll suspend_locked(weft_group *g, weft_cx *cx, enum wait wait)
 {
+    g->wait = (uint8_t)wait;
     set_waiter(g, cx);
     weft__spin_unlock(&g->lock);
     weft_cx_suspend(cx, g, group_withdraw);
     return WEFT_PENDING;
+}
+
+/* Under the lock, running == 0: end a wait; -ECANCELED if it drained. */
+static weft_poll end_wait_locked(weft_group *g, enum wait wait)
+{
+    bool cancelled = g->draining && wait != WAIT_SHUTDOWN;
+    g->draining = false;
+    weft__spin_unlock(&g->lock);
+    return cancelled ? -ECANCELED : 0;
 }
 
 weft_poll weft_group_join_next(weft_cx *cx, weft_group *g, weft_outcome *out)
@@ -178,11 +224,8 @@ weft_poll weft_group_join_next(weft_cx *cx, weft_group *g, weft_outcome *out)
     weft__spin_lock(&g->lock);
     if (g->draining || !g->done_head) {
         if (g->running > 0)
-            return suspend_locked(g, cx);
-        bool draining = g->draining;
-        g->draining = false;
-        weft__spin_unlock(&g->lock);
-        return draining ? -ECANCELED : 0;
+            return suspend_locked(g, cx, WAIT_NEXT);
+        return end_wait_locked(g, WAIT_NEXT);
     }
     if (!weft_cx_coop(cx)) {
         weft__spin_unlock(&g->lock);
@@ -198,22 +241,38 @@ weft_poll weft_group_join_next(weft_cx *cx, weft_group *g, weft_outcome *out)
     return 1;
 }
 
-static weft_poll wait_all(weft_cx *cx, weft_group *g, bool shutdown)
+/* Wait until no child runs. owner_cancelled: the awaiting task's request is
+ * held only by the implicit shield of a scoped wait (weft/group.h), so it
+ * drains the group as an unshielded wait's withdrawal would. */
+static weft_poll wait_all(weft_cx *cx, weft_group *g, enum wait wait, bool owner_cancelled)
 {
     weft__spin_lock(&g->lock);
+    bool first = owner_cancelled && start_draining_locked(g);
+    if (first && g->running > 0) {
+        weft__spin_unlock(&g->lock);
+        weft_token_cancel(g->token);
+        weft__spin_lock(&g->lock);
+    }
     if (g->running > 0)
-        return suspend_locked(g, cx);
-    bool cancelled = g->draining && !shutdown;
-    g->draining = false;
-    weft__spin_unlock(&g->lock);
-    return cancelled ? -ECANCELED : 0;
+        return suspend_locked(g, cx, wait);
+    return end_wait_locked(g, wait);
 }
 
 weft_poll weft_group_join_all(weft_cx *cx, weft_group *g)
 {
     if (!cx || !g)
         return -EINVAL;
-    return wait_all(cx, g, false);
+    return wait_all(cx, g, WAIT_ALL, false);
+}
+
+weft_poll weft__group_join_all_scoped(weft_cx *cx, weft_group *g)
+{
+    if (!cx || !g)
+        return -EINVAL;
+    /* Depth 1 is the macro's own shield: an outer shield of the user's
+     * still holds the request, and then the children are not cancelled. */
+    bool owner_cancelled = weft_cx_cancel_requested(cx) && cx->task->shield_depth == 1;
+    return wait_all(cx, g, WAIT_ALL, owner_cancelled);
 }
 
 weft_poll weft_group_shutdown(weft_cx *cx, weft_group *g)
@@ -226,7 +285,7 @@ weft_poll weft_group_shutdown(weft_cx *cx, weft_group *g)
     weft__spin_unlock(&g->lock);
     if (first)
         weft_token_cancel(g->token);
-    return wait_all(cx, g, true);
+    return wait_all(cx, g, WAIT_SHUTDOWN, false);
 }
 
 /* ---- freeing ------------------------------------------------------------------- */

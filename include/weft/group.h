@@ -11,14 +11,25 @@
  *    a cancel-safe child). A task spawned into a cancelled group starts
  *    cancelled.
  *  - weft_group_join_next yields children's outcomes in completion order.
- *  - If the task awaiting join_next / join_all is itself cancelled, the group
- *    cancels its children and the await finishes only once every child has
- *    finished, then yields -ECANCELED: no child outlives the wait.
+ *  - If the task suspended in join_next / join_all / shutdown is cancelled,
+ *    the group cancels its children and the await finishes only once every
+ *    child has finished: no child outlives the wait. join_next and join_all
+ *    then yield -ECANCELED (the outcomes stay for a later join_next),
+ *    shutdown yields 0. A wait that could already end when the request came
+ *    (join_next with an outcome ready, no child running) did happen: it
+ *    yields its real result, as any leaf that completed before its
+ *    withdrawal (DESIGN.md, "Cancellation").
+ *  - Every await is a cancellation point (weft/task.h), so a plain WEFT_AWAIT
+ *    on a group wait by a task that is already cancelled yields -ECANCELED
+ *    without touching the group. The wait for the children is the one await
+ *    a cancelled owner must still make: WEFT_GROUP_AWAIT_SHUTDOWN and
+ *    WEFT_GROUP_AWAIT_ALL below are that await, implicitly shielded. The
+ *    request stays pending and is delivered at the first await after it.
  *  - weft_group_shutdown cancels the children, waits for all of them and
  *    closes the group (spawning into it fails with -ESHUTDOWN).
  *  - weft_group_free on a group with running children cancels them and, from
  *    a plain thread, blocks until they finish; on a worker thread it refuses
- *    with -EBUSY (await weft_group_shutdown first).
+ *    with -EBUSY (await WEFT_GROUP_AWAIT_SHUTDOWN first).
  * One task (or thread) at a time may wait on a group.
  */
 #ifndef WEFT_GROUP_H
@@ -53,11 +64,45 @@ WEFT_EXTERN weft_poll weft_group_join_all(weft_cx *cx, weft_group *g);
 WEFT_EXTERN int weft_group_cancel(weft_group *g);
 
 /* Cancel, wait for every child, close. Yields 0, even if the awaiting task is
- * cancelled meanwhile (the wait is what makes the group structured). */
+ * cancelled meanwhile (the wait is what makes the group structured); await it
+ * with WEFT_GROUP_AWAIT_SHUTDOWN so that a task cancelled before it still
+ * makes the wait. */
 WEFT_EXTERN weft_poll weft_group_shutdown(weft_cx *cx, weft_group *g);
 
 /* Children spawned and not yet joined (running or finished). */
 WEFT_EXTERN size_t weft_group_len(weft_group *g);
+
+/*
+ * The structured end of a group, awaited even by a task that is already
+ * cancelled (each is one await, in its own shield region; in a task body,
+ * with the frame f, like WEFT_AWAIT):
+ *
+ *   WEFT_GROUP_AWAIT_SHUTDOWN(f, out, g)  weft_group_shutdown: cancel, wait
+ *                                         for every child, close; out = 0.
+ *   WEFT_GROUP_AWAIT_ALL(f, out, g)       join_all; if the task's request is
+ *                                         pending (held by no shield but this
+ *                                         one), the children are cancelled
+ *                                         first and out = -ECANCELED, else 0.
+ *
+ * A cancel-safe task is not torn down inside them; its request takes effect
+ * at the first await after them, like any request a shield held.
+ */
+#define WEFT_GROUP_AWAIT_SHUTDOWN(f, out, g)                                  \
+    do {                                                                      \
+        WEFT_SHIELD_BEGIN();                                                  \
+        WEFT_AWAIT(f, out, weft_group_shutdown(cx, (g)));                     \
+        WEFT_SHIELD_END();                                                    \
+    } while (0)
+
+#define WEFT_GROUP_AWAIT_ALL(f, out, g)                                       \
+    do {                                                                      \
+        WEFT_SHIELD_BEGIN();                                                  \
+        WEFT_AWAIT(f, out, weft__group_join_all_scoped(cx, (g)));             \
+        WEFT_SHIELD_END();                                                    \
+    } while (0)
+
+/* Not API: the wait behind WEFT_GROUP_AWAIT_ALL. */
+WEFT_EXTERN weft_poll weft__group_join_all_scoped(weft_cx *cx, weft_group *g);
 
 #ifdef __cplusplus
 }
