@@ -131,7 +131,10 @@ void weft__idle_wake_all(weft__idle *idle, void (*wake)(void *arg, uint32_t work
     pthread_mutex_lock(&idle->lock);
     while (idle->nsleepers > 0) {
         uint32_t w = idle->sleepers[--idle->nsleepers];
-        atomic_fetch_add_explicit(&idle->state, UNPARK_ONE, memory_order_seq_cst);
+        /* Counted as searching, like any notified sleeper: the woken worker
+         * finds itself unlisted and leaves park as a searcher, and will take
+         * one off the search count. */
+        atomic_fetch_add_explicit(&idle->state, UNPARK_ONE + SEARCH_ONE, memory_order_seq_cst);
         atomic_store_explicit(&idle->is_sleeper[w], false, memory_order_seq_cst);
         wake(arg, w);
     }
