@@ -12,8 +12,9 @@
  *             own shard and records a SHUTDOWN request on every task in it,
  *             then counts itself in `closed_shards`. Workers keep running, so
  *             cooperative tasks can finish during the grace period.
- *   STOPPED   workers told to exit (`stop`) and joined; the shutdown thread
- *             alone drains the queues and tears down what is left.
+ *   STOPPED   workers told to exit (`stop`) and joined; the blocking pool
+ *             is shut down (its jobs finished or cancelled); the shutdown
+ *             thread alone drains the queues and tears down what is left.
  */
 #ifndef WEFT_RUNTIME_RT_H
 #define WEFT_RUNTIME_RT_H
@@ -54,5 +55,13 @@ struct weft_runtime {
     _Atomic uint32_t closed_shards; /* workers that closed their shard */
     int start_error;
 };
+
+/* The blocking pool's part of shutdown (runtime/blocking.c): called once the
+ * workers have stopped and before the sweep. Refuses new jobs, cancels queued
+ * ones, waits for running ones and joins the pool's threads, so that no pool
+ * thread still touches a frame when the sweep drops it. */
+void weft__blocking_shutdown(weft_runtime *rt);
+/* Frees the pool, if one was created; after weft__blocking_shutdown. */
+void weft__blocking_free(weft_runtime *rt);
 
 #endif /* WEFT_RUNTIME_RT_H */

@@ -8,7 +8,8 @@
  *      do their own shards, see rt.h).
  *   2. Let the workers run for up to the grace period, so cooperative tasks
  *      can return on their own.
- *   3. Stop the workers and join them.
+ *   3. Stop the workers and join them; then shut the blocking pool down
+ *      (runtime/blocking.c), so no pool thread still uses a frame.
  *   4. Alone now, drain every queue and claim every idle task, tearing each one
  *      down without resuming it (drop hook once, join status -ECANCELED), until
  *      the registry is empty. Joiners are woken as usual.
@@ -37,6 +38,7 @@ static void rt_free(weft_runtime *rt)
         weft__op_table_destroy(&rt->workers[i].ops);
     }
     weft__free(rt->workers, rt->nworkers * sizeof *rt->workers);
+    weft__blocking_free(rt);
     weft__registry_destroy(&rt->registry);
     weft__idle_destroy(&rt->idle);
     pthread_cond_destroy(&rt->started_cond);
@@ -299,6 +301,7 @@ int weft_runtime_shutdown(weft_runtime *rt)
     if (atomic_load_explicit(&rt->phase, memory_order_acquire) == WEFT__RT_RUNNING) {
         close_and_wait(rt);
         stop_workers(rt);
+        weft__blocking_shutdown(rt);
         sweep(rt);
         atomic_store_explicit(&rt->phase, WEFT__RT_STOPPED, memory_order_release);
     }

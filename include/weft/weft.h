@@ -10,6 +10,7 @@
 #include "weft/task.h"
 #include "weft/runtime.h"
 #include "weft/time.h"
+#include "weft/blocking.h"
 #include "weft/io.h"
 #include "weft/select.h"
 #include "weft/group.h"
