@@ -23,6 +23,10 @@
  *   4. A hand-off answers WEFT_WITHDRAW_PENDING: the task is not resumed (and
  *      its frame not dropped) until the owner has unlinked the timer and woken
  *      it with CANCELLED.
+ *   5. A wheel is read and armed with its worker's clock (worker.h, rule 6):
+ *      CLOCK_MONOTONIC, or the simulator's virtual time. weft_now_ns inside a
+ *      task reads the clock of the worker polling it, so a deadline a task
+ *      computes and the wheel it arms always agree.
  */
 #include "reactor/timer.h"
 
@@ -63,16 +67,22 @@ static inline bool cas_state(weft_sleep *s, uint32_t from, uint32_t to)
                                                    memory_order_acquire);
 }
 
+static inline uint64_t clock_of(const weft_worker *w)
+{
+    return w->clock ? *w->clock : weft__now_ns();
+}
+
 uint64_t weft_now_ns(void)
 {
-    return weft__now_ns();
+    const weft_worker *w = weft__current_worker;
+    return w ? clock_of(w) : weft__now_ns();
 }
 
 /* ---- the driver, on the owning worker -------------------------------------- */
 
 void weft__timers_init(weft_worker *w)
 {
-    weft__wheel_init(&w->wheel, weft__now_ns());
+    weft__wheel_init(&w->wheel, clock_of(w));
     atomic_init(&w->remote_cancels, NULL);
 }
 
@@ -83,18 +93,20 @@ static void fire(weft__timer *t, void *arg)
         return;
     }
     weft_sleep *s = sleep_of(t);
-    /* Rule 2: if a withdrawal is being handed over, its settling wakes us. */
-    if (cas_state(s, SLEEP_ARMED, SLEEP_FIRED)) {
-        weft_waker waker = s->weft_waker;
+    /* Read the waker before the CAS: once FIRED is visible the task may finish
+     * the sleep and reuse or free it. While the timer is linked nobody writes
+     * the waker (rule 3), so the early read is stable. Rule 2: if a withdrawal
+     * is being handed over, its settling wakes the task instead. */
+    weft_waker waker = s->weft_waker;
+    if (cas_state(s, SLEEP_ARMED, SLEEP_FIRED))
         weft_waker_wake(&waker);
-    }
 }
 
 unsigned weft__timers_advance(weft_worker *w)
 {
     if (weft__wheel_len(&w->wheel) == 0)
         return 0;
-    return (unsigned)weft__wheel_advance(&w->wheel, weft__now_ns(), fire, w);
+    return (unsigned)weft__wheel_advance(&w->wheel, clock_of(w), fire, w);
 }
 
 int64_t weft__timers_park_timeout(weft_worker *w)
@@ -102,7 +114,7 @@ int64_t weft__timers_park_timeout(weft_worker *w)
     uint64_t next = weft__wheel_next_deadline(&w->wheel);
     if (next == UINT64_MAX)
         return -1;
-    uint64_t now = weft__now_ns();
+    uint64_t now = clock_of(w);
     return next > now ? (int64_t)(next - now) : 0;
 }
 
@@ -177,7 +189,7 @@ static weft_poll sleep_poll(weft_cx *cx, weft_sleep *s, uint64_t deadline, bool 
         return -EINVAL;
     switch (atomic_load_explicit(state_of(s), memory_order_acquire)) {
     case SLEEP_IDLE: {
-        uint64_t now = weft__now_ns();
+        uint64_t now = clock_of(cx->worker);
         if (relative)
             deadline = deadline > UINT64_MAX - now ? UINT64_MAX : now + deadline;
         if (deadline <= now)

@@ -26,6 +26,7 @@
 #include "runtime/idle.h"
 #include "runtime/inject.h"
 #include "runtime/registry.h"
+#include "runtime/sim.h"
 #include "runtime/worker.h"
 #include "weft/runtime.h"
 
@@ -54,6 +55,7 @@ struct weft_runtime {
     uint32_t started;               /* workers that finished ring setup */
     _Atomic uint32_t closed_shards; /* workers that closed their shard */
     int start_error;
+    weft__sim sim;                  /* sim.on: no threads; runtime/sim.h */
 };
 
 /* The blocking pool's part of shutdown (runtime/blocking.c): called once the

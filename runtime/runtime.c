@@ -122,7 +122,7 @@ static int start_workers(weft_runtime *rt)
     return rc;
 }
 
-int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts)
+int weft__runtime_new_unstarted(weft_runtime **out, const weft_runtime_opts *opts)
 {
     if (!out)
         return -EINVAL;
@@ -149,13 +149,21 @@ int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts)
     atomic_init(&rt->phase, WEFT__RT_RUNNING);
     for (uint32_t i = 0; i < rt->nworkers; i++)
         worker_init(rt, i);
-    rc = start_workers(rt);
-    if (rc) {
-        rt_free(rt);
-        return rc;
-    }
     *out = rt;
     return 0;
+}
+
+int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts)
+{
+    if (!out)
+        return -EINVAL;
+    weft_runtime *rt;
+    int rc = weft__runtime_new_unstarted(&rt, opts);
+    if (rc == 0 && (rc = start_workers(rt)) != 0)
+        rt_free(rt);
+    if (rc == 0)
+        *out = rt;
+    return rc;
 }
 
 static int spawn(weft_runtime *rt, const weft_task_desc *desc, weft_join *join)
@@ -199,6 +207,8 @@ int weft_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcome *ou
         return -EINVAL;
     if (weft__current_worker)
         return -EDEADLK;
+    if (rt->sim.on)
+        return weft__sim_block_on(rt, desc, out);
     weft_join h = WEFT_JOIN_INIT;
     int rc = spawn(rt, desc, &h);
     return rc ? rc : weft_join_wait(&h, out);
@@ -299,7 +309,10 @@ int weft_runtime_shutdown(weft_runtime *rt)
         return -EDEADLK;
     pthread_mutex_lock(&rt->lifecycle_lock);
     if (atomic_load_explicit(&rt->phase, memory_order_acquire) == WEFT__RT_RUNNING) {
-        close_and_wait(rt);
+        if (rt->sim.on)
+            weft__sim_close(rt);    /* the same steps, in virtual time */
+        else
+            close_and_wait(rt);
         stop_workers(rt);
         weft__blocking_shutdown(rt);
         sweep(rt);

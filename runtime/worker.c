@@ -11,6 +11,11 @@
  *      starve the queue.
  *   3. A worker counts as searching from the moment it may steal until it runs
  *      a task or parks; the last searcher to find work wakes one more (idle.h).
+ *   4. A simulated worker (runtime/sim.h) makes the same choices through the
+ *      same functions, one poll per weft__worker_sim_pick; only the ring is
+ *      left to the simulator, and a worker that finds nothing stops
+ *      searching where a real one would park. So the real loop carries no
+ *      test for "simulated" at all.
  */
 #include "runtime/worker.h"
 
@@ -150,21 +155,34 @@ static void stop_searching(weft_worker *w)
         weft__notify_parked(w->rt);     /* rule 3: ramp up one more */
 }
 
-static void run_task(weft_worker *w, weft__task *t)
+/* The next task of a run_task chain from the LIFO slot, or NULL when the chain
+ * ends: the slot is empty, or invariant 2's cap sent its task to the queue. */
+static weft__task *lifo_next(weft_worker *w, uint32_t *lifo_polls)
+{
+    weft__task *t = w->lifo;
+    if (!t)
+        return NULL;
+    w->lifo = NULL;
+    if ((*lifo_polls)++ < MAX_LIFO_POLLS)
+        return t;
+    w->lifo_enabled = false;
+    push_back(w, t);
+    return NULL;
+}
+
+static void start_chain(weft_worker *w)
 {
     stop_searching(w);
     w->lifo_enabled = true;
-    weft__harness_poll(w, t);
-    for (uint32_t lifo_polls = 0; w->lifo; lifo_polls++) {
-        t = w->lifo;
-        w->lifo = NULL;
-        if (lifo_polls >= MAX_LIFO_POLLS) {
-            w->lifo_enabled = false;
-            push_back(w, t);
-            return;
-        }
+}
+
+static void run_task(weft_worker *w, weft__task *t)
+{
+    start_chain(w);
+    uint32_t lifo_polls = 0;
+    do
         weft__harness_poll(w, t);
-    }
+    while ((t = lifo_next(w, &lifo_polls)) != NULL);
 }
 
 static bool work_pending(weft_runtime *rt)
@@ -233,6 +251,20 @@ static void park(weft_worker *w)
     }
 }
 
+/* Per tick, after the ring: hand-offs from other threads, and shutdown. */
+static void maintain(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    if (weft__timers_have_remote(w))
+        weft__timers_settle_remote(w);
+    if (weft__io_have_remote(w))
+        weft__io_settle_remote(w);
+    if (weft__registry_has_handed_back(&rt->registry, w->index))
+        weft__registry_drain(&rt->registry, w->index);
+    if (__builtin_expect(closing_unseen(w), 0))
+        close_shard(w);
+}
+
 /* Rule 3 keeps at most half the workers here, and a lone worker has nobody
  * to wait for. */
 static weft__task *spin_for_work(weft_worker *w)
@@ -264,14 +296,7 @@ static void run(weft_worker *w)
         } else if (w->ops.live > 0 && weft__reap_wanted(w)) {
             weft__reap(w);          /* a busy worker still sees its I/O */
         }
-        if (weft__timers_have_remote(w))
-            weft__timers_settle_remote(w);
-        if (weft__io_have_remote(w))
-            weft__io_settle_remote(w);
-        if (weft__registry_has_handed_back(&rt->registry, w->index))
-            weft__registry_drain(&rt->registry, w->index);
-        if (__builtin_expect(closing_unseen(w), 0))
-            close_shard(w);
+        maintain(w);
         weft__task *t = next_task(w);
         if (!t)
             t = steal_work(w);
@@ -329,4 +354,57 @@ void *weft__worker_main(void *arg)
     }
     weft__alloc_thread_stop();
     return NULL;
+}
+
+/* ---- simulated workers (invariant 4) ------------------------------------ */
+
+int weft__worker_sim_attach(weft_worker *w, const uint64_t *clock)
+{
+    w->clock = clock;
+    weft__timers_init(w);
+    /* A real ring, so that an I/O leaf polled under the simulator is as safe
+     * as anywhere else; the simulator decides when it is reaped. */
+    return weft__ring_init(&w->ring, RING_ENTRIES);
+}
+
+void weft__worker_sim_detach(weft_worker *w)
+{
+    weft__current_worker = w;
+    weft__io_drain(w);      /* no frame may be freed under the kernel */
+    weft__current_worker = NULL;
+    weft__ring_destroy(&w->ring);
+}
+
+weft__task *weft__worker_sim_pick(weft_worker *w)
+{
+    weft__task *t = w->sim_chain ? lifo_next(w, &w->sim_lifo_polls) : NULL;
+    if (t)
+        return t;
+    w->sim_chain = false;
+    w->tick++;
+    maintain(w);
+    t = next_task(w);
+    if (!t)
+        t = steal_work(w);
+    if (!t) {
+        stop_searching(w);      /* where a real worker would park */
+        return NULL;
+    }
+    start_chain(w);
+    w->sim_chain = true;
+    w->sim_lifo_polls = 0;
+    return t;
+}
+
+bool weft__worker_sim_ready(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    if (w->lifo || weft__local_len(&w->queue) > 0 || weft__inject_len(&rt->inject) > 0
+        || weft__timers_have_remote(w) || weft__io_have_remote(w)
+        || weft__registry_has_handed_back(&rt->registry, w->index) || closing_unseen(w))
+        return true;
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        if (i != w->index && weft__local_len(&rt->workers[i].queue) > 0)
+            return true;
+    return false;
 }

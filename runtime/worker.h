@@ -10,6 +10,12 @@
  *      unpark it (ring.h).
  *   4. `wheel` and `remote_cancels` follow reactor/timer.h.
  *   5. `ops` follows reactor/op.h: the owner alone, except `ops.remote`.
+ *   6. `clock` is set before the worker first runs and never changes. NULL
+ *      means CLOCK_MONOTONIC; otherwise the worker is simulated (runtime/sim.h)
+ *      and the clock is the simulator's virtual time, which only the
+ *      simulator's thread moves. `sim_chain` and `sim_lifo_polls` are the
+ *      simulator's copy of run_task's LIFO bookkeeping; `sim_priority` is
+ *      its PCT priority.
  */
 #ifndef WEFT_RUNTIME_WORKER_H
 #define WEFT_RUNTIME_WORKER_H
@@ -42,6 +48,10 @@ typedef struct weft_worker {
     weft__op_table ops;
     weft__wheel wheel;
     struct weft_sleep *_Atomic remote_cancels;
+    const uint64_t *clock;
+    bool sim_chain;
+    uint32_t sim_lifo_polls;
+    uint32_t sim_priority;          /* PCT: the highest ready worker runs */
 } weft_worker;
 
 /* The worker running on this thread, or NULL. */
@@ -56,5 +66,19 @@ void *weft__worker_main(void *arg);
 
 /* Wake a sleeping worker if the idle rules say so. */
 void weft__notify_parked(struct weft_runtime *rt);
+
+/* ---- Simulated workers (runtime/sim.c drives them on its own thread) ---- */
+
+/* Give w its ring and timers as its thread would, reading `clock` for time. */
+int weft__worker_sim_attach(weft_worker *w, const uint64_t *clock);
+/* Settle w's I/O and close its ring, as its thread does when it stops. */
+void weft__worker_sim_detach(weft_worker *w);
+/* The task w would poll next, exactly as its run loop would choose it (the
+ * LIFO slot, its queue, the inject queue, a steal), or NULL when it finds
+ * none. The caller polls it with weft__harness_poll. */
+struct weft__task *weft__worker_sim_pick(weft_worker *w);
+/* True when w has something to do: a task to run, one to steal, or a
+ * hand-off to settle. */
+bool weft__worker_sim_ready(weft_worker *w);
 
 #endif /* WEFT_RUNTIME_WORKER_H */

@@ -4,11 +4,20 @@
  *
  *   weft-stress [--seconds N] [--seed S] [--threads T] [--scenario NAME ...]
  *   weft-stress --scenario NAME --replay SEED     (one instance, as reported)
+ *   weft-stress --deterministic [--pct D] [--runs N] [other options as above]
  *   weft-stress --list
  *
  * Instance k of a run uses the seed splitmix(S + k), so a failing instance is
  * replayed by its own seed. Prints a progress line to stderr while it runs and
  * one summary line at the end; exits 0 only when no invariant was violated.
+ *
+ * --deterministic runs the scenarios marked deterministic (stress.h) on a
+ * simulated runtime (weft/sim.h) of T simulated workers, PCT of depth D if
+ * given, each instance's seed seeding the simulator too; it runs exactly N
+ * instances (default 100), so time plays no part and the run is a function
+ * of S, T, D and N. It prints "schedule <hash>": every instance's schedule
+ * hash folded together (with --replay, that instance's), the same line for
+ * the same arguments on every run.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,11 +25,16 @@
 #include <string.h>
 #include <time.h>
 
+#include <weft/sim.h>
+
+#include "sim_scenarios.h"
 #include "stress.h"
 
 stress_stats stress_totals;
 
 static unsigned opt_threads = 2;
+static bool opt_deterministic;
+unsigned stress_sim_pct;
 static const stress_scenario *current;
 
 static double now(void)
@@ -45,8 +59,13 @@ void stress_violation(const char *scenario, uint64_t seed, const char *fmt, ...)
             (unsigned long long)seed);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n  replay: weft-stress --threads %u --scenario %s --replay 0x%016llx\n",
-            opt_threads, scenario, (unsigned long long)seed);
+    if (opt_deterministic)
+        fprintf(stderr, "\n  replay: weft-stress --deterministic --pct %u --threads %u "
+                        "--scenario %s --replay 0x%016llx\n",
+                stress_sim_pct, opt_threads, scenario, (unsigned long long)seed);
+    else
+        fprintf(stderr, "\n  replay: weft-stress --threads %u --scenario %s --replay 0x%016llx\n",
+                opt_threads, scenario, (unsigned long long)seed);
 }
 
 static uint64_t load(_Atomic uint64_t *c)
@@ -69,18 +88,44 @@ static void print_summary(FILE *f, double secs)
             (unsigned long long)load(&s->violations));
 }
 
+/* The scenarios of this mode: the main table, or under --deterministic
+ * those marked deterministic in either table. */
+static unsigned eligible(const stress_scenario **out, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < stress_scenario_count && n < max; i++)
+        if (!opt_deterministic || stress_scenarios[i].deterministic)
+            out[n++] = &stress_scenarios[i];
+    for (unsigned i = 0; opt_deterministic && i < stress_sim_scenario_count && n < max; i++)
+        out[n++] = &stress_sim_scenarios[i];
+    return n;
+}
+
+#define MAX_SCENARIOS 64
+
 static const stress_scenario *find(const char *name)
 {
-    for (unsigned i = 0; i < stress_scenario_count; i++)
-        if (strcmp(stress_scenarios[i].name, name) == 0)
-            return &stress_scenarios[i];
+    const stress_scenario *all[MAX_SCENARIOS];
+    unsigned n = eligible(all, MAX_SCENARIOS);
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(all[i]->name, name) == 0)
+            return all[i];
     return NULL;
+}
+
+static void list(void)
+{
+    const stress_scenario *all[MAX_SCENARIOS];
+    unsigned n = eligible(all, MAX_SCENARIOS);
+    for (unsigned i = 0; i < n; i++)
+        printf("%-16s %s\n", all[i]->name, all[i]->what);
 }
 
 static int usage(void)
 {
     fprintf(stderr, "usage: weft-stress [--seconds N] [--seed S] [--threads T] "
-                    "[--scenario NAME ...] [--replay SEED] [--list]\n");
+                    "[--scenario NAME ...] [--replay SEED] [--list]\n"
+                    "       weft-stress --deterministic [--pct D] [--runs N] [same options]\n");
     return 2;
 }
 
@@ -97,57 +142,58 @@ static void run_instance(weft_runtime *rt, const stress_scenario *sc, uint64_t s
     stress_count(&stress_totals.scenarios, 1);
 }
 
-int main(int argc, char **argv)
+/* One instance on a simulated runtime of its own; returns its schedule. */
+static uint64_t run_sim_instance(const stress_scenario *sc, uint64_t seed)
 {
-    double seconds = 10;
-    uint64_t seed = (uint64_t)time(NULL), replay = 0;
-    bool replaying = false;
-    const stress_scenario *chosen[16];
-    unsigned nchosen = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--list") == 0) {
-            for (unsigned k = 0; k < stress_scenario_count; k++)
-                printf("%-14s %s\n", stress_scenarios[k].name, stress_scenarios[k].what);
-            return 0;
-        }
-        if (!v)
-            return usage();
-        i++;
-        if (strcmp(a, "--seconds") == 0) {
-            seconds = strtod(v, NULL);
-        } else if (strcmp(a, "--seed") == 0) {
-            seed = strtoull(v, NULL, 0);
-        } else if (strcmp(a, "--threads") == 0) {
-            opt_threads = (unsigned)strtoul(v, NULL, 0);
-        } else if (strcmp(a, "--replay") == 0) {
-            replay = strtoull(v, NULL, 0);
-            replaying = true;
-        } else if (strcmp(a, "--scenario") == 0 && nchosen < 16) {
-            if (!(chosen[nchosen++] = find(v))) {
-                fprintf(stderr, "weft-stress: unknown scenario '%s' (see --list)\n", v);
-                return 2;
-            }
-        } else {
-            return usage();
+    /* A short virtual grace: tasks left at shutdown are a scenario's own
+     * business, and each poll of the grace period costs real time. */
+    weft_sim_opts o = { .seed = seed, .workers = opt_threads, .pct_depth = stress_sim_pct,
+                        .shutdown_grace_ms = 5 };
+    weft_runtime *rt;
+    int rc = weft_sim_runtime_new(&rt, &o);
+    if (rc < 0) {
+        fprintf(stderr, "weft-stress: simulated runtime: %s\n", weft_strerror(rc));
+        exit(1);
+    }
+    run_instance(rt, sc, seed);
+    weft_runtime_shutdown(rt);
+    uint64_t schedule = weft_sim_schedule(rt);
+    weft_runtime_free(rt);
+    return schedule;
+}
+
+/* Exactly `runs` instances, so that the folded schedule names the run. */
+static void run_deterministic(const stress_scenario **chosen, unsigned nchosen, uint64_t seed,
+                              uint64_t runs, bool replaying)
+{
+    uint64_t schedule = 0;
+    if (replaying) {
+        schedule = run_sim_instance(chosen[0], seed);
+    } else {
+        fprintf(stderr, "weft-stress: deterministic, seed 0x%llx, %u simulated workers, pct %u, "
+                        "%llu runs\n", (unsigned long long)seed, opt_threads, stress_sim_pct,
+                (unsigned long long)runs);
+        for (uint64_t k = 0; k < runs; k++) {
+            uint64_t fold = schedule ^ run_sim_instance(chosen[k % nchosen], mix_seed(seed, k));
+            schedule = stress_rng(&fold);
         }
     }
-    if (opt_threads == 0 || (replaying && nchosen != 1))
-        return usage();
-    if (nchosen == 0)
-        for (unsigned k = 0; k < stress_scenario_count; k++)
-            chosen[nchosen++] = &stress_scenarios[k];
+    printf("schedule 0x%016llx\n", (unsigned long long)schedule);
+}
 
+static void run_threads(const stress_scenario **chosen, unsigned nchosen, uint64_t seed,
+                        double seconds, bool replaying)
+{
     weft_runtime *rt;
     weft_runtime_opts opts = { .threads = opt_threads };
     int rc = weft_runtime_new(&rt, &opts);
     if (rc < 0) {
         fprintf(stderr, "weft-stress: runtime: %s\n", weft_strerror(rc));
-        return 1;
+        exit(1);
     }
     double start = now(), last_progress = start;
     if (replaying) {
-        run_instance(rt, chosen[0], replay);
+        run_instance(rt, chosen[0], seed);
     } else {
         fprintf(stderr, "weft-stress: seed 0x%llx, %u threads, %.0fs\n",
                 (unsigned long long)seed, opt_threads, seconds);
@@ -163,6 +209,70 @@ int main(int argc, char **argv)
         fputc('\n', stderr);
     }
     weft_runtime_free(rt);
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = 10;
+    uint64_t seed = (uint64_t)time(NULL), replay = 0, runs = 100;
+    bool replaying = false, listing = false, sim_only = false;
+    const char *names[MAX_SCENARIOS];
+    unsigned nnames = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--list") == 0 || strcmp(a, "--deterministic") == 0) {
+            listing |= a[2] == 'l';
+            opt_deterministic |= a[2] == 'd';
+            continue;
+        }
+        if (!v)
+            return usage();
+        i++;
+        if (strcmp(a, "--seconds") == 0) {
+            seconds = strtod(v, NULL);
+        } else if (strcmp(a, "--seed") == 0) {
+            seed = strtoull(v, NULL, 0);
+        } else if (strcmp(a, "--threads") == 0) {
+            opt_threads = (unsigned)strtoul(v, NULL, 0);
+        } else if (strcmp(a, "--pct") == 0) {
+            stress_sim_pct = (unsigned)strtoul(v, NULL, 0);
+            sim_only = true;
+        } else if (strcmp(a, "--runs") == 0) {
+            runs = strtoull(v, NULL, 0);
+            sim_only = true;
+        } else if (strcmp(a, "--replay") == 0) {
+            replay = strtoull(v, NULL, 0);
+            replaying = true;
+        } else if (strcmp(a, "--scenario") == 0 && nnames < MAX_SCENARIOS) {
+            names[nnames++] = v;    /* looked up once the mode is known */
+        } else {
+            return usage();
+        }
+    }
+    if (listing) {
+        list();
+        return 0;
+    }
+    if (opt_threads == 0 || (replaying && nnames != 1) || stress_sim_pct > WEFT_SIM_MAX_PCT_DEPTH
+        || (sim_only && !opt_deterministic))
+        return usage();
+    const stress_scenario *chosen[MAX_SCENARIOS];
+    unsigned nchosen = 0;
+    for (unsigned k = 0; k < nnames; k++) {
+        if (!(chosen[nchosen++] = find(names[k]))) {
+            fprintf(stderr, "weft-stress: no scenario '%s'%s (see --list)\n", names[k],
+                    opt_deterministic ? " runs under --deterministic" : "");
+            return 2;
+        }
+    }
+    if (nchosen == 0)
+        nchosen = eligible(chosen, MAX_SCENARIOS);
+
+    double start = now();
+    if (opt_deterministic)
+        run_deterministic(chosen, nchosen, replaying ? replay : seed, runs, replaying);
+    else
+        run_threads(chosen, nchosen, replaying ? replay : seed, seconds, replaying);
     print_summary(stdout, now() - start);
     return load(&stress_totals.violations) == 0 ? 0 : 1;
 }

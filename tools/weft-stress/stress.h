@@ -38,6 +38,11 @@ typedef struct stress_scenario {
     const char *what;
     /* Run one instance on rt (NULL: the scenario makes its own runtime). */
     void (*run)(weft_runtime *rt, uint64_t seed, unsigned threads);
+    /* Runs under --deterministic, where rt is simulated (weft/sim.h): the
+     * scenario waits for its root with weft_block_on only (nothing else
+     * drives a simulated runtime), starts no threads, does no I/O and makes
+     * no runtime of its own; then the seed fixes the interleaving too. */
+    bool deterministic;
 } stress_scenario;
 
 extern const stress_scenario stress_scenarios[];

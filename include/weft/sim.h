@@ -1,0 +1,147 @@
+/*
+ * weft/sim.h - the deterministic simulator: run task code on simulated
+ * workers, on the calling thread, in virtual time, so that a seed names one
+ * schedule and replays it bit for bit.
+ *
+ * A simulated runtime starts no threads. Each step, a seeded choice picks one
+ * worker that has something to do, and that worker makes one poll exactly as
+ * its real run loop would (LIFO slot, local queue, inject queue, stealing from
+ * a victim picked by its own seeded generator). When no worker has anything
+ * to do, virtual time jumps to the next timer deadline and the due timers
+ * fire; without PCT, a small seeded probability also makes it jump while work
+ * is waiting, so a timer can fire between any two polls. A cancellation
+ * requested from outside the tasks goes to the inject queue, so when it is
+ * delivered is a seeded choice too. Nothing real sleeps: an hour of virtual
+ * time costs what its polls cost.
+ *
+ * Deterministic: every scheduling decision; weft_now_ns and every sleep,
+ * timeout and interval inside a task (outside the tasks weft_now_ns is the
+ * real clock: use weft_sim_now); when cancellations are delivered.
+ * Not deterministic:
+ *   - I/O: real io_uring operations, reaped only when no task can run, given
+ *     up to 10 ms of real time before virtual time moves on; their deadlines
+ *     read the real clock;
+ *   - the blocking pool: real threads, which the simulator does not wait for
+ *     (a root that waits only on a blocking job may be reported as blocked);
+ *   - anything a task does with threads or the real clock itself;
+ *   - the provenance timestamps of weft_trace_event and weft_cancel_info
+ *     (requested_ns, shield_held_ns), which stay on CLOCK_MONOTONIC.
+ *
+ * `schedule` is a 64-bit hash over the decisions: the worker of each step,
+ * each task it polled (by its size, name and resume point, never its
+ * address), each jump of virtual time. Two runs with the same seed, options
+ * and program give the same hash; print it to compare runs.
+ *
+ * PCT (probabilistic concurrency testing, Burckhardt et al.): with pct_depth
+ * d > 0, each worker gets a distinct random priority and the highest-priority
+ * worker with work always runs; at d - 1 random steps (spread over
+ * pct_steps), the worker that just ran drops below every other. A bug that
+ * needs d ordering constraints among n workers is then found with
+ * probability at least 1 / (n * pct_steps^(d-1)) per seed.
+ *
+ * From outside the tasks, only weft_block_on (and weft_runtime_shutdown/free)
+ * drive a simulated runtime, and only from the thread that created it (its
+ * rings are that thread's); weft_join_wait on a task that has not finished
+ * would wait for ever, because nothing else runs the workers.
+ */
+#ifndef WEFT_SIM_H
+#define WEFT_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "weft/runtime.h"
+#include "weft/token.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_sim_opts {
+    uint64_t seed;
+    unsigned workers;               /* simulated workers; 0 = 2 */
+    unsigned pct_depth;             /* 0: uniform choice; d: PCT, d - 1 change
+                                       points (at most WEFT_SIM_MAX_PCT_DEPTH) */
+    uint64_t pct_steps;             /* steps the change points fall in; 0 = 4096 */
+    uint64_t start_ns;              /* virtual weft_now_ns at start; 0 = 1 s */
+    uint64_t max_steps;             /* polls before giving up; 0 = 10 million */
+    unsigned shutdown_grace_ms;     /* virtual grace period; 0 = 1000 */
+} weft_sim_opts;
+
+#define WEFT_SIM_MAX_PCT_DEPTH 64
+
+/*
+ * A runtime whose workers are simulated (see above). Use it like any other:
+ * spawn into it, weft_block_on a root task (which runs the simulation until
+ * that task finishes), weft_runtime_free it (a shutdown in virtual time).
+ * weft_block_on returns -EDEADLK when every task is blocked with no timer
+ * left to fire, and -ELOOP after max_steps polls.
+ */
+WEFT_EXTERN int weft_sim_runtime_new(weft_runtime **out, const weft_sim_opts *opts);
+
+/* True for a runtime made by weft_sim_runtime_new. */
+WEFT_EXTERN bool weft_sim_active(const weft_runtime *rt);
+
+/* The schedule hash so far, the polls made so far and the virtual clock;
+ * 0 for a runtime that is not simulated. */
+WEFT_EXTERN uint64_t weft_sim_schedule(const weft_runtime *rt);
+WEFT_EXTERN uint64_t weft_sim_steps(const weft_runtime *rt);
+WEFT_EXTERN uint64_t weft_sim_now(const weft_runtime *rt);
+
+/*
+ * One whole simulation: a simulated runtime, root blocked on, then shut
+ * down. Fills *out as weft_block_on does and *schedule (may be NULL) with the
+ * hash of the whole run, shutdown included. Returns 0, -EDEADLK or -ELOOP as
+ * weft_block_on, or an error from creating the runtime.
+ */
+WEFT_EXTERN int weft_sim_run(const weft_sim_opts *opts, const weft_task_desc *root,
+                             weft_outcome *out, uint64_t *schedule);
+
+/* ---- Cancel at each await: the sweep -------------------------------------- */
+
+typedef enum weft_sim_cancel {
+    WEFT_SIM_CANCEL_ABORT = 0,      /* weft_abort on the root's handle */
+    WEFT_SIM_CANCEL_TOKEN,          /* cancel a token the root is bound to */
+} weft_sim_cancel;
+
+/*
+ * After each run: run k cancels the root right after its k-th suspension
+ * (counting from 1); cancelled is false for the last run, which finished
+ * before suspending k times. rc is what weft_sim_run returned. Return 0 when
+ * the invariants hold.
+ */
+typedef int (*weft_sim_check_fn)(void *arg, unsigned k, bool cancelled, int rc,
+                                 const weft_outcome *out);
+
+typedef struct weft_sim_sweep {
+    weft_sim_opts sim;              /* every run uses these, seed included */
+    weft_sim_cancel how;
+    weft_sim_check_fn check;        /* required */
+    void (*reset)(void *arg);       /* optional: before each run */
+    void *arg;
+    unsigned max_k;                 /* stop after this many runs; 0 = 10000 */
+} weft_sim_sweep;
+
+typedef struct weft_sim_sweep_result {
+    unsigned runs;
+    unsigned awaits;                /* suspensions of the run that was not cancelled */
+    unsigned failures;              /* runs whose check failed */
+    unsigned first_failing_k;       /* 0: none; else the k of that run */
+} weft_sim_sweep_result;
+
+/*
+ * Run root under the simulator again and again with the same seed,
+ * cancelling it right after its 1st suspension, then its 2nd, and so on,
+ * until a run finishes without suspending k times; call check after every
+ * run. Since the seed is fixed, each run replays the one before up to its
+ * cancellation point. Returns 0 (whatever the checks said: see *res) or a
+ * negative errno (-EINVAL without check; errors creating a runtime or token).
+ */
+WEFT_EXTERN int weft_sim_sweep_cancel(const weft_sim_sweep *sweep, const weft_task_desc *root,
+                                      weft_sim_sweep_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_SIM_H */

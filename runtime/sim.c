@@ -1,0 +1,457 @@
+/*
+ * runtime/sim.c - the deterministic simulator (weft/sim.h): the loop that
+ * steps simulated workers on the caller's thread, virtual time, the schedule
+ * hash, PCT priorities, and the cancel-at-each-await sweep.
+ *
+ * Invariants:
+ *   1. Every choice comes from sim.rng (or a worker's rng, seeded from it) or
+ *      from state those choices built; nothing reads the real clock, a
+ *      pointer value or another thread. So the same seed, options and program
+ *      give the same steps.
+ *   2. A step is one poll (or one failed search) by one worker, chosen among
+ *      the workers that have something to do, through the worker's own
+ *      choice functions (worker.h); weft__current_worker is that worker for
+ *      the duration of the step and NULL between steps, so a wake made from
+ *      outside a step (the sweep's cancel) goes to the inject queue.
+ *   3. Virtual time moves only between steps, forward, to a wheel deadline:
+ *      when no worker can step, or by a seeded choice (1 in TIMER_EARLY) when
+ *      some timer is armed. It never passes sim.limit (the end of the grace
+ *      period at shutdown, which also ends after grace_ms * 1000 polls).
+ *   4. The hash absorbs every decision: the worker of each step, what it
+ *      polled (task size, name, resume point: stable across processes), and
+ *      each new virtual time.
+ */
+#include "runtime/sim.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "reactor/op.h"
+#include "reactor/timer.h"
+#include "runtime/harness.h"
+#include "runtime/rt.h"
+#include "runtime/task.h"
+
+#define DEFAULT_WORKERS 2
+#define DEFAULT_START_NS 1000000000ull
+#define DEFAULT_MAX_STEPS 10000000ull
+#define DEFAULT_PCT_STEPS 4096
+#define DEFAULT_GRACE_MS 1000
+#define DEFAULT_MAX_K 10000
+/* With work waiting and a timer armed, time jumps ahead 1 step in this many. */
+#define TIMER_EARLY 16
+/* Real time an I/O operation gets before virtual time moves past it. */
+#define IO_WAIT_NS 10000000
+#define TAG_TIME 0x7431u
+
+/* ---- seeded choices and the hash ------------------------------------------ */
+
+static uint64_t splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static uint32_t below(weft__sim *s, uint32_t n)
+{
+    return (uint32_t)(splitmix(&s->rng) % n);
+}
+
+static void absorb(weft__sim *s, uint64_t v)
+{
+    uint64_t h = s->hash ^ v;
+    s->hash = splitmix(&h);
+}
+
+static uint64_t name_hash(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;     /* FNV-1a */
+    for (; name && *name; name++)
+        h = (h ^ (unsigned char)*name) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Invariant 4: what identifies a task across processes. */
+static void absorb_task(weft__sim *s, weft__task *t)
+{
+    const weft_frame *f = weft__task_frame(t);
+    absorb(s, ((uint64_t)t->alloc_size << 32) | f->weft_resume);
+    absorb(s, name_hash(t->name));
+}
+
+/* ---- setting up ------------------------------------------------------------- */
+
+/* PCT: distinct priorities pct_depth .. pct_depth + n - 1 in a random order
+ * (Fisher-Yates), and the steps at which the running worker drops below. */
+static void pct_init(weft__sim *s, weft_runtime *rt, uint64_t horizon)
+{
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        rt->workers[i].sim_priority = s->pct_depth + i;
+    for (uint32_t i = rt->nworkers; i > 1; i--) {
+        uint32_t j = below(s, i), tmp = rt->workers[i - 1].sim_priority;
+        rt->workers[i - 1].sim_priority = rt->workers[j].sim_priority;
+        rt->workers[j].sim_priority = tmp;
+    }
+    for (uint32_t c = 0; c + 1 < s->pct_depth; c++)
+        s->change_at[c] = 1 + splitmix(&s->rng) % horizon;
+}
+
+static void sim_init(weft__sim *s, weft_runtime *rt, const weft_sim_opts *o)
+{
+    s->on = true;
+    s->rng = o->seed;
+    s->now = o->start_ns ? o->start_ns : DEFAULT_START_NS;
+    s->hash = name_hash("weft-sim");
+    s->max_steps = o->max_steps ? o->max_steps : DEFAULT_MAX_STEPS;
+    s->limit = UINT64_MAX;
+    s->grace_ms = o->shutdown_grace_ms ? o->shutdown_grace_ms : DEFAULT_GRACE_MS;
+    s->pct_depth = o->pct_depth;
+    if (s->pct_depth)
+        pct_init(s, rt, o->pct_steps ? o->pct_steps : DEFAULT_PCT_STEPS);
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        rt->workers[i].rng = splitmix(&s->rng) | 1;    /* xorshift needs nonzero */
+}
+
+int weft_sim_runtime_new(weft_runtime **out, const weft_sim_opts *opts)
+{
+    if (!out || !opts || opts->pct_depth > WEFT_SIM_MAX_PCT_DEPTH)
+        return -EINVAL;
+    weft_runtime_opts ro = { .threads = opts->workers ? opts->workers : DEFAULT_WORKERS };
+    weft_runtime *rt;
+    int rc = weft__runtime_new_unstarted(&rt, &ro);
+    if (rc)
+        return rc;
+    sim_init(&rt->sim, rt, opts);
+    for (uint32_t i = 0; i < rt->nworkers && rc == 0; i++)
+        rc = weft__worker_sim_attach(&rt->workers[i], &rt->sim.now);
+    if (rc) {
+        weft_runtime_free(rt);  /* a simulated shutdown: detaches what attached */
+        return rc;
+    }
+    *out = rt;
+    return 0;
+}
+
+/* ---- one step ------------------------------------------------------------------ */
+
+static bool root_finished(const weft__sim *s)
+{
+    return !s->root || weft_join_is_finished(s->root);
+}
+
+static void cancel_root(weft__sim *s)
+{
+    s->cancel_issued = true;
+    if (s->cancel_token)
+        weft_token_cancel(s->cancel_token);
+    else
+        weft_abort(s->root);
+}
+
+/* The sweep counts the root's suspensions: a poll after which it is not
+ * complete returned PENDING (its join handle keeps it alive to look). */
+static void root_polled(weft__sim *s)
+{
+    uint64_t st = atomic_load_explicit(&s->root_task->state, memory_order_acquire);
+    if (st & WEFT__COMPLETE)
+        return;
+    if (++s->root_suspensions == s->cancel_at && !s->cancel_issued)
+        cancel_root(s);
+}
+
+static void pct_after_step(weft__sim *s, weft_worker *w)
+{
+    if (s->next_change + 1 < s->pct_depth && s->steps == s->change_at[s->next_change]) {
+        /* Lowest so far: change points hand out pct_depth - 1, - 2, ... */
+        w->sim_priority = s->pct_depth - 1 - s->next_change;
+        s->next_change++;
+    }
+}
+
+static void step(weft_runtime *rt, uint32_t i)
+{
+    weft__sim *s = &rt->sim;
+    weft_worker *w = &rt->workers[i];
+    weft__current_worker = w;
+    weft__task *t = weft__worker_sim_pick(w);
+    absorb(s, i);
+    bool is_root = false;
+    if (t) {
+        absorb_task(s, t);
+        is_root = t == s->root_task;
+        weft__harness_poll(w, t);
+    }
+    weft__current_worker = NULL;
+    s->steps++;
+    if (is_root && s->cancel_at)
+        root_polled(s);
+    if (s->pct_depth)
+        pct_after_step(s, w);
+}
+
+/* Uniformly among the ready workers, or the ready one of highest priority. */
+static int choose(weft_runtime *rt)
+{
+    weft__sim *s = &rt->sim;
+    uint32_t nready = 0, best = 0;
+    int pick = -1;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        weft_worker *w = &rt->workers[i];
+        if (!weft__worker_sim_ready(w))
+            continue;
+        nready++;
+        if (s->pct_depth ? (pick < 0 || w->sim_priority > best) : below(s, nready) == 0) {
+            pick = (int)i;      /* uniform: reservoir sampling over ready workers */
+            best = w->sim_priority;
+        }
+    }
+    return pick;
+}
+
+/* ---- time and I/O ----------------------------------------------------------------- */
+
+static uint64_t next_deadline(weft_runtime *rt)
+{
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        uint64_t d = weft__wheel_next_deadline(&rt->workers[i].wheel);
+        next = d < next ? d : next;
+    }
+    return next;
+}
+
+/* Invariant 3: move to the next deadline and fire what is due, wheel by
+ * wheel in worker order. False when there is none within the limit. */
+static bool advance_time(weft_runtime *rt)
+{
+    weft__sim *s = &rt->sim;
+    uint64_t next = next_deadline(rt);
+    if (next == UINT64_MAX || next > s->limit)
+        return false;
+    if (next > s->now)
+        s->now = next;
+    absorb(s, ((uint64_t)TAG_TIME << 48) ^ s->now);
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        weft__current_worker = &rt->workers[i];
+        weft__timers_advance(&rt->workers[i]);
+    }
+    weft__current_worker = NULL;
+    return true;
+}
+
+static bool always(void *arg)
+{
+    (void)arg;
+    return true;
+}
+
+/* Not deterministic (weft/sim.h): submit what the workers queued, give the
+ * kernel up to IO_WAIT_NS on the first ring with operations in flight, and
+ * reap every ring. False when no operation is in flight. */
+static bool wait_io(weft_runtime *rt)
+{
+    bool waited = false;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        weft_worker *w = &rt->workers[i];
+        if (w->ops.live == 0)
+            continue;
+        weft__current_worker = w;
+        if (!waited)
+            weft__ring_park(&w->ring, IO_WAIT_NS, always, NULL);   /* submits too */
+        else if (weft__submit_pending(w))
+            weft__submit_flush(w);
+        weft__reap(w);
+        waited = true;
+    }
+    weft__current_worker = NULL;
+    return waited;
+}
+
+static bool any_ready(weft_runtime *rt)
+{
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        if (weft__worker_sim_ready(&rt->workers[i]))
+            return true;
+    return false;
+}
+
+/* Nobody can step: let I/O in, else move time. False when nothing can
+ * ever happen again. */
+static bool unblock(weft_runtime *rt)
+{
+    bool io = wait_io(rt);
+    return any_ready(rt) || advance_time(rt) || io;
+}
+
+/* Simulate until the root finishes (with a root) or nothing can happen. */
+static int simulate(weft_runtime *rt)
+{
+    weft__sim *s = &rt->sim;
+    for (;;) {
+        if (s->root && root_finished(s))
+            return 0;
+        if (s->steps >= s->max_steps)
+            return -ELOOP;
+        int i = choose(rt);
+        if (i < 0) {
+            if (!unblock(rt))
+                return s->root ? -EDEADLK : 0;
+            continue;
+        }
+        if (!s->pct_depth && below(s, TIMER_EARLY) == 0 && next_deadline(rt) != UINT64_MAX)
+            advance_time(rt);
+        step(rt, (uint32_t)i);
+    }
+}
+
+/* ---- the runtime's hooks ---------------------------------------------------------------- */
+
+int weft__sim_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcome *out)
+{
+    weft__sim *s = &rt->sim;
+    weft_join h = WEFT_JOIN_INIT;
+    int rc = weft_spawn(rt, desc, &h);
+    if (rc)
+        return rc;
+    s->root = &h;
+    s->root_task = h.weft_task;
+    s->root_suspensions = 0;
+    s->cancel_issued = false;
+    rc = simulate(rt);
+    s->root = NULL;
+    s->root_task = NULL;
+    if (rc == 0)
+        return weft_join_wait(&h, out);     /* finished: does not block */
+    weft_detach(&h);    /* shutdown tears it down */
+    return rc;
+}
+
+void weft__sim_close(weft_runtime *rt)
+{
+    weft__sim *s = &rt->sim;
+    atomic_store_explicit(&rt->phase, WEFT__RT_CLOSING, memory_order_seq_cst);
+    weft__registry_close(&rt->registry, rt->nworkers, weft__task_request_shutdown, NULL);
+    uint64_t grace = (uint64_t)s->grace_ms * 1000000u;
+    s->limit = s->now > UINT64_MAX - grace ? UINT64_MAX : s->now + grace;
+    /* Polls do not move virtual time, so a task that ignores the request and
+     * keeps yielding would hold the grace open: each poll counts as 1 us. */
+    s->max_steps = s->steps + (uint64_t)s->grace_ms * 1000u;
+    simulate(rt);       /* each worker closes its shard at its next step */
+    for (uint32_t i = 0; i < rt->nworkers; i++)
+        weft__worker_sim_detach(&rt->workers[i]);
+}
+
+/* ---- the public entry points -------------------------------------------------------------- */
+
+bool weft_sim_active(const weft_runtime *rt)
+{
+    return rt && rt->sim.on;
+}
+
+uint64_t weft_sim_schedule(const weft_runtime *rt)
+{
+    return rt && rt->sim.on ? rt->sim.hash : 0;
+}
+
+uint64_t weft_sim_steps(const weft_runtime *rt)
+{
+    return rt && rt->sim.on ? rt->sim.steps : 0;
+}
+
+uint64_t weft_sim_now(const weft_runtime *rt)
+{
+    return rt && rt->sim.on ? rt->sim.now : 0;
+}
+
+/* One run; cancel_at and token set up the sweep's plan (0, NULL: none). */
+static int run_once(const weft_sim_opts *opts, const weft_task_desc *root, weft_outcome *out,
+                    uint64_t *schedule, uint32_t cancel_at, weft_token *token, uint32_t *susp)
+{
+    if (weft__current_worker)
+        return -EDEADLK;    /* from inside a task, as weft_block_on */
+    weft_runtime *rt;
+    int rc = weft_sim_runtime_new(&rt, opts);
+    if (rc)
+        return rc;
+    rt->sim.cancel_at = cancel_at;
+    rt->sim.cancel_token = token;
+    rc = weft_block_on(rt, root, out);
+    if (susp)
+        *susp = rt->sim.root_suspensions;
+    weft_runtime_shutdown(rt);
+    if (schedule)
+        *schedule = rt->sim.hash;
+    weft_runtime_free(rt);
+    return rc;
+}
+
+int weft_sim_run(const weft_sim_opts *opts, const weft_task_desc *root, weft_outcome *out,
+                 uint64_t *schedule)
+{
+    if (!opts || !root || !out)
+        return -EINVAL;
+    return run_once(opts, root, out, schedule, 0, NULL, NULL);
+}
+
+/* The root's description with the sweep's token added to its own. */
+static int with_token(const weft_task_desc *root, weft_task_desc *d, weft_token **tokens,
+                      weft_token *token)
+{
+    *d = *root;
+    if (root->ntokens >= WEFT_MAX_TASK_TOKENS)
+        return -EINVAL;
+    for (unsigned i = 0; i < root->ntokens; i++)
+        tokens[i] = root->tokens[i];
+    tokens[root->ntokens] = token;
+    d->tokens = tokens;
+    d->ntokens = root->ntokens + 1;
+    return 0;
+}
+
+static int sweep_run(const weft_sim_sweep *sw, const weft_task_desc *root, uint32_t k,
+                     weft_outcome *out, uint32_t *susp)
+{
+    if (sw->how != WEFT_SIM_CANCEL_TOKEN)
+        return run_once(&sw->sim, root, out, NULL, k, NULL, susp);
+    weft_token *token;
+    int rc = weft_token_new(&token);
+    if (rc)
+        return rc;
+    weft_task_desc d;
+    weft_token *tokens[WEFT_MAX_TASK_TOKENS];
+    rc = with_token(root, &d, tokens, token);
+    if (rc == 0)
+        rc = run_once(&sw->sim, &d, out, NULL, k, token, susp);
+    weft_token_release(token);
+    return rc;
+}
+
+int weft_sim_sweep_cancel(const weft_sim_sweep *sw, const weft_task_desc *root,
+                          weft_sim_sweep_result *res)
+{
+    if (!sw || !root || !res || !sw->check)
+        return -EINVAL;
+    memset(res, 0, sizeof *res);
+    unsigned max_k = sw->max_k ? sw->max_k : DEFAULT_MAX_K;
+    for (uint32_t k = 1; k <= max_k; k++) {
+        if (sw->reset)
+            sw->reset(sw->arg);
+        weft_outcome out;
+        memset(&out, 0, sizeof out);
+        uint32_t susp = 0;
+        int rc = sweep_run(sw, root, k, &out, &susp);
+        if (rc != 0 && rc != -EDEADLK && rc != -ELOOP)
+            return rc;
+        bool cancelled = susp >= k;
+        res->runs++;
+        if (sw->check(sw->arg, k, cancelled, rc, &out) != 0 && res->failures++ == 0)
+            res->first_failing_k = k;
+        if (!cancelled) {
+            res->awaits = susp;
+            break;
+        }
+    }
+    return 0;
+}
