@@ -170,6 +170,16 @@ weft_poll weft_select(weft_cx *cx, weft_selector *sel, unsigned n, weft_branch_f
     return sel->weft_winner >= 0 ? sel->weft_branch[sel->weft_winner].weft_result : -ECANCELED;
 }
 
+int weft_select_reset(weft_selector *sel)
+{
+    if (!sel)
+        return -EINVAL;
+    if (sel->weft_running != SEL_IDLE)
+        return -EBUSY;
+    *sel = (weft_selector)WEFT_SELECTOR_INIT;
+    return 0;
+}
+
 int weft_select_winner(const weft_selector *sel)
 {
     if (!sel || sel->weft_winner < 0 || sel->weft_winner >= WEFT_SELECT_MAX

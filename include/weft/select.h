@@ -14,8 +14,12 @@
  *         }
  *     }
  *     ...
- *     WEFT_AWAIT(&c->f, c->rc, weft_select(cx, &c->sel, 3, conn_branch, c));
+ *     WEFT_SELECT_AWAIT(&c->f, c->rc, &c->sel, 3, conn_branch, c);
  *     switch (weft_select_winner(&c->sel)) { ... }
+ *
+ * WEFT_SELECT_AWAIT is WEFT_AWAIT of weft_select after weft_select_reset:
+ * an await whose cancellation check fires never reaches weft_select, and an
+ * unreset selector would still describe the previous round.
  *
  * Every branch's leaf state (the weft_io, weft_sleep, ...) lives in the frame,
  * as for a plain await. Branches are polled in order, so an earlier branch
@@ -33,10 +37,11 @@
  *    completed first, which is then reported as the winner.
  *  - Timeouts and select stop the waiting, not the work: a losing join branch
  *    only stops waiting for its task; the handle stays valid.
- *  - Limit: if a cancel-safe task is torn down while a select it awaits is
- *    still settling its losers, the winner's result is dropped unread (an fd
- *    it carried is not closed). Select over fd-producing operations in
- *    cooperative tasks, or inside a shield.
+ *  - A cancel-safe task torn down while its select is still settling the
+ *    losers never reads the winner, but its drop hook can: the selector
+ *    keeps every branch that happened, so the hook releases what they
+ *    produced (closes an accepted fd, unlocks a mutex the select won) after
+ *    asking weft_select_outcome. Or select inside a shield.
  */
 #ifndef WEFT_SELECT_H
 #define WEFT_SELECT_H
@@ -76,8 +81,20 @@ typedef struct weft_selector {
 WEFT_EXTERN weft_poll weft_select(weft_cx *cx, weft_selector *sel, unsigned n,
                                   weft_branch_fn branch, void *frame);
 
+/* Forget the previous round: winner -1, no branch happened. -EBUSY while an
+ * await on the selector is in progress. */
+WEFT_EXTERN int weft_select_reset(weft_selector *sel);
+
+/* Await a select on a reset selector (in a task body, like WEFT_AWAIT). */
+#define WEFT_SELECT_AWAIT(f, out, sel, n, branch, frame)                      \
+    do {                                                                      \
+        weft_select_reset(sel);                                               \
+        WEFT_AWAIT(f, out, weft_select(cx, (sel), (n), (branch), (frame)));   \
+    } while (0)
+
 /* After the await: the branch whose result it yielded, or -1 (the select was
- * withdrawn, or a cancellation was delivered before it ever ran). */
+ * withdrawn, or - after weft_select_reset - a cancellation was delivered
+ * before it ever ran). */
 WEFT_EXTERN int weft_select_winner(const weft_selector *sel);
 
 /* After the await: did branch i complete (true), and with what result? A

@@ -498,7 +498,7 @@ static weft_poll reuse_poll(weft_cx *cx, void *p)
     for (r->i = 0; r->i < 400; r->i++) {
         if (r->i % 4 == 3)
             weft_token_cancel(r->tok);
-        WEFT_AWAIT(&r->f, r->rc, weft_select(cx, &r->sel, 4, reuse_branch, r));
+        WEFT_SELECT_AWAIT(&r->f, r->rc, &r->sel, 4, reuse_branch, r);
         int want = r->i % 4;
         if (weft_select_winner(&r->sel) != want)
             r->bad++, r->bad_by[want]++;
@@ -542,6 +542,63 @@ Test(select, one_selector_reused_in_a_loop)
     cr_assert_eq(out.value, 0, "%ld wrong rounds (>= 1000: something left armed); "
                  "wrong winner by kind %d %d %d %d", (long)out.value, reuse_bad_by[0],
                  reuse_bad_by[1], reuse_bad_by[2], reuse_bad_by[3]);
+    rt_done(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* A cancellation delivered at the await's own check never reaches
+ * weft_select: WEFT_SELECT_AWAIT's reset keeps the last round's winner from
+ * showing through. */
+struct stale {
+    weft_frame f;
+    weft_selector sel;
+    weft_token *tok;
+    int64_t rc, first_winner, second_rc, second_winner;
+};
+
+static weft_poll ready_branch(weft_cx *cx, void *frame, unsigned i)
+{
+    (void)cx;
+    (void)frame;
+    return i == 0 ? 5 : WEFT_PENDING;
+}
+
+static weft_poll stale_poll(weft_cx *cx, void *p)
+{
+    struct stale *s = p;
+    WEFT_BEGIN(&s->f);
+    WEFT_SELECT_AWAIT(&s->f, s->rc, &s->sel, 2, ready_branch, s);
+    s->first_winner = weft_select_winner(&s->sel);
+    weft_token_cancel(s->tok);
+    WEFT_SELECT_AWAIT(&s->f, s->second_rc, &s->sel, 2, ready_branch, s);
+    s->second_winner = weft_select_winner(&s->sel);
+    WEFT_RETURN(&s->f, 0);
+    WEFT_END(&s->f);
+}
+
+static struct stale stale_seen;
+
+static void stale_drop(void *p)
+{
+    stale_seen = *(struct stale *)p;
+}
+
+Test(select, a_cancel_at_the_await_check_leaves_no_stale_winner)
+{
+    weft_runtime *rt = rt_make(1, 0);
+    struct stale s = { .sel = WEFT_SELECTOR_INIT };
+    cr_assert_eq(weft_token_new(&s.tok), 0);
+    weft_task_desc d = DESC(stale_poll, &s, stale_drop, 0);
+    d.tokens = &s.tok;
+    d.ntokens = 1;
+    weft_outcome out;
+    cr_assert_eq(weft_block_on(rt, &d, &out), 0);
+    cr_assert_eq(stale_seen.rc, 5);
+    cr_assert_eq(stale_seen.first_winner, 0);
+    cr_assert_eq(stale_seen.second_rc, -ECANCELED);
+    cr_assert_eq(stale_seen.second_winner, -1, "the previous round's winner showed through");
+    cr_assert_eq(weft_select_reset(NULL), -EINVAL);
+    weft_token_release(s.tok);
     rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
