@@ -5,6 +5,10 @@
  * it at exit; "each explicit cache can be used by only one thread at a time",
  * which holds because only that worker reads tcache_flags. Frees from another
  * thread are fine for jemalloc: they go through the freeing thread's cache.
+ *
+ * Fault injection (weft__alloc_fail_after) is compiled into every build: when
+ * disarmed it costs one relaxed load and a predictable branch per allocation;
+ * armed, it counts allocations process-wide and fails exactly one of them.
  */
 #include "runtime/alloc.h"
 
@@ -22,15 +26,28 @@ static _Atomic long fail_countdown;
 
 static inline int injected_failure(void)
 {
-    /* Relaxed: a test arms it before starting the work it wants to fail. */
-    if (__builtin_expect(atomic_load_explicit(&fail_countdown, memory_order_relaxed) == 0, 1))
+    /* Relaxed: a test arms it before starting the work it wants to fail. The
+     * disarmed case is one load and a predictable branch. */
+    long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    if (__builtin_expect(n == 0, 1))
         return 0;
-    return atomic_fetch_sub_explicit(&fail_countdown, 1, memory_order_relaxed) == 1;
+    /* A CAS, not a blind decrement: threads racing past the armed count must
+     * not drive it below zero, which would leave it armed forever. */
+    while (n > 0 && !atomic_compare_exchange_weak_explicit(&fail_countdown, &n, n - 1,
+                                                            memory_order_relaxed,
+                                                            memory_order_relaxed))
+        ;
+    return n == 1;
 }
 
 void weft__alloc_fail_after(long n)
 {
     atomic_store_explicit(&fail_countdown, n < 0 ? 0 : n, memory_order_relaxed);
+}
+
+long weft__alloc_fail_pending(void)
+{
+    return atomic_load_explicit(&fail_countdown, memory_order_relaxed);
 }
 
 #if WEFT_HAVE_JEMALLOC

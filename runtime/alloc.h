@@ -23,4 +23,9 @@ void weft__alloc_thread_stop(void);
 /* Fail the n-th allocation from now (1 = the next one); 0 disarms. Process-wide. */
 void weft__alloc_fail_after(long n);
 
+/* Allocations still to go before the armed failure (0: it fired, or none armed):
+ * a sweep over n knows it has passed the workload's last allocation when the
+ * failure is still pending after the workload. */
+long weft__alloc_fail_pending(void);
+
 #endif /* WEFT_RUNTIME_ALLOC_H */

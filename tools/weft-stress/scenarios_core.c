@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "stress.h"
+#include "scen_util.h"
 
 #define MAX_TASKS 64
 
@@ -357,5 +357,33 @@ const stress_scenario stress_scenarios[] = {
       run_abort_mix },
     { "shutdown_mid", "shutdown with cooperative, cancel-safe, shielded and stubborn tasks live",
       run_shutdown_mid },
+    { "io_frames", "framed send_all/recv over loopback TCP, sends and recvs withdrawn (C2, C3)",
+      scen_run_io_frames },
+    { "io_fds", "accept, openat, pipes and close under aborts and tear-down: no fd leaks (C10)",
+      scen_run_io_fds },
+    { "io_deadline", "recv and read with deadlines racing writers: timed out or delivered",
+      scen_run_io_deadline },
+    { "chan_conserve", "mpsc (bounded, unbounded) and oneshot under aborts and select (C4, C5)",
+      scen_run_chan_conserve },
+    { "locks", "mutex, rwlock, semaphore holders and raced waits (C6, C7)", scen_run_locks,
+      true },
+    { "gather", "group, wait group, barrier and notify under aborts and cancels",
+      scen_run_gather, true },
+    { "c1_persist", "two-step persist-then-count in a shield, cancelled anywhere (C1)",
+      scen_run_c1_persist },
+    { "c8_futurelock", "lock waits that lose selects while the holder waits (C8)",
+      scen_run_c8_futurelock, true },
+    { "c9_blocking", "lock holders running blocking-pool jobs, aborted and torn down (C9)",
+      scen_run_c9_blocking },
+    { "c11_level", "cancellation is level-triggered and cannot be swallowed (C11, C12)",
+      scen_run_c11_c12_level },
+    { "c13_abort_race", "abort racing completion: the outcome matches abort's answer (C13)",
+      scen_run_c13_abort_race },
+    { "c14_select_timer", "select of timers and a channel: winners are due, losers did not "
+                          "happen (C14)", scen_run_c14_select_timer, true },
+    { "c16_relay", "recv-then-send relays and token cancels from inside tasks (C15, C16)",
+      scen_run_c15_c16_relay, true },
+    { "c17_detached", "join timeouts: cancel-safe tasks stop, others finish detached (C17)",
+      scen_run_c17_detached, true },
 };
 const unsigned stress_scenario_count = sizeof stress_scenarios / sizeof stress_scenarios[0];

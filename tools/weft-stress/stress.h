@@ -29,6 +29,8 @@ typedef struct stress_stats {
     _Atomic uint64_t torn_down;     /* cancel-safe tasks stopped at an await */
     _Atomic uint64_t shield_held;   /* deliveries a shield deferred */
     _Atomic uint64_t violations;
+    _Atomic uint64_t withdrawn;     /* leaf waits (I/O, sync, timers) withdrawn by a
+                                       cancel, a deadline or a lost select */
 } stress_stats;
 
 extern stress_stats stress_totals;

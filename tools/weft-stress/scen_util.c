@@ -1,0 +1,79 @@
+/*
+ * tools/weft-stress/scen_util.c - helpers shared by the scenarios (see
+ * scen_util.h): fd counting, a root run with a hang limit, the statistics of
+ * join outcomes, and the chaos phase that aborts random handles at random
+ * moments. Nothing here frees scenario state: after a hang the caller leaks it
+ * on purpose, because tasks that never finished may still write into it.
+ */
+#include <dirent.h>
+
+#include <weft/sim.h>
+
+#include "scen_util.h"
+
+int scen_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;   /* the directory's own fd */
+}
+
+int scen_block_on(weft_runtime *rt, const weft_task_desc *d, weft_outcome *out,
+                  const char *scenario, uint64_t seed)
+{
+    if (weft_sim_active(rt)) {
+        /* Simulated: only block_on drives the workers; a root that can never
+         * finish comes back as -EDEADLK (every task blocked, no timer). */
+        int rc = weft_block_on(rt, d, out);
+        if (rc < 0)
+            stress_violation(scenario, seed, "simulated root: %s", weft_strerror(rc));
+        return rc;
+    }
+    weft_join h = WEFT_JOIN_INIT;
+    int rc = weft_spawn(rt, d, &h);
+    if (rc < 0) {
+        stress_violation(scenario, seed, "spawning the root: %s", weft_strerror(rc));
+        return rc;
+    }
+    rc = weft_join_wait_timeout(&h, out, SCEN_HANG_NS);
+    if (rc == -ETIMEDOUT)
+        stress_violation(scenario, seed, "root still running after %llus: hang",
+                         SCEN_HANG_NS / 1000000000ull);
+    else if (rc < 0)
+        stress_violation(scenario, seed, "joining the root: %s", weft_strerror(rc));
+    return rc;
+}
+
+void scen_count_outcome(const weft_outcome *o)
+{
+    if (o->cancel.source <= WEFT_CANCEL_SHUTDOWN)
+        stress_count(&stress_totals.by_source[o->cancel.source], 1);
+    if (o->status == -ECANCELED)
+        stress_count(&stress_totals.torn_down, 1);
+    else if (o->cancel.delivered_at)
+        stress_count(&stress_totals.at_yield, 1);
+    if (o->cancel.shield_held_ns > 0)
+        stress_count(&stress_totals.shield_held, 1);
+}
+
+weft_poll scen_chaos_poll(weft_cx *cx, struct scen_chaos *c)
+{
+    WEFT_BEGIN(&c->f);
+    for (c->i = 0; c->i < c->rounds; c->i++) {
+        if (c->n && stress_below(&c->rng, c->odds ? c->odds : 1) == 0)
+            weft_abort(&c->h[stress_below(&c->rng, c->n)]);
+        if (stress_below(&c->rng, 4) == 0)
+            WEFT_AWAIT(&c->f, c->rc, weft_sleep_for(cx, &c->nap, stress_below(&c->rng, 1500000)));
+        else
+            WEFT_YIELD(&c->f, c->rc);
+        if (c->rc < 0)
+            WEFT_RETURN(&c->f, c->rc);
+    }
+    WEFT_RETURN(&c->f, 0);
+    WEFT_END(&c->f);
+}

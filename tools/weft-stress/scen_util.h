@@ -1,0 +1,82 @@
+/*
+ * tools/weft-stress/scen_util.h - helpers the I/O, sync and bug-pattern
+ * scenarios share, and the run functions the scenario table names.
+ *
+ *   scen_fd_count()      open fds of the process (/proc/self/fd): a scenario
+ *                        counts before and after and reports any difference;
+ *   scen_block_on()      run a root task with a hang limit: a root that does
+ *                        not finish is a violation (a lost wake-up, a lock
+ *                        never handed over), and its state is then leaked on
+ *                        purpose, since tasks may still point into it. On a
+ *                        simulated runtime (weft/sim.h) it is weft_block_on,
+ *                        which reports such a root as -EDEADLK; scenarios
+ *                        that use nothing else from outside their tasks (no
+ *                        threads, no I/O) are marked deterministic;
+ *   struct scen_chaos    a nested state machine that aborts random handles
+ *                        between random yields and naps, so cancellations land
+ *                        at random await points of the tasks behind them.
+ *
+ * Selectors are reset (WEFT_SELECTOR_INIT) before every select await: a
+ * cancellation delivered at the await before weft_select ever runs leaves the
+ * selector as the previous select left it, so weft_select_outcome would report
+ * the previous round's winner as this one's (found by c8_futurelock: a task
+ * "held" a mutex it had already unlocked, and unlocked it twice).
+ *
+ * Invariant: the chaos phase only aborts; it never joins or detaches, so the
+ * handles stay valid for the root that owns them.
+ */
+#ifndef WEFT_STRESS_SCEN_UTIL_H
+#define WEFT_STRESS_SCEN_UTIL_H
+
+#include "stress.h"
+
+#define SCEN_HANG_NS (20ull * 1000000000ull)
+
+int scen_fd_count(void);
+
+/* 0 when the root finished (its outcome in *out), -ETIMEDOUT when it hung. */
+int scen_block_on(weft_runtime *rt, const weft_task_desc *d, weft_outcome *out,
+                  const char *scenario, uint64_t seed);
+
+struct scen_chaos {
+    weft_frame f;
+    weft_join *h;           /* the handles to abort from */
+    uint32_t n;             /* how many */
+    uint32_t rounds;        /* yields or naps to spread the aborts over */
+    uint32_t odds;          /* one abort in `odds` rounds */
+    uint64_t rng;
+    uint32_t i;
+    weft_poll rc;
+    weft_sleep nap;
+};
+
+/* Add a join outcome to the run's cancellation statistics. */
+void scen_count_outcome(const weft_outcome *o);
+
+/* Count a withdrawn wait when r says so (-ECANCELED, -ETIMEDOUT). */
+static inline void scen_count_withdrawn(int64_t r)
+{
+    if (r == -ECANCELED || r == -ETIMEDOUT)
+        stress_count(&stress_totals.withdrawn, 1);
+}
+
+/* Await from a root; yields 0, or -ECANCELED if the root itself is cancelled. */
+weft_poll scen_chaos_poll(weft_cx *cx, struct scen_chaos *c);
+
+/* The scenarios outside scenarios_core.c (see each file's header). */
+void scen_run_io_frames(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_io_fds(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_io_deadline(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_chan_conserve(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_locks(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_gather(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_c1_persist(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_c8_futurelock(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_c9_blocking(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_c11_c12_level(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_c13_abort_race(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_c14_select_timer(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_c15_c16_relay(weft_runtime *rt, uint64_t seed, unsigned threads);
+void scen_run_c17_detached(weft_runtime *rt, uint64_t seed, unsigned threads);
+
+#endif /* WEFT_STRESS_SCEN_UTIL_H */
