@@ -7,7 +7,10 @@
  * withdrawal never invents a result. An operation still in the userspace
  * overflow queue never reached the kernel and is simply unqueued; one in the
  * kernel gets an ASYNC_CANCEL, and its own CQE - -ECANCELED, or the real
- * result if it won the race - is what the await yields.
+ * result if it won the race - is what the await yields. A withdrawn
+ * operation the cancel interrupted (-EINTR, or the kernel's -ERESTARTSYS
+ * family from an io-wq worker) did not happen either: -ECANCELED. No errno
+ * private to the kernel ever reaches the task.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +35,36 @@ static inline bool cas_state(weft__io *s, uint32_t *expected, uint32_t to)
 
 /* ---- completion, on the owner ------------------------------------------------------ */
 
+/* Errnos from 512 up are the kernel's own (include/linux/errno.h) and must
+ * never reach a user. 512..516 are the "restart" family: the operation was
+ * interrupted before it took effect, as an io-wq worker blocked in, say, a
+ * FIFO open is when an ASYNC_CANCEL signals it. */
+#define KERNEL_ERRNO_FIRST 512
+#define KERNEL_ERRNO_LAST 531
+#define KERNEL_RESTART_LAST 516
+#define KERNEL_ENOTSUPP 524
+
+static bool interrupted(int32_t res)
+{
+    return res == -EINTR || (res <= -KERNEL_ERRNO_FIRST && res >= -KERNEL_RESTART_LAST);
+}
+
+/* What the await yields for a CQE result. An interrupted operation that was
+ * being withdrawn did not happen: it reports the withdrawal, like one the
+ * kernel cancelled; -ETIMEDOUT when its own deadline withdrew it. */
+static int32_t user_result(const weft__op *op, int32_t res)
+{
+    if (op->cancel_sent && interrupted(res))
+        res = -ECANCELED;
+    if (res == -ECANCELED && op->timed_out)
+        return -ETIMEDOUT;
+    if (res > -KERNEL_ERRNO_FIRST || res < -KERNEL_ERRNO_LAST)
+        return res;
+    if (res >= -KERNEL_RESTART_LAST)
+        return -EINTR;
+    return res == -KERNEL_ENOTSUPP ? -EOPNOTSUPP : -EIO;
+}
+
 static void publish(weft_worker *w, weft__op *op, weft__io *s)
 {
     weft_waker waker = s->waker;
@@ -49,8 +82,7 @@ void weft__op_complete(weft_worker *w, weft__op *op, int32_t res)
         weft__wheel_remove(&w->wheel, &op->deadline);
     if (w->ops.cancel_head)
         weft__forget_cancel(w, op);
-    if (res == -ECANCELED && op->timed_out)
-        res = -ETIMEDOUT;
+    res = user_result(op, res);
     if (weft__op_defs[op->kind].complete)
         weft__op_defs[op->kind].complete(op, &res);
     s->result = res;
@@ -211,11 +243,11 @@ weft_poll weft__io_begin(weft_cx *cx, weft_io *io, unsigned kind, weft__op **opp
     if (!w)
         return -EPERM;
     if (s->deadline_ns && s->deadline_relative) {
-        uint64_t now = weft__now_ns();
+        uint64_t now = weft_now_ns();
         s->deadline_ns = s->deadline_ns > UINT64_MAX - now ? UINT64_MAX : now + s->deadline_ns;
         s->deadline_relative = false;
     }
-    if (s->deadline_ns && s->deadline_ns <= weft__now_ns()) {
+    if (s->deadline_ns && s->deadline_ns <= weft_now_ns()) {
         s->deadline_ns = 0;
         return -ETIMEDOUT;      /* withdrawn before it started: it did not happen */
     }

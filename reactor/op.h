@@ -181,6 +181,8 @@ void weft__forget_cancel(struct weft_worker *w, weft__op *op);
 void weft__submit_flush(struct weft_worker *w);
 /* Move queued SQEs into the SQ only (the caller's next enter submits them). */
 void weft__submit_fill(struct weft_worker *w);
+/* Records or cancels waiting on the overflow queues for room in the SQ? */
+bool weft__submit_backlog(struct weft_worker *w);
 /* Anything waiting to go out (SQ entries or overflow)? */
 bool weft__submit_pending(struct weft_worker *w);
 /* Process the completions that are ready, entering the kernel for deferred
@@ -188,9 +190,14 @@ bool weft__submit_pending(struct weft_worker *w);
 unsigned weft__reap(struct weft_worker *w);
 /* Cheap per-tick check: completions (or deferred work) waiting? */
 bool weft__reap_wanted(struct weft_worker *w);
-/* Tests: every n-th SQE request finds the SQ full, every n-th enter fails
- * with -EBUSY (0 turns either off). Process-wide. */
+/* Tests: on each worker, every n-th SQE request finds the SQ full even after
+ * an enter (the record is queued), every n-th enter fails with -EBUSY (0
+ * turns either off; n >= 2). The periods are process-wide. */
 void weft__io_inject_faults(unsigned sq_full_every, unsigned busy_every);
+/* Tests: on each worker, every n-th recv, send, read or write asks for half
+ * its length (a real short transfer), every n-th recv or send fails with
+ * -ECONNRESET before reaching the kernel (0 turns either off). */
+void weft__io_inject_transfer_faults(unsigned short_every, unsigned reset_every);
 
 /* ---- The leaf side (op.c) ------------------------------------------------------ */
 

@@ -11,6 +11,9 @@
  *   3. -EBUSY / -EAGAIN from enter mean "reap, then retry"; -EINTR "retry".
  *   4. CQEs are copied out and the CQ head advanced before any is dispatched,
  *      so a dispatch that has to enter the kernel cannot see a CQE twice.
+ *   5. Entering the kernel for room reaps, so a record may complete (and be
+ *      freed) under a caller that holds it: a cancel names its target by the
+ *      user_data taken beforehand, and is queued only if that is still live.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,10 +26,19 @@
 
 static inline struct io_uring *uring_of(weft_worker *w) { return &w->ring.uring; }
 
-/* Fault injection (tests): every n-th SQE request finds the SQ full, every
- * n-th enter fails with -EBUSY before reaching the kernel. 0 = off. */
+/* Fault injection (tests): on each worker, every n-th request for an SQE
+ * finds the SQ full and still full after the enter that should make room (so
+ * the record goes to an overflow queue), and every n-th enter fails with
+ * -EBUSY before reaching the kernel. 0 = off. The periods are process-wide,
+ * the counts per thread: with n >= 2 the request after a fault succeeds. */
 static _Atomic unsigned fault_sq_full_every, fault_busy_every;
-static _Atomic unsigned fault_sq_calls, fault_enter_calls;
+static _Thread_local unsigned fault_sq_calls, fault_enter_calls;
+/* And on the transfers (recv, send, read, write), counted per thread the same
+ * way: every n-th is cut to half its length before it goes out (the kernel
+ * then really moves less: a short transfer), every n-th socket transfer
+ * fails with -ECONNRESET without reaching the kernel (nothing moved). */
+static _Atomic unsigned fault_short_every, fault_reset_every;
+static _Thread_local unsigned fault_short_calls, fault_reset_calls;
 
 void weft__io_inject_faults(unsigned sq_full_every, unsigned busy_every)
 {
@@ -34,17 +46,16 @@ void weft__io_inject_faults(unsigned sq_full_every, unsigned busy_every)
     atomic_store_explicit(&fault_busy_every, busy_every, memory_order_relaxed);
 }
 
-static bool inject(_Atomic unsigned *every, _Atomic unsigned *calls)
+void weft__io_inject_transfer_faults(unsigned short_every, unsigned reset_every)
 {
-    unsigned n = atomic_load_explicit(every, memory_order_relaxed);
-    return n && atomic_fetch_add_explicit(calls, 1, memory_order_relaxed) % n == n - 1;
+    atomic_store_explicit(&fault_short_every, short_every, memory_order_relaxed);
+    atomic_store_explicit(&fault_reset_every, reset_every, memory_order_relaxed);
 }
 
-static struct io_uring_sqe *get_sqe(weft_worker *w)
+static bool inject(_Atomic unsigned *every, unsigned *calls)
 {
-    if (__builtin_expect(inject(&fault_sq_full_every, &fault_sq_calls), 0))
-        return NULL;
-    return io_uring_get_sqe(uring_of(w));
+    unsigned n = atomic_load_explicit(every, memory_order_relaxed);
+    return n && (*calls)++ % n == n - 1;
 }
 
 static int submit(weft_worker *w)
@@ -85,17 +96,39 @@ static bool enter_submit(weft_worker *w)
     return false;
 }
 
+/* Returns the injected result of an operation that must not reach the
+ * kernel, or 0 to submit it (possibly shortened). */
+static int32_t inject_transfer(weft__op *op)
+{
+    bool sock = op->kind == WEFT__OP_RECV || op->kind == WEFT__OP_SEND;
+    if (!sock && op->kind != WEFT__OP_READ && op->kind != WEFT__OP_WRITE)
+        return 0;
+    if (sock && inject(&fault_reset_every, &fault_reset_calls))
+        return -ECONNRESET;
+    if (op->sqe.len > 1 && inject(&fault_short_every, &fault_short_calls))
+        op->sqe.len /= 2;
+    return 0;
+}
+
+/* An SQE, entering the kernel to make room if the SQ is full; NULL when
+ * there is still none. The enter reaps, so any record may have completed (and
+ * been freed) by the time this returns: callers re-check what they hold. */
 static struct io_uring_sqe *sqe_or_enter(weft_worker *w)
 {
-    struct io_uring_sqe *sqe = get_sqe(w);
+    if (__builtin_expect(inject(&fault_sq_full_every, &fault_sq_calls), 0)) {
+        enter_submit(w);        /* what a full SQ makes us do (rule 5) ... */
+        return NULL;            /* ... as if it had made no room */
+    }
+    struct io_uring *ring = uring_of(w);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     if (!sqe && enter_submit(w))
-        sqe = get_sqe(w);
+        sqe = io_uring_get_sqe(ring);
     return sqe;
 }
 
-static void fill_cancel(struct io_uring_sqe *sqe, weft__op *op)
+static void fill_cancel(struct io_uring_sqe *sqe, uint64_t target)
 {
-    io_uring_prep_cancel64(sqe, weft__op_ud(op), 0);
+    io_uring_prep_cancel64(sqe, target, 0);
     io_uring_sqe_set_data64(sqe, weft__ud_make(WEFT__UD_CANCEL, 0, 0));
 }
 
@@ -135,6 +168,11 @@ void weft__unqueue_op(weft_worker *w, weft__op *op)
 void weft__submit_op(weft_worker *w, weft__op *op)
 {
     weft__op_table *t = &w->ops;
+    int32_t injected = inject_transfer(op);
+    if (__builtin_expect(injected != 0, 0)) {
+        weft__op_complete(w, op, injected);
+        return;
+    }
     struct io_uring_sqe *sqe;
     if (!t->queued_head && (sqe = sqe_or_enter(w)) != NULL) {
         fill_op(sqe, op);
@@ -146,12 +184,17 @@ void weft__submit_op(weft_worker *w, weft__op *op)
 void weft__submit_cancel(weft_worker *w, weft__op *op)
 {
     weft__op_table *t = &w->ops;
+    uint64_t target = weft__op_ud(op);
     op->cancel_sent = true;
     struct io_uring_sqe *sqe;
     if (!t->cancel_head && (sqe = sqe_or_enter(w)) != NULL) {
-        fill_cancel(sqe, op);
+        /* Even if the target completed meanwhile, its generation has moved
+         * on: the cancel finds nothing (-ENOENT) and touches no later use. */
+        fill_cancel(sqe, target);
         return;
     }
+    if (weft__op_lookup(t, target) != op)
+        return;     /* completed (and freed) while sqe_or_enter reaped */
     op->cancel_next = NULL;
     if (t->cancel_tail)
         t->cancel_tail->cancel_next = op;
@@ -188,7 +231,7 @@ static void flush_cancels(weft_worker *w)
         t->cancel_head = op->cancel_next;
         if (!t->cancel_head)
             t->cancel_tail = NULL;
-        fill_cancel(sqe, op);
+        fill_cancel(sqe, weft__op_ud(op));
     }
 }
 
@@ -218,9 +261,14 @@ void weft__submit_flush(weft_worker *w)
         enter_submit(w);
 }
 
+bool weft__submit_backlog(weft_worker *w)
+{
+    return w->ops.queued_head || w->ops.cancel_head;
+}
+
 bool weft__submit_pending(weft_worker *w)
 {
-    return io_uring_sq_ready(uring_of(w)) > 0 || w->ops.queued_head || w->ops.cancel_head;
+    return io_uring_sq_ready(uring_of(w)) > 0 || weft__submit_backlog(w);
 }
 
 bool weft__reap_wanted(weft_worker *w)

@@ -21,7 +21,7 @@ static void begin_transfer(weft__io *s, weft_xfer *x)
     x->weft_running = 1;
     x->weft_deadline = s->deadline_ns;
     if (s->deadline_ns && s->deadline_relative) {
-        uint64_t now = weft__now_ns();
+        uint64_t now = weft_now_ns();
         x->weft_deadline = s->deadline_ns > UINT64_MAX - now ? UINT64_MAX
                                                              : now + s->deadline_ns;
     }

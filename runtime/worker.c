@@ -36,6 +36,8 @@
  * context switches, more than the spin, whenever work arrives in between. */
 #define SPIN_ROUNDS 32
 #define SPIN_PAUSES 64
+/* Longest park while the submit layer holds an overflow backlog. */
+#define BACKLOG_RETRY_NS 1000000
 
 __thread weft_worker *weft__current_worker;
 
@@ -220,6 +222,17 @@ static bool should_sleep(void *arg)
         && !weft__io_have_remote(w);
 }
 
+/* The ring wait ends at the next timer, or soon when records or cancels wait
+ * in the submit layer's overflow queues for room in the SQ: no completion may
+ * be coming to wake us, and a stranded SQE or cancel would hang its task. */
+static int64_t park_timeout(weft_worker *w)
+{
+    int64_t timeout = weft__timers_park_timeout(w);
+    if (weft__submit_backlog(w) && (timeout < 0 || timeout > BACKLOG_RETRY_NS))
+        timeout = BACKLOG_RETRY_NS;
+    return timeout;
+}
+
 static void park(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
@@ -229,7 +242,7 @@ static void park(weft_worker *w)
         weft__notify_parked(rt);
     for (;;) {
         weft__submit_fill(w);       /* the park's enter submits the SQ */
-        weft__ring_park(&w->ring, weft__timers_park_timeout(w), should_sleep, w);
+        weft__ring_park(&w->ring, park_timeout(w), should_sleep, w);
         weft__reap(w);              /* completions may queue woken tasks locally */
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))
             return;

@@ -123,7 +123,10 @@ WEFT_EXTERN weft_poll weft_fsync(weft_cx *cx, weft_io *io, int fd, bool datasync
 WEFT_EXTERN weft_poll weft_statx(weft_cx *cx, weft_io *io, int dirfd, const char *path,
                                  int flags, unsigned mask, struct statx *out);
 
-/* Close any fd (never withdrawn, see above). */
+/* Close any fd (never withdrawn, see above). The fd is gone once the close
+ * is started, even if the task is torn down before it sees the result: a
+ * drop hook that closes what the frame still holds must find it cleared
+ * (clear the field before the await). */
 WEFT_EXTERN weft_poll weft_close(weft_cx *cx, weft_io *io, int fd);
 
 /* ---- Whole transfers ------------------------------------------------------------- */
@@ -133,7 +136,9 @@ WEFT_EXTERN weft_poll weft_close(weft_cx *cx, weft_io *io, int fd);
  * it takes. Yields len, or a negative errno: -EPIPE when the peer closed
  * before recv_exact got len bytes, -ECANCELED / -ETIMEDOUT when withdrawn.
  * `done` says how many bytes went through either way (read-only). A deadline
- * set on `io` covers the whole transfer. Start zeroed (WEFT_XFER_INIT).
+ * set on `io` covers the whole transfer. Start each transfer zeroed
+ * (WEFT_XFER_INIT): an await that delivers a cancellation before the transfer
+ * was ever polled yields -ECANCELED and leaves `done` as it was.
  */
 typedef struct weft_xfer {
     weft_io io;
