@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "core_util.h"
+#include "weft/sim.h"
 #include "reactor/op.h"
 #include "runtime/task.h"
 #include "runtime/worker.h"
@@ -600,6 +601,107 @@ Test(select, a_cancel_at_the_await_check_leaves_no_stale_winner)
     cr_assert_eq(weft_select_reset(NULL), -EINVAL);
     weft_token_release(s.tok);
     rt_done(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* A cancel-safe task torn down while its select settles a losing timer never
+ * reads the winner; its drop hook does, and releases the mutex the select
+ * won. Swept over simulator seeds, so the tear-down lands in every phase. */
+static weft_mutex torn_mx;
+
+struct torn {
+    weft_frame f;
+    weft_selector sel;
+    weft_mutex_waiter w;
+    weft_sleep nap;
+    weft_poll rc;
+};
+
+static weft_poll torn_branch(weft_cx *cx, void *frame, unsigned i)
+{
+    struct torn *v = frame;
+    return i == 0 ? weft_mutex_lock(cx, &torn_mx, &v->w) : weft_sleep_for(cx, &v->nap, 1000000);
+}
+
+static weft_poll torn_poll(weft_cx *cx, void *p)
+{
+    struct torn *v = p;
+    WEFT_BEGIN(&v->f);
+    WEFT_SELECT_AWAIT(&v->f, v->rc, &v->sel, 2, torn_branch, v);
+    if (weft_select_winner(&v->sel) == 0)
+        weft_mutex_unlock(&torn_mx);
+    WEFT_RETURN(&v->f, 0);
+    WEFT_END(&v->f);
+}
+
+static void torn_drop(void *p)
+{
+    struct torn *v = p;
+    if (weft_select_outcome(&v->sel, 0, NULL))
+        weft_mutex_unlock(&torn_mx);    /* the select won it; nobody else will */
+}
+
+struct unlocker {
+    weft_frame f;
+    int i;
+    weft_poll rc;
+};
+
+static weft_poll unlocker_poll(weft_cx *cx, void *p)
+{
+    struct unlocker *u = p;
+    WEFT_BEGIN(&u->f);
+    for (u->i = 0; u->i < 3; u->i++)
+        WEFT_YIELD(&u->f, u->rc);
+    weft_mutex_unlock(&torn_mx);        /* hands the mutex to the lock branch */
+    WEFT_RETURN(&u->f, 0);
+    WEFT_END(&u->f);
+}
+
+struct torn_root {
+    weft_frame f;
+    weft_join h, hu;
+    weft_outcome out;
+    int i, n;
+    weft_poll rc;
+};
+
+static weft_poll torn_root_poll(weft_cx *cx, void *p)
+{
+    struct torn_root *r = p;
+    WEFT_BEGIN(&r->f);
+    weft_mutex_try_lock(&torn_mx);
+    struct torn v = { .sel = WEFT_SELECTOR_INIT };
+    weft_task_desc d = DESC(torn_poll, &v, torn_drop, WEFT_TASK_CANCEL_SAFE);
+    struct unlocker u = { .i = 0 };
+    if (weft_spawn(weft_cx_runtime(cx), &d, &r->h) != 0
+        || weft_spawn(weft_cx_runtime(cx), &WEFT_TASK(unlocker_poll, &u), &r->hu) != 0)
+        WEFT_RETURN(&r->f, -ENOMEM);
+    for (r->i = 0; r->i < r->n; r->i++)
+        WEFT_YIELD(&r->f, r->rc);
+    weft_abort(&r->h);
+    WEFT_AWAIT(&r->f, r->rc, weft_join_await(cx, &r->hu, &r->out));
+    WEFT_AWAIT(&r->f, r->rc, weft_join_await(cx, &r->h, &r->out));
+    WEFT_RETURN(&r->f, 0);
+    WEFT_END(&r->f);
+}
+
+Test(select, torn_down_select_lets_the_drop_hook_release_the_winner)
+{
+    int locked = 0, runs = 0;
+    for (uint64_t seed = 1; seed <= 400; seed++) {
+        cr_assert_eq(weft_mutex_init(&torn_mx), 0);
+        weft_sim_opts o = { .seed = seed, .workers = 2 };
+        struct torn_root r = { .n = (int)(seed % 8) };
+        weft_task_desc d = WEFT_TASK(torn_root_poll, &r);
+        weft_outcome out;
+        if (weft_sim_run(&o, &d, &out, NULL) < 0)
+            continue;
+        runs++;
+        locked += weft_mutex_is_locked(&torn_mx);
+    }
+    cr_assert_gt(runs, 350);
+    cr_assert_eq(locked, 0, "%d of %d runs left the mutex locked with no holder", locked, runs);
     WEFT_ASSERT_NO_LEAKS();
 }
 
