@@ -77,15 +77,18 @@ static void print_summary(FILE *f, double secs)
 {
     stress_stats *s = &stress_totals;
     fprintf(f, "weft-stress: %llu scenarios, %llu tasks in %.1fs; cancellations: abort %llu, "
-               "token %llu, shutdown %llu; delivered at yield or sleep %llu, at join %llu, torn down %llu, "
-               "shield-deferred %llu; violations %llu\n",
+               "token %llu, timeout %llu, group %llu, shutdown %llu; delivered at yield or sleep "
+               "%llu, at join %llu, torn down %llu, shield-deferred %llu; waits withdrawn %llu; "
+               "violations %llu\n",
             (unsigned long long)load(&s->scenarios), (unsigned long long)load(&s->tasks), secs,
             (unsigned long long)load(&s->by_source[WEFT_CANCEL_ABORT]),
             (unsigned long long)load(&s->by_source[WEFT_CANCEL_TOKEN]),
+            (unsigned long long)load(&s->by_source[WEFT_CANCEL_TIMEOUT]),
+            (unsigned long long)load(&s->by_source[WEFT_CANCEL_GROUP]),
             (unsigned long long)load(&s->by_source[WEFT_CANCEL_SHUTDOWN]),
             (unsigned long long)load(&s->at_yield), (unsigned long long)load(&s->at_join),
             (unsigned long long)load(&s->torn_down), (unsigned long long)load(&s->shield_held),
-            (unsigned long long)load(&s->violations));
+            (unsigned long long)load(&s->withdrawn), (unsigned long long)load(&s->violations));
 }
 
 /* The scenarios of this mode: the main table, or under --deterministic
