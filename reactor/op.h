@@ -191,8 +191,9 @@ unsigned weft__reap(struct weft_worker *w);
 /* Cheap per-tick check: completions (or deferred work) waiting? */
 bool weft__reap_wanted(struct weft_worker *w);
 /* Tests: on each worker, every n-th SQE request finds the SQ full even after
- * an enter (the record is queued), every n-th enter fails with -EBUSY (0
- * turns either off; n >= 2). The periods are process-wide. */
+ * an enter (the record is queued), every n-th enter fails with -EBUSY or
+ * -EAGAIN in turn (0 turns either off; n >= 2). The periods are
+ * process-wide. */
 void weft__io_inject_faults(unsigned sq_full_every, unsigned busy_every);
 /* Tests: on each worker, every n-th recv, send, read or write asks for half
  * its length (a real short transfer), every n-th recv or send fails with

@@ -28,8 +28,8 @@ static inline struct io_uring *uring_of(weft_worker *w) { return &w->ring.uring;
 
 /* Fault injection (tests): on each worker, every n-th request for an SQE
  * finds the SQ full and still full after the enter that should make room (so
- * the record goes to an overflow queue), and every n-th enter fails with
- * -EBUSY before reaching the kernel. 0 = off. The periods are process-wide,
+ * the record goes to an overflow queue), and every n-th enter fails before
+ * reaching the kernel, with -EBUSY and -EAGAIN in turn. 0 = off. The periods are process-wide,
  * the counts per thread: with n >= 2 the request after a fault succeeds. */
 static _Atomic unsigned fault_sq_full_every, fault_busy_every;
 static _Thread_local unsigned fault_sq_calls, fault_enter_calls;
@@ -61,7 +61,8 @@ static bool inject(_Atomic unsigned *every, unsigned *calls)
 static int submit(weft_worker *w)
 {
     if (__builtin_expect(inject(&fault_busy_every, &fault_enter_calls), 0))
-        return -EBUSY;
+        return fault_enter_calls / atomic_load_explicit(&fault_busy_every, memory_order_relaxed) % 2
+                   ? -EBUSY : -EAGAIN;
     return io_uring_submit(uring_of(w));
 }
 
