@@ -5,6 +5,7 @@
  *   weft-stress [--seconds N] [--seed S] [--threads T] [--scenario NAME ...]
  *   weft-stress --scenario NAME --replay SEED     (one instance, as reported)
  *   weft-stress --deterministic [--pct D] [--runs N] [other options as above]
+ *   weft-stress --io-faults N [other options]
  *   weft-stress --list
  *
  * Instance k of a run uses the seed splitmix(S + k), so a failing instance is
@@ -18,6 +19,11 @@
  * of S, T, D and N. It prints "schedule <hash>": every instance's schedule
  * hash folded together (with --replay, that instance's), the same line for
  * the same arguments on every run.
+ *
+ * --io-faults N turns on the reactor's fault injection for the whole run:
+ * every N-th SQE request finds the SQ full and every N-th enter fails with
+ * -EBUSY or -EAGAIN. weft must absorb both (overflow queue, reap and retry),
+ * so every scenario must still hold every invariant.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +33,7 @@
 
 #include <weft/sim.h>
 
+#include "reactor/op.h"
 #include "sim_scenarios.h"
 #include "stress.h"
 
@@ -34,6 +41,7 @@ stress_stats stress_totals;
 
 static unsigned opt_threads = 2;
 static bool opt_deterministic;
+static unsigned opt_io_faults;
 unsigned stress_sim_pct;
 static const stress_scenario *current;
 
@@ -64,8 +72,9 @@ void stress_violation(const char *scenario, uint64_t seed, const char *fmt, ...)
                         "--scenario %s --replay 0x%016llx\n",
                 stress_sim_pct, opt_threads, scenario, (unsigned long long)seed);
     else
-        fprintf(stderr, "\n  replay: weft-stress --threads %u --scenario %s --replay 0x%016llx\n",
-                opt_threads, scenario, (unsigned long long)seed);
+        fprintf(stderr, "\n  replay: weft-stress --threads %u --io-faults %u --scenario %s "
+                        "--replay 0x%016llx\n",
+                opt_threads, opt_io_faults, scenario, (unsigned long long)seed);
 }
 
 static uint64_t load(_Atomic uint64_t *c)
@@ -128,7 +137,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: weft-stress [--seconds N] [--seed S] [--threads T] "
                     "[--scenario NAME ...] [--replay SEED] [--list]\n"
-                    "       weft-stress --deterministic [--pct D] [--runs N] [same options]\n");
+                    "       weft-stress --deterministic [--pct D] [--runs N] [same options]\n"
+                    "       weft-stress --io-faults N [same options]\n");
     return 2;
 }
 
@@ -243,6 +253,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--runs") == 0) {
             runs = strtoull(v, NULL, 0);
             sim_only = true;
+        } else if (strcmp(a, "--io-faults") == 0) {
+            opt_io_faults = (unsigned)strtoul(v, NULL, 0);
         } else if (strcmp(a, "--replay") == 0) {
             replay = strtoull(v, NULL, 0);
             replaying = true;
@@ -257,8 +269,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (opt_threads == 0 || (replaying && nnames != 1) || stress_sim_pct > WEFT_SIM_MAX_PCT_DEPTH
-        || (sim_only && !opt_deterministic))
+        || (sim_only && !opt_deterministic) || opt_io_faults == 1)
         return usage();
+    weft__io_inject_faults(opt_io_faults, opt_io_faults);
     const stress_scenario *chosen[MAX_SCENARIOS];
     unsigned nchosen = 0;
     for (unsigned k = 0; k < nnames; k++) {
