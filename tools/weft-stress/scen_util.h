@@ -16,11 +16,11 @@
  *                        between random yields and naps, so cancellations land
  *                        at random await points of the tasks behind them.
  *
- * Selectors are reset (WEFT_SELECTOR_INIT) before every select await: a
- * cancellation delivered at the await before weft_select ever runs leaves the
- * selector as the previous select left it, so weft_select_outcome would report
- * the previous round's winner as this one's (found by c8_futurelock: a task
- * "held" a mutex it had already unlocked, and unlocked it twice).
+ * Selects are awaited with WEFT_SELECT_AWAIT, which resets the selector: a
+ * cancellation delivered at the await before weft_select ever runs would
+ * leave it as the previous select left it, and weft_select_outcome would
+ * report the previous round's winner as this one's (found by c8_futurelock:
+ * a task "held" a mutex it had already unlocked, and unlocked it twice).
  *
  * Invariant: the chaos phase only aborts; it never joins or detaches, so the
  * handles stay valid for the root that owns them.

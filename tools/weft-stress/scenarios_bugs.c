@@ -249,7 +249,6 @@ static weft_poll flocker_poll(weft_cx *cx, void *p)
          * stay locked forever. Such tasks select inside a shield. */
         if (t->s->safe[t->id])
             weft_shield_enter(cx);
-        t->sel = (weft_selector)WEFT_SELECTOR_INIT;   /* see scen_util.h */
         WEFT_SELECT_AWAIT(&t->f, t->rc, &t->sel, 2, lock_or_timer, t);
         if (t->s->safe[t->id])
             weft_shield_exit(cx);
@@ -570,7 +569,6 @@ static weft_poll selector_poll(weft_cx *cx, void *p)
         t->d[1] = stress_below(&t->rng, 3) * 1000000u;
         if (stress_below(&t->rng, 2) && weft_mpsc_unbounded_send(&t->s->tx, t->round) == 0)
             t->s->sent++;
-        t->sel = (weft_selector)WEFT_SELECTOR_INIT;   /* see scen_util.h */
         WEFT_SELECT_AWAIT(&t->f, t->rc, &t->sel, 3, timers_or_recv, t);
         check_select(t, weft_now_ns());
     }
@@ -698,7 +696,6 @@ static weft_poll relay_root_poll(weft_cx *cx, void *p)
     for (;;) {
         if (stress_below(&r->rng, 6) == 0)
             weft_abort(&r->h[stress_below(&r->rng, r->n)]);
-        r->sel = (weft_selector)WEFT_SELECTOR_INIT;   /* see scen_util.h */
         WEFT_SELECT_AWAIT(&r->f, r->rc, &r->sel, 2, out_or_nap, r);
         {
             int64_t got;

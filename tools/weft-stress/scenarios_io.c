@@ -193,7 +193,6 @@ static weft_poll freader_poll(weft_cx *cx, void *p)
     WEFT_BEGIN(&r->f);
     for (;;) {
         r->nap_ns = stress_below(&r->rng, 4) * 200000u + 1;
-        r->sel = (weft_selector)WEFT_SELECTOR_INIT;   /* see scen_util.h */
         WEFT_SELECT_AWAIT(&r->f, r->rc, &r->sel, 2, recv_or_nap, r);
         {
             int64_t n;

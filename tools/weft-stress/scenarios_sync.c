@@ -181,7 +181,6 @@ static weft_poll consumer_poll(weft_cx *cx, void *p)
     WEFT_BEGIN(&co->f);
     for (;;) {
         co->nap_ns = stress_below(&co->rng, 3) * 300000u;
-        co->sel = (weft_selector)WEFT_SELECTOR_INIT;   /* see scen_util.h */
         WEFT_SELECT_AWAIT(&co->f, co->rc, &co->sel, 2, recv_or_nap, co);
         {
             int64_t r;
