@@ -15,7 +15,11 @@
  *      same functions, one poll per weft__worker_sim_pick; only the ring is
  *      left to the simulator, and a worker that finds nothing stops
  *      searching where a real one would park. So the real loop carries no
- *      test for "simulated" at all.
+ *      test for "simulated" at all, with one exception: worth_stealing's
+ *      throttle reads time, and virtual time moves only to timer deadlines,
+ *      so under it a simulated thief would almost never steal; it takes
+ *      whatever it finds, as before the throttle, so the simulator keeps
+ *      exploring steals.
  */
 #include "runtime/worker.h"
 
@@ -36,6 +40,15 @@
  * context switches, more than the spin, whenever work arrives in between. */
 #define SPIN_ROUNDS 32
 #define SPIN_PAUSES 64
+/* worth_stealing: a victim is stuck after this many looks in a row (SPIN_PAUSES
+ * pauses apart while spinning) without a new chain since the window opened;
+ * its rate is judged over at least RATE_WINDOW_NS, and a record older than
+ * STEAL_WINDOW_NS is stale. A backlog is worth moving when it would keep the
+ * victim busy for longer than BACKLOG_NS. */
+#define STUCK_LOOKS 24
+#define RATE_WINDOW_NS 10000
+#define STEAL_WINDOW_NS 1000000
+#define BACKLOG_NS 50000
 /* Longest park while the submit layer holds an overflow backlog. */
 #define BACKLOG_RETRY_NS 1000000
 
@@ -128,6 +141,43 @@ static weft__task *next_task(weft_worker *w)
     return t ? t : pull_inject(w);
 }
 
+/* Is v's queue worth taking from? A steal moves tasks to another core, and
+ * with them every line they share with the tasks left behind: two tasks that
+ * talk through a channel or a mutex cost several times more on two cores than
+ * on one. So take only what the victim would not soon run itself: its queue
+ * while it is stuck in one poll (no new run_task chain for STUCK_LOOKS looks
+ * in a row), or a backlog that, at the rate it is getting through chains,
+ * would last over BACKLOG_NS, or a queue over half full (an overflow would
+ * move half of it to the inject queue, which every worker takes from
+ * freely, anyway). */
+static bool worth_stealing(weft_worker *w, uint32_t victim)
+{
+    weft_worker *v = &w->rt->workers[victim];
+    uint32_t len = weft__local_len(&v->queue);
+    if (len == 0)
+        return false;
+    if (len >= WEFT__LOCAL_CAPACITY / 2)
+        return true;    /* filling up: half of it would go to inject anyway */
+    if (w->clock)
+        return true;    /* simulated: invariant 4's exception */
+    weft__steal_seen *s = &w->steal_seen[victim % WEFT__STEAL_SEEN];
+    uint32_t progress = atomic_load_explicit(&v->progress, memory_order_relaxed);
+    uint64_t now = weft_now_ns();
+    uint32_t done = progress - s->progress;
+    uint64_t elapsed = now - s->at;
+    if (s->at == 0 || elapsed > STEAL_WINDOW_NS) {
+        /* No recent look: this one only opens the window. */
+        *s = (weft__steal_seen){ .at = now, .progress = progress };
+        return false;
+    }
+    if (done == 0)
+        return ++s->still >= STUCK_LOOKS;
+    if (elapsed < RATE_WINDOW_NS)
+        return false;   /* too short a window to judge the victim's rate */
+    *s = (weft__steal_seen){ .at = now, .progress = progress };
+    return (uint64_t)len * elapsed >= (uint64_t)done * BACKLOG_NS;
+}
+
 static weft__task *steal_work(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
@@ -140,6 +190,8 @@ static weft__task *steal_work(weft_worker *w)
     for (uint32_t i = 0; i < n; i++) {
         uint32_t victim = (start + i) % n;
         if (victim == w->index)
+            continue;
+        if (!worth_stealing(w, victim))
             continue;
         weft__task *t = weft__local_steal(&rt->workers[victim].queue, &w->queue);
         if (t)
@@ -174,6 +226,7 @@ static weft__task *lifo_next(weft_worker *w, uint32_t *lifo_polls)
 
 static void start_chain(weft_worker *w)
 {
+    atomic_store_explicit(&w->progress, w->tick, memory_order_relaxed);
     stop_searching(w);
     w->lifo_enabled = true;
 }

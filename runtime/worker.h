@@ -3,8 +3,9 @@
  * run loop that ties them together.
  *
  * Who touches what:
- *   1. `lifo`, `tick`, `searching`, `rng`, `lifo_enabled` and `shard_closed`
- *      belong to the worker's own thread.
+ *   1. `lifo`, `tick`, `searching`, `rng`, `lifo_enabled`, `shard_closed`
+ *      and `steal_seen` belong to the worker's own thread; `progress` is
+ *      written only by it and read by thieves.
  *   2. `queue` follows queue.h: the owner pushes and pops, anyone steals.
  *   3. `ring` is submitted to and reaped only by the owner; any thread may
  *      unpark it (ring.h).
@@ -21,6 +22,7 @@
 #define WEFT_RUNTIME_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +34,14 @@
 struct weft_runtime;
 struct weft__task;
 
+/* What a thief saw of one victim at its previous look (worker.c). */
+#define WEFT__STEAL_SEEN 64
+typedef struct weft__steal_seen {
+    uint64_t at;            /* the thief's clock then */
+    uint32_t progress;      /* the victim's `progress` then */
+    uint32_t still;         /* looks in a row that saw no progress */
+} weft__steal_seen;
+
 typedef struct weft_worker {
     weft__local_queue queue;
     struct weft_runtime *rt;
@@ -42,6 +52,12 @@ typedef struct weft_worker {
     bool searching;
     bool shard_closed;
     uint64_t rng;
+    /* Set by the owner (relaxed) each time it starts a run_task chain; only
+     * thieves read it, to tell a worker getting through its queue from one
+     * stuck in a long poll (worker.c, worth_stealing). */
+    _Atomic uint32_t progress;
+    /* Owner only: per victim (index % WEFT__STEAL_SEEN). */
+    weft__steal_seen steal_seen[WEFT__STEAL_SEEN];
     pthread_t thread;
     bool thread_started;
     weft__ring ring;
