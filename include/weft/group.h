@@ -88,18 +88,9 @@ WEFT_EXTERN size_t weft_group_len(weft_group *g);
  * at the first await after them, like any request a shield held.
  */
 #define WEFT_GROUP_AWAIT_SHUTDOWN(f, out, g)                                  \
-    do {                                                                      \
-        WEFT_SHIELD_BEGIN();                                                  \
-        WEFT_AWAIT(f, out, weft_group_shutdown(cx, (g)));                     \
-        WEFT_SHIELD_END();                                                    \
-    } while (0)
-
+    WEFT_AWAIT_SHIELDED(f, out, weft_group_shutdown(cx, (g)))
 #define WEFT_GROUP_AWAIT_ALL(f, out, g)                                       \
-    do {                                                                      \
-        WEFT_SHIELD_BEGIN();                                                  \
-        WEFT_AWAIT(f, out, weft__group_join_all_scoped(cx, (g)));             \
-        WEFT_SHIELD_END();                                                    \
-    } while (0)
+    WEFT_AWAIT_SHIELDED(f, out, weft__group_join_all_scoped(cx, (g)))
 
 /* Not API: the wait behind WEFT_GROUP_AWAIT_ALL. */
 WEFT_EXTERN weft_poll weft__group_join_all_scoped(weft_cx *cx, weft_group *g);

@@ -229,6 +229,16 @@ static inline void weft__suspended_at(weft_cx *cx, const weft_site *site)
 #define WEFT_SHIELD_BEGIN() weft_shield_enter(cx)
 #define WEFT_SHIELD_END() weft_shield_exit(cx)
 
+/* One await inside its own shield: made even by a task that is already
+ * cancelled (cleanup that must happen), whose request is then delivered at
+ * its next await. */
+#define WEFT_AWAIT_SHIELDED(f, out, expr)                                     \
+    do {                                                                      \
+        WEFT_SHIELD_BEGIN();                                                  \
+        WEFT_AWAIT(f, out, expr);                                             \
+        WEFT_SHIELD_END();                                                    \
+    } while (0)
+
 #ifdef __cplusplus
 }
 #endif
