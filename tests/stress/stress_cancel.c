@@ -74,33 +74,6 @@ static uint32_t max_recs;
 static _Atomic uint32_t next_rec;
 static weft_runtime *rt;
 
-/* ---- a leaf that never completes ------------------------------------------ */
-
-typedef struct forever_leaf {
-    weft_waker w;
-    bool armed;
-} forever_leaf;
-
-static weft_withdraw forever_withdraw(weft_cx *cx, void *leaf)
-{
-    (void)cx;
-    forever_leaf *l = leaf;
-    if (l->armed)
-        weft_waker_drop(&l->w);
-    l->armed = false;
-    return WEFT_WITHDRAWN;
-}
-
-static weft_poll forever_poll(weft_cx *cx, forever_leaf *l)
-{
-    if (!l->armed) {
-        l->w = weft_cx_waker(cx);
-        l->armed = true;
-    }
-    weft_cx_suspend(cx, l, forever_withdraw);
-    return WEFT_PENDING;
-}
-
 /* ---- the task ---------------------------------------------------------------- */
 
 struct task {

@@ -5,6 +5,8 @@
  *   CHECK(cond, fmt, ...)   record a failure (does not stop the run)
  *   watchdog(seconds)       fail the run if it hangs
  *   arg_long(argc, argv, "--name", default)
+ *   forever_poll(cx, &leaf)  a leaf that never completes: only cancellation
+ *                            ends a wait on it
  */
 #ifndef WEFT_TESTS_STRESS_UTIL_H
 #define WEFT_TESTS_STRESS_UTIL_H
@@ -16,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <weft/weft.h>
 
 static _Atomic long stress_failures;
 
@@ -73,6 +77,33 @@ static inline int stress_result(const char *name)
     }
     fprintf(stderr, "%s: ok\n", name);
     return 0;
+}
+
+/* ---- a leaf that never completes ------------------------------------------ */
+
+typedef struct forever_leaf {
+    weft_waker w;
+    bool armed;
+} forever_leaf;
+
+static inline weft_withdraw forever_withdraw(weft_cx *cx, void *leaf)
+{
+    (void)cx;
+    forever_leaf *l = leaf;
+    if (l->armed)
+        weft_waker_drop(&l->w);
+    l->armed = false;
+    return WEFT_WITHDRAWN;
+}
+
+static inline weft_poll forever_poll(weft_cx *cx, forever_leaf *l)
+{
+    if (!l->armed) {
+        l->w = weft_cx_waker(cx);
+        l->armed = true;
+    }
+    weft_cx_suspend(cx, l, forever_withdraw);
+    return WEFT_PENDING;
 }
 
 #endif /* WEFT_TESTS_STRESS_UTIL_H */
