@@ -1,7 +1,7 @@
 /*
  * bench/bench.h - what every weft-bench workload provides, and the helpers
  * they share. The output format and the workloads themselves are fixed by
- * shared/BENCHMARKS.md; a workload checks its own result and fails loudly.
+ * docs/benchmarks.md; a workload checks its own result and fails loudly.
  */
 #ifndef WEFT_BENCH_BENCH_H
 #define WEFT_BENCH_BENCH_H

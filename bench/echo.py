@@ -9,11 +9,11 @@ Starts SERVER (weft-echo, tokio-echo or go-echo: each takes --port 0
 thread, drives it with the closed-loop client bench/peers/echo-client (C
 connections, S-byte messages, D seconds measured after W of warmup), stops it
 with SIGTERM (it must exit 0) and prints, like every other workload
-(shared/BENCHMARKS.md):
+(docs/benchmarks.md):
 
     echo_<S> <server_cpu_seconds> <messages> <messages_per_server_cpu_second>
 
-The figure of BENCHMARKS.md is server CPU time per message (user+sys of the
+The figure of docs/benchmarks.md is server CPU time per message (user+sys of the
 whole server process, all its threads, over exactly the client's measured
 window: the client samples the server's CPU clock at its edges, so start-up,
 warmup and shutdown are left out). Its inverse, messages per server

@@ -1,5 +1,5 @@
 /*
- * bench/weft_bench.c - weft-bench: runs the workloads of shared/BENCHMARKS.md
+ * bench/weft_bench.c - weft-bench: runs the workloads of docs/benchmarks.md
  * and prints one line per workload:
  *     <workload> <seconds> <operations> <operations_per_second>
  *
@@ -21,7 +21,7 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* In the order of shared/BENCHMARKS.md, then idle_tasks (memory per waiting
+/* In the order of docs/benchmarks.md, then idle_tasks (memory per waiting
  * task). echo is a separate program pair: examples/echo and bench/echo.py. */
 static const bench_workload workloads[] = {
     { "spawn_many", bench_spawn_many },

@@ -1,5 +1,5 @@
 /*
- * bench/workloads_cancel.c - token_cancel from shared/BENCHMARKS.md: 500,000
+ * bench/workloads_cancel.c - token_cancel from docs/benchmarks.md: 500,000
  * tasks each await the cancellation of their own child token of one parent;
  * the parent is cancelled and every task must observe it and exit.
  */

@@ -1,5 +1,5 @@
 /*
- * bench/workloads_mutex.c - the mutex workload of shared/BENCHMARKS.md: 100
+ * bench/workloads_mutex.c - the mutex workload of docs/benchmarks.md: 100
  * tasks each lock one async mutex 10,000 times, add 1 to the counter it
  * protects, unlock, and yield.
  */

@@ -1,5 +1,5 @@
 /*
- * bench/workloads_sched.c - the scheduler workloads of shared/BENCHMARKS.md:
+ * bench/workloads_sched.c - the scheduler workloads of docs/benchmarks.md:
  * spawn_many, spawn_join, yield_many, chained_spawn, abort_churn.
  *
  * Each workload is a root task that does the work and returns the number of

@@ -1,5 +1,5 @@
 /*
- * bench/workloads_sync.c - the workloads of shared/BENCHMARKS.md that move
+ * bench/workloads_sync.c - the workloads of docs/benchmarks.md that move
  * messages through weft's channels: ping_pong (request over a bounded mpsc,
  * reply over a oneshot) and mpsc (4 producers into one bounded channel).
  */

@@ -1,5 +1,5 @@
 /*
- * bench/workloads_time.c - the timers workload of shared/BENCHMARKS.md:
+ * bench/workloads_time.c - the timers workload of docs/benchmarks.md:
  * 100,000 tasks, task i sleeps 1 + (i * 7919 mod 10) ms, all awaited.
  */
 #include <errno.h>

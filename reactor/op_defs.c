@@ -4,7 +4,7 @@
  * a withdrawal may cancel it, and what the owner does at its final CQE.
  *
  * The array is indexed by enum weft__op_kind; the static assertion catches a
- * kind added at the end without an entry, and tests/reactor/test_io.c checks
+ * kind added at the end without an entry, and tests/reactor/test_net.c checks
  * that no entry in the middle was left empty.
  */
 #include "reactor/op.h"

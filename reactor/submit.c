@@ -1,7 +1,7 @@
 /*
  * reactor/submit.c - getting SQEs to the kernel and CQEs back, on the owner.
  *
- * Invariants (DESIGN.md "Reactor"; the bugs in reference/iouring.md):
+ * Invariants (docs/io_uring.md lists the io_uring runtime bugs they rule out):
  *   1. No SQE and no cancel is ever dropped. When the SQ is full we enter the
  *      kernel to make room; if there is still none, the record waits on a
  *      userspace overflow queue (cancels on their own queue) that is flushed,

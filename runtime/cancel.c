@@ -2,7 +2,7 @@
  * runtime/cancel.c - recording cancellation requests and delivering them at
  * await points; shield regions; the leaf slot that makes withdrawal possible.
  *
- * Delivery rules (DESIGN.md, "Cancellation"):
+ * Delivery rules (docs/cancellation.md states them for users):
  *   1. A request is recorded once (the first source wins, in the same CAS that
  *      sets CANCEL_REQUESTED) and never cleared.
  *   2. While the task's shield depth is above zero nothing is delivered.

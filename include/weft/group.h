@@ -18,7 +18,7 @@
  *    shutdown yields 0. A wait that could already end when the request came
  *    (join_next with an outcome ready, no child running) did happen: it
  *    yields its real result, as any leaf that completed before its
- *    withdrawal (DESIGN.md, "Cancellation").
+ *    withdrawal (docs/cancellation.md).
  *  - Every await is a cancellation point (weft/task.h), so a plain WEFT_AWAIT
  *    on a group wait by a task that is already cancelled yields -ECANCELED
  *    without touching the group. The wait for the children is the one await

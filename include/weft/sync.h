@@ -36,7 +36,7 @@
  *    on the same receiver, -EDEADLK for a *_blocking call made on a worker
  *    thread. An await also yields -ECANCELED when its task is cancelled.
  *
- * Cancellation (DESIGN.md, "Sync primitives"). Any await below can be withdrawn
+ * Cancellation (docs/cancellation.md, "Sync primitives"). Any await below can be withdrawn
  * (abort, token, timeout, select loss, runtime shutdown). The common rule:
  *
  *  - A wait that is still queued when it is withdrawn leaves nothing behind: it
@@ -371,7 +371,7 @@ WEFT_EXTERN weft_poll weft_notify_wait(weft_cx *cx, weft_notify *n, weft_notify_
  *    acquire and notified futures lose their place when dropped), and on
  *    purpose: a place kept for a wait that nobody polls any more would be
  *    handed the lock and hold it with no one to release it (the "futurelock"
- *    of cancel.md C8). A task that waits again queues at the back.
+ *    of docs/bug-catalogue.md, C8). A task that waits again queues at the back.
  *  - Handed the lock but not yet run: the handoff is never lost, and is not
  *    silently undone either. A task that will run again (cooperative) keeps
  *    it: the withdrawal answers RACED, the await yields 0 with the lock held,

@@ -26,7 +26,7 @@
  * it cannot finish, otherwise its result, which by convention is >= 0 on success
  * and a negative errno on failure. Every await is a cancellation point: when a
  * cancellation request is pending and no shield holds it, the await yields
- * -ECANCELED (see DESIGN.md and README "Cancellation").
+ * -ECANCELED (docs/cancellation.md has the whole model).
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H

@@ -6,7 +6,7 @@
  *  - weft_token_is_cancelled is one atomic load.
  *  - A task bound to tokens at spawn (weft_task_desc.tokens) receives a
  *    cancellation request with source WEFT_CANCEL_TOKEN when any of them is
- *    cancelled, delivered like an abort (README "Cancellation"). Detached
+ *    cancelled, delivered like an abort (docs/cancellation.md). Detached
  *    tasks still honour their tokens.
  *  - weft_token_cancelled is a leaf: await it to wait for the cancellation.
  *

@@ -233,8 +233,8 @@ Test(misuse, null_waker_is_a_no_op)
 }
 
 /* Each of these takes a pointer that can be checked; passing NULL must not
- * crash (DESIGN.md: "Misuse that can be detected (NULL, ...) ... never
- * crashes"). One test per call so each failure names its function. */
+ * crash (docs/architecture.md, "API conventions": detectable misuse gets an
+ * error, never a crash). One test per call so each failure names its function. */
 Test(misuse, waker_clone_null)
 {
     weft_waker c = weft_waker_clone(NULL);

@@ -20,8 +20,8 @@
  *
  * Invariants checked (exit 1 on any violation, 0 when all hold):
  *   - every drop hook runs exactly once, and never for a refused spawn;
- *   - every join resolves with a status the rules allow (DESIGN.md,
- *     "Cancellation"): status 0 only for a task that returned, with its own
+ *   - every join resolves with a status the rules allow (docs/cancellation.md,
+ *     "Join outcomes"): status 0 only for a task that returned, with its own
  *     value; -ECANCELED only for a cancel-safe task that never returned and
  *     had a request; the source is one that asked; a cooperative task sees
  *     -ECANCELED at every unshielded await after the first (level-triggered),

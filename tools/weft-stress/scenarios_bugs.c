@@ -1,6 +1,6 @@
 /*
  * tools/weft-stress/scenarios_bugs.c - one small scenario per pattern of the
- * cancellation bug catalogue (shared/reference/cancel.md, C1-C17) that the
+ * cancellation bug catalogue (docs/bug-catalogue.md, C1-C17) that the
  * other scenario files do not already cover. Each is written the way weft
  * says the code should be written, and checks the oracle the catalogue gives:
  *

@@ -27,7 +27,7 @@
  *                 notifications consumed never exceed those sent.
  *
  * Every task's drop hook must run exactly once, and every join must resolve
- * with a status that matches the cancellation rules (README "Cancellation").
+ * with a status that matches the cancellation rules (docs/cancellation.md).
  */
 #include <stdlib.h>
 

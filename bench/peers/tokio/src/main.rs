@@ -1,4 +1,4 @@
-//! tokio-bench: the weft benchmark workloads (shared/BENCHMARKS.md) on tokio's
+//! tokio-bench: the weft benchmark workloads (docs/benchmarks.md) on tokio's
 //! multi-thread runtime.
 //!
 //! Usage: `tokio-bench [--threads N] [--scale F] [WORKLOAD ...]`. Prints one line
@@ -23,7 +23,7 @@ mod primitives;
 mod scheduler;
 mod timers;
 
-/// Every workload, in the order of BENCHMARKS.md, then idle_tasks.
+/// Every workload, in the order of docs/benchmarks.md, then idle_tasks.
 const WORKLOADS: &[&str] = &[
     "spawn_many",
     "spawn_join",
@@ -86,7 +86,7 @@ fn scaled(n: u64, scale: f64) -> u64 {
     ((n as f64 * scale).round() as u64).max(1)
 }
 
-/// Runs one workload with the sizes of BENCHMARKS.md and returns its operation
+/// Runs one workload with the sizes of docs/benchmarks.md and returns its operation
 /// count. `--scale` shrinks the per-task iteration counts, never the number of
 /// concurrent tasks of a fixed-width workload.
 async fn run(name: &str, s: f64) -> Result<u64, String> {

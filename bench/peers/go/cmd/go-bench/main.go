@@ -1,4 +1,4 @@
-// Command go-bench runs the weft benchmark workloads (shared/BENCHMARKS.md)
+// Command go-bench runs the weft benchmark workloads (docs/benchmarks.md)
 // on goroutines, with GOMAXPROCS set to the thread count.
 //
 // Usage:
@@ -20,7 +20,7 @@ import (
 	"time"
 )
 
-// A workload runs once at the sizes of BENCHMARKS.md, shrunk by scale, checks
+// A workload runs once at the sizes of docs/benchmarks.md, shrunk by scale, checks
 // its own result and returns its operation count. Scale shrinks per-task
 // iteration counts, never the number of concurrent tasks of a fixed-width
 // workload.
@@ -29,7 +29,7 @@ type workload struct {
 	run  func(scale float64) (uint64, error)
 }
 
-// workloads lists every workload in the order of BENCHMARKS.md, then
+// workloads lists every workload in the order of docs/benchmarks.md, then
 // idle_tasks.
 var workloads = []workload{
 	{"spawn_many", func(s float64) (uint64, error) { return spawnMany(scaled(1_000_000, s)) }},
