@@ -23,7 +23,7 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 
 static bool sleep_busy(const weft_interval *iv)
 {
-    return __atomic_load_n(&iv->weft_sleep.weft_state, __ATOMIC_ACQUIRE) != SLEEP_IDLE;
+    return __atomic_load_n(&iv->weft_tick_sleep.weft_state, __ATOMIC_ACQUIRE) != SLEEP_IDLE;
 }
 
 int weft_interval_init(weft_interval *iv, uint64_t start_ns, uint64_t period_ns,
@@ -33,7 +33,7 @@ int weft_interval_init(weft_interval *iv, uint64_t start_ns, uint64_t period_ns,
         return -EINVAL;
     if (iv->weft_period && sleep_busy(iv))
         return -EBUSY;
-    *iv = (weft_interval){ .weft_sleep = WEFT_SLEEP_INIT };
+    *iv = (weft_interval){ .weft_tick_sleep = WEFT_SLEEP_INIT };
     iv->weft_next = start_ns ? start_ns : weft_now_ns();
     iv->weft_period = period_ns;
     iv->weft_policy = (uint32_t)policy;
@@ -58,7 +58,7 @@ weft_poll weft_interval_tick(weft_cx *cx, weft_interval *iv)
 {
     if (!cx || !iv || iv->weft_period == 0)
         return -EINVAL;
-    weft_poll r = weft_sleep_until(cx, &iv->weft_sleep, iv->weft_next);
+    weft_poll r = weft_sleep_until(cx, &iv->weft_tick_sleep, iv->weft_next);
     if (r != 0)
         return r;   /* still waiting, or withdrawn: the schedule stays (rule 1) */
     iv->weft_last = iv->weft_next;

@@ -113,7 +113,7 @@ weft_poll weft_shutdown(weft_cx *cx, weft_io *io, int fd, int how)
     return weft__io_start(cx, io, op);
 }
 
-weft_poll weft_close(weft_cx *cx, weft_io *io, int fd)
+weft_poll (weft_close)(weft_cx *cx, weft_io *io, int fd)
 {
     weft__op *op;
     weft_poll r = weft__io_begin(cx, io, WEFT__OP_CLOSE, &op);

@@ -16,7 +16,10 @@
  *      completes; with the budget gone the await suspends and the task is
  *      requeued, and the delivery happens at the next poll.
  */
+#include <inttypes.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "runtime/rt.h"
 #include "runtime/task.h"
@@ -200,6 +203,16 @@ weft_poll weft__yield_now(weft_cx *cx)
     weft_cx_suspend(cx, (void *)&yield_marker, nothing_to_withdraw);
     weft__task_wake_by_ref(t);  /* running: requeued at the back after this poll */
     return WEFT_PENDING;
+}
+
+weft_poll weft__resume_lost(weft_frame *f, const char *file, int line)
+{
+    if (f->weft_resume == WEFT__RESUME_DONE)
+        return -EINVAL;     /* polled again after it finished */
+    fprintf(stderr, "weft: %s:%d: task resumed at line %" PRIu32 ", which is no "
+            "resume point of this body (does a switch of your own span an await?)\n",
+            file, line, f->weft_resume);
+    abort();
 }
 
 weft_poll weft__frame_end(weft_frame *f)

@@ -148,7 +148,7 @@ static weft_poll join_or_timer(weft_cx *cx, void *frame, unsigned branch)
     weft_join_timeout *jt = frame;
     if (branch == 0)
         return weft_join_await(cx, jt->weft_handle, jt->weft_out);
-    return weft_sleep_for(cx, &jt->weft_sleep, jt->weft_ns);
+    return weft_sleep_for(cx, &jt->weft_timer, jt->weft_ns);
 }
 
 weft_poll weft_join_await_timeout(weft_cx *cx, weft_join_timeout *jt, weft_join *h,

@@ -126,8 +126,8 @@ static void cancel_locked(weft_token *t, weft_token **work)
     for (weft_token_wait *w = t->waiters, *next; w; w = next) {
         next = w->weft_next;
         w->weft_prev = w->weft_next = NULL;
-        weft_waker waker = w->weft_waker;
-        w->weft_waker.weft_bits = 0;
+        weft_waker waker = w->weft_wake;
+        w->weft_wake.weft_bits = 0;
         /* Release: the waiter that sees WOKEN owns the node again. */
         __atomic_store_n(&w->weft_state, WAIT_WOKEN, __ATOMIC_RELEASE);
         weft_waker_wake(&waker);
@@ -204,7 +204,7 @@ static weft_withdraw wait_withdraw(weft_cx *cx, void *leaf)
 {
     (void)cx;
     weft_token_wait *w = leaf;
-    weft_token *t = w->weft_token;
+    weft_token *t = w->weft_tok;
     weft__spin_lock(&t->lock);
     bool linked = __atomic_load_n(&w->weft_state, __ATOMIC_RELAXED) == WAIT_LINKED;
     if (linked) {
@@ -220,7 +220,7 @@ static weft_withdraw wait_withdraw(weft_cx *cx, void *leaf)
     weft__spin_unlock(&t->lock);
     if (!linked)
         return WEFT_WITHDRAW_RACED;     /* the cancel woke it first */
-    weft_waker_drop(&w->weft_waker);
+    weft_waker_drop(&w->weft_wake);
     return WEFT_WITHDRAWN;
 }
 
@@ -241,8 +241,8 @@ weft_poll weft_token_cancelled(weft_cx *cx, weft_token *t, weft_token_wait *w)
     if (!weft_token_is_cancelled(t)) {
         weft__spin_lock(&t->lock);
         if (!atomic_load_explicit(&t->cancelled, memory_order_relaxed)) {
-            w->weft_token = t;
-            w->weft_waker = weft_cx_waker(cx);
+            w->weft_tok = t;
+            w->weft_wake = weft_cx_waker(cx);
             w->weft_prev = NULL;
             w->weft_next = t->waiters;
             if (t->waiters)

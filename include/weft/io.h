@@ -22,7 +22,8 @@
  *    received or sent, an accepted or opened fd.
  *  - An operation that produces an fd (socket, accept, openat) and completes
  *    after its task was torn down closes that fd: nothing leaks.
- *  - close is never withdrawn: it runs to completion and reports its result.
+ *  - close is a release operation: never withdrawn, and made even by a task
+ *    whose cancellation is pending (the request waits for the next await).
  *  - weft_send_all / weft_recv_exact report partial progress in `done`.
  *
  * Sockets used with weft must be blocking (no O_NONBLOCK / SOCK_NONBLOCK):
@@ -123,11 +124,20 @@ WEFT_EXTERN weft_poll weft_fsync(weft_cx *cx, weft_io *io, int fd, bool datasync
 WEFT_EXTERN weft_poll weft_statx(weft_cx *cx, weft_io *io, int dirfd, const char *path,
                                  int flags, unsigned mask, struct statx *out);
 
-/* Close any fd (never withdrawn, see above). The fd is gone once the close
- * is started, even if the task is torn down before it sees the result: a
- * drop hook that closes what the frame still holds must find it cleared
- * (clear the field before the await). */
+/*
+ * Close any fd. A release operation (weft/task.h): awaited by a task that has
+ * a cancellation pending, it still closes the fd and yields close's result;
+ * the cancellation is delivered at the task's next await. It is never
+ * withdrawn once started. The fd is gone once the close is started, even if
+ * the task is torn down before it sees the result: a drop hook that closes
+ * what the frame still holds must find it cleared (clear the field before
+ * the await).
+ *
+ * The macro makes the expression a weft_release, which is what tells
+ * WEFT_AWAIT to make it; call (weft_close)(...) for the plain weft_poll.
+ */
 WEFT_EXTERN weft_poll weft_close(weft_cx *cx, weft_io *io, int fd);
+#define weft_close(cx, io, fd) WEFT_RELEASE(weft_close(cx, io, fd))
 
 /* ---- Whole transfers ------------------------------------------------------------- */
 

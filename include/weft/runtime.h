@@ -134,10 +134,23 @@ typedef struct weft_task_desc {
 
 #define WEFT_MAX_TASK_TOKENS 16
 
-/* A description of a task whose frame is *frame_ptr. */
+/*
+ * A description of a task whose frame is *frame_ptr, as a temporary whose
+ * address can be passed to weft_spawn (`&WEFT_TASK(fn, &frame)`) or which can
+ * be copied into a weft_task_desc to set more fields. The frame's alignment
+ * is checked against WEFT_FRAME_ALIGN at compile time. In C++ it is an object
+ * with the same two uses (see below).
+ */
+#ifndef __cplusplus
 #define WEFT_TASK(poll_fn, frame_ptr)                                         \
     ((weft_task_desc){ .poll = (poll_fn), .frame = (frame_ptr),               \
-                       .frame_size = sizeof *(frame_ptr) })
+                       .frame_size = sizeof *(frame_ptr)                      \
+                           + 0 * sizeof(struct {                              \
+                                 _Static_assert(_Alignof(__typeof__(*(frame_ptr)))\
+                                                <= WEFT_FRAME_ALIGN,          \
+                                                "frame over-aligned");        \
+                                 int weft__unused; }) })
+#endif
 
 /*
  * The handle to a spawned task's result. Caller-allocated; weft_spawn fills
@@ -197,7 +210,7 @@ WEFT_EXTERN weft_poll weft_join_await(weft_cx *cx, weft_join *h, weft_outcome *o
 typedef struct weft_join_timeout {
     /* private */
     weft_selector weft_sel;
-    weft_sleep weft_sleep;
+    weft_sleep weft_timer;
     weft_join *weft_handle;
     weft_outcome *weft_out;
     uint64_t weft_ns;
@@ -236,6 +249,31 @@ WEFT_EXTERN bool weft_join_is_finished(const weft_join *h);
 
 #ifdef __cplusplus
 }
+
+/*
+ * C++ has no compound literals, so WEFT_TASK builds a small object instead:
+ * `&WEFT_TASK(fn, &frame)` yields a pointer to its descriptor that lives to
+ * the end of the full expression (weft_spawn copies it), and it converts to
+ * a weft_task_desc for code that sets more fields.
+ */
+struct weft__task_temp {
+    weft_task_desc desc;
+    const weft_task_desc *operator&() const { return &desc; }
+    operator const weft_task_desc &() const { return desc; }
+};
+
+template <typename Frame>
+static inline weft__task_temp weft__task(weft_poll_fn poll, const Frame *frame)
+{
+    static_assert(alignof(Frame) <= WEFT_FRAME_ALIGN, "frame over-aligned");
+    weft__task_temp t = {};
+    t.desc.poll = poll;
+    t.desc.frame = frame;
+    t.desc.frame_size = sizeof(Frame);
+    return t;
+}
+
+#define WEFT_TASK(poll_fn, frame_ptr) weft__task((poll_fn), (frame_ptr))
 #endif
 
 #endif /* WEFT_RUNTIME_H */

@@ -18,15 +18,29 @@
  * Rules a user must know:
  *  1. The poll function's context parameter must be named `cx`: the macros use it.
  *  2. At most one WEFT_AWAIT/WEFT_YIELD per source line (the line is the resume
- *     point), and no `switch` of your own may span an await.
+ *     point), and no `switch` of your own may span an await: its `case` labels
+ *     would capture the resume point. A resume that matches no point is
+ *     caught: the process aborts naming the function's file and line.
  *  3. Plain locals do not survive an await; keep such values in the frame.
+ *  4. An await's operand is evaluated at every poll of the task while it waits
+ *     there: the first evaluation starts the leaf, later ones check it. Make
+ *     the operand the leaf call itself; compute anything with a side effect
+ *     (a counter, a random choice) into the frame before the await.
+ *  5. WEFT_BEGIN binds the frame once; the `f` of the other macros is only
+ *     checked to be a weft_frame pointer. `out` must be a signed integer of
+ *     at least 32 bits (checked at compile time), so -ECANCELED survives.
+ *  6. The frame's alignment may not exceed WEFT_FRAME_ALIGN (checked by
+ *     WEFT_TASK at compile time).
  *
  * An awaitable (a "leaf future" such as a join, a timer or an I/O operation, or
  * a nested state machine) is an expression of type weft_poll: WEFT_PENDING while
  * it cannot finish, otherwise its result, which by convention is >= 0 on success
  * and a negative errno on failure. Every await is a cancellation point: when a
  * cancellation request is pending and no shield holds it, the await yields
- * -ECANCELED (docs/cancellation.md has the whole model).
+ * -ECANCELED (docs/cancellation.md has the whole model) - except an await
+ * of a release operation (weft_close, or any expression wrapped in
+ * WEFT_RELEASE): that one is always performed and yields its real result,
+ * and the cancellation is delivered at the next await instead.
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H
@@ -39,6 +53,7 @@
 #include "weft/version.h"
 
 #ifdef __cplusplus
+#include <type_traits>
 extern "C" {
 #endif
 
@@ -144,6 +159,30 @@ WEFT_EXTERN bool weft_cx_cancel_requested(weft_cx *cx);
  */
 WEFT_EXTERN bool weft_cx_cancel_due(weft_cx *cx);
 
+/* The largest frame alignment the runtime provides. */
+#define WEFT_FRAME_ALIGN 16
+
+/*
+ * A release operation: an awaitable that gives something back (closes an fd,
+ * returns a resource). WEFT_RELEASE(expr) wraps a weft_poll expression so the
+ * await makes it even when the task has a cancellation pending: the release
+ * happens and yields its real result, and the request is delivered at the
+ * task's next await. Outside an await, WEFT_RELEASE_VALUE unwraps it.
+ */
+typedef struct weft_release {
+    weft_poll weft_value;
+} weft_release;
+
+static inline weft_release weft__release(weft_poll r)
+{
+    weft_release rel;
+    rel.weft_value = r;
+    return rel;
+}
+
+#define WEFT_RELEASE(expr) weft__release(expr)
+#define WEFT_RELEASE_VALUE(rel) ((rel).weft_value)
+
 /* ---- Internals the macros expand to (not API) ---------------------------- */
 
 #define WEFT__STATE_CANCEL_REQUESTED ((uint64_t)1 << 5)
@@ -161,6 +200,7 @@ struct weft__cx_head {
 WEFT_EXTERN int weft__cancel_at_await(weft_cx *cx, const weft_site *site);
 WEFT_EXTERN weft_poll weft__yield_now(weft_cx *cx);
 WEFT_EXTERN weft_poll weft__frame_end(weft_frame *f);
+WEFT_EXTERN weft_poll weft__resume_lost(weft_frame *f, const char *file, int line);
 
 static inline bool weft__cancel_flagged(weft_cx *cx)
 {
@@ -180,30 +220,79 @@ static inline void weft__suspended_at(weft_cx *cx, const weft_site *site)
     *((const struct weft__cx_head *)cx)->site = site;
 }
 
-#if defined(__cplusplus)
+static inline weft_poll weft__poll_value(weft_poll r) { return r; }
+static inline weft_poll weft__release_value(weft_release r) { return r.weft_value; }
+
+#if defined(__cplusplus) && __cplusplus >= 201703L
 #define WEFT__FALLTHROUGH [[fallthrough]]
-#else
+#elif defined(__GNUC__)
 #define WEFT__FALLTHROUGH __attribute__((fallthrough))
+#else
+#define WEFT__FALLTHROUGH ((void)0)
+#endif
+
+/*
+ * Compile-time checks the macros make. None evaluates its operand: C11's
+ * _Generic and sizeof, GNU C's __typeof__, C++'s decltype only look at types.
+ *   WEFT__IS_RELEASE(e)  e is a release operation (type weft_release)
+ *   WEFT__VALUE(e)       e's weft_poll, unwrapped if it is a release
+ *   WEFT__CHECK_OUT(o)   o can hold every result (signed, >= 32 bits)
+ *   WEFT__CHECK_FRAME(f) f points to a weft_frame
+ */
+#if defined(__cplusplus)
+#define WEFT__IS_RELEASE(e) (weft__is_release<decltype(e)>::value)
+#define WEFT__VALUE(e) weft__value(e)
+#define WEFT__CHECK_OUT(o)                                                    \
+    static_assert(weft__signed_out<decltype(o)>::value,                       \
+                  "WEFT_AWAIT: out must be a signed integer of >= 32 bits")
+#define WEFT__CHECK_FRAME(f)                                                  \
+    static_assert(weft__is_frame_ptr<decltype(f)>::value,                     \
+                  "weft macros: f must point to the frame's weft_frame")
+#else
+#define WEFT__IS_RELEASE(e) _Generic((e), weft_release: 1, default: 0)
+#define WEFT__VALUE(e)                                                        \
+    _Generic((e), weft_release: weft__release_value, default: weft__poll_value)(e)
+#if defined(__GNUC__)
+#define WEFT__CHECK_OUT(o)                                                    \
+    _Static_assert(sizeof(o) >= 4 && (__typeof__(o))-1 < 1,                  \
+                   "WEFT_AWAIT: out must be a signed integer of >= 32 bits")
+#define WEFT__CHECK_FRAME(f)                                                  \
+    _Static_assert(_Generic((f), weft_frame *: 1, default: 0),                \
+                   "weft macros: f must point to the frame's weft_frame")
+#else
+#define WEFT__CHECK_OUT(o) _Static_assert(sizeof(o) >= 4, "WEFT_AWAIT: out too small")
+#define WEFT__CHECK_FRAME(f) _Static_assert(1, "")
+#endif
 #endif
 
 /* ---- The state-machine macros ------------------------------------------- */
 
-#define WEFT_BEGIN(f) switch ((f)->weft_resume) { case 0:
+/* Opens the body and binds the frame. A resume point that no case matches
+ * (a user's switch captured it) traps instead of finishing the task. */
+#define WEFT_BEGIN(f)                                                         \
+    weft_frame *const weft__frame_ = (f);                                     \
+    switch (weft__frame_->weft_resume) {                                      \
+    default:                                                                  \
+        return weft__resume_lost(weft__frame_, __FILE__, __LINE__);           \
+    case 0:
 
-/* Await `expr` (a weft_poll expression) and store its result in `out`. */
+/* Await `expr` (a weft_poll expression, or a release operation) and store
+ * its result in `out`. */
 #define WEFT_AWAIT(f, out, expr)                                              \
     do {                                                                      \
         static const weft_site weft__site_ = { __FILE__, __func__, __LINE__ };\
-        (f)->weft_resume = __LINE__;                                          \
+        WEFT__CHECK_FRAME(f);                                                 \
+        weft__frame_->weft_resume = __LINE__;                                 \
         WEFT__FALLTHROUGH;                                                    \
     case __LINE__: {                                                          \
+        WEFT__CHECK_OUT(out);                                                 \
         weft_poll weft__r_ = -ECANCELED;                                      \
-        int weft__c_ = weft__cancel_flagged(cx)                               \
+        int weft__c_ = !WEFT__IS_RELEASE(expr) && weft__cancel_flagged(cx)    \
             ? weft__cancel_at_await(cx, &weft__site_) : WEFT__AWAIT_POLL;     \
         if (weft__c_ == WEFT__AWAIT_SUSPEND)                                  \
             return WEFT_PENDING;                                              \
         if (weft__c_ == WEFT__AWAIT_POLL                                      \
-            && (weft__r_ = (expr)) == WEFT_PENDING) {                         \
+            && (weft__r_ = WEFT__VALUE(expr)) == WEFT_PENDING) {              \
             weft__suspended_at(cx, &weft__site_);                             \
             return WEFT_PENDING;                                              \
         }                                                                     \
@@ -218,13 +307,14 @@ static inline void weft__suspended_at(weft_cx *cx, const weft_site *site)
 /* Finish with `value` (anything but WEFT_PENDING). */
 #define WEFT_RETURN(f, value)                                                 \
     do {                                                                      \
-        (f)->weft_resume = WEFT__RESUME_DONE;                                 \
+        WEFT__CHECK_FRAME(f);                                                 \
+        weft__frame_->weft_resume = WEFT__RESUME_DONE;                        \
         return (weft_poll)(value);                                            \
     } while (0)
 
 /* Close the body; falling off the end returns 0, re-polling a finished frame
  * returns -EINVAL. */
-#define WEFT_END(f) } return weft__frame_end(f)
+#define WEFT_END(f) } return weft__frame_end(weft__frame_)
 
 #define WEFT_SHIELD_BEGIN() weft_shield_enter(cx)
 #define WEFT_SHIELD_END() weft_shield_exit(cx)
@@ -241,6 +331,21 @@ static inline void weft__suspended_at(weft_cx *cx, const weft_site *site)
 
 #ifdef __cplusplus
 }
+
+/* C++ forms of the compile-time checks (templates cannot be extern "C"). */
+template <typename T> struct weft__is_release {
+    static const bool value = std::is_same<typename std::decay<T>::type, weft_release>::value;
+};
+template <typename T> struct weft__signed_out {
+    typedef typename std::remove_reference<T>::type U;
+    static const bool value = std::is_integral<U>::value && std::is_signed<U>::value
+                              && sizeof(U) >= 4 && !std::is_const<U>::value;
+};
+template <typename T> struct weft__is_frame_ptr {
+    static const bool value = std::is_same<typename std::decay<T>::type, weft_frame *>::value;
+};
+static inline weft_poll weft__value(weft_poll r) { return r; }
+static inline weft_poll weft__value(weft_release r) { return r.weft_value; }
 #endif
 
 #endif /* WEFT_TASK_H */

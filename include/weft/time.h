@@ -33,7 +33,7 @@ typedef struct weft_sleep {
     /* private: start zeroed (WEFT_SLEEP_INIT); back to idle after each sleep */
     uint64_t weft_timer[5];         /* the wheel's timer node (reactor/wheel.h) */
     struct weft_sleep *weft_next;   /* hand-off link for a withdrawal */
-    weft_waker weft_waker;
+    weft_waker weft_wake;
     uint32_t weft_state;
     uint32_t weft_owner;            /* worker whose wheel holds the timer */
 } weft_sleep;
@@ -69,7 +69,7 @@ typedef enum weft_missed_tick {
 
 /* A periodic timer kept in the frame; all fields private. */
 typedef struct weft_interval {
-    weft_sleep weft_sleep;
+    weft_sleep weft_tick_sleep;
     uint64_t weft_next;             /* when the next tick is scheduled */
     uint64_t weft_last;             /* when the last completed tick was */
     uint64_t weft_period;           /* 0: not initialised */

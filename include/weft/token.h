@@ -49,8 +49,8 @@ WEFT_EXTERN void weft_token_release(weft_token *t);
 typedef struct weft_token_wait {
     /* private */
     struct weft_token_wait *weft_prev, *weft_next;
-    weft_token *weft_token;
-    weft_waker weft_waker;
+    weft_token *weft_tok;
+    weft_waker weft_wake;
     uint32_t weft_state;
 } weft_token_wait;
 

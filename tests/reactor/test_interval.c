@@ -231,7 +231,7 @@ static weft_poll resetter_poll(weft_cx *cx, void *p)
 
 Test(interval, misuse_and_reset)
 {
-    weft_interval iv = { .weft_sleep = WEFT_SLEEP_INIT };
+    weft_interval iv = { .weft_tick_sleep = WEFT_SLEEP_INIT };
     cr_assert_eq(weft_interval_init(NULL, 0, MS, WEFT_TICK_BURST), -EINVAL);
     cr_assert_eq(weft_interval_init(&iv, 0, 0, WEFT_TICK_BURST), -EINVAL);
     cr_assert_eq(weft_interval_init(&iv, 0, MS, (weft_missed_tick)7), -EINVAL);
