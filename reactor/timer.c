@@ -7,9 +7,12 @@
  *                    │
  *                    ├─withdrawn on the owner (or at shutdown)──▶ IDLE
  *                    │                                  (yields -ECANCELED)
- *                    └─withdrawn elsewhere──▶ CANCELLING ──owner settles──▶
- *                                             CANCELLED ──poll──▶ IDLE
- *                                                        (yields -ECANCELED)
+ *                    ├─withdrawn elsewhere──▶ CANCELLING ──owner settles──▶
+ *                    │                        CANCELLED ──poll──▶ IDLE
+ *                    │                                   (yields -ECANCELED)
+ *                    └─withdrawn after its deadline, before the owner fired
+ *                      it: on the owner ──▶ FIRED; elsewhere ──▶ EXPIRING
+ *                      ──owner settles──▶ FIRED                  (yields 0)
  *
  * Rules:
  *   1. Only the owner (the worker whose wheel holds the timer) links or
@@ -17,7 +20,9 @@
  *      threads.
  *   2. ARMED -> FIRED and ARMED -> CANCELLING are CASes: exactly one of "the
  *      deadline passed" and "the wait was withdrawn" wins. A withdrawal that
- *      loses answers RACED and the sleep reports 0.
+ *      loses answers RACED and the sleep reports 0. So does a withdrawal that
+ *      comes after the deadline, while a busy owner has not fired the timer
+ *      yet: the sleep happened, whoever got to it first (rule 6).
  *   3. The waker taken when arming is consumed exactly once: by the firing, by
  *      the owner settling a hand-off, or dropped by a withdrawal on the owner.
  *   4. A hand-off answers WEFT_WITHDRAW_PENDING: the task is not resumed (and
@@ -27,6 +32,9 @@
  *      CLOCK_MONOTONIC, or the simulator's virtual time. weft_now_ns inside a
  *      task reads the clock of the worker polling it, so a deadline a task
  *      computes and the wheel it arms always agree.
+ *   6. "Did the deadline pass" is judged by the owner's clock against the
+ *      timer's deadline_ns, which insert wrote before ARMED was published and
+ *      nobody changes while the timer is linked.
  */
 #include "reactor/timer.h"
 
@@ -44,7 +52,7 @@ _Static_assert(sizeof(weft__timer) <= sizeof(((weft_sleep *)0)->weft_timer),
                "weft_sleep.weft_timer must hold a weft__timer");
 _Static_assert(_Alignof(weft__timer) <= _Alignof(uint64_t), "timer storage alignment");
 
-enum { SLEEP_IDLE, SLEEP_ARMED, SLEEP_FIRED, SLEEP_CANCELLING, SLEEP_CANCELLED };
+enum { SLEEP_IDLE, SLEEP_ARMED, SLEEP_FIRED, SLEEP_CANCELLING, SLEEP_CANCELLED, SLEEP_EXPIRING };
 
 static inline weft__timer *timer_of(weft_sleep *s) { return (weft__timer *)s->weft_timer; }
 
@@ -97,7 +105,7 @@ static void fire(weft__timer *t, void *arg)
      * the sleep and reuse or free it. While the timer is linked nobody writes
      * the waker (rule 3), so the early read is stable. Rule 2: if a withdrawal
      * is being handed over, its settling wakes the task instead. */
-    weft_waker waker = s->weft_waker;
+    weft_waker waker = s->weft_wake;
     if (cas_state(s, SLEEP_ARMED, SLEEP_FIRED))
         weft_waker_wake(&waker);
 }
@@ -131,9 +139,12 @@ void weft__timers_settle_remote(weft_worker *w)
     while (s) {
         weft_sleep *next = s->weft_next;
         weft__wheel_remove(&w->wheel, timer_of(s));
-        weft_waker waker = s->weft_waker;
+        weft_waker waker = s->weft_wake;
+        /* Only this worker moves a handed-off sleep on, so a plain load. */
+        uint32_t settled = atomic_load_explicit(state_of(s), memory_order_relaxed)
+                           == SLEEP_EXPIRING ? SLEEP_FIRED : SLEEP_CANCELLED;
         /* Release: after this store the task may reuse the sleep (rule 4). */
-        atomic_store_explicit(state_of(s), SLEEP_CANCELLED, memory_order_release);
+        atomic_store_explicit(state_of(s), settled, memory_order_release);
         weft_waker_wake(&waker);
         s = next;
     }
@@ -160,6 +171,7 @@ static weft_withdraw sleep_withdraw(weft_cx *cx, void *leaf)
     case SLEEP_FIRED:
         return WEFT_WITHDRAW_RACED;
     case SLEEP_CANCELLING:
+    case SLEEP_EXPIRING:
         return WEFT_WITHDRAW_PENDING;
     case SLEEP_CANCELLED:
     case SLEEP_IDLE:
@@ -170,14 +182,16 @@ static weft_withdraw sleep_withdraw(weft_cx *cx, void *leaf)
      * wheel; on the owner we may unlink directly (rule 1). */
     weft_worker *w = cx->worker;
     weft_runtime *rt = cx->task->rt;
-    if (!w || w->index == s->weft_owner) {
-        if (!cas_state(s, SLEEP_ARMED, SLEEP_IDLE))
+    weft_worker *owner = &rt->workers[s->weft_owner];
+    bool expired = clock_of(owner) >= timer_of(s)->deadline_ns;     /* rule 6 */
+    if (!w || w == owner) {
+        if (!cas_state(s, SLEEP_ARMED, expired ? SLEEP_FIRED : SLEEP_IDLE))
             return WEFT_WITHDRAW_RACED;
-        weft__wheel_remove(&rt->workers[s->weft_owner].wheel, timer_of(s));
-        weft_waker_drop(&s->weft_waker);
-        return WEFT_WITHDRAWN;
+        weft__wheel_remove(&owner->wheel, timer_of(s));
+        weft_waker_drop(&s->weft_wake);
+        return expired ? WEFT_WITHDRAW_RACED : WEFT_WITHDRAWN;
     }
-    if (!cas_state(s, SLEEP_ARMED, SLEEP_CANCELLING))
+    if (!cas_state(s, SLEEP_ARMED, expired ? SLEEP_EXPIRING : SLEEP_CANCELLING))
         return WEFT_WITHDRAW_RACED;
     hand_to_owner(rt, s);
     return WEFT_WITHDRAW_PENDING;
@@ -196,7 +210,7 @@ static weft_poll sleep_poll(weft_cx *cx, weft_sleep *s, uint64_t deadline, bool 
             return weft_cx_coop(cx) ? 0 : WEFT_PENDING;
         weft_worker *w = cx->worker;
         weft__timer_init(timer_of(s), WEFT__TIMER_SLEEP);
-        s->weft_waker = weft_cx_waker(cx);
+        s->weft_wake = weft_cx_waker(cx);
         s->weft_owner = w->index;
         /* Relaxed: another worker reads it only after the task migrates,
          * which the scheduler's hand-off orders after this store. */
@@ -206,6 +220,7 @@ static weft_poll sleep_poll(weft_cx *cx, weft_sleep *s, uint64_t deadline, bool 
     }
     case SLEEP_ARMED:
     case SLEEP_CANCELLING:
+    case SLEEP_EXPIRING:
         break;
     case SLEEP_FIRED:
         if (!weft_cx_coop(cx))

@@ -5,6 +5,7 @@
  * ends with the timer unlinked and the task woken exactly once.
  */
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include <weft/weft.h>
@@ -176,6 +177,71 @@ Test(sleep, past_deadline_is_ready_and_null_is_einval)
     weft_outcome out;
     cr_assert_eq(weft_block_on(rt, &WEFT_TASK(past_poll, &p), &out), 0);
     cr_assert_eq(out.value, 0);
+    weft_runtime_free(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* The contract's second half: a sleep whose deadline passed before it was
+ * withdrawn happened, even when its worker was busy and had not fired the
+ * timer. One worker: the sleeper arms a 2 ms sleep, a hog then holds the
+ * worker in one poll until the deadline is behind us and the sleeper has been
+ * aborted, so the abort reaches the sleep before the wheel can fire it. */
+static _Atomic int sleeper_armed, hog_running, hog_release;
+static _Atomic uint64_t sleeper_deadline;
+
+struct late {
+    weft_frame f;
+    weft_sleep s;
+    uint64_t deadline;
+    weft_poll rc;
+};
+
+static weft_poll late_poll(weft_cx *cx, void *p)
+{
+    struct late *l = p;
+    WEFT_BEGIN(&l->f);
+    l->deadline = weft_now_ns() + 2 * MS;
+    atomic_store(&sleeper_deadline, l->deadline);
+    atomic_store(&sleeper_armed, 1);    /* the sleep arms later in this poll */
+    WEFT_AWAIT(&l->f, l->rc, weft_sleep_until(cx, &l->s, l->deadline));
+    WEFT_RETURN(&l->f, l->rc);
+    WEFT_END(&l->f);
+}
+
+static weft_poll hog_poll(weft_cx *cx, void *p)
+{
+    (void)cx;
+    (void)p;
+    atomic_store(&hog_running, 1);
+    while (!atomic_load(&hog_release))
+        ;
+    return 0;
+}
+
+static void wait_flag(_Atomic int *flag)
+{
+    while (!atomic_load(flag))
+        sched_yield();
+}
+
+Test(sleep, withdrawn_after_its_deadline_on_a_busy_worker_yields_0)
+{
+    weft_runtime *rt = make(1);
+    struct late l = { .s = WEFT_SLEEP_INIT };
+    weft_join sleeper, hog;
+    cr_assert_eq(weft_spawn(rt, &WEFT_TASK(late_poll, &l), &sleeper), 0);
+    wait_flag(&sleeper_armed);
+    struct past unused = { .s = WEFT_SLEEP_INIT };
+    cr_assert_eq(weft_spawn(rt, &WEFT_TASK(hog_poll, &unused), &hog), 0);
+    wait_flag(&hog_running);            /* the worker is stuck in the hog */
+    while (weft_now_ns() <= atomic_load(&sleeper_deadline))
+        sched_yield();                  /* a clock condition, not a sleep */
+    cr_assert_eq(weft_abort(&sleeper), 0);
+    atomic_store(&hog_release, 1);
+    weft_outcome out;
+    cr_assert_eq(weft_join_wait(&sleeper, &out), 0);
+    cr_assert_eq(out.value, 0, "the sleep happened, yet it yielded %lld", (long long)out.value);
+    cr_assert_eq(weft_join_wait(&hog, &out), 0);
     weft_runtime_free(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
