@@ -1,8 +1,12 @@
 /*
  * runtime/error.c - weft_strerror and weft_err_name, generated from one table
- * of the errno values weft documents, with weft's own wording for each.
+ * of the errno values weft documents, with weft's own wording for each. Any
+ * other errno (a kernel result such as -EMFILE or -EADDRINUSE reaches tasks
+ * unchanged) gets the C library's name and description, so no result prints
+ * as "unknown".
  */
 #include <errno.h>
+#include <string.h>
 
 #include "weft/error.h"
 
@@ -31,7 +35,9 @@ const char *weft_strerror(int err)
     WEFT_ERRNO_MAP(XX)
 #undef XX
     }
-    return "unknown error";
+    /* err > -4096: the kernel's errno range; -err cannot overflow there. */
+    const char *libc = err > -4096 ? strerrordesc_np(-err) : NULL;
+    return libc ? libc : "unknown error";
 }
 
 const char *weft_err_name(int err)
@@ -43,5 +49,6 @@ const char *weft_err_name(int err)
     WEFT_ERRNO_MAP(XX)
 #undef XX
     }
-    return "UNKNOWN";
+    const char *libc = err > -4096 ? strerrorname_np(-err) : NULL;
+    return libc ? libc : "UNKNOWN";
 }

@@ -168,7 +168,7 @@ static void admit(weft_cx *cx, struct server *srv, int fd)
     if (rc < 0) {
         /* A failed spawn never calls the drop hook: undo its work here. */
         if (rc != -ESHUTDOWN)
-            fprintf(stderr, "weft-echo: spawn: %s\n", weft_strerror(rc));
+            fprintf(stderr, "weft-echo: spawn: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
         close(fd);
         atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
         weft_waitgroup_done(&srv->live);
@@ -214,12 +214,12 @@ static weft_poll acceptor_poll(weft_cx *cx, void *frame)
         } else if (a->r == -ECANCELED) {
             break;
         } else if (accept_error_is_exhaustion(a->r)) {
-            fprintf(stderr, "weft-echo: accept: %s; pausing\n", weft_strerror((int)a->r));
+            fprintf(stderr, "weft-echo: accept: %s (%s); pausing\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
             WEFT_AWAIT(&a->f, a->r, weft_sleep_for(cx, &a->backoff, BACKOFF_NS));
             if (a->r == -ECANCELED)
                 break;
         } else if (!accept_error_is_transient(a->r)) {
-            fprintf(stderr, "weft-echo: accept: %s\n", weft_strerror((int)a->r));
+            fprintf(stderr, "weft-echo: accept: %s (%s)\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
             weft_token_cancel(a->srv->stop);
             WEFT_RETURN(&a->f, a->r);
         }
@@ -254,7 +254,7 @@ static weft_poll signal_watch_poll(weft_cx *cx, void *frame)
     if (s->r >= 0)
         s->r = -EIO;            /* a signalfd never returns a short record */
     if (s->r != -ECANCELED) {
-        fprintf(stderr, "weft-echo: signalfd read: %s\n", weft_strerror((int)s->r));
+        fprintf(stderr, "weft-echo: signalfd read: %s (%s)\n", weft_err_name((int)s->r), weft_strerror((int)s->r));
         weft_token_cancel(s->srv->stop);
     }
     WEFT_RETURN(&s->f, s->r);
@@ -364,7 +364,7 @@ static int spawn_bound(weft_runtime *rt, struct server *srv, weft_task_desc desc
     desc.ntokens = 1;
     int rc = weft_spawn(rt, &desc, h);
     if (rc < 0)
-        fprintf(stderr, "weft-echo: spawn %s: %s\n", name, weft_strerror(rc));
+        fprintf(stderr, "weft-echo: spawn %s: %s (%s)\n", name, weft_err_name(rc), weft_strerror(rc));
     return rc;
 }
 
@@ -376,7 +376,7 @@ static int join(weft_join *h, const char *name)
     if (rc == 0)
         rc = out.status < 0 ? out.status : (int)out.value;
     if (rc < 0 && rc != -ECANCELED)
-        fprintf(stderr, "weft-echo: %s: %s\n", name, weft_strerror(rc));
+        fprintf(stderr, "weft-echo: %s: %s (%s)\n", name, weft_err_name(rc), weft_strerror(rc));
     return rc == -ECANCELED ? 0 : rc;
 }
 
@@ -414,7 +414,7 @@ static int serve(struct server *srv, unsigned threads)
     weft_runtime_opts opts = { .threads = threads };
     int rc = weft_runtime_new(&rt, &opts);
     if (rc < 0) {
-        fprintf(stderr, "weft-echo: runtime: %s\n", weft_strerror(rc));
+        fprintf(stderr, "weft-echo: runtime: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
         return rc;
     }
     rc = run_tasks(rt, srv);
@@ -422,7 +422,7 @@ static int serve(struct server *srv, unsigned threads)
      * their rings. The counters are final. */
     int src = weft_runtime_free(rt);
     if (src < 0)
-        fprintf(stderr, "weft-echo: shutdown: %s\n", weft_strerror(src));
+        fprintf(stderr, "weft-echo: shutdown: %s (%s)\n", weft_err_name(src), weft_strerror(src));
     return rc < 0 ? rc : src;
 }
 
@@ -473,12 +473,12 @@ int main(int argc, char **argv)
     };
     int rc = srv.signal_fd = open_signal_fd();
     if (rc < 0) {
-        fprintf(stderr, "weft-echo: signalfd: %s\n", weft_strerror(rc));
+        fprintf(stderr, "weft-echo: signalfd: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
         return 1;
     }
     rc = srv.listen_fd = open_listener(opt.port);
     if (rc < 0) {
-        fprintf(stderr, "weft-echo: listen on 127.0.0.1:%u: %s\n", opt.port, weft_strerror(rc));
+        fprintf(stderr, "weft-echo: listen on 127.0.0.1:%u: %s (%s)\n", opt.port, weft_err_name(rc), weft_strerror(rc));
         close(srv.signal_fd);
         return 1;
     }
@@ -487,7 +487,7 @@ int main(int argc, char **argv)
         rc = serve(&srv, opt.threads);
         weft_token_release(srv.stop);
     } else {
-        fprintf(stderr, "weft-echo: token: %s\n", weft_strerror(rc));
+        fprintf(stderr, "weft-echo: token: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
     }
     close(srv.listen_fd);
     close(srv.signal_fd);

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
     weft_runtime *rt;
     int rc = weft_runtime_new(&rt, &opts);
     if (rc) {
-        fprintf(stderr, "weft-seed: runtime: %s\n", weft_strerror(rc));
+        fprintf(stderr, "weft-seed: runtime: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
         return 1;
     }
     int failures = 0;
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
         seed_report r;
         rc = seed_run(rt, (enum seed_variant)v, requests, seed, dir, &r);
         if (rc) {
-            fprintf(stderr, "weft-seed: %s\n", weft_strerror(rc));
+            fprintf(stderr, "weft-seed: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
             failures++;
             continue;
         }

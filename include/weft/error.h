@@ -13,10 +13,12 @@
 extern "C" {
 #endif
 
-/* A short English description of a weft result; never NULL. */
+/* A short English description of a weft result; never NULL. Results weft
+ * documents get its own wording, any other errno the C library's. */
 WEFT_EXTERN const char *weft_strerror(int err);
 
-/* The symbolic name of a weft result ("ECANCELED"); never NULL. */
+/* The symbolic name of a weft result ("ECANCELED", "EMFILE"); never NULL;
+ * "UNKNOWN" for a value that is no errno. */
 WEFT_EXTERN const char *weft_err_name(int err);
 
 #ifdef __cplusplus
