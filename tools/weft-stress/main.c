@@ -6,7 +6,8 @@
  *   weft-stress --scenario NAME --replay SEED     (one instance, as reported)
  *   weft-stress --deterministic [--pct D] [--runs N] [other options as above]
  *   weft-stress --io-faults N [other options]
- *   weft-stress --list
+ *   weft-stress --list                             (each scenario, what it does and
+ *                                                  the bug-catalogue patterns it checks)
  *
  * Instance k of a run uses the seed splitmix(S + k), so a failing instance is
  * replayed by its own seed. Prints a progress line to stderr while it runs and
@@ -125,12 +126,63 @@ static const stress_scenario *find(const char *name)
     return NULL;
 }
 
+/* The cancellation-bug patterns (docs/bug-catalogue.md) each scenario
+ * exercises, so that --list explains the names without another document.
+ * A scenario missing here is listed with its own description only. */
+static const struct {
+    const char *name;
+    const char *patterns;
+} catalogue[] = {
+    { "io_frames", "C2 partial read lost, C3 half-written frame" },
+    { "io_fds", "C10 resource acquired at the last moment leaks" },
+    { "io_deadline", "C2 partial read lost, under deadlines" },
+    { "chan_conserve", "C4 timed-out send loses its message, C5 received then dropped" },
+    { "locks", "C6 lock held across a broken invariant, C7 withdrawn waiter loses its place" },
+    { "c1_persist", "C1 two-step update split by an await" },
+    { "c8_futurelock", "C8 futurelock" },
+    { "c9_blocking", "C9 abort while a blocking job runs" },
+    { "c11_level", "C11 edge-triggered cancellation hangs clean-up, C12 cancellation swallowed" },
+    { "c13_abort_race", "C13 abort racing completion" },
+    { "c14_select_timer", "C14 select precondition racing a timer" },
+    { "c16_relay", "C15 cancellation callbacks run inline, C16 two safe steps make an unsafe pair" },
+    { "c17_detached", "C17 work that outlives a timeout" },
+    { "sim_sweep", "C1 two-step update split by an await" },
+};
+
+static const char *patterns_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof catalogue / sizeof catalogue[0]; i++)
+        if (strcmp(catalogue[i].name, name) == 0)
+            return catalogue[i].patterns;
+    return NULL;
+}
+
+/* Length of `what` without a trailing " (C...)" pattern tag, which the
+ * catalogue names spell out instead. */
+static int description_len(const char *what)
+{
+    size_t len = strlen(what);
+    const char *tag = strrchr(what, '(');
+    if (len > 0 && what[len - 1] == ')' && tag && tag > what && tag[-1] == ' ' && tag[1] == 'C'
+        && tag[2] >= '0' && tag[2] <= '9')
+        return (int)(tag - 1 - what);
+    return (int)len;
+}
+
+/* One line per scenario of this mode: name, what it does, and the catalogue
+ * patterns it exercises. */
 static void list(void)
 {
     const stress_scenario *all[MAX_SCENARIOS];
     unsigned n = eligible(all, MAX_SCENARIOS);
-    for (unsigned i = 0; i < n; i++)
-        printf("%-16s %s\n", all[i]->name, all[i]->what);
+    for (unsigned i = 0; i < n; i++) {
+        const char *patterns = patterns_of(all[i]->name);
+        if (patterns)
+            printf("%-16s %.*s (%s; see docs/bug-catalogue.md)\n", all[i]->name,
+                   description_len(all[i]->what), all[i]->what, patterns);
+        else
+            printf("%-16s %s\n", all[i]->name, all[i]->what);
+    }
 }
 
 static int usage(void)
