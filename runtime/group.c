@@ -275,7 +275,7 @@ weft_poll weft__group_join_all_scoped(weft_cx *cx, weft_group *g)
     return wait_all(cx, g, WAIT_ALL, owner_cancelled);
 }
 
-weft_poll weft_group_shutdown(weft_cx *cx, weft_group *g)
+weft_poll (weft_group_shutdown)(weft_cx *cx, weft_group *g)
 {
     if (!cx || !g)
         return -EINVAL;

@@ -20,11 +20,12 @@
  *    yields its real result, as any leaf that completed before its
  *    withdrawal (docs/cancellation.md).
  *  - Every await is a cancellation point (weft/task.h), so a plain WEFT_AWAIT
- *    on a group wait by a task that is already cancelled yields -ECANCELED
- *    without touching the group. The wait for the children is the one await
- *    a cancelled owner must still make: WEFT_GROUP_AWAIT_SHUTDOWN and
- *    WEFT_GROUP_AWAIT_ALL below are that await, implicitly shielded. The
- *    request stays pending and is delivered at the first await after it.
+ *    on join_next or join_all by a task that is already cancelled yields
+ *    -ECANCELED without touching the group. The wait for the children is the
+ *    one await a cancelled owner must still make: weft_group_shutdown is a
+ *    release operation (made even then), and WEFT_GROUP_AWAIT_ALL below is
+ *    join_all made the same way. The request stays pending and is delivered
+ *    at the first await after it.
  *  - weft_group_shutdown cancels the children, waits for all of them and
  *    closes the group (spawning into it fails with -ESHUTDOWN).
  *  - weft_group_free on a group with running children cancels them and, from
@@ -64,10 +65,12 @@ WEFT_EXTERN weft_poll weft_group_join_all(weft_cx *cx, weft_group *g);
 WEFT_EXTERN int weft_group_cancel(weft_group *g);
 
 /* Cancel, wait for every child, close. Yields 0, even if the awaiting task is
- * cancelled meanwhile (the wait is what makes the group structured); await it
- * with WEFT_GROUP_AWAIT_SHUTDOWN so that a task cancelled before it still
- * makes the wait. */
+ * cancelled meanwhile (the wait is what makes the group structured). A
+ * release operation (weft/task.h): a task cancelled before it still makes the
+ * wait, so a plain WEFT_AWAIT is enough; WEFT_GROUP_AWAIT_SHUTDOWN is the
+ * same. Call (weft_group_shutdown)(...) for the plain weft_poll. */
 WEFT_EXTERN weft_poll weft_group_shutdown(weft_cx *cx, weft_group *g);
+#define weft_group_shutdown(cx, g) WEFT_RELEASE(weft_group_shutdown(cx, g))
 
 /* Children spawned and not yet joined (running or finished). */
 WEFT_EXTERN size_t weft_group_len(weft_group *g);

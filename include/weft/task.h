@@ -164,10 +164,11 @@ WEFT_EXTERN bool weft_cx_cancel_due(weft_cx *cx);
 
 /*
  * A release operation: an awaitable that gives something back (closes an fd,
- * returns a resource). WEFT_RELEASE(expr) wraps a weft_poll expression so the
- * await makes it even when the task has a cancellation pending: the release
- * happens and yields its real result, and the request is delivered at the
- * task's next await. Outside an await, WEFT_RELEASE_VALUE unwraps it.
+ * shuts a group down). WEFT_RELEASE(expr) wraps a weft_poll expression so the
+ * await makes it even when the task has a cancellation pending: WEFT_AWAIT
+ * runs it in its own shield region, it yields its real result, and the
+ * request is delivered at the task's next await. Outside an await,
+ * WEFT_RELEASE_VALUE unwraps it.
  */
 typedef struct weft_release {
     weft_poll weft_value;
@@ -276,12 +277,15 @@ static inline weft_poll weft__release_value(weft_release r) { return r.weft_valu
         return weft__resume_lost(weft__frame_, __FILE__, __LINE__);           \
     case 0:
 
-/* Await `expr` (a weft_poll expression, or a release operation) and store
- * its result in `out`. */
+/* Await `expr` (a weft_poll expression, or a release operation, which is
+ * made inside its own shield) and store its result in `out`. The release
+ * test is on the operand's type: a constant, so the other branch vanishes. */
 #define WEFT_AWAIT(f, out, expr)                                              \
     do {                                                                      \
         static const weft_site weft__site_ = { __FILE__, __func__, __LINE__ };\
         WEFT__CHECK_FRAME(f);                                                 \
+        if (WEFT__IS_RELEASE(expr))                                           \
+            weft_shield_enter(cx);                                            \
         weft__frame_->weft_resume = __LINE__;                                 \
         WEFT__FALLTHROUGH;                                                    \
     case __LINE__: {                                                          \
@@ -297,6 +301,8 @@ static inline weft_poll weft__release_value(weft_release r) { return r.weft_valu
             return WEFT_PENDING;                                              \
         }                                                                     \
         weft__await_done(cx);                                                 \
+        if (WEFT__IS_RELEASE(expr))                                           \
+            weft_shield_exit(cx);                                             \
         (out) = weft__r_;                                                     \
     }                                                                         \
     } while (0)

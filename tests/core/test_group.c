@@ -893,7 +893,7 @@ static weft_poll misuse_poll(weft_cx *cx, void *p)
     m->r[0] = weft_group_join_next(cx, NULL, &out);
     m->r[1] = weft_group_join_next(cx, m->g, NULL);
     m->r[2] = weft_group_join_all(cx, NULL);
-    m->r[3] = weft_group_shutdown(cx, NULL);
+    m->r[3] = (weft_group_shutdown)(cx, NULL);
     m->r[4] = weft_group_join_next(cx, m->g, &out);     /* empty: 0 */
     m->r[5] = weft_group_join_all(cx, m->g);            /* empty: 0 */
     memcpy(misuse_seen, m->r, sizeof misuse_seen);
@@ -919,7 +919,7 @@ Test(group, null_misuse_is_einval)
     weft_outcome out;
     cr_assert_eq(weft_group_join_next(NULL, g, &out), -EINVAL);
     cr_assert_eq(weft_group_join_all(NULL, g), -EINVAL);
-    cr_assert_eq(weft_group_shutdown(NULL, g), -EINVAL);
+    cr_assert_eq((weft_group_shutdown)(NULL, g), -EINVAL);
     struct misuse m = { .g = g };
     cr_assert_eq(weft_block_on(rt, &WEFT_TASK(misuse_poll, &m), &out), 0);
     for (int i = 0; i < 4; i++)

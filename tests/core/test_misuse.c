@@ -578,7 +578,7 @@ Test(misuse, group_calls_bad_args)
     cr_assert_eq(weft_group_len(g), 0);
     cr_assert_eq(weft_group_join_next(NULL, g, &out), -EINVAL, "await outside a task");
     cr_assert_eq(weft_group_join_all(NULL, g), -EINVAL);
-    cr_assert_eq(weft_group_shutdown(NULL, g), -EINVAL);
+    cr_assert_eq((weft_group_shutdown)(NULL, g), -EINVAL);
     cr_assert_eq(weft_group_free(g), 0);
     rt_done(rt);
     cr_assert_eq(atomic_load(&polled), 0, "no failed spawn ran");
@@ -698,7 +698,7 @@ static weft_poll null_leaf(weft_cx *cx, struct in_task *t, unsigned k)
                                    no_branch, NULL);
     if (k == 6) return weft_group_join_next(cx, NULL, &out);
     if (k == 7) return weft_group_join_all(cx, NULL);
-    if (k == 8) return weft_group_shutdown(cx, NULL);
+    if (k == 8) return (weft_group_shutdown)(cx, NULL);
     if (k == 9) return weft_socket(cx, NULL, AF_INET, SOCK_STREAM, 0);
     if (k == 10) return weft_recv(cx, NULL, 0, t->buf, 1, 0);
     if (k == 11) return weft_send_all(cx, NULL, 0, t->buf, 1);
