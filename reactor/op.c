@@ -103,13 +103,17 @@ void weft__op_complete(weft_worker *w, weft__op *op, int32_t res)
     op->completed = true;
 }
 
-/* Owner: stop waiting for a record, with the result an unqueued one gets. */
+/* Owner: stop waiting for a record, with the result an unqueued one gets. A
+ * release (close) is never withdrawn, not even from the overflow queue: it
+ * goes out when the SQ has room, and the drain flushes it at shutdown (rule 6). */
 static void withdraw_record(weft_worker *w, weft__op *op, int32_t unqueued_res)
 {
+    if (!weft__op_defs[op->kind].withdrawable)
+        return;
     if (op->where == WEFT__OP_QUEUED) {
         weft__unqueue_op(w, op);
         weft__op_complete(w, op, unqueued_res);
-    } else if (weft__op_defs[op->kind].withdrawable && !op->cancel_sent) {
+    } else if (!op->cancel_sent) {
         weft__submit_cancel(w, op);
     }
 }
@@ -177,7 +181,7 @@ static weft_withdraw settled(weft_cx *cx, weft__io *s)
 static weft_withdraw withdraw_on_owner(weft_worker *w, weft__io *s)
 {
     weft__op *op = weft__op_lookup(&w->ops, s->ud);
-    if (op && op->where == WEFT__OP_QUEUED) {
+    if (op && op->where == WEFT__OP_QUEUED && weft__op_defs[op->kind].withdrawable) {
         /* It never reached the kernel: it did not happen (rule 4). */
         weft__unqueue_op(w, op);
         if (weft__timer_armed(&op->deadline))
@@ -242,6 +246,8 @@ weft_poll weft__io_begin(weft_cx *cx, weft_io *io, unsigned kind, weft__op **opp
     weft_worker *w = cx->worker;
     if (!w)
         return -EPERM;
+    if (!weft__op_defs[kind].withdrawable)
+        s->deadline_ns = 0;     /* a deadline cannot withdraw a release */
     if (s->deadline_ns && s->deadline_relative) {
         uint64_t now = weft_now_ns();
         s->deadline_ns = s->deadline_ns > UINT64_MAX - now ? UINT64_MAX : now + s->deadline_ns;

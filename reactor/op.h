@@ -31,6 +31,9 @@
  *   5. A task whose leaf is INFLIGHT or HANDOFF is never freed: withdrawal
  *      answers WEFT_WITHDRAW_PENDING until the kernel has finished with every
  *      pointer the operation holds into the frame.
+ *   6. A release (an op whose definition is not `withdrawable`: close) is
+ *      never withdrawn, not even off the overflow queue, and a deadline never
+ *      applies to it: once started it happens, and its own CQE ends it.
  */
 #ifndef WEFT_REACTOR_OP_H
 #define WEFT_REACTOR_OP_H
