@@ -3,6 +3,8 @@
  * its io_uring opcode, whether its result is an fd that must not leak, whether
  * a withdrawal may cancel it, and what the owner does at its final CQE.
  *
+ * Fields are named, as in the kernel's own op table: a flag left out is false
+ * (a release such as close is the one kind that is not withdrawable).
  * The array is indexed by enum weft__op_kind; the static assertion catches a
  * kind added at the end without an entry, and tests/reactor/test_net.c checks
  * that no entry in the middle was left empty.
@@ -16,22 +18,89 @@ static void recvmsg_complete(weft__op *op, int32_t *res)
 }
 
 const weft__op_def weft__op_defs[] = {
-    [WEFT__OP_SOCKET]   = { "socket",   IORING_OP_SOCKET,   true,  true,  NULL },
-    [WEFT__OP_ACCEPT]   = { "accept",   IORING_OP_ACCEPT,   true,  true,  NULL },
-    [WEFT__OP_CONNECT]  = { "connect",  IORING_OP_CONNECT,  false, true,  NULL },
-    [WEFT__OP_RECV]     = { "recv",     IORING_OP_RECV,     false, true,  NULL },
-    [WEFT__OP_SEND]     = { "send",     IORING_OP_SEND,     false, true,  NULL },
-    [WEFT__OP_SENDMSG]  = { "sendmsg",  IORING_OP_SENDMSG,  false, true,  NULL },
-    [WEFT__OP_RECVMSG]  = { "recvmsg",  IORING_OP_RECVMSG,  false, true,  recvmsg_complete },
-    [WEFT__OP_SHUTDOWN] = { "shutdown", IORING_OP_SHUTDOWN, false, true,  NULL },
-    [WEFT__OP_OPENAT]   = { "openat",   IORING_OP_OPENAT,   true,  true,  NULL },
-    [WEFT__OP_READ]     = { "read",     IORING_OP_READ,     false, true,  NULL },
-    [WEFT__OP_WRITE]    = { "write",    IORING_OP_WRITE,    false, true,  NULL },
-    [WEFT__OP_READV]    = { "readv",    IORING_OP_READV,    false, true,  NULL },
-    [WEFT__OP_WRITEV]   = { "writev",   IORING_OP_WRITEV,   false, true,  NULL },
-    [WEFT__OP_FSYNC]    = { "fsync",    IORING_OP_FSYNC,    false, true,  NULL },
-    [WEFT__OP_STATX]    = { "statx",    IORING_OP_STATX,    false, true,  NULL },
-    [WEFT__OP_CLOSE]    = { "close",    IORING_OP_CLOSE,    false, false, NULL },
+    [WEFT__OP_SOCKET] = {
+        .name = "socket",
+        .opcode = IORING_OP_SOCKET,
+        .yields_fd = true,
+        .withdrawable = true,
+    },
+    [WEFT__OP_ACCEPT] = {
+        .name = "accept",
+        .opcode = IORING_OP_ACCEPT,
+        .yields_fd = true,
+        .withdrawable = true,
+    },
+    [WEFT__OP_CONNECT] = {
+        .name = "connect",
+        .opcode = IORING_OP_CONNECT,
+        .withdrawable = true,
+    },
+    [WEFT__OP_RECV] = {
+        .name = "recv",
+        .opcode = IORING_OP_RECV,
+        .withdrawable = true,
+    },
+    [WEFT__OP_SEND] = {
+        .name = "send",
+        .opcode = IORING_OP_SEND,
+        .withdrawable = true,
+    },
+    [WEFT__OP_SENDMSG] = {
+        .name = "sendmsg",
+        .opcode = IORING_OP_SENDMSG,
+        .withdrawable = true,
+    },
+    [WEFT__OP_RECVMSG] = {
+        .name = "recvmsg",
+        .opcode = IORING_OP_RECVMSG,
+        .withdrawable = true,
+        .complete = recvmsg_complete,
+    },
+    [WEFT__OP_SHUTDOWN] = {
+        .name = "shutdown",
+        .opcode = IORING_OP_SHUTDOWN,
+        .withdrawable = true,
+    },
+    [WEFT__OP_OPENAT] = {
+        .name = "openat",
+        .opcode = IORING_OP_OPENAT,
+        .yields_fd = true,
+        .withdrawable = true,
+    },
+    [WEFT__OP_READ] = {
+        .name = "read",
+        .opcode = IORING_OP_READ,
+        .withdrawable = true,
+    },
+    [WEFT__OP_WRITE] = {
+        .name = "write",
+        .opcode = IORING_OP_WRITE,
+        .withdrawable = true,
+    },
+    [WEFT__OP_READV] = {
+        .name = "readv",
+        .opcode = IORING_OP_READV,
+        .withdrawable = true,
+    },
+    [WEFT__OP_WRITEV] = {
+        .name = "writev",
+        .opcode = IORING_OP_WRITEV,
+        .withdrawable = true,
+    },
+    [WEFT__OP_FSYNC] = {
+        .name = "fsync",
+        .opcode = IORING_OP_FSYNC,
+        .withdrawable = true,
+    },
+    [WEFT__OP_STATX] = {
+        .name = "statx",
+        .opcode = IORING_OP_STATX,
+        .withdrawable = true,
+    },
+    [WEFT__OP_CLOSE] = {
+        .name = "close",
+        .opcode = IORING_OP_CLOSE,
+    },
 };
 
 _Static_assert(sizeof weft__op_defs / sizeof weft__op_defs[0] == WEFT__OP_COUNT,
