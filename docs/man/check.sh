@@ -3,7 +3,8 @@
 #
 #   sh docs/man/check.sh [SOURCE_ROOT]
 #
-# (a) Every public name in include/weft/*.h has a page docs/man/<name>.3:
+# (a) Every public name in include/weft/*.h and include/weft/sync/*.h has a
+#     page docs/man/<name>.3:
 #     each function declared WEFT_EXTERN, each static inline weft_* function,
 #     and each function-like WEFT_* macro (names starting weft__/WEFT__ are
 #     internals, not API, and need none).
@@ -34,15 +35,15 @@ fi
 
 # ---- (a) a page for every public name -------------------------------------
 # Join each header into one line per statement, then pick the names.
-for h in "$inc"/*.h; do
+for h in "$inc"/*.h "$inc"/sync/*.h; do
     tr '\n' ' ' < "$h" | tr ';' '\n'
 done > "$tmp.stmts"
 {
     grep 'WEFT_EXTERN' "$tmp.stmts" | sed 's/.*WEFT_EXTERN//' \
         | sed -n 's/^[^(]*[^a-zA-Z0-9_]\(weft_[a-zA-Z0-9_]*\)[ ]*(.*/\1/p'
-    grep -h '^static inline' "$inc"/*.h \
+    grep -h '^static inline' "$inc"/*.h "$inc"/sync/*.h \
         | sed -n 's/^[^(]*[^a-zA-Z0-9_]\(weft_[a-zA-Z0-9_]*\)[ ]*(.*/\1/p'
-    grep -h '^#define WEFT_[A-Z0-9_]*(' "$inc"/*.h \
+    grep -h '^#define WEFT_[A-Z0-9_]*(' "$inc"/*.h "$inc"/sync/*.h \
         | sed 's/^#define \(WEFT_[A-Z0-9_]*\)(.*/\1/'
 } | grep -v -e '^weft__' -e '^WEFT__' | sort -u > "$tmp.names"
 
