@@ -77,13 +77,13 @@ static inline bool cas_state(weft_sleep *s, uint32_t from, uint32_t to)
 
 static inline uint64_t clock_of(const weft_worker *w)
 {
-    return w->clock ? *w->clock : weft__now_ns();
+    return w->clock ? *w->clock : weft__monotonic_ns();
 }
 
 uint64_t weft_now_ns(void)
 {
     const weft_worker *w = weft__current_worker;
-    return w ? clock_of(w) : weft__now_ns();
+    return w ? clock_of(w) : weft__monotonic_ns();
 }
 
 /* ---- the driver, on the owning worker -------------------------------------- */

@@ -31,7 +31,7 @@ weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source
 {
     weft__cancel_outcome o = weft__state_request_cancel(&t->state, (int)source);
     if (o == WEFT__CANCEL_SUBMIT || o == WEFT__CANCEL_NOTED)
-        atomic_store_explicit(&t->cancel_requested_ns, weft__now_ns(),
+        atomic_store_explicit(&t->cancel_requested_ns, weft__monotonic_ns(),
                               memory_order_relaxed);
     if (o == WEFT__CANCEL_SUBMIT)
         weft__schedule(t, false);
@@ -48,7 +48,7 @@ uint64_t weft__shield_hold(weft__task *t)
 {
     uint64_t req = atomic_load_explicit(&t->cancel_requested_ns, memory_order_relaxed);
     uint64_t from = req > t->shield_started_ns ? req : t->shield_started_ns;
-    uint64_t now = weft__now_ns();
+    uint64_t now = weft__monotonic_ns();
     return now > from ? now - from : 0;
 }
 
@@ -157,7 +157,7 @@ void weft_shield_enter(weft_cx *cx)
         return;
     weft__task *t = cx->task;
     if (t->shield_depth++ == 0)
-        t->shield_started_ns = weft__now_ns();
+        t->shield_started_ns = weft__monotonic_ns();
 }
 
 void weft_shield_exit(weft_cx *cx)

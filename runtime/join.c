@@ -138,7 +138,7 @@ int weft_join_wait(weft_join *h, weft_outcome *out)
 
 int weft_join_wait_timeout(weft_join *h, weft_outcome *out, uint64_t timeout_ns)
 {
-    uint64_t now = weft__now_ns();
+    uint64_t now = weft__monotonic_ns();
     uint64_t deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
     return wait_from_thread(h, out, deadline ? deadline : 1);
 }

@@ -231,8 +231,8 @@ static void close_and_wait(weft_runtime *rt)
     weft__idle_wake_all(&rt->idle, wake_worker, rt);
     while (atomic_load_explicit(&rt->closed_shards, memory_order_acquire) < rt->nworkers)
         sleep_1ms();
-    uint64_t deadline = weft__now_ns() + (uint64_t)rt->grace_ms * 1000000u;
-    while (weft__registry_live(&rt->registry) > 0 && weft__now_ns() < deadline)
+    uint64_t deadline = weft__monotonic_ns() + (uint64_t)rt->grace_ms * 1000000u;
+    while (weft__registry_live(&rt->registry) > 0 && weft__monotonic_ns() < deadline)
         sleep_1ms();
 }
 

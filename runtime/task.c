@@ -18,7 +18,7 @@
 /* Frames larger than this are almost certainly a size mix-up. */
 #define MAX_FRAME_SIZE ((size_t)1 << 30)
 
-uint64_t weft__now_ns(void)
+uint64_t weft__monotonic_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -68,7 +68,7 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
     t->nbindings = (uint8_t)desc->ntokens;
     if (desc->flags & WEFT_TASK_SHIELDED) {
         t->shield_depth = 1;    /* an outermost shield that never ends */
-        t->shield_started_ns = weft__now_ns();
+        t->shield_started_ns = weft__monotonic_ns();
     }
     void *frame = weft__task_frame(t);
     if (desc->frame)

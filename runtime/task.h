@@ -117,6 +117,9 @@ void weft__cancel_took_effect(weft__task *t, const weft_site *site, weft_trace_k
 /* How long the current outermost shield has held the pending request. */
 uint64_t weft__shield_hold(weft__task *t);
 
-uint64_t weft__now_ns(void);
+/* The real monotonic clock, whatever runs the task: provenance, shield hold
+ * times and grace periods are real time. Not weft_now_ns (weft/time.h), which
+ * a task reads and the simulator makes virtual. */
+uint64_t weft__monotonic_ns(void);
 
 #endif /* WEFT_RUNTIME_TASK_H */

@@ -35,7 +35,7 @@ bool weft__thread_waiter_wait(weft__thread_waiter *tw, uint64_t deadline_ns)
     while (atomic_load_explicit(&tw->woken, memory_order_acquire) == 0) {
         struct timespec rel, *timeout = NULL;
         if (deadline_ns) {
-            uint64_t now = weft__now_ns();
+            uint64_t now = weft__monotonic_ns();
             if (now >= deadline_ns)
                 return false;
             rel.tv_sec = (time_t)((deadline_ns - now) / 1000000000u);
