@@ -25,8 +25,6 @@
 #include "runtime/task.h"
 #include "runtime/worker.h"
 
-#define COOP_BUDGET 128
-
 weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source source)
 {
     weft__cancel_outcome o = weft__state_request_cancel(&t->state, (int)source);

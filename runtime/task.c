@@ -32,7 +32,7 @@ void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
     cx->head.site = &t->suspended_at;
     cx->task = t;
     cx->worker = w;
-    cx->budget = 128;
+    cx->budget = WEFT__COOP_BUDGET;
     cx->teardown = false;
 }
 

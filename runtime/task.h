@@ -77,6 +77,10 @@ void weft__task_bind_tokens(weft__task *t, const weft_task_desc *desc);
 /* At completion, before the task can be freed. */
 void weft__task_unbind_tokens(weft__task *t);
 
+/* Leaf completions a task may make in one poll before its leaves answer
+ * PENDING and it is requeued (weft_cx_coop), so no task starves a worker. */
+#define WEFT__COOP_BUDGET 128
+
 /*
  * The context of one poll. Lives on the polling worker's stack; its head is what
  * the inline await check in weft/task.h reads.
