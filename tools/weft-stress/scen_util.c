@@ -67,8 +67,13 @@ weft_poll scen_chaos_poll(weft_cx *cx, struct scen_chaos *c)
     for (c->i = 0; c->i < c->rounds; c->i++) {
         if (c->n && stress_below(&c->rng, c->odds ? c->odds : 1) == 0)
             weft_abort(&c->h[stress_below(&c->rng, c->n)]);
-        if (stress_below(&c->rng, 4) == 0)
-            WEFT_AWAIT(&c->f, c->rc, weft_sleep_for(cx, &c->nap, stress_below(&c->rng, 1500000)));
+        /* Drawn here, not in the await's operand: the operand is evaluated at
+         * every poll while the nap lasts (weft/task.h, rule 4), so the number
+         * of polls - a race - would change every later choice of the seed. */
+        c->naps = stress_below(&c->rng, 4) == 0;
+        c->nap_ns = c->naps ? stress_below(&c->rng, 1500000) : 0;
+        if (c->naps)
+            WEFT_AWAIT(&c->f, c->rc, weft_sleep_for(cx, &c->nap, c->nap_ns));
         else
             WEFT_YIELD(&c->f, c->rc);
         if (c->rc < 0)

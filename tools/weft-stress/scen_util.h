@@ -45,6 +45,8 @@ struct scen_chaos {
     uint32_t rounds;        /* yields or naps to spread the aborts over */
     uint32_t odds;          /* one abort in `odds` rounds */
     uint64_t rng;
+    uint64_t nap_ns;        /* this round's nap, drawn before its await */
+    bool naps;              /* this round naps rather than yields */
     uint32_t i;
     weft_poll rc;
     weft_sleep nap;

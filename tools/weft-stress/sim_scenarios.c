@@ -130,6 +130,8 @@ struct aborter {
     struct mix *m;
     uint64_t rng;
     uint32_t left;
+    uint64_t nap_ns;        /* drawn before the await (weft/task.h, rule 4) */
+    bool naps;
     weft_poll rc;
     weft_sleep nap;
 };
@@ -141,8 +143,10 @@ static weft_poll aborter_poll(weft_cx *cx, void *p)
     WEFT_BEGIN(&a->f);
     for (a->left = stress_below(&a->rng, m->ntasks + 1); a->left > 0; a->left--) {
         weft_abort(&m->handles[stress_below(&a->rng, m->ntasks)]);
-        if (stress_below(&a->rng, 3) == 0)
-            WEFT_AWAIT(&a->f, a->rc, weft_sleep_for(cx, &a->nap, stress_below(&a->rng, 5000000)));
+        a->naps = stress_below(&a->rng, 3) == 0;
+        a->nap_ns = a->naps ? stress_below(&a->rng, 5000000) : 0;
+        if (a->naps)
+            WEFT_AWAIT(&a->f, a->rc, weft_sleep_for(cx, &a->nap, a->nap_ns));
         else
             WEFT_YIELD(&a->f, a->rc);
     }
@@ -274,7 +278,7 @@ static weft_poll step_child_poll(weft_cx *cx, void *p)
 struct persist {
     weft_frame f;
     struct book *b;
-    uint64_t rng;
+    uint64_t rng, nap_ns;
     uint32_t i, n;
     weft_poll rc;
     weft_sleep nap;
@@ -287,7 +291,8 @@ static weft_poll persist_poll(weft_cx *cx, void *p)
     struct persist *s = p;
     WEFT_BEGIN(&s->f);
     for (s->i = 0; s->i < s->n; s->i++) {
-        WEFT_AWAIT(&s->f, s->rc, weft_sleep_for(cx, &s->nap, stress_below(&s->rng, 2000000)));
+        s->nap_ns = stress_below(&s->rng, 2000000);     /* not in the operand: rule 4 */
+        WEFT_AWAIT(&s->f, s->rc, weft_sleep_for(cx, &s->nap, s->nap_ns));
         if (s->rc < 0)
             WEFT_RETURN(&s->f, s->rc);
         weft_shield_enter(cx);
