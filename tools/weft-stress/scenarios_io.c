@@ -313,6 +313,7 @@ struct fd_task {
     struct fds *s;
     uint32_t id;
     int fd;                     /* owned while >= 0; the drop hook closes it */
+    int64_t off;                /* where file_task writes */
     weft_io io;
     weft_poll rc, ignored;
     char data[256];
@@ -352,8 +353,10 @@ static weft_poll file_task(weft_cx *cx, struct fd_task *t)
         WEFT_RETURN(&t->f, t->rc == -ECANCELED ? 1 : -1);
     t->fd = (int)t->rc;
     memset(t->data, (int)t->id, sizeof t->data);
-    WEFT_AWAIT(&t->f, t->rc, weft_write(cx, &t->io, t->fd, t->data, sizeof t->data,
-                                        (int64_t)(t->id * sizeof t->data)));
+    t->off = (int64_t)(t->id * sizeof t->data);
+    /* One line per await: a multi-line one's resume point (__LINE__) differs
+     * between gcc and clang, and with it the simulator's schedule hash. */
+    WEFT_AWAIT(&t->f, t->rc, weft_write(cx, &t->io, t->fd, t->data, sizeof t->data, t->off));
     if (t->rc >= 0)
         WEFT_AWAIT(&t->f, t->rc, weft_read(cx, &t->io, t->fd, t->data, sizeof t->data, 0));
     if (t->rc >= 0)
@@ -502,6 +505,8 @@ struct dl_task {
     bool writer;
     uint64_t rng;
     size_t off;
+    size_t n;               /* the writer's next chunk, drawn before its await */
+    uint64_t nap_ns;        /* the writer's next nap, drawn before its await */
     weft_io io;
     weft_sleep nap;
     weft_poll rc;
@@ -516,28 +521,37 @@ static void dl_drop(void *p)
     atomic_fetch_add(&t->d->drops[t->writer], 1);
 }
 
+/* The next chunk: its size is a seeded choice, so it is drawn (and the
+ * buffer filled) before the await, never in its operand, which is evaluated
+ * at every poll while the write waits (weft/task.h, rule 4). */
+static void dl_next_chunk(struct dl_task *t)
+{
+    t->n = 1 + stress_below(&t->rng, sizeof t->buf);
+    if (t->n > DL_BYTES - t->off)
+        t->n = DL_BYTES - t->off;
+    for (size_t i = 0; i < t->n; i++)
+        t->buf[i] = (uint8_t)(t->off + i);
+}
+
 static weft_poll dl_write(weft_cx *cx, struct dl_task *t)
 {
-    size_t n = 1 + stress_below(&t->rng, sizeof t->buf);
-    if (n > DL_BYTES - t->off)
-        n = DL_BYTES - t->off;
-    for (size_t i = 0; i < n; i++)
-        t->buf[i] = (uint8_t)(t->off + i);
     if (t->d->pipe)
-        return weft_write(cx, &t->io, t->d->fd[1], t->buf, n, -1);
-    return weft_send(cx, &t->io, t->d->fd[1], t->buf, n, MSG_NOSIGNAL);
+        return weft_write(cx, &t->io, t->d->fd[1], t->buf, t->n, -1);
+    return weft_send(cx, &t->io, t->d->fd[1], t->buf, t->n, MSG_NOSIGNAL);
 }
 
 static weft_poll dl_writer(weft_cx *cx, struct dl_task *t)
 {
     WEFT_BEGIN(&t->f);
     while (t->off < DL_BYTES) {
+        dl_next_chunk(t);
         WEFT_AWAIT(&t->f, t->rc, dl_write(cx, t));
         if (t->rc < 0)
             WEFT_RETURN(&t->f, t->rc == -ECANCELED ? 1 : -1);
         t->off += (size_t)t->rc;
         t->d->written = t->off;
-        WEFT_AWAIT(&t->f, t->rc, weft_sleep_for(cx, &t->nap, stress_below(&t->rng, 3) * 400000u));
+        t->nap_ns = stress_below(&t->rng, 3) * 400000u;
+        WEFT_AWAIT(&t->f, t->rc, weft_sleep_for(cx, &t->nap, t->nap_ns));
         if (t->rc < 0)
             WEFT_RETURN(&t->f, 1);
     }
