@@ -812,7 +812,7 @@ struct det_root {
     uint8_t safe[NT];
     uint32_t steps[NT], snap[NT];
     bool timed_out[NT];
-    uint64_t limit[NT];
+    uint64_t limit[NT], ns;
     uint32_t n, i;
     weft_join_timeout jt;
     weft_waitgroup_waiter ww;
@@ -826,8 +826,10 @@ static weft_poll det_root_poll(weft_cx *cx, void *p)
     WEFT_BEGIN(&r->f);
     for (r->i = 0; r->i < r->n; r->i++) {
         r->jt = (weft_join_timeout)WEFT_JOIN_TIMEOUT_INIT;
-        WEFT_AWAIT(&r->f, r->rc, weft_join_await_timeout(cx, &r->jt, &r->h[r->i], &r->out,
-                                                         r->limit[r->i]));
+        r->ns = r->limit[r->i];
+        /* On one line: a multi-line await's resume point (__LINE__) differs
+         * between gcc and clang, and the schedule hash with it. */
+        WEFT_AWAIT(&r->f, r->rc, weft_join_await_timeout(cx, &r->jt, &r->h[r->i], &r->out, r->ns));
         r->timed_out[r->i] = r->rc == -ETIMEDOUT;
         r->snap[r->i] = atomic_load(&r->s->writes[r->i]);
         if (r->rc == 0 && (r->out.status != 0 || r->snap[r->i] != r->steps[r->i]))
