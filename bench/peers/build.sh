@@ -9,8 +9,9 @@
 #   WEFT_CARGO_REGISTRY  directory of unpacked crates (default /usr/share/cargo/registry,
 #                        filled by Debian's librust-*-dev packages)
 #
-# Prints "<binary>=<path>" for tokio-bench, tokio-echo, go-bench and go-echo on
-# stdout; everything else goes to stderr. Safe to run repeatedly.
+# Prints "<binary>=<path>" for tokio-bench, tokio-echo, tokio-wake, go-bench,
+# go-echo and go-wake on stdout; everything else goes to stderr. Safe to run
+# repeatedly.
 
 set -eu
 
@@ -75,13 +76,14 @@ fi
 rm -f "$tokio_dir/Cargo.lock"
 (cd "$tokio_dir" && "$cargo" build --release --offline --target-dir "$target" "$@") >&2 ||
     die "cargo build of $tokio_dir failed"
-for bin in tokio-bench tokio-echo; do
+for bin in tokio-bench tokio-echo tokio-wake; do
     cp -f "$target/release/$bin" "$out/$bin"
 done
 
-(cd "$here/go" && GOFLAGS=-mod=mod GOPROXY=off "$go" build -o "$out/" ./cmd/go-bench ./cmd/go-echo) >&2 ||
+(cd "$here/go" && GOFLAGS=-mod=mod GOPROXY=off "$go" build -o "$out/" ./cmd/go-bench ./cmd/go-echo \
+    ./cmd/go-wake) >&2 ||
     die "go build of $here/go failed"
 
-for bin in tokio-bench tokio-echo go-bench go-echo; do
+for bin in tokio-bench tokio-echo tokio-wake go-bench go-echo go-wake; do
     echo "$bin=$out/$bin"
 done
