@@ -9,9 +9,9 @@
 #   WEFT_CARGO_REGISTRY  directory of unpacked crates (default /usr/share/cargo/registry,
 #                        filled by Debian's librust-*-dev packages)
 #
-# Prints "<binary>=<path>" for tokio-bench, tokio-echo, tokio-wake, go-bench,
-# go-echo and go-wake on stdout; everything else goes to stderr. Safe to run
-# repeatedly.
+# Prints "<binary>=<path>" for tokio-bench, tokio-echo, tokio-wake, tokio-rpc,
+# go-bench, go-echo, go-wake and go-rpc on stdout; everything else goes to
+# stderr. Safe to run repeatedly.
 
 set -eu
 
@@ -76,14 +76,14 @@ fi
 rm -f "$tokio_dir/Cargo.lock"
 (cd "$tokio_dir" && "$cargo" build --release --offline --target-dir "$target" "$@") >&2 ||
     die "cargo build of $tokio_dir failed"
-for bin in tokio-bench tokio-echo tokio-wake; do
+for bin in tokio-bench tokio-echo tokio-wake tokio-rpc; do
     cp -f "$target/release/$bin" "$out/$bin"
 done
 
 (cd "$here/go" && GOFLAGS=-mod=mod GOPROXY=off "$go" build -o "$out/" ./cmd/go-bench ./cmd/go-echo \
-    ./cmd/go-wake) >&2 ||
+    ./cmd/go-wake ./cmd/go-rpc) >&2 ||
     die "go build of $here/go failed"
 
-for bin in tokio-bench tokio-echo tokio-wake go-bench go-echo go-wake; do
+for bin in tokio-bench tokio-echo tokio-wake tokio-rpc go-bench go-echo go-wake go-rpc; do
     echo "$bin=$out/$bin"
 done
