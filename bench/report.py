@@ -358,8 +358,9 @@ LATENCY_NOTES = (
     "Latency tables: ratios are weft / peer (median of per-round ratios, min-max): "
     "LOWER is better. wake_*: {threads} worker threads kept ~60% busy by 4 tasks per "
     "thread (50 us spins between yields, in 10 ms periods; 'load alone' is the measured "
-    "busy fraction without the probe); a plain thread sends its clock reading on an "
-    "open-loop schedule (2,000/s on average) to 1 consumer task (mpsc) or 8 (one "
+    "CPU busy fraction without the probe, below 60% when other processes share the CPUs); "
+    "a plain thread (Go: a goroutine locked to its own thread) sends its clock reading on "
+    "an open-loop schedule (2,000/s on average) to 1 consumer task (mpsc) or 8 (one "
     "broadcast send); latency = consumer's clock - sent reading. rpc_*, cpu_*: 64-byte "
     "request/response over loopback TCP, 2 us of busy-wait per request on the server, "
     "{threads} server worker threads, 32 connections from the open-loop C client "
@@ -368,6 +369,10 @@ LATENCY_NOTES = (
     "server process over the measured window. The client runs SCHED_FIFO when allowed "
     "(bench/rpc.py), so that other load on the machine delays it less; the client table "
     "says whether it kept its schedule (send lag) and how busy it was.")
+
+
+def load_average():
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def machine():
@@ -387,9 +392,8 @@ def machine():
                               if l.startswith("model name")), None)
         except OSError:
             pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"machine: {model or 'unknown CPU'} (lscpu), {os.cpu_count()} CPUs, "
-            f"Linux {platform.release()}; load average {load:.1f} at the start")
+            f"Linux {platform.release()}; load average {load_average():.1f} at the start")
 
 
 def write_csv(path, header, table):
@@ -501,6 +505,7 @@ def main():
             sys.exit(f"report: unknown workload '{w}' (known: {' '.join(known)})")
     host = machine()
     runs = run_all(a, workloads, a.threads)
+    host += f", {load_average():.1f} at the end"
 
     rows = summarize(a, workloads, runs)
     title = (f"weft vs peers: {a.threads} threads, median of {a.reps} alternating rounds"
@@ -572,6 +577,7 @@ def scaling(a):
     by_threads = {}
     for n in counts:
         by_threads[n] = summarize(a, workloads, run_all(a, workloads, n))
+    host += f", {load_average():.1f} at the end"
     title = (f"weft vs peers by thread count: ops/s (median of {a.reps} alternating rounds"
              f"{'' if a.scale == 1.0 else f', scale {a.scale}'}) and weft's ratio "
              "(median of per-round ratios), higher is better")

@@ -1,12 +1,25 @@
 /*
- * tests/test_util.h - helpers shared by the Criterion tests.
+ * tests/test_util.h - helpers shared by every test: the Criterion tests of
+ * core, sync and reactor, and the plain stress executables (so nothing here
+ * may use Criterion outside a macro body).
  *
  * WEFT_ASSERT_NO_LEAKS(): in ASan builds LeakSanitizer only prints leaks and
  * lets the test pass; asserting its recoverable check at the end of a test body
  * makes a leak fail the test. Elsewhere it does nothing.
+ *
+ * flag_*: a futex-backed counter. One side bumps it (flag_add) or sets it
+ * (flag_set), the other blocks until it reaches a value (flag_wait_ge).
+ * Tests synchronise on these, never on sleeps: a sleep only makes the wanted
+ * order likely, and on a loaded machine "likely" fails.
  */
 #ifndef WEFT_TESTS_TEST_UTIL_H
 #define WEFT_TESTS_TEST_UTIL_H
+
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #if defined(WEFT_TEST_LSAN) && WEFT_TEST_LSAN
 #include <sanitizer/lsan_interface.h>
@@ -15,5 +28,39 @@
 #else
 #define WEFT_ASSERT_NO_LEAKS() ((void)0)
 #endif
+
+/* ---- futex counter ------------------------------------------------------- */
+
+typedef struct flag {
+    _Alignas(8) _Atomic uint32_t v;
+} flag;
+
+static inline void flag_add(flag *f, uint32_t n)
+{
+    atomic_fetch_add_explicit(&f->v, n, memory_order_seq_cst);
+    syscall(SYS_futex, &f->v, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+
+static inline void flag_set(flag *f, uint32_t v)
+{
+    atomic_store_explicit(&f->v, v, memory_order_seq_cst);
+    syscall(SYS_futex, &f->v, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+
+static inline uint32_t flag_get(flag *f)
+{
+    return atomic_load_explicit(&f->v, memory_order_seq_cst);
+}
+
+/* Block until the counter is at least v. */
+static inline void flag_wait_ge(flag *f, uint32_t v)
+{
+    for (;;) {
+        uint32_t cur = atomic_load_explicit(&f->v, memory_order_seq_cst);
+        if (cur >= v)
+            return;
+        syscall(SYS_futex, &f->v, FUTEX_WAIT_PRIVATE, cur, NULL, NULL, 0);
+    }
+}
 
 #endif /* WEFT_TESTS_TEST_UTIL_H */

@@ -4,9 +4,8 @@
  *   rt_make(threads, grace_ms)   start a runtime or fail the test.
  *   live_settled(rt, n)          the live-task count once it is down to n
  *                                (bounded wait: the count lags COMPLETE).
- *   flag_*                       a futex-backed counter: one side bumps it,
- *                                the other blocks until it reaches a value.
- *                                Tests synchronise on these, never on sleeps.
+ *   flag_*                       the futex counter of tests/test_util.h:
+ *                                tests synchronise on these, never on sleeps.
  *   forever_leaf                 a leaf future that never completes; its
  *                                cancel hook drops the waker (WITHDRAWN).
  *   gate_leaf                    a leaf opened from another thread; its hook
@@ -16,12 +15,10 @@
 #define WEFT_TESTS_CORE_UTIL_H
 
 #include <criterion/criterion.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,40 +58,6 @@ static inline size_t live_settled(weft_runtime *rt, size_t n)
         live = weft_runtime_live_tasks(rt);
     }
     return live;
-}
-
-/* ---- futex counter ------------------------------------------------------- */
-
-typedef struct flag {
-    _Alignas(8) _Atomic uint32_t v;
-} flag;
-
-static inline void flag_add(flag *f, uint32_t n)
-{
-    atomic_fetch_add_explicit(&f->v, n, memory_order_seq_cst);
-    syscall(SYS_futex, &f->v, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
-}
-
-static inline void flag_set(flag *f, uint32_t v)
-{
-    atomic_store_explicit(&f->v, v, memory_order_seq_cst);
-    syscall(SYS_futex, &f->v, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
-}
-
-static inline uint32_t flag_get(flag *f)
-{
-    return atomic_load_explicit(&f->v, memory_order_seq_cst);
-}
-
-/* Block until the counter is at least v. */
-static inline void flag_wait_ge(flag *f, uint32_t v)
-{
-    for (;;) {
-        uint32_t cur = atomic_load_explicit(&f->v, memory_order_seq_cst);
-        if (cur >= v)
-            return;
-        syscall(SYS_futex, &f->v, FUTEX_WAIT_PRIVATE, cur, NULL, NULL, 0);
-    }
 }
 
 /* ---- a leaf that never completes ---------------------------------------- */

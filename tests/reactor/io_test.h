@@ -13,8 +13,8 @@
  *                             connect to sa blocks (SYNs are dropped)
  *   iot_fill(fd)              send until the socket buffer is full
  *   iot_drain(fd)             read whatever is queued, without blocking
- *   iot_flag_*                a futex counter: tests synchronise on these,
- *                             never on sleeps
+ *   flag_*                    the futex counter of tests/test_util.h: tests
+ *                             synchronise on these, never on sleeps
  *   iot_worker(cx)            index of the worker polling the task (internal)
  *   iot_drops / iot_count_drop
  *                             a drop hook that counts how often it ran
@@ -30,7 +30,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -38,13 +37,13 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "weft/weft.h"
 #include "runtime/task.h"
 #include "runtime/worker.h"
+#include "test_util.h"
 
 #define IOT_MS 1000000ull
 #define IOT_HOUR (3600ull * 1000 * IOT_MS)
@@ -207,33 +206,6 @@ static inline int iot_readable(int fd, int timeout_ms)
         r = poll(&p, 1, timeout_ms);
     } while (r < 0 && errno == EINTR);
     return r > 0;
-}
-
-/* ---- futex counter -------------------------------------------------------------- */
-
-typedef struct iot_flag {
-    _Alignas(8) _Atomic uint32_t v;
-} iot_flag;
-
-static inline void iot_flag_add(iot_flag *f, uint32_t n)
-{
-    atomic_fetch_add_explicit(&f->v, n, memory_order_seq_cst);
-    syscall(SYS_futex, &f->v, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
-}
-
-static inline uint32_t iot_flag_get(iot_flag *f)
-{
-    return atomic_load_explicit(&f->v, memory_order_seq_cst);
-}
-
-static inline void iot_flag_wait_ge(iot_flag *f, uint32_t v)
-{
-    for (;;) {
-        uint32_t cur = atomic_load_explicit(&f->v, memory_order_seq_cst);
-        if (cur >= v)
-            return;
-        syscall(SYS_futex, &f->v, FUTEX_WAIT_PRIVATE, cur, NULL, NULL, 0);
-    }
 }
 
 /* ---- runtime internals the tests look at ------------------------------------------ */

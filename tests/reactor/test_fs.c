@@ -289,7 +289,7 @@ struct fifo_open {
     weft_frame f;
     weft_io io;
     const char *path;
-    iot_flag *started;
+    flag *started;
     char buf[16];
     int fd;
     weft_poll r;
@@ -302,7 +302,7 @@ static weft_poll fifo_open_poll(weft_cx *cx, void *p)
     struct fifo_open *t = p;
     WEFT_BEGIN(&t->f);
     if (t->started)
-        iot_flag_add(t->started, 1);
+        flag_add(t->started, 1);
     /* O_CREAT: io_uring's non-blocking first attempt would open a FIFO at
      * once; this way the open waits for a writer in io-wq like open(2). */
     WEFT_AWAIT(&t->f, t->r, weft_openat(cx, &t->io, AT_FDCWD, t->path, O_RDONLY | O_CREAT, 0600));
@@ -362,7 +362,7 @@ static void fifo_race(bool cancel_safe, int rounds)
     static char path[128];
     fifo_make(&d, path, sizeof path);
     int fds0 = iot_fd_count();
-    static iot_flag started;
+    static flag started;
     atomic_store(&started.v, 0);
     int opened = 0, stopped = 0;
     uint32_t seed = 4242;
@@ -373,7 +373,7 @@ static void fifo_race(bool cancel_safe, int rounds)
                                 .flags = cancel_safe ? WEFT_TASK_CANCEL_SAFE : 0 };
         weft_join h;
         cr_assert_eq(weft_spawn(rt, &desc, &h), 0);
-        iot_flag_wait_ge(&started, (uint32_t)i + 1);
+        flag_wait_ge(&started, (uint32_t)i + 1);
         seed = seed * 1103515245u + 12345u;
         iot_spin((seed >> 8) % 40000);
         /* a non-blocking writer: succeeds while the task's open waits */
@@ -425,7 +425,7 @@ struct preader {
     weft_frame f;
     weft_io io;
     int fd;
-    iot_flag *started;
+    flag *started;
     unsigned char buf[8];
     weft_poll r;
 };
@@ -434,7 +434,7 @@ static weft_poll preader_poll(weft_cx *cx, void *p)
 {
     struct preader *t = p;
     WEFT_BEGIN(&t->f);
-    iot_flag_add(t->started, 1);
+    flag_add(t->started, 1);
     WEFT_AWAIT(&t->f, t->r, weft_read(cx, &t->io, t->fd, t->buf, sizeof t->buf, -1));
     WEFT_RETURN(&t->f, t->r);
     WEFT_END(&t->f);
@@ -445,14 +445,14 @@ Test(fs, pipe_read_aborted_as_data_arrives_loses_nothing)
     weft_runtime *rt = make(2);
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    static iot_flag started;
+    static flag started;
     int cancelled = 0, delivered = 0;
     uint32_t seed = 99;
     for (int i = 0; i < 1500; i++) {
         struct preader t = { .fd = p[0], .started = &started };
         weft_join h;
         cr_assert_eq(weft_spawn(rt, &WEFT_TASK(preader_poll, &t), &h), 0);
-        iot_flag_wait_ge(&started, (uint32_t)i + 1);
+        flag_wait_ge(&started, (uint32_t)i + 1);
         unsigned char want[8];
         for (int k = 0; k < 8; k++)
             want[k] = (unsigned char)(i + k * 31);

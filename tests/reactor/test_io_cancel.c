@@ -76,7 +76,7 @@ struct blocker {
     weft_sleep sl;
     uint64_t t0;
     weft_poll rc;
-    iot_flag *started;
+    flag *started;
     struct bres *res;
     char buf[256];
 };
@@ -91,7 +91,7 @@ static weft_poll blocker_poll(weft_cx *cx, void *p)
         WEFT_RETURN(&b->f, -EPROTO);
     if (b->how == H_DEADLINE && weft_io_deadline(io, b->t0 + TMO) != 0)
         WEFT_RETURN(&b->f, -EPROTO);
-    iot_flag_add(b->started, 1);
+    flag_add(b->started, 1);
     if (b->kind == K_ACCEPT) {
         b->salen = sizeof b->sa;
         WEFT_AWAIT(&b->f, b->rc, weft_accept(cx, &b->io, b->fd, (struct sockaddr *)&b->sa,
@@ -268,7 +268,7 @@ static void stop_one(weft_runtime *rt, int kind, int how)
     struct fixture fx;
     fixture_up(&fx, kind);
     int fds0 = iot_fd_count();
-    static iot_flag started;
+    static flag started;
     atomic_store(&started.v, 0);
     struct bres res = { 0 };
     struct blocker b = { .kind = kind, .how = how, .fd = fx.a, .path = fx.fifo,
@@ -289,7 +289,7 @@ static void stop_one(weft_runtime *rt, int kind, int how)
     int drops0 = atomic_load(&iot_drops);
     weft_join h;
     cr_assert_eq(weft_spawn(rt, &d, &h), 0);
-    iot_flag_wait_ge(&started, 1);
+    flag_wait_ge(&started, 1);
     iot_sleep_ms(5);            /* widen the window: let the op reach the kernel */
     if (how == H_ABORT || how == H_SAFE_ABORT)
         cr_assert_eq(weft_abort(&h), 0, "%s", what);
@@ -357,7 +357,7 @@ struct rtask {
     weft_frame f;
     weft_io io;
     int fd;
-    iot_flag *started;
+    flag *started;
     unsigned char want[8], buf[8];
     weft_poll rc;
 };
@@ -366,7 +366,7 @@ static weft_poll rtask_poll(weft_cx *cx, void *p)
 {
     struct rtask *t = p;
     WEFT_BEGIN(&t->f);
-    iot_flag_add(t->started, 1);
+    flag_add(t->started, 1);
     WEFT_AWAIT(&t->f, t->rc, weft_recv(cx, &t->io, t->fd, t->buf, sizeof t->buf, 0));
     if (t->rc > 0 && memcmp(t->buf, t->want, (size_t)t->rc) != 0)
         WEFT_RETURN(&t->f, -EPROTO);
@@ -419,7 +419,7 @@ Test(io_cancel, recv_aborted_as_data_arrives_loses_nothing)
     cr_assert_eq(iot_tcp_pair(&srv, &cli), 0);
     int fds0 = iot_fd_count();
     int cancelled = 0, delivered = 0;
-    static iot_flag started;
+    static flag started;
     uint32_t seed = 12345;
     enum { ROUNDS = 1500 };
     for (int i = 0; i < ROUNDS; i++) {
@@ -428,7 +428,7 @@ Test(io_cancel, recv_aborted_as_data_arrives_loses_nothing)
             t.want[k] = (unsigned char)((i * 8 + k) % 251);
         weft_join h;
         cr_assert_eq(weft_spawn(rt, &WEFT_TASK(rtask_poll, &t), &h), 0);
-        iot_flag_wait_ge(&started, (uint32_t)i + 1);
+        flag_wait_ge(&started, (uint32_t)i + 1);
         seed = seed * 1103515245u + 12345u;
         iot_spin((seed >> 8) % 20000);
         int ab;
@@ -508,7 +508,7 @@ static void accept_race(bool cancel_safe, int rounds)
     int l = iot_listen(64, &sa);
     cr_assert_geq(l, 0);
     int fds0 = iot_fd_count();
-    static iot_flag started;
+    static flag started;
     atomic_store(&started.v, 0);
     int seen[3] = { 0 };
     uint32_t seed = 777;
@@ -521,7 +521,7 @@ static void accept_race(bool cancel_safe, int rounds)
                              .flags = cancel_safe ? WEFT_TASK_CANCEL_SAFE : 0 };
         weft_join h;
         cr_assert_eq(weft_spawn(rt, &d, &h), 0);
-        iot_flag_wait_ge(&started, (uint32_t)i + 1);
+        flag_wait_ge(&started, (uint32_t)i + 1);
         seed = seed * 1103515245u + 12345u;
         iot_spin((seed >> 8) % 20000);
         int c, ab;
@@ -584,7 +584,7 @@ Test(io_cancel, accept_torn_down_as_client_connects_closes_late_fd)
 /* ---- withdrawals made on the other worker (op.c: hand_to_owner) ------------------------ */
 
 struct hshared {
-    iot_flag started;
+    flag started;
     _Atomic int owner;          /* the worker whose ring holds the op */
     _Atomic int polls;
     _Atomic int poll_worker[4];
@@ -611,7 +611,7 @@ static weft_poll htarget_op(weft_cx *cx, struct htarget *t)
     if (r == WEFT_PENDING && !t->noted) {
         t->noted = true;
         atomic_store(&t->sh->owner, (int)weft__io_of(&t->io)->owner);
-        iot_flag_add(&t->sh->started, 1);
+        flag_add(&t->sh->started, 1);
     }
     return r;
 }
@@ -678,7 +678,7 @@ static void handoff_round(weft_runtime *rt, bool accept, bool safe, bool by_toke
     sh.tok = tok;
     int drops0 = atomic_load(&iot_drops);
     cr_assert_eq(weft_spawn(rt, &d, &h), 0);
-    iot_flag_wait_ge(&sh.started, 1);
+    flag_wait_ge(&sh.started, 1);
     iot_sleep_ms(1);
     struct aborter a = { .sh = &sh };
     for (int i = 0; i < 2; i++)
@@ -789,7 +789,7 @@ Test(io_cancel, shutdown_with_every_kind_in_flight_leaks_nothing)
         fixture_up(&fx[k], k);
     int extra[K_COUNT * PER];   /* connect: one socket per task */
     int nextra = 0;
-    static iot_flag started;
+    static flag started;
     atomic_store(&started.v, 0);
     static struct bres res[K_COUNT * PER];
     memset(res, 0, sizeof res);
@@ -817,7 +817,7 @@ Test(io_cancel, shutdown_with_every_kind_in_flight_leaks_nothing)
                 cr_assert_eq(weft_spawn_detached(rt, &d), 0);
         }
     }
-    iot_flag_wait_ge(&started, (uint32_t)n);
+    flag_wait_ge(&started, (uint32_t)n);
     iot_sleep_ms(20);           /* let the operations reach the kernel */
     cr_assert_eq(weft_runtime_shutdown(rt), 0);
     cr_assert_eq(atomic_load(&iot_drops), n, "drop hooks: %d of %d", atomic_load(&iot_drops), n);
@@ -849,13 +849,13 @@ struct racer {
     int peer;                   /* send on this while shutdown runs */
     int clients[32];
     int nclients;
-    iot_flag go;
+    flag go;
 };
 
 static void *racer_main(void *arg)
 {
     struct racer *r = arg;
-    iot_flag_wait_ge(&r->go, 1);
+    flag_wait_ge(&r->go, 1);
     for (int i = 0; i < 32; i++) {
         int c = iot_connect(&r->sa);
         if (c >= 0)
@@ -878,7 +878,7 @@ Test(io_cancel, shutdown_racing_completions_leaks_no_fd)
         cr_assert_geq(l, 0);
         int srv = -1;
         cr_assert_eq(iot_tcp_pair(&srv, &r.peer), 0);
-        static iot_flag started;
+        static flag started;
         atomic_store(&started.v, 0);
         static struct bres res[48];
         weft_join h[48];
@@ -895,10 +895,10 @@ Test(io_cancel, shutdown_racing_completions_leaks_no_fd)
                 cr_assert_eq(weft_spawn(rt, &d, &h[i]), 0);
         }
         memset(res, 0, sizeof res);
-        iot_flag_wait_ge(&started, 48);
+        flag_wait_ge(&started, 48);
         pthread_t th;
         cr_assert_eq(pthread_create(&th, NULL, racer_main, &r), 0);
-        iot_flag_add(&r.go, 1);
+        flag_add(&r.go, 1);
         iot_spin((unsigned)round * 30000);
         cr_assert_eq(weft_runtime_shutdown(rt), 0);
         pthread_join(th, NULL);
@@ -940,7 +940,7 @@ struct multi {
     weft_sleep sl;
     int rfd, pfd, lfd;          /* lfd < 0: no accept branch */
     unsigned char rbuf[8], pbuf[8];
-    iot_flag *started;
+    flag *started;
     struct mres *res;
     weft_poll rc;
 };
@@ -961,7 +961,7 @@ static weft_poll multi_poll(weft_cx *cx, void *p)
 {
     struct multi *m = p;
     WEFT_BEGIN(&m->f);
-    iot_flag_add(m->started, 1);
+    flag_add(m->started, 1);
     WEFT_AWAIT(&m->f, m->rc, weft_select(cx, &m->sel, m->lfd >= 0 ? 4 : 3, multi_branch, m));
     for (unsigned i = 0; i < 4; i++)
         m->res->did[i] = weft_select_outcome(&m->sel, i, &m->res->got[i]);
@@ -1001,7 +1001,7 @@ static void several_in_flight(int how, bool race, int rounds)
     int l = iot_listen(4, &sa);
     cr_assert_geq(l, 0);
     int fds0 = iot_fd_count();
-    static iot_flag started;
+    static flag started;
     atomic_store(&started.v, 0);
     uint32_t seed = 99;
     bool safe = how == H_SAFE_ABORT || how == H_SAFE_TOKEN;
@@ -1019,7 +1019,7 @@ static void several_in_flight(int how, bool race, int rounds)
         int drops0 = atomic_load(&iot_drops);
         weft_join h;
         cr_assert_eq(weft_spawn(rt, &d, &h), 0);
-        iot_flag_wait_ge(&started, (uint32_t)i + 1);
+        flag_wait_ge(&started, (uint32_t)i + 1);
         seed = seed * 1103515245u + 12345u;
         if (race) {
             iot_spin((seed >> 8) % 20000);
@@ -1091,7 +1091,7 @@ Test(io_cancel, abort_of_a_select_racing_data_loses_nothing)
 struct sockt {
     weft_frame f;
     weft_io io;
-    iot_flag *started;
+    flag *started;
     weft_poll rc;
 };
 
@@ -1099,7 +1099,7 @@ static weft_poll sockt_poll(weft_cx *cx, void *p)
 {
     struct sockt *t = p;
     WEFT_BEGIN(&t->f);
-    iot_flag_add(t->started, 1);
+    flag_add(t->started, 1);
     WEFT_AWAIT(&t->f, t->rc, weft_socket(cx, &t->io, AF_INET, SOCK_STREAM, 0));
     if (t->rc >= 0)
         close((int)t->rc);
@@ -1111,7 +1111,7 @@ Test(io_cancel, socket_that_completes_after_a_tear_down_is_closed)
 {
     weft_runtime *rt = make(2);
     int fds0 = iot_fd_count();
-    static iot_flag started;
+    static flag started;
     atomic_store(&started.v, 0);
     uint32_t seed = 4242;
     int torn = 0;
@@ -1124,7 +1124,7 @@ Test(io_cancel, socket_that_completes_after_a_tear_down_is_closed)
         cr_assert_eq(weft_spawn(rt, &d, &h), 0);
         seed = seed * 1103515245u + 12345u;
         if (i % 2)
-            iot_flag_wait_ge(&started, 1);
+            flag_wait_ge(&started, 1);
         iot_spin((seed >> 8) % 5000);
         weft_abort(&h);
         weft_outcome out;
@@ -1146,7 +1146,7 @@ struct psend {
     weft_io io;
     int fd;
     bool timed;
-    iot_flag *started;
+    flag *started;
     weft_poll rc;
 };
 
@@ -1156,7 +1156,7 @@ static weft_poll psend_poll(weft_cx *cx, void *p)
     WEFT_BEGIN(&t->f);
     if (t->timed)
         weft_io_timeout(&t->io, TMO);
-    iot_flag_add(t->started, 1);
+    flag_add(t->started, 1);
     /* MSG_WAITALL: the kernel keeps going after a partial send, so the
      * withdrawal finds one half-done */
     WEFT_AWAIT(&t->f, t->rc, weft_send(cx, &t->io, t->fd, big, BIG, MSG_WAITALL));
@@ -1170,12 +1170,12 @@ Test(io_cancel, send_withdrawn_half_way_reports_the_bytes_sent)
     for (int i = 0; i < 4; i++) {
         int peer, fd;
         cr_assert_eq(iot_tcp_pair_bufs(&peer, &fd, 8192), 0);
-        static iot_flag started;
+        static flag started;
         atomic_store(&started.v, 0);
         struct psend t = { .fd = fd, .timed = i % 2, .started = &started };
         weft_join h;
         cr_assert_eq(weft_spawn(rt, &WEFT_TASK(psend_poll, &t), &h), 0);
-        iot_flag_wait_ge(&started, 1);
+        flag_wait_ge(&started, 1);
         iot_sleep_ms(5);
         if (!t.timed)
             weft_abort(&h);
@@ -1195,7 +1195,7 @@ Test(io_cancel, send_withdrawn_half_way_reports_the_bytes_sent)
 /* ---- a task polled on another worker is still woken by its op's owner --------------------- */
 
 struct wshared {
-    iot_flag started, repolled;
+    flag started, repolled;
     _Atomic int owner;
     _Atomic int moved;          /* polled off the owner while the op was in flight */
     _Atomic int claimed;
@@ -1221,11 +1221,11 @@ static weft_poll wtarget_recv(weft_cx *cx, struct wtarget *t)
         t->noted = true;
         atomic_store(&t->sh->owner, (int)weft__io_of(&t->io)->owner);
         t->sh->waker = weft_cx_waker(cx);
-        iot_flag_add(&t->sh->started, 1);
+        flag_add(&t->sh->started, 1);
     } else {
         if (iot_worker(cx) != atomic_load(&t->sh->owner))
             atomic_store(&t->sh->moved, 1);
-        iot_flag_add(&t->sh->repolled, 1);
+        flag_add(&t->sh->repolled, 1);
     }
     return r;
 }
@@ -1277,7 +1277,7 @@ Test(io_cancel, task_moved_to_another_worker_is_woken_when_the_owner_reaps)
         struct wtarget t = { .fd = srv, .sh = &sh };
         weft_join h, kh[2];
         cr_assert_eq(weft_spawn(rt, &WEFT_TASK(wtarget_poll, &t), &h), 0);
-        iot_flag_wait_ge(&sh.started, 1);
+        flag_wait_ge(&sh.started, 1);
         struct kicker k = { .sh = &sh };
         for (int j = 0; j < 2; j++)
             cr_assert_eq(weft_spawn(rt, &WEFT_TASK(kicker_poll, &k), &kh[j]), 0);
@@ -1289,7 +1289,7 @@ Test(io_cancel, task_moved_to_another_worker_is_woken_when_the_owner_reaps)
         }
         if (!acted && !atomic_exchange(&sh.claimed, 1))
             weft_waker_wake(&sh.waker);         /* from outside: any worker */
-        iot_flag_wait_ge(&sh.repolled, 1);
+        flag_wait_ge(&sh.repolled, 1);
         moved += atomic_load(&sh.moved);
         cr_assert_eq(send(cli, "stolen!!", 8, 0), 8);
         weft_outcome out;

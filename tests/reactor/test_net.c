@@ -364,7 +364,7 @@ struct dl {
     weft_frame f;
     weft_io io;
     int fd;
-    iot_flag *timed_out;
+    flag *timed_out;
     uint64_t t0, deadline;
     char buf[16];
     weft_poll r;
@@ -388,7 +388,7 @@ static weft_poll dl_poll(weft_cx *cx, void *p)
     TCHECK(&d->f, weft_now_ns() >= d->deadline);
     /* the main thread sends "abc" now; a deadline already past withdraws the
      * next operation before it starts: it did not happen, the bytes stay */
-    iot_flag_add(d->timed_out, 1);
+    flag_add(d->timed_out, 1);
     TCHECK(&d->f, weft_io_deadline(&d->io, weft_now_ns() - 1) == 0);
     WEFT_AWAIT(&d->f, d->r, weft_recv(cx, &d->io, d->fd, d->buf, sizeof d->buf, 0));
     TCHECK(&d->f, d->r == -ETIMEDOUT);
@@ -414,11 +414,11 @@ Test(net, io_deadlines_time_out_never_early_and_apply_to_one_operation)
     weft_runtime *rt = make(2);
     int s = -1, c = -1;
     cr_assert_eq(iot_tcp_pair(&s, &c), 0);
-    static iot_flag timed_out;
+    static flag timed_out;
     struct dl d = { .fd = s, .timed_out = &timed_out };
     weft_join h;
     cr_assert_eq(weft_spawn(rt, &WEFT_TASK(dl_poll, &d), &h), 0);
-    iot_flag_wait_ge(&timed_out, 1);
+    flag_wait_ge(&timed_out, 1);
     cr_assert_eq(send(c, "abc", 3, 0), 3);
     iot_sleep_ms(5);            /* after the past-deadline recv, mostly */
     cr_assert_eq(send(c, "def", 3, 0), 3);
@@ -573,7 +573,7 @@ struct holder {
     weft_io io;
     int fd;
     bool noted;
-    iot_flag *in_flight;
+    flag *in_flight;
     char c;
     weft_poll r;
 };
@@ -583,7 +583,7 @@ static weft_poll holder_recv(weft_cx *cx, struct holder *h)
     weft_poll r = weft_recv(cx, &h->io, h->fd, &h->c, 1, 0);
     if (r == WEFT_PENDING && !h->noted) {
         h->noted = true;        /* its record is allocated now */
-        iot_flag_add(h->in_flight, 1);
+        flag_add(h->in_flight, 1);
     }
     return r;
 }
@@ -640,13 +640,13 @@ Test(net, enomem_at_first_poll_is_reported_and_the_runtime_recovers)
     /* That grew the slab to one chunk. Fill it: CHUNK recvs in flight, one
      * record each, so the next operation has to grow the slab again (this
      * time with an index to copy). */
-    static iot_flag in_flight;
+    static flag in_flight;
     static weft_join h[CHUNK];
     for (int i = 0; i < CHUNK; i++) {
         struct holder hd = { .fd = hs, .in_flight = &in_flight };
         cr_assert_eq(weft_spawn(rt, &WEFT_TASK(holder_poll, &hd), &h[i]), 0);
     }
-    iot_flag_wait_ge(&in_flight, CHUNK);
+    flag_wait_ge(&in_flight, CHUNK);
     cr_assert_eq(send(c, "q", 1, 0), 1);
     struct oom second = { .fd = s };
     ok(run(rt, oom_poll, &second, sizeof second));
