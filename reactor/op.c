@@ -17,12 +17,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "reactor/op.h"
+#include "reactor/driver.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
-#include "runtime/worker.h"
 
-#define DRAIN_WAIT_NS 10000000  /* re-check hand-offs this often while draining */
 
 static inline bool cas_state(weft__io *s, uint32_t *expected, uint32_t to)
 {
@@ -65,36 +63,36 @@ static int32_t user_result(const weft__op *op, int32_t res)
     return res == -KERNEL_ENOTSUPP ? -EOPNOTSUPP : -EIO;
 }
 
-static void publish(weft_worker *w, weft__op *op, weft__io *s)
+static void publish(weft__driver *d, weft__op *op, weft__io *s)
 {
     weft_waker waker = s->waker;
-    weft__op_free(&w->ops, op);
+    weft__op_free(&d->ops, op);
     /* Release: the result is visible before DONE (rule 3). From here on the
      * task may reuse the leaf. */
     atomic_store_explicit(&s->state, WEFT__IO_DONE, memory_order_release);
     weft_waker_wake(&waker);
 }
 
-void weft__op_complete(weft_worker *w, weft__op *op, int32_t res)
+void weft__op_complete(weft__driver *d, weft__op *op, int32_t res)
 {
     weft__io *s = op->leaf;
     if (weft__timer_armed(&op->deadline))
-        weft__wheel_remove(&w->wheel, &op->deadline);
-    if (w->ops.cancel_head)
-        weft__forget_cancel(w, op);
+        weft__wheel_remove(&d->wheel, &op->deadline);
+    if (d->ops.cancel_head)
+        weft__forget_cancel(d, op);
     res = user_result(op, res);
     if (weft__op_defs[op->kind].complete)
         weft__op_defs[op->kind].complete(op, &res);
     s->result = res;
     if (op->handoff_taken) {
-        publish(w, op, s);      /* HANDOFF is ours to end */
+        publish(d, op, s);      /* HANDOFF is ours to end */
         return;
     }
     weft_waker waker = s->waker;
     uint32_t expected = WEFT__IO_INFLIGHT;
     if (cas_state(s, &expected, WEFT__IO_DONE)) {
         /* The leaf may be reused from here on: touch only our locals. */
-        weft__op_free(&w->ops, op);
+        weft__op_free(&d->ops, op);
         weft_waker_wake(&waker);
         return;
     }
@@ -106,61 +104,38 @@ void weft__op_complete(weft_worker *w, weft__op *op, int32_t res)
 /* Owner: stop waiting for a record, with the result an unqueued one gets. A
  * release (close) is never withdrawn, not even from the overflow queue: it
  * goes out when the SQ has room, and the drain flushes it at shutdown (rule 6). */
-static void withdraw_record(weft_worker *w, weft__op *op, int32_t unqueued_res)
+static void withdraw_record(weft__driver *d, weft__op *op, int32_t unqueued_res)
 {
     if (!weft__op_defs[op->kind].withdrawable)
         return;
     if (op->where == WEFT__OP_QUEUED) {
-        weft__unqueue_op(w, op);
-        weft__op_complete(w, op, unqueued_res);
+        weft__unqueue_op(d, op);
+        weft__op_complete(d, op, unqueued_res);
     } else if (!op->cancel_sent) {
-        weft__submit_cancel(w, op);
+        weft__submit_cancel(d, op);
     }
 }
 
-void weft__op_deadline_fired(weft_worker *w, weft__timer *t)
+void weft__op_deadline_fired(weft__driver *d, weft__timer *t)
 {
     weft__op *op = (weft__op *)(void *)((char *)t - offsetof(weft__op, deadline));
     op->timed_out = true;
-    withdraw_record(w, op, -ETIMEDOUT);
+    withdraw_record(d, op, -ETIMEDOUT);
 }
 
 /* ---- withdrawal handed over from other threads --------------------------------------- */
 
-bool weft__io_have_remote(weft_worker *w)
+void weft__io_settle_handoff(weft__driver *d, weft__handoff *h)
 {
-    /* Seq_cst: pairs with the owner's sleep registration, as in registry.h. */
-    return atomic_load_explicit(&w->ops.remote, memory_order_seq_cst) != NULL;
-}
-
-void weft__io_settle_remote(weft_worker *w)
-{
-    /* Acquire: pairs with the pushes' release; the whole stack at once. */
-    weft__io *s = atomic_exchange_explicit(&w->ops.remote, NULL, memory_order_acquire);
-    while (s) {
-        weft__io *next = s->next;       /* before publish lets the leaf go */
-        weft__op *op = weft__op_lookup(&w->ops, s->ud);
-        if (op) {
-            op->handoff_taken = true;
-            if (op->completed)
-                publish(w, op, s);
-            else
-                withdraw_record(w, op, -ECANCELED);
-        }
-        s = next;
-    }
-}
-
-static void hand_to_owner(weft_runtime *rt, weft__io *s)
-{
-    weft_worker *owner = &rt->workers[s->owner];
-    weft__io *head = atomic_load_explicit(&owner->ops.remote, memory_order_relaxed);
-    do {
-        s->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&owner->ops.remote, &head, s,
-                                                    memory_order_seq_cst,
-                                                    memory_order_relaxed));
-    weft__ring_unpark(&owner->ring);
+    weft__io *s = (weft__io *)(void *)((char *)h - offsetof(weft__io, handoff));
+    weft__op *op = weft__op_lookup(&d->ops, s->ud);
+    if (!op)
+        return;
+    op->handoff_taken = true;
+    if (op->completed)
+        publish(d, op, s);
+    else
+        withdraw_record(d, op, -ECANCELED);
 }
 
 /* ---- the cancel hook ------------------------------------------------------------------ */
@@ -178,22 +153,22 @@ static weft_withdraw settled(weft_cx *cx, weft__io *s)
     return WEFT_WITHDRAWN;
 }
 
-static weft_withdraw withdraw_on_owner(weft_worker *w, weft__io *s)
+static weft_withdraw withdraw_on_owner(weft__driver *d, weft__io *s)
 {
-    weft__op *op = weft__op_lookup(&w->ops, s->ud);
+    weft__op *op = weft__op_lookup(&d->ops, s->ud);
     if (op && op->where == WEFT__OP_QUEUED && weft__op_defs[op->kind].withdrawable) {
         /* It never reached the kernel: it did not happen (rule 4). */
-        weft__unqueue_op(w, op);
+        weft__unqueue_op(d, op);
         if (weft__timer_armed(&op->deadline))
-            weft__wheel_remove(&w->wheel, &op->deadline);
-        weft__op_free(&w->ops, op);
+            weft__wheel_remove(&d->wheel, &op->deadline);
+        weft__op_free(&d->ops, op);
         weft_waker_drop(&s->waker);
         s->deadline_ns = 0;
         atomic_store_explicit(&s->state, WEFT__IO_IDLE, memory_order_relaxed);
         return WEFT_WITHDRAWN;
     }
     if (op)
-        withdraw_record(w, op, -ECANCELED);
+        withdraw_record(d, op, -ECANCELED);
     return WEFT_WITHDRAW_PENDING;
 }
 
@@ -209,18 +184,19 @@ static weft_withdraw io_withdraw(weft_cx *cx, void *leaf)
     case WEFT__IO_DONE:
         return settled(cx, s);
     }
-    weft_worker *w = cx->worker;
-    if (!w) {
+    weft__driver *d = weft__cx_driver(cx);
+    if (!d) {
         /* The shutdown sweep runs after every worker drained its ring, so no
          * operation can still be in flight; going on would free its frame. */
         fprintf(stderr, "weft: operation still in flight at shutdown sweep\n");
         abort();
     }
-    if (w->index == s->owner)
-        return withdraw_on_owner(w, s);
+    if (d->index == s->owner)
+        return withdraw_on_owner(d, s);
     if (!cas_state(s, &state, WEFT__IO_HANDOFF))
         return state == WEFT__IO_DONE ? settled(cx, s) : WEFT_WITHDRAW_PENDING;
-    hand_to_owner(cx->task->rt, s);
+    s->handoff.kind = WEFT__HANDOFF_IO;
+    weft__driver_hand_off(weft__driver_of(cx->task->rt, s->owner), &s->handoff);
     return WEFT_WITHDRAW_PENDING;
 }
 
@@ -243,8 +219,8 @@ weft_poll weft__io_begin(weft_cx *cx, weft_io *io, unsigned kind, weft__op **opp
         atomic_store_explicit(&s->state, WEFT__IO_IDLE, memory_order_relaxed);
         return s->result;
     }
-    weft_worker *w = cx->worker;
-    if (!w)
+    weft__driver *d = weft__cx_driver(cx);
+    if (!d)
         return -EPERM;
     if (!weft__op_defs[kind].withdrawable)
         s->deadline_ns = 0;     /* a deadline cannot withdraw a release */
@@ -257,7 +233,7 @@ weft_poll weft__io_begin(weft_cx *cx, weft_io *io, unsigned kind, weft__op **opp
         s->deadline_ns = 0;
         return -ETIMEDOUT;      /* withdrawn before it started: it did not happen */
     }
-    weft__op *op = weft__op_alloc(&w->ops, s, kind);
+    weft__op *op = weft__op_alloc(&d->ops, s, kind);
     if (!op)
         return -ENOMEM;
     s->kind = (uint8_t)kind;
@@ -268,16 +244,16 @@ weft_poll weft__io_begin(weft_cx *cx, weft_io *io, unsigned kind, weft__op **opp
 weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op)
 {
     weft__io *s = weft__io_of(io);
-    weft_worker *w = cx->worker;
-    s->owner = w->index;
+    weft__driver *d = weft__cx_driver(cx);
+    s->owner = d->index;
     s->ud = weft__op_ud(op);
     s->waker = weft_cx_waker(cx);
     /* Relaxed: another thread reads the leaf only after the task has moved
      * there, which the scheduler's hand-off orders after these stores. */
     atomic_store_explicit(&s->state, WEFT__IO_INFLIGHT, memory_order_relaxed);
     if (s->deadline_ns)
-        weft__wheel_insert(&w->wheel, &op->deadline, s->deadline_ns);
-    weft__submit_op(w, op);
+        weft__wheel_insert(&d->wheel, &op->deadline, s->deadline_ns);
+    weft__submit_op(d, op);
     weft_cx_suspend(cx, s, io_withdraw);
     return WEFT_PENDING;
 }
@@ -306,23 +282,12 @@ int weft_io_timeout(weft_io *io, uint64_t timeout_ns)
 
 /* ---- the end of a worker -------------------------------------------------------------- */
 
-static void withdraw_for_drain(weft__op *op, void *arg)
+static void withdraw_for_stop(weft__op *op, void *arg)
 {
     withdraw_record(arg, op, -ECANCELED);
 }
 
-void weft__io_drain(weft_worker *w)
+void weft__io_withdraw_all(weft__driver *d)
 {
-    weft__io_settle_remote(w);
-    weft__op_for_each_live(&w->ops, withdraw_for_drain, w);
-    /* Records that completed while a hand-off was on its way stay live until
-     * the hand-off arrives, so this also waits for those pushes. */
-    while (w->ops.live > 0) {
-        weft__submit_flush(w);
-        struct __kernel_timespec ts = { 0, DRAIN_WAIT_NS };
-        struct io_uring_cqe *cqe;
-        io_uring_submit_and_wait_timeout(&w->ring.uring, &cqe, 1, &ts, NULL);
-        weft__reap(w);
-        weft__io_settle_remote(w);
-    }
+    weft__op_for_each_live(&d->ops, withdraw_for_stop, d);
 }

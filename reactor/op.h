@@ -43,10 +43,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "reactor/handoff.h"
 #include "reactor/wheel.h"
 #include "weft/io.h"
 
-struct weft_worker;
+struct weft__driver;
 
 enum weft__io_state { WEFT__IO_IDLE, WEFT__IO_INFLIGHT, WEFT__IO_HANDOFF, WEFT__IO_DONE };
 
@@ -56,7 +57,7 @@ typedef struct weft__io {
     uint64_t ud;                /* the record's user_data */
     int64_t result;
     uint64_t deadline_ns;       /* 0: none */
-    struct weft__io *next;      /* hand-off link (rule 2) */
+    weft__handoff handoff;      /* to the owner's driver (rule 2) */
     weft_waker waker;
     uint8_t kind;               /* enum weft__op_kind of the last operation */
     bool deadline_relative;     /* deadline_ns counts from the first poll */
@@ -154,7 +155,6 @@ typedef struct weft__op_table {
     weft__op *queued_head, *queued_tail;    /* waiting for room in the SQ */
     weft__op *cancel_head, *cancel_tail;    /* cancels waiting for room */
     uint64_t stale_cqes;                /* CQEs that matched no live record */
-    weft__io *_Atomic remote;           /* hand-offs pushed by other threads */
 } weft__op_table;
 
 /* NULL when memory is short. */
@@ -173,26 +173,26 @@ void weft__op_table_destroy(weft__op_table *t);
 /* ---- Submission and completion (submit.c), owner only ------------------------- */
 
 /* Put the record's SQE in the SQ, or queue it while the SQ is full. */
-void weft__submit_op(struct weft_worker *w, weft__op *op);
+void weft__submit_op(struct weft__driver *d, weft__op *op);
 /* Ask the kernel to cancel a record that is in the SQ or beyond. */
-void weft__submit_cancel(struct weft_worker *w, weft__op *op);
+void weft__submit_cancel(struct weft__driver *d, weft__op *op);
 /* Take a queued record off the overflow queue (it never reached the kernel). */
-void weft__unqueue_op(struct weft_worker *w, weft__op *op);
+void weft__unqueue_op(struct weft__driver *d, weft__op *op);
 /* Take a completed record off the cancel queue, if it is there. */
-void weft__forget_cancel(struct weft_worker *w, weft__op *op);
+void weft__forget_cancel(struct weft__driver *d, weft__op *op);
 /* Move queued SQEs into the SQ and enter the kernel; EBUSY/EAGAIN: reap, retry. */
-void weft__submit_flush(struct weft_worker *w);
+void weft__submit_flush(struct weft__driver *d);
 /* Move queued SQEs into the SQ only (the caller's next enter submits them). */
-void weft__submit_fill(struct weft_worker *w);
+void weft__submit_fill(struct weft__driver *d);
 /* Records or cancels waiting on the overflow queues for room in the SQ? */
-bool weft__submit_backlog(struct weft_worker *w);
+bool weft__submit_backlog(struct weft__driver *d);
 /* Anything waiting to go out (SQ entries or overflow)? */
-bool weft__submit_pending(struct weft_worker *w);
+bool weft__submit_pending(struct weft__driver *d);
 /* Process the completions that are ready, entering the kernel for deferred
  * task work when the ring asks for it. Returns how many were handled. */
-unsigned weft__reap(struct weft_worker *w);
+unsigned weft__reap(struct weft__driver *d);
 /* Cheap per-tick check: completions (or deferred work) waiting? */
-bool weft__reap_wanted(struct weft_worker *w);
+bool weft__reap_wanted(struct weft__driver *d);
 /* Tests: on each worker, every n-th SQE request finds the SQ full even after
  * an enter (the record is queued), every n-th enter fails with -EBUSY or
  * -EAGAIN in turn (0 turns either off; n >= 2). The periods are
@@ -206,15 +206,9 @@ void weft__io_inject_transfer_faults(unsigned short_every, unsigned reset_every)
 /* ---- The leaf side (op.c) ------------------------------------------------------ */
 
 /* Owner: the final CQE of a record. */
-void weft__op_complete(struct weft_worker *w, weft__op *op, int32_t res);
+void weft__op_complete(struct weft__driver *d, weft__op *op, int32_t res);
 /* Owner: a record's deadline fired (called from the timer driver). */
-void weft__op_deadline_fired(struct weft_worker *w, weft__timer *t);
-/* Owner: take up withdrawals handed over by other threads. */
-void weft__io_settle_remote(struct weft_worker *w);
-bool weft__io_have_remote(struct weft_worker *w);
-/* Owner, leaving its run loop: withdraw every operation and wait until the
- * kernel has completed all of them. */
-void weft__io_drain(struct weft_worker *w);
+void weft__op_deadline_fired(struct weft__driver *d, weft__timer *t);
 
 /* The start of every operation: returns WEFT__IO_START with *op set when the
  * leaf is idle and a record was allocated (fill op->sqe, then call

@@ -18,13 +18,12 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "reactor/op.h"
-#include "runtime/worker.h"
+#include "reactor/driver.h"
 
 #define SUBMIT_RETRIES 8
 #define REAP_BATCH 64
 
-static inline struct io_uring *uring_of(weft_worker *w) { return &w->ring.uring; }
+static inline struct io_uring *uring_of(weft__driver *d) { return &d->ring.uring; }
 
 /* Fault injection (tests): on each worker, every n-th request for an SQE
  * finds the SQ full and still full after the enter that should make room (so
@@ -58,12 +57,12 @@ static bool inject(_Atomic unsigned *every, unsigned *calls)
     return n && (*calls)++ % n == n - 1;
 }
 
-static int submit(weft_worker *w)
+static int submit(weft__driver *d)
 {
     if (__builtin_expect(inject(&fault_busy_every, &fault_enter_calls), 0))
         return fault_enter_calls / atomic_load_explicit(&fault_busy_every, memory_order_relaxed) % 2
                    ? -EBUSY : -EAGAIN;
-    return io_uring_submit(uring_of(w));
+    return io_uring_submit(uring_of(d));
 }
 
 /* Deferred task work or overflowed CQEs wait in the kernel until we enter it. */
@@ -81,10 +80,10 @@ static void report_enter_error(int rc)
 }
 
 /* Rule 3. Returns false when the kernel would not take the SQEs now. */
-static bool enter_submit(weft_worker *w)
+static bool enter_submit(weft__driver *d)
 {
     for (int attempt = 0; attempt < SUBMIT_RETRIES; attempt++) {
-        int rc = submit(w);
+        int rc = submit(d);
         if (rc >= 0)
             return true;
         if (rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
@@ -92,7 +91,7 @@ static bool enter_submit(weft_worker *w)
             return false;
         }
         if (rc != -EINTR)
-            weft__reap(w);
+            weft__reap(d);
     }
     return false;
 }
@@ -114,15 +113,15 @@ static int32_t inject_transfer(weft__op *op)
 /* An SQE, entering the kernel to make room if the SQ is full; NULL when
  * there is still none. The enter reaps, so any record may have completed (and
  * been freed) by the time this returns: callers re-check what they hold. */
-static struct io_uring_sqe *sqe_or_enter(weft_worker *w)
+static struct io_uring_sqe *sqe_or_enter(weft__driver *d)
 {
     if (__builtin_expect(inject(&fault_sq_full_every, &fault_sq_calls), 0)) {
-        enter_submit(w);        /* what a full SQ makes us do (rule 5) ... */
+        enter_submit(d);        /* what a full SQ makes us do (rule 5) ... */
         return NULL;            /* ... as if it had made no room */
     }
-    struct io_uring *ring = uring_of(w);
+    struct io_uring *ring = uring_of(d);
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-    if (!sqe && enter_submit(w))
+    if (!sqe && enter_submit(d))
         sqe = io_uring_get_sqe(ring);
     return sqe;
 }
@@ -152,9 +151,9 @@ static void append_queued(weft__op_table *t, weft__op *op)
     op->where = WEFT__OP_QUEUED;
 }
 
-void weft__unqueue_op(weft_worker *w, weft__op *op)
+void weft__unqueue_op(weft__driver *d, weft__op *op)
 {
-    weft__op_table *t = &w->ops;
+    weft__op_table *t = &d->ops;
     if (op->prev)
         op->prev->next = op->next;
     else
@@ -166,29 +165,29 @@ void weft__unqueue_op(weft_worker *w, weft__op *op)
     op->next = op->prev = NULL;
 }
 
-void weft__submit_op(weft_worker *w, weft__op *op)
+void weft__submit_op(weft__driver *d, weft__op *op)
 {
-    weft__op_table *t = &w->ops;
+    weft__op_table *t = &d->ops;
     int32_t injected = inject_transfer(op);
     if (__builtin_expect(injected != 0, 0)) {
-        weft__op_complete(w, op, injected);
+        weft__op_complete(d, op, injected);
         return;
     }
     struct io_uring_sqe *sqe;
-    if (!t->queued_head && (sqe = sqe_or_enter(w)) != NULL) {
+    if (!t->queued_head && (sqe = sqe_or_enter(d)) != NULL) {
         fill_op(sqe, op);
         return;
     }
     append_queued(t, op);     /* rule 1 */
 }
 
-void weft__submit_cancel(weft_worker *w, weft__op *op)
+void weft__submit_cancel(weft__driver *d, weft__op *op)
 {
-    weft__op_table *t = &w->ops;
+    weft__op_table *t = &d->ops;
     uint64_t target = weft__op_ud(op);
     op->cancel_sent = true;
     struct io_uring_sqe *sqe;
-    if (!t->cancel_head && (sqe = sqe_or_enter(w)) != NULL) {
+    if (!t->cancel_head && (sqe = sqe_or_enter(d)) != NULL) {
         /* Even if the target completed meanwhile, its generation has moved
          * on: the cancel finds nothing (-ENOENT) and touches no later use. */
         fill_cancel(sqe, target);
@@ -206,9 +205,9 @@ void weft__submit_cancel(weft_worker *w, weft__op *op)
 
 /* A record whose CQE arrived may still sit on the cancel queue: take it off
  * before the record is reused. The queue is short and rarely non-empty. */
-void weft__forget_cancel(weft_worker *w, weft__op *op)
+void weft__forget_cancel(weft__driver *d, weft__op *op)
 {
-    weft__op_table *t = &w->ops;
+    weft__op_table *t = &d->ops;
     weft__op *prev = NULL;
     for (weft__op *c = t->cancel_head; c; prev = c, c = c->cancel_next) {
         if (c != op)
@@ -223,11 +222,11 @@ void weft__forget_cancel(weft_worker *w, weft__op *op)
     }
 }
 
-static void flush_cancels(weft_worker *w)
+static void flush_cancels(weft__driver *d)
 {
-    weft__op_table *t = &w->ops;
+    weft__op_table *t = &d->ops;
     struct io_uring_sqe *sqe;
-    while (t->cancel_head && (sqe = sqe_or_enter(w)) != NULL) {
+    while (t->cancel_head && (sqe = sqe_or_enter(d)) != NULL) {
         weft__op *op = t->cancel_head;
         t->cancel_head = op->cancel_next;
         if (!t->cancel_head)
@@ -236,45 +235,45 @@ static void flush_cancels(weft_worker *w)
     }
 }
 
-static void flush_queued(weft_worker *w)
+static void flush_queued(weft__driver *d)
 {
-    weft__op_table *t = &w->ops;
+    weft__op_table *t = &d->ops;
     struct io_uring_sqe *sqe;
-    while (t->queued_head && (sqe = sqe_or_enter(w)) != NULL) {
+    while (t->queued_head && (sqe = sqe_or_enter(d)) != NULL) {
         weft__op *op = t->queued_head;
-        weft__unqueue_op(w, op);
+        weft__unqueue_op(d, op);
         fill_op(sqe, op);
     }
 }
 
-void weft__submit_fill(weft_worker *w)
+void weft__submit_fill(weft__driver *d)
 {
-    if (w->ops.cancel_head)
-        flush_cancels(w);
-    if (w->ops.queued_head)
-        flush_queued(w);
+    if (d->ops.cancel_head)
+        flush_cancels(d);
+    if (d->ops.queued_head)
+        flush_queued(d);
 }
 
-void weft__submit_flush(weft_worker *w)
+void weft__submit_flush(weft__driver *d)
 {
-    weft__submit_fill(w);
-    if (io_uring_sq_ready(uring_of(w)) > 0)
-        enter_submit(w);
+    weft__submit_fill(d);
+    if (io_uring_sq_ready(uring_of(d)) > 0)
+        enter_submit(d);
 }
 
-bool weft__submit_backlog(weft_worker *w)
+bool weft__submit_backlog(weft__driver *d)
 {
-    return w->ops.queued_head || w->ops.cancel_head;
+    return d->ops.queued_head || d->ops.cancel_head;
 }
 
-bool weft__submit_pending(weft_worker *w)
+bool weft__submit_pending(weft__driver *d)
 {
-    return io_uring_sq_ready(uring_of(w)) > 0 || weft__submit_backlog(w);
+    return io_uring_sq_ready(uring_of(d)) > 0 || weft__submit_backlog(d);
 }
 
-bool weft__reap_wanted(weft_worker *w)
+bool weft__reap_wanted(weft__driver *d)
 {
-    struct io_uring *ring = uring_of(w);
+    struct io_uring *ring = uring_of(d);
     return io_uring_cq_ready(ring) > 0 || cq_needs_enter(ring);
 }
 
@@ -284,29 +283,29 @@ struct cqe_copy {
     uint32_t flags;
 };
 
-static void dispatch(weft_worker *w, const struct cqe_copy *c)
+static void dispatch(weft__driver *d, const struct cqe_copy *c)
 {
     weft__op *op;
     switch (weft__ud_tag(c->ud)) {
     case WEFT__UD_WAKE:
-        w->ring.eventfd_armed = false;
+        d->ring.eventfd_armed = false;
         return;
     case WEFT__UD_CANCEL:
         return;     /* the target's own CQE says how it ended */
     case WEFT__UD_OP:
-        op = weft__op_lookup(&w->ops, c->ud);
+        op = weft__op_lookup(&d->ops, c->ud);
         if (!op)
             break;
         if (!(c->flags & IORING_CQE_F_MORE))
-            weft__op_complete(w, op, c->res);
+            weft__op_complete(d, op, c->res);
         return;
     }
-    w->ops.stale_cqes++;
+    d->ops.stale_cqes++;
 }
 
-unsigned weft__reap(weft_worker *w)
+unsigned weft__reap(weft__driver *d)
 {
-    struct io_uring *ring = uring_of(w);
+    struct io_uring *ring = uring_of(d);
     if (cq_needs_enter(ring))
         io_uring_get_events(ring);
     unsigned total = 0;
@@ -323,7 +322,7 @@ unsigned weft__reap(weft_worker *w)
             return total;
         io_uring_cq_advance(ring, n);   /* rule 4 */
         for (unsigned i = 0; i < n; i++)
-            dispatch(w, &batch[i]);
+            dispatch(d, &batch[i]);
         total += n;
     }
 }

@@ -1,5 +1,6 @@
 /*
- * reactor/timer.c - weft_sleep and the per-worker timer driver.
+ * reactor/timer.c - weft_sleep, the public clock, and what fires on a
+ * driver's wheel (the driver itself is reactor/driver.c).
  *
  * A sleep moves through these states (weft_sleep.weft_state, atomic):
  *
@@ -36,13 +37,13 @@
  *      timer's deadline_ns, which insert wrote before ARMED was published and
  *      nobody changes while the timer is linked.
  */
-#include "reactor/timer.h"
+#include "reactor/driver.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <time.h>
 
-#include "reactor/wheel.h"
+#include "reactor/driver.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
 #include "runtime/worker.h"
@@ -51,6 +52,8 @@
 _Static_assert(sizeof(weft__timer) <= sizeof(((weft_sleep *)0)->weft_timer),
                "weft_sleep.weft_timer must hold a weft__timer");
 _Static_assert(_Alignof(weft__timer) <= _Alignof(uint64_t), "timer storage alignment");
+_Static_assert(sizeof(weft__handoff) <= sizeof(((weft_sleep *)0)->weft_handoff),
+               "weft_sleep.weft_handoff must hold a weft__handoff");
 
 enum { SLEEP_IDLE, SLEEP_ARMED, SLEEP_FIRED, SLEEP_CANCELLING, SLEEP_CANCELLED, SLEEP_EXPIRING };
 
@@ -75,26 +78,20 @@ static inline bool cas_state(weft_sleep *s, uint32_t from, uint32_t to)
                                                    memory_order_acquire);
 }
 
-static inline uint64_t clock_of(const weft_worker *w)
+static inline weft__handoff *handoff_of(weft_sleep *s)
 {
-    return w->clock ? *w->clock : weft__monotonic_ns();
+    return (weft__handoff *)(void *)s->weft_handoff;
 }
 
 uint64_t weft_now_ns(void)
 {
     const weft_worker *w = weft__current_worker;
-    return w ? clock_of(w) : weft__monotonic_ns();
+    return w ? weft__driver_now(&w->driver) : weft__monotonic_ns();
 }
 
-/* ---- the driver, on the owning worker -------------------------------------- */
+/* ---- on the owning driver ----------------------------------------------------- */
 
-void weft__timers_init(weft_worker *w)
-{
-    weft__wheel_init(&w->wheel, clock_of(w));
-    atomic_init(&w->remote_cancels, NULL);
-}
-
-static void fire(weft__timer *t, void *arg)
+void weft__timer_fire(weft__timer *t, void *arg)
 {
     if (t->kind == WEFT__TIMER_OP_DEADLINE) {
         weft__op_deadline_fired(arg, t);
@@ -110,56 +107,23 @@ static void fire(weft__timer *t, void *arg)
         weft_waker_wake(&waker);
 }
 
-unsigned weft__timers_advance(weft_worker *w)
+void weft__sleep_settle_handoff(weft__driver *d, weft__handoff *h)
 {
-    if (weft__wheel_len(&w->wheel) == 0)
-        return 0;
-    return (unsigned)weft__wheel_advance(&w->wheel, clock_of(w), fire, w);
+    weft_sleep *s = (weft_sleep *)(void *)((char *)h - offsetof(weft_sleep, weft_handoff));
+    weft__wheel_remove(&d->wheel, timer_of(s));
+    weft_waker waker = s->weft_wake;
+    /* Only this driver moves a handed-off sleep on, so a plain load. */
+    uint32_t settled = atomic_load_explicit(state_of(s), memory_order_relaxed)
+                       == SLEEP_EXPIRING ? SLEEP_FIRED : SLEEP_CANCELLED;
+    /* Release: after this store the task may reuse the sleep (rule 4). */
+    atomic_store_explicit(state_of(s), settled, memory_order_release);
+    weft_waker_wake(&waker);
 }
 
-int64_t weft__timers_park_timeout(weft_worker *w)
+static void hand_to_owner(weft__driver *owner, weft_sleep *s)
 {
-    uint64_t next = weft__wheel_next_deadline(&w->wheel);
-    if (next == UINT64_MAX)
-        return -1;
-    uint64_t now = clock_of(w);
-    return next > now ? (int64_t)(next - now) : 0;
-}
-
-bool weft__timers_have_remote(weft_worker *w)
-{
-    /* Seq_cst: pairs with the owner's sleep registration, as in registry.h. */
-    return atomic_load_explicit(&w->remote_cancels, memory_order_seq_cst) != NULL;
-}
-
-void weft__timers_settle_remote(weft_worker *w)
-{
-    /* Acquire: pairs with the release push; the whole stack is taken at once. */
-    weft_sleep *s = atomic_exchange_explicit(&w->remote_cancels, NULL, memory_order_acquire);
-    while (s) {
-        weft_sleep *next = s->weft_next;
-        weft__wheel_remove(&w->wheel, timer_of(s));
-        weft_waker waker = s->weft_wake;
-        /* Only this worker moves a handed-off sleep on, so a plain load. */
-        uint32_t settled = atomic_load_explicit(state_of(s), memory_order_relaxed)
-                           == SLEEP_EXPIRING ? SLEEP_FIRED : SLEEP_CANCELLED;
-        /* Release: after this store the task may reuse the sleep (rule 4). */
-        atomic_store_explicit(state_of(s), settled, memory_order_release);
-        weft_waker_wake(&waker);
-        s = next;
-    }
-}
-
-static void hand_to_owner(weft_runtime *rt, weft_sleep *s)
-{
-    weft_worker *owner = &rt->workers[s->weft_owner];
-    weft_sleep *head = atomic_load_explicit(&owner->remote_cancels, memory_order_relaxed);
-    do {
-        s->weft_next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&owner->remote_cancels, &head, s,
-                                                    memory_order_seq_cst,
-                                                    memory_order_relaxed));
-    weft__ring_unpark(&owner->ring);
+    handoff_of(s)->kind = WEFT__HANDOFF_SLEEP;
+    weft__driver_hand_off(owner, handoff_of(s));
 }
 
 /* ---- the leaf ------------------------------------------------------------------ */
@@ -180,11 +144,10 @@ static weft_withdraw sleep_withdraw(weft_cx *cx, void *leaf)
     }
     /* ARMED. With no worker we are the shutdown sweep, alone with every
      * wheel; on the owner we may unlink directly (rule 1). */
-    weft_worker *w = cx->worker;
-    weft_runtime *rt = cx->task->rt;
-    weft_worker *owner = &rt->workers[s->weft_owner];
-    bool expired = clock_of(owner) >= timer_of(s)->deadline_ns;     /* rule 6 */
-    if (!w || w == owner) {
+    weft__driver *d = weft__cx_driver(cx);
+    weft__driver *owner = weft__driver_of(cx->task->rt, s->weft_owner);
+    bool expired = weft__driver_now(owner) >= timer_of(s)->deadline_ns;     /* rule 6 */
+    if (!d || d == owner) {
         if (!cas_state(s, SLEEP_ARMED, expired ? SLEEP_FIRED : SLEEP_IDLE))
             return WEFT_WITHDRAW_RACED;
         weft__wheel_remove(&owner->wheel, timer_of(s));
@@ -193,7 +156,7 @@ static weft_withdraw sleep_withdraw(weft_cx *cx, void *leaf)
     }
     if (!cas_state(s, SLEEP_ARMED, expired ? SLEEP_EXPIRING : SLEEP_CANCELLING))
         return WEFT_WITHDRAW_RACED;
-    hand_to_owner(rt, s);
+    hand_to_owner(owner, s);
     return WEFT_WITHDRAW_PENDING;
 }
 
@@ -203,19 +166,19 @@ static weft_poll sleep_poll(weft_cx *cx, weft_sleep *s, uint64_t deadline, bool 
         return -EINVAL;
     switch (atomic_load_explicit(state_of(s), memory_order_acquire)) {
     case SLEEP_IDLE: {
-        uint64_t now = clock_of(cx->worker);
+        weft__driver *d = weft__cx_driver(cx);
+        uint64_t now = weft__driver_now(d);
         if (relative)
             deadline = deadline > UINT64_MAX - now ? UINT64_MAX : now + deadline;
         if (deadline <= now)
             return weft_cx_coop(cx) ? 0 : WEFT_PENDING;
-        weft_worker *w = cx->worker;
         weft__timer_init(timer_of(s), WEFT__TIMER_SLEEP);
         s->weft_wake = weft_cx_waker(cx);
-        s->weft_owner = w->index;
+        s->weft_owner = d->index;
         /* Relaxed: another worker reads it only after the task migrates,
          * which the scheduler's hand-off orders after this store. */
         atomic_store_explicit(state_of(s), SLEEP_ARMED, memory_order_relaxed);
-        weft__wheel_insert(&w->wheel, timer_of(s), deadline);
+        weft__wheel_insert(&d->wheel, timer_of(s), deadline);
         break;
     }
     case SLEEP_ARMED:

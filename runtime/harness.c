@@ -37,7 +37,7 @@ static void finish(weft__task *t, int worker, int64_t value, int status)
     int owner = weft__registry_release(&rt->registry, t, worker);
     weft__task_unref(t);        /* the running reference */
     if (owner >= 0 && weft__idle_is_sleeper(&rt->idle, (uint32_t)owner))
-        weft__ring_unpark(&rt->workers[owner].ring);
+        weft__driver_unpark(&rt->workers[owner].driver);
 }
 
 /* Withdraw the leaf a torn-down task is suspended on. Returns false while an

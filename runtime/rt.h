@@ -27,6 +27,7 @@
 #include "runtime/inject.h"
 #include "runtime/registry.h"
 #include "runtime/sim.h"
+#include "runtime/task.h"
 #include "runtime/worker.h"
 #include "weft/runtime.h"
 
@@ -57,6 +58,19 @@ struct weft_runtime {
     int start_error;
     weft__sim sim;                  /* sim.on: no threads; runtime/sim.h */
 };
+
+/* How the reactor reaches drivers (reactor/driver.h): the one of the worker
+ * polling cx (NULL when the task is polled without a worker, as in the
+ * shutdown sweep), and the one of worker `index`, to hand it a withdrawal. */
+static inline weft__driver *weft__cx_driver(struct weft_cx *cx)
+{
+    return cx->worker ? &cx->worker->driver : NULL;
+}
+
+static inline weft__driver *weft__driver_of(weft_runtime *rt, uint32_t index)
+{
+    return &rt->workers[index].driver;
+}
 
 /* The blocking pool's part of shutdown (runtime/blocking.c): called once the
  * workers have stopped and before the sweep. Refuses new jobs, cancels queued

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "reactor/timer.h"
+#include "reactor/driver.h"
 #include "runtime/alloc.h"
 #include "runtime/harness.h"
 #include "runtime/rt.h"
@@ -34,8 +34,7 @@
 static void rt_free(weft_runtime *rt)
 {
     for (uint32_t i = 0; i < rt->nworkers; i++) {
-        weft__ring_close_wakeup(&rt->workers[i].ring);
-        weft__op_table_destroy(&rt->workers[i].ops);
+        weft__driver_free(&rt->workers[i].driver);
     }
     weft__free(rt->workers, rt->nworkers * sizeof *rt->workers);
     weft__blocking_free(rt);
@@ -78,13 +77,13 @@ static void worker_init(weft_runtime *rt, uint32_t i)
     w->index = i;
     w->lifo_enabled = true;
     w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
-    w->ring.eventfd = -1;
+    w->driver.ring.eventfd = -1;
 }
 
 static void wake_worker(void *arg, uint32_t i)
 {
     weft_runtime *rt = arg;
-    weft__ring_unpark(&rt->workers[i].ring);
+    weft__driver_unpark(&rt->workers[i].driver);
 }
 
 static void stop_workers(weft_runtime *rt)
@@ -94,7 +93,7 @@ static void stop_workers(weft_runtime *rt)
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         weft_worker *w = &rt->workers[i];
         if (w->thread_started) {
-            weft__ring_unpark(&w->ring);
+            weft__driver_unpark(&w->driver);
             pthread_join(w->thread, NULL);
             w->thread_started = false;
         }
@@ -227,7 +226,7 @@ static void close_and_wait(weft_runtime *rt)
     atomic_store_explicit(&rt->phase, WEFT__RT_CLOSING, memory_order_seq_cst);
     weft__registry_close(&rt->registry, rt->nworkers, weft__task_request_shutdown, NULL);
     for (uint32_t i = 0; i < rt->nworkers; i++)
-        weft__ring_unpark(&rt->workers[i].ring);
+        weft__driver_unpark(&rt->workers[i].driver);
     weft__idle_wake_all(&rt->idle, wake_worker, rt);
     while (atomic_load_explicit(&rt->closed_shards, memory_order_acquire) < rt->nworkers)
         sleep_1ms();
@@ -283,7 +282,7 @@ static void sweep(weft_runtime *rt)
     /* Withdrawals handed to a worker that has stopped: settle them as its
      * owner now, before any of their tasks is torn down. */
     for (uint32_t i = 0; i < rt->nworkers; i++)
-        weft__timers_settle_remote(&rt->workers[i]);
+        weft__driver_tick(&rt->workers[i].driver, WEFT__TICK_HANDOFFS);
     for (;;) {
         for (uint32_t i = 0; i < rt->nworkers; i++)
             weft__registry_drain(&rt->registry, i);

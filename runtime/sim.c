@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "reactor/op.h"
-#include "reactor/timer.h"
+#include "reactor/driver.h"
 #include "runtime/harness.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
@@ -216,7 +216,7 @@ static uint64_t next_deadline(weft_runtime *rt)
 {
     uint64_t next = UINT64_MAX;
     for (uint32_t i = 0; i < rt->nworkers; i++) {
-        uint64_t d = weft__wheel_next_deadline(&rt->workers[i].wheel);
+        uint64_t d = weft__driver_next_deadline(&rt->workers[i].driver);
         next = d < next ? d : next;
     }
     return next;
@@ -235,7 +235,7 @@ static bool advance_time(weft_runtime *rt)
     absorb(s, ((uint64_t)TAG_TIME << 48) ^ s->now);
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         weft__current_worker = &rt->workers[i];
-        weft__timers_advance(&rt->workers[i]);
+        weft__driver_tick(&rt->workers[i].driver, WEFT__TICK_FULL);
     }
     weft__current_worker = NULL;
     return true;
@@ -255,14 +255,12 @@ static bool wait_io(weft_runtime *rt)
     bool waited = false;
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         weft_worker *w = &rt->workers[i];
-        if (w->ops.live == 0)
+        if (w->driver.ops.live == 0)
             continue;
         weft__current_worker = w;
         if (!waited)
-            weft__ring_park(&w->ring, IO_WAIT_NS, always, NULL);   /* submits too */
-        else if (weft__submit_pending(w))
-            weft__submit_flush(w);
-        weft__reap(w);
+            weft__driver_park(&w->driver, IO_WAIT_NS, always, NULL);  /* submits too */
+        weft__driver_tick(&w->driver, WEFT__TICK_FULL);
         waited = true;
     }
     weft__current_worker = NULL;

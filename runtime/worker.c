@@ -25,7 +25,7 @@
 
 #include <sched.h>
 
-#include "reactor/timer.h"
+#include "reactor/driver.h"
 #include "runtime/alloc.h"
 #include "runtime/harness.h"
 #include "runtime/rt.h"
@@ -34,7 +34,6 @@
 #define MAX_LIFO_POLLS 3
 #define EVENT_INTERVAL 61
 #define INJECT_BATCH_MAX 128
-#define RING_ENTRIES 256
 /* Before parking, a searching worker keeps looking for this many rounds of
  * SPIN_PAUSES pauses each (tens of microseconds): a park and unpark costs two
  * context switches, more than the spin, whenever work arrives in between. */
@@ -49,8 +48,6 @@
 #define RATE_WINDOW_NS 10000
 #define STEAL_WINDOW_NS 1000000
 #define BACKLOG_NS 50000
-/* Longest park while the submit layer holds an overflow backlog. */
-#define BACKLOG_RETRY_NS 1000000
 
 __thread weft_worker *weft__current_worker;
 
@@ -67,7 +64,7 @@ void weft__notify_parked(weft_runtime *rt)
 {
     int i = weft__idle_worker_to_notify(&rt->idle);
     if (i >= 0)
-        weft__ring_unpark(&rt->workers[i].ring);
+        weft__driver_unpark(&rt->workers[i].driver);
 }
 
 static void push_back(weft_worker *w, weft__task *t)
@@ -158,7 +155,7 @@ static bool worth_stealing(weft_worker *w, uint32_t victim)
         return false;
     if (len >= WEFT__LOCAL_CAPACITY / 2)
         return true;    /* filling up: half of it would go to inject anyway */
-    if (w->clock)
+    if (w->driver.clock)
         return true;    /* simulated: invariant 4's exception */
     weft__steal_seen *s = &w->steal_seen[victim % WEFT__STEAL_SEEN];
     uint32_t progress = atomic_load_explicit(&v->progress, memory_order_relaxed);
@@ -271,19 +268,7 @@ static bool should_sleep(void *arg)
         && !atomic_load_explicit(&w->rt->stop, memory_order_seq_cst)
         && !closing_unseen(w)
         && !weft__registry_has_handed_back(&w->rt->registry, w->index)
-        && !weft__timers_have_remote(w)
-        && !weft__io_have_remote(w);
-}
-
-/* The ring wait ends at the next timer, or soon when records or cancels wait
- * in the submit layer's overflow queues for room in the SQ: no completion may
- * be coming to wake us, and a stranded SQE or cancel would hang its task. */
-static int64_t park_timeout(weft_worker *w)
-{
-    int64_t timeout = weft__timers_park_timeout(w);
-    if (weft__submit_backlog(w) && (timeout < 0 || timeout > BACKLOG_RETRY_NS))
-        timeout = BACKLOG_RETRY_NS;
-    return timeout;
+        && !weft__driver_has_remote(&w->driver);
 }
 
 static void park(weft_worker *w)
@@ -294,16 +279,10 @@ static void park(weft_worker *w)
     if (last_searcher && work_pending(rt))
         weft__notify_parked(rt);
     for (;;) {
-        weft__submit_fill(w);       /* the park's enter submits the SQ */
-        weft__ring_park(&w->ring, park_timeout(w), should_sleep, w);
-        weft__reap(w);              /* completions may queue woken tasks locally */
+        weft__driver_park(&w->driver, -1, should_sleep, w);
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))
             return;
-        weft__timers_advance(w);
-        if (weft__timers_have_remote(w))
-            weft__timers_settle_remote(w);
-        if (weft__io_have_remote(w))
-            weft__io_settle_remote(w);
+        weft__driver_tick(&w->driver, WEFT__TICK_FULL);
         if (!weft__idle_is_sleeper(&rt->idle, w->index)) {
             w->searching = true;    /* the notifier counted us as searching */
             return;
@@ -317,14 +296,12 @@ static void park(weft_worker *w)
     }
 }
 
-/* Per tick, after the ring: hand-offs from other threads, and shutdown. */
-static void maintain(weft_worker *w)
+/* Per tick: the driver (every EVENT_INTERVAL ticks in full, else only what
+ * is waiting), tasks handed back to our registry shard, and shutdown. */
+static void maintain(weft_worker *w, enum weft__tick what)
 {
     weft_runtime *rt = w->rt;
-    if (weft__timers_have_remote(w))
-        weft__timers_settle_remote(w);
-    if (weft__io_have_remote(w))
-        weft__io_settle_remote(w);
+    weft__driver_tick(&w->driver, what);
     if (weft__registry_has_handed_back(&rt->registry, w->index))
         weft__registry_drain(&rt->registry, w->index);
     if (__builtin_expect(closing_unseen(w), 0))
@@ -354,15 +331,7 @@ static void run(weft_worker *w)
     weft_runtime *rt = w->rt;
     while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
         w->tick++;
-        if (w->tick % EVENT_INTERVAL == 0) {
-            if (weft__submit_pending(w))
-                weft__submit_flush(w);
-            weft__reap(w);
-            weft__timers_advance(w);
-        } else if (w->ops.live > 0 && weft__reap_wanted(w)) {
-            weft__reap(w);          /* a busy worker still sees its I/O */
-        }
-        maintain(w);
+        maintain(w, w->tick % EVENT_INTERVAL == 0 ? WEFT__TICK_FULL : WEFT__TICK_BUSY);
         weft__task *t = next_task(w);
         if (!t)
             t = steal_work(w);
@@ -408,15 +377,13 @@ void *weft__worker_main(void *arg)
     if (w->rt->pin_workers)
         pin_to_cpu(w);
     weft__alloc_thread_start();
-    weft__timers_init(w);
-    int rc = weft__ring_init(&w->ring, RING_ENTRIES);
+    int rc = weft__driver_init(&w->driver, w->rt, w->index, NULL);
     report_started(w->rt, rc);
     if (rc == 0) {
         weft__current_worker = w;
         run(w);
-        weft__io_drain(w);      /* no frame may be freed under the kernel */
+        weft__driver_stop(&w->driver);  /* no frame may be freed under the kernel */
         weft__current_worker = NULL;
-        weft__ring_destroy(&w->ring);
     }
     weft__alloc_thread_stop();
     return NULL;
@@ -426,19 +393,16 @@ void *weft__worker_main(void *arg)
 
 int weft__worker_sim_attach(weft_worker *w, const uint64_t *clock)
 {
-    w->clock = clock;
-    weft__timers_init(w);
     /* A real ring, so that an I/O leaf polled under the simulator is as safe
      * as anywhere else; the simulator decides when it is reaped. */
-    return weft__ring_init(&w->ring, RING_ENTRIES);
+    return weft__driver_init(&w->driver, w->rt, w->index, clock);
 }
 
 void weft__worker_sim_detach(weft_worker *w)
 {
     weft__current_worker = w;
-    weft__io_drain(w);      /* no frame may be freed under the kernel */
+    weft__driver_stop(&w->driver);  /* no frame may be freed under the kernel */
     weft__current_worker = NULL;
-    weft__ring_destroy(&w->ring);
 }
 
 weft__task *weft__worker_sim_pick(weft_worker *w)
@@ -448,7 +412,7 @@ weft__task *weft__worker_sim_pick(weft_worker *w)
         return t;
     w->sim_chain = false;
     w->tick++;
-    maintain(w);
+    maintain(w, WEFT__TICK_HANDOFFS);   /* the simulator reaps and fires itself */
     t = next_task(w);
     if (!t)
         t = steal_work(w);
@@ -466,7 +430,7 @@ bool weft__worker_sim_ready(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
     if (w->lifo || weft__local_len(&w->queue) > 0 || weft__inject_len(&rt->inject) > 0
-        || weft__timers_have_remote(w) || weft__io_have_remote(w)
+        || weft__driver_has_remote(&w->driver)
         || weft__registry_has_handed_back(&rt->registry, w->index) || closing_unseen(w))
         return true;
     for (uint32_t i = 0; i < rt->nworkers; i++)

@@ -7,16 +7,13 @@
  *      and `steal_seen` belong to the worker's own thread; `progress` is
  *      written only by it and read by thieves.
  *   2. `queue` follows queue.h: the owner pushes and pops, anyone steals.
- *   3. `ring` is submitted to and reaped only by the owner; any thread may
- *      unpark it (ring.h).
- *   4. `wheel` and `remote_cancels` follow reactor/timer.h.
- *   5. `ops` follows reactor/op.h: the owner alone, except `ops.remote`.
- *   6. `clock` is set before the worker first runs and never changes. NULL
- *      means CLOCK_MONOTONIC; otherwise the worker is simulated (runtime/sim.h)
- *      and the clock is the simulator's virtual time, which only the
- *      simulator's thread moves. `sim_chain` and `sim_lifo_polls` are the
- *      simulator's copy of run_task's LIFO bookkeeping; `sim_priority` is
- *      its PCT priority.
+ *   3. `driver` (ring, operation records, wheel, hand-off stack, clock)
+ *      follows reactor/driver.h: the owner drives it, any thread may unpark
+ *      it or hand it a withdrawal. Its clock is NULL for CLOCK_MONOTONIC;
+ *      otherwise the worker is simulated (runtime/sim.h) and the clock is the
+ *      simulator's virtual time, which only the simulator's thread moves.
+ *   4. `sim_chain` and `sim_lifo_polls` are the simulator's copy of
+ *      run_task's LIFO bookkeeping; `sim_priority` is its PCT priority.
  */
 #ifndef WEFT_RUNTIME_WORKER_H
 #define WEFT_RUNTIME_WORKER_H
@@ -26,9 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "reactor/op.h"
-#include "reactor/ring.h"
-#include "reactor/wheel.h"
+#include "reactor/driver.h"
 #include "runtime/queue.h"
 
 struct weft_runtime;
@@ -60,11 +55,7 @@ typedef struct weft_worker {
     weft__steal_seen steal_seen[WEFT__STEAL_SEEN];
     pthread_t thread;
     bool thread_started;
-    weft__ring ring;
-    weft__op_table ops;
-    weft__wheel wheel;
-    struct weft_sleep *_Atomic remote_cancels;
-    const uint64_t *clock;
+    weft__driver driver;
     bool sim_chain;
     uint32_t sim_lifo_polls;
     uint32_t sim_priority;          /* PCT: the highest ready worker runs */
@@ -85,9 +76,9 @@ void weft__notify_parked(struct weft_runtime *rt);
 
 /* ---- Simulated workers (runtime/sim.c drives them on its own thread) ---- */
 
-/* Give w its ring and timers as its thread would, reading `clock` for time. */
+/* Give w its driver as its thread would, reading `clock` for time. */
 int weft__worker_sim_attach(weft_worker *w, const uint64_t *clock);
-/* Settle w's I/O and close its ring, as its thread does when it stops. */
+/* Stop w's driver, as its thread does when it stops. */
 void weft__worker_sim_detach(weft_worker *w);
 /* The task w would poll next, exactly as its run loop would choose it (the
  * LIFO slot, its queue, the inject queue, a steal), or NULL when it finds

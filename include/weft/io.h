@@ -50,7 +50,7 @@ struct statx;
 
 /* One operation in flight. Start zeroed (WEFT_IO_INIT); all fields private. */
 typedef struct weft_io {
-    uint64_t weft_private[7];
+    uint64_t weft_private[8];
 } weft_io;
 
 #define WEFT_IO_INIT { { 0 } }

@@ -32,13 +32,13 @@ WEFT_EXTERN uint64_t weft_now_ns(void);
 typedef struct weft_sleep {
     /* private: start zeroed (WEFT_SLEEP_INIT); back to idle after each sleep */
     uint64_t weft_timer[5];         /* the wheel's timer node (reactor/wheel.h) */
-    struct weft_sleep *weft_next;   /* hand-off link for a withdrawal */
+    void *weft_handoff[2];          /* hands a withdrawal to the owning worker */
     weft_waker weft_wake;
     uint32_t weft_state;
     uint32_t weft_owner;            /* worker whose wheel holds the timer */
 } weft_sleep;
 
-#define WEFT_SLEEP_INIT { { 0 }, NULL, { 0 }, 0, 0 }
+#define WEFT_SLEEP_INIT { { 0 }, { NULL, NULL }, { 0 }, 0, 0 }
 
 /* Sleep until deadline_ns (weft_now_ns clock). Yields 0, -ECANCELED, or
  * -EINVAL for a NULL argument. */

@@ -102,7 +102,7 @@ static weft_poll sel_poll(weft_cx *cx, void *p)
     s->winner = weft_select_winner(&s->sel);
     for (unsigned i = 0; i < WEFT_SELECT_MAX; i++)
         s->happened[i] = weft_select_outcome(&s->sel, i, &s->res[i]);
-    s->wheel_len = cx->worker->wheel.len;
+    s->wheel_len = cx->worker->driver.wheel.len;
     s->leaves_idle = leaves_idle(s);
     /* Level-triggered: if the task was cancelled, this await says so too. */
     level_line = __LINE__; WEFT_AWAIT(&s->f, s->rc2, ready_now(5));
@@ -517,7 +517,7 @@ static weft_poll reuse_poll(weft_cx *cx, void *p)
                 WEFT_RETURN(&r->f, -ENOMEM);
         }
     }
-    if (cx->worker->wheel.len != 0 || r->fl.armed || r->tw.weft_state != 0)
+    if (cx->worker->driver.wheel.len != 0 || r->fl.armed || r->tw.weft_state != 0)
         r->bad += 1000;
     weft_token_release(r->tok);
     WEFT_RETURN(&r->f, r->bad);
