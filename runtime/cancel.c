@@ -1,6 +1,8 @@
 /*
- * runtime/cancel.c - recording cancellation requests and delivering them at
- * await points; shield regions; the leaf slot that makes withdrawal possible.
+ * runtime/cancel.c - recording cancellation requests, delivering them at
+ * await points (withdrawing the leaf in flight), shield regions, and the
+ * provenance of each delivery. The await protocol itself (suspending, the
+ * budget, yield) is runtime/await.c.
  *
  * Delivery rules (docs/cancellation.md states them for users):
  *   1. A request is recorded once (the first source wins, in the same CAS that
@@ -16,10 +18,7 @@
  *      completes; with the budget gone the await suspends and the task is
  *      requeued, and the delivery happens at the next poll.
  */
-#include <inttypes.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "runtime/rt.h"
 #include "runtime/task.h"
@@ -110,34 +109,6 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
     return WEFT__AWAIT_CANCELLED;
 }
 
-void weft_cx_suspend(weft_cx *cx, void *leaf, weft_cancel_hook hook)
-{
-    if (!cx || !leaf || !hook)
-        return;
-    weft__task *t = cx->task;
-    if (t->leaf != leaf)
-        t->leaf_withdrawing = false;
-    t->leaf = leaf;
-    t->leaf_hook = hook;
-}
-
-bool weft_cx_coop(weft_cx *cx)
-{
-    if (!cx)
-        return false;
-    if (cx->budget > 0) {
-        cx->budget--;
-        return true;
-    }
-    weft__task_wake_by_ref(cx->task);   /* running: requeued after this poll */
-    return false;
-}
-
-bool weft_cx_is_teardown(weft_cx *cx)
-{
-    return cx && cx->teardown;
-}
-
 bool weft_cx_cancel_requested(weft_cx *cx)
 {
     return cx && (atomic_load_explicit(&cx->task->state, memory_order_relaxed)
@@ -172,53 +143,6 @@ void weft_shield_exit(weft_cx *cx)
         if (atomic_load_explicit(&t->state, memory_order_relaxed) & WEFT__CANCEL_SAFE)
             weft__task_wake_by_ref(t);
     }
-}
-
-/* Yield and pending have nothing to undo: withdrawing them always succeeds. */
-static weft_withdraw nothing_to_withdraw(weft_cx *cx, void *leaf)
-{
-    (void)cx;
-    (void)leaf;
-    return WEFT_WITHDRAWN;
-}
-
-/* The addresses of these mark "suspended in a yield" and "in weft_pending". */
-static const char yield_marker, pending_marker;
-
-weft_poll weft_pending(weft_cx *cx)
-{
-    if (!cx)
-        return -EINVAL;
-    weft_cx_suspend(cx, (void *)&pending_marker, nothing_to_withdraw);
-    return WEFT_PENDING;
-}
-
-weft_poll weft__yield_now(weft_cx *cx)
-{
-    weft__task *t = cx->task;
-    if (t->leaf == &yield_marker)
-        return 0;   /* resumed after the yield */
-    weft_cx_suspend(cx, (void *)&yield_marker, nothing_to_withdraw);
-    weft__task_wake_by_ref(t);  /* running: requeued at the back after this poll */
-    return WEFT_PENDING;
-}
-
-weft_poll weft__resume_lost(weft_frame *f, const char *file, int line)
-{
-    if (f->weft_resume == WEFT__RESUME_DONE)
-        return -EINVAL;     /* polled again after it finished */
-    fprintf(stderr, "weft: %s:%d: task resumed at line %" PRIu32 ", which is no "
-            "resume point of this body (does a switch of your own span an await?)\n",
-            file, line, f->weft_resume);
-    abort();
-}
-
-weft_poll weft__frame_end(weft_frame *f)
-{
-    if (f->weft_resume == WEFT__RESUME_DONE)
-        return -EINVAL;     /* polled again after it finished */
-    f->weft_resume = WEFT__RESUME_DONE;
-    return 0;
 }
 
 const char *weft_cancel_source_name(weft_cancel_source source)
