@@ -17,12 +17,21 @@
 #include <time.h>
 
 #include "runtime/rt.h"
+#include "weft/time.h"
 
 #define RING_ENTRIES 256
 /* Longest park while the submit layer holds an overflow backlog (rule 1). */
 #define BACKLOG_RETRY_NS 1000000
 /* While draining, re-check hand-offs this often. */
 #define DRAIN_WAIT_NS 10000000
+
+/* The clock a task reads: its worker's (virtual under the simulator), or the
+ * real one on any other thread. */
+uint64_t weft_now_ns(void)
+{
+    const weft_worker *w = weft__current_worker;
+    return w ? weft__driver_now(&w->driver) : weft__monotonic_ns();
+}
 
 uint64_t weft__driver_now(const weft__driver *d)
 {
@@ -85,6 +94,15 @@ static void settle_handoffs(weft__driver *d)
 }
 
 /* ---- tick and park ----------------------------------------------------------------- */
+
+/* The wheel holds two kinds of timer: sleeps, and I/O deadlines. */
+void weft__timer_fire(weft__timer *t, void *arg)
+{
+    if (t->kind == WEFT__TIMER_OP_DEADLINE)
+        weft__op_deadline_fired(arg, t);
+    else
+        weft__sleep_fire(t);
+}
 
 static void fire_due_timers(weft__driver *d)
 {

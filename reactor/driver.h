@@ -13,7 +13,7 @@
  *
  * Who touches what:
  *   1. Everything but `remote` and the ring's wake-up belongs to the owning
- *      thread (rules of op.h, timer.h, ring.h); once workers have stopped,
+ *      thread (rules of op.h, sleep.c, ring.h); once workers have stopped,
  *      to the shutdown thread.
  *   2. Any thread may push a hand-off on `remote` (weft__driver_hand_off);
  *      only the owner takes the stack, whole, in a tick or a park.
@@ -81,11 +81,13 @@ uint64_t weft__driver_next_deadline(weft__driver *d);
 uint64_t weft__driver_now(const weft__driver *d);
 /* Any thread: push h on d's stack and wake d (rule 2). */
 void weft__driver_hand_off(weft__driver *d, weft__handoff *h);
-/* The owner, for each hand-off it takes (timer.c, op.c). */
+/* The owner, for each hand-off it takes (sleep.c, op.c). */
 void weft__sleep_settle_handoff(weft__driver *d, weft__handoff *h);
 void weft__io_settle_handoff(weft__driver *d, weft__handoff *h);
 /* The wheel's fire callback (arg: the driver): a sleep or an op deadline. */
 void weft__timer_fire(weft__timer *t, void *arg);
+/* A sleep's timer is due (sleep.c). */
+void weft__sleep_fire(weft__timer *t);
 /* At stop: withdraw every live record (op.c). */
 void weft__io_withdraw_all(weft__driver *d);
 

@@ -14,7 +14,7 @@
 
 #include "weft/time.h"
 
-enum { SLEEP_IDLE = 0 };    /* reactor/timer.c: a zeroed sleep is idle */
+enum { SLEEP_IDLE = 0 };    /* reactor/sleep.c: a zeroed sleep is idle */
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
 {

@@ -1,6 +1,7 @@
 /*
- * reactor/timer.c - weft_sleep, the public clock, and what fires on a
- * driver's wheel (the driver itself is reactor/driver.c).
+ * reactor/sleep.c - the weft_sleep leaf: armed on the wheel of the driver
+ * that first polls it, fired there, and withdrawn there or through a hand-off
+ * (the wheel and the clock are reactor/driver.c's).
  *
  * A sleep moves through these states (weft_sleep.weft_state, atomic):
  *
@@ -83,20 +84,10 @@ static inline weft__handoff *handoff_of(weft_sleep *s)
     return (weft__handoff *)(void *)s->weft_handoff;
 }
 
-uint64_t weft_now_ns(void)
-{
-    const weft_worker *w = weft__current_worker;
-    return w ? weft__driver_now(&w->driver) : weft__monotonic_ns();
-}
-
 /* ---- on the owning driver ----------------------------------------------------- */
 
-void weft__timer_fire(weft__timer *t, void *arg)
+void weft__sleep_fire(weft__timer *t)
 {
-    if (t->kind == WEFT__TIMER_OP_DEADLINE) {
-        weft__op_deadline_fired(arg, t);
-        return;
-    }
     weft_sleep *s = sleep_of(t);
     /* Read the waker before the CAS: once FIRED is visible the task may finish
      * the sleep and reuse or free it. While the timer is linked nobody writes
