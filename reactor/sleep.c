@@ -30,7 +30,7 @@
  *   4. A hand-off answers WEFT_WITHDRAW_PENDING: the task is not resumed (and
  *      its frame not dropped) until the owner has unlinked the timer and woken
  *      it with CANCELLED.
- *   5. A wheel is read and armed with its worker's clock (worker.h, rule 6):
+ *   5. A wheel is read and armed with its driver's clock (driver.h, rule 3):
  *      CLOCK_MONOTONIC, or the simulator's virtual time. weft_now_ns inside a
  *      task reads the clock of the worker polling it, so a deadline a task
  *      computes and the wheel it arms always agree.
