@@ -33,7 +33,11 @@
 
 #define MAX_LIFO_POLLS 3
 #define EVENT_INTERVAL 61
-#define INJECT_BATCH_MAX 128
+/* A pull from the inject queue takes its fair share (len / workers + 1) but
+ * at most half the local queue, as tokio does: a full local queue would push
+ * half of itself straight back to inject on the next overflow, so taking more
+ * only moves tasks twice. */
+#define INJECT_BATCH_MAX (WEFT__LOCAL_CAPACITY / 2)
 /* Before parking, a searching worker keeps looking for this many rounds of
  * SPIN_PAUSES pauses each (tens of microseconds): a park and unpark costs two
  * context switches, more than the spin, whenever work arrives in between. */
@@ -98,7 +102,8 @@ void weft__schedule(weft__task *t, bool is_yield)
     weft__notify_parked(rt);
 }
 
-/* Move a batch from the inject queue into the local queue; returns one to run. */
+/* Move a batch from the inject queue into the local queue (INJECT_BATCH_MAX
+ * bounds it); returns one to run. */
 static weft__task *pull_inject(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
