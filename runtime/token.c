@@ -12,7 +12,9 @@
  *      to the children under the parent's lock and walks them afterwards
  *      (iteratively, so a deep tree cannot overflow the stack).
  *   3. A child holds a reference to its parent; a binding holds a reference to
- *      its token; so the parent outlives every link to it.
+ *      its token; so the parent outlives every link to it. A child stays in
+ *      its parent's list until its last release unlinks it, so the cancel
+ *      walk references a child only while its count is above zero.
  *   4. Bindings live at the end of their task's allocation and are unlinked
  *      when the task completes, before its memory can be freed.
  */
@@ -117,6 +119,24 @@ void weft_token_release(weft_token *t)
     }
 }
 
+/*
+ * Take a reference to a child found in its parent's list, unless its count
+ * already reached zero: then its last release is waiting for the parent's
+ * lock (which the caller holds) to unlink and free it. Such a child has no
+ * children, bindings or waiters left (each held a reference), so there is
+ * nothing under it to cancel.
+ */
+static bool ref_unless_dying(weft_token *c)
+{
+    uint32_t n = atomic_load_explicit(&c->refs, memory_order_relaxed);
+    do {
+        if (n == 0)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&c->refs, &n, n + 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return true;
+}
+
 /* Under t's lock: request cancellation of bound tasks, wake waiters, and push
  * referenced children onto the worklist. */
 static void cancel_locked(weft_token *t, weft_token **work)
@@ -136,8 +156,10 @@ static void cancel_locked(weft_token *t, weft_token **work)
     for (weft_token *c = t->first_child; c; c = c->next_sibling) {
         if (atomic_exchange_explicit(&c->cancelled, true, memory_order_acq_rel))
             continue;   /* cancelled on its own already */
+        if (!ref_unless_dying(c))
+            continue;   /* a plain ref would revive it, and it would be freed twice */
         c->cancel_next = *work;
-        *work = weft_token_ref(c);
+        *work = c;
     }
 }
 
