@@ -13,9 +13,10 @@
  * The tasks:
  *
  *   signal_watch  awaits a read on a signalfd; SIGINT or SIGTERM cancels the
- *                 server's stop token.
- *   acceptor      accepts connections and spawns one conn task for each.
- *   conn          the echo loop of one connection.
+ *                 server's stop token (here, with main, options and setup).
+ *   acceptor      accepts connections and spawns one conn task for each
+ *                 (conn.c, conn.h).
+ *   conn          the echo loop of one connection (conn.c, conn.h).
  *
  * Every task is bound to the stop token at spawn. Cancelling it makes their
  * pending await (accept, recv, send) yield -ECANCELED, and each task returns
@@ -32,13 +33,12 @@
  * of hanging in the listen backlog) and the server keeps draining the backlog.
  *
  * Build against an installed weft:
- *     cc echo.c $(pkg-config --cflags --libs weft) -o weft-echo
+ *     cc echo.c conn.c $(pkg-config --cflags --libs weft) -o weft-echo
  */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -53,8 +53,7 @@
 
 #include <weft/weft.h>
 
-#define BUF_SIZE 4096
-#define BACKOFF_NS (100 * 1000000ull)   /* pause after running out of fds */
+#include "conn.h"
 
 struct options {
     unsigned port;
@@ -63,176 +62,11 @@ struct options {
     unsigned idle_ms;
 };
 
-/* What the tasks share. The counters are updated from any worker. */
-struct server {
-    int listen_fd;
-    int signal_fd;
-    unsigned max_conns;
-    uint64_t idle_ns;
-    weft_token *stop;           /* every task is bound to it */
-    atomic_int signo;           /* the signal that stopped us, or 0 */
-    atomic_uint open;           /* connections open right now */
-    weft_waitgroup live;        /* one count per conn task, done in its drop */
-    atomic_uint_fast64_t served;    /* connections that got a conn task */
-    atomic_uint_fast64_t rejected;  /* closed at once: limit reached */
-    atomic_uint_fast64_t idled;     /* closed by the idle timeout */
-    atomic_uint_fast64_t messages;  /* reads echoed back */
-    atomic_uint_fast64_t bytes;     /* bytes echoed back */
-};
-
-/* ---- one connection ------------------------------------------------------ */
-
-struct conn {
-    weft_frame f;
-    struct server *srv;
-    int fd;
-    weft_io rx;                 /* the recv in flight */
-    weft_xfer tx;               /* the send_all in flight */
-    weft_poll n;                /* result of the last await */
-    uint64_t messages, bytes;   /* added to the server's totals at the end */
-    char buf[BUF_SIZE];         /* in the frame: the kernel writes into it */
-};
-
-/*
- * Echo until EOF (recv yields 0), an error, the idle timeout (-ETIMEDOUT) or
- * the stop token (-ECANCELED). Every way out ends at WEFT_RETURN; closing the
- * socket is left to conn_drop, which runs exactly once however the task ends.
- */
-static weft_poll conn_poll(weft_cx *cx, void *frame)
-{
-    struct conn *c = frame;
-    WEFT_BEGIN(&c->f);
-    for (;;) {
-        /* A timeout covers one operation, so it is set again before each recv;
-         * it fails only on misuse (an operation in flight), never here. */
-        c->n = weft_io_timeout(&c->rx, c->srv->idle_ns);
-        if (c->n < 0)
-            break;
-        WEFT_AWAIT(&c->f, c->n, weft_recv(cx, &c->rx, c->fd, c->buf, sizeof c->buf, 0));
-        if (c->n <= 0)
-            break;
-        /* A peer that stops reading is idle too: bound the whole write back. */
-        if (weft_io_timeout(&c->tx.io, c->srv->idle_ns) < 0)
-            break;
-        WEFT_AWAIT(&c->f, c->n, weft_send_all(cx, &c->tx, c->fd, c->buf, (size_t)c->n));
-        if (c->n < 0)
-            break;
-        c->messages++;
-        c->bytes += (uint64_t)c->n;
-    }
-    if (c->n == -ETIMEDOUT)
-        atomic_fetch_add_explicit(&c->srv->idled, 1, memory_order_relaxed);
-    /* EOF, a peer reset, a timeout or a stop are all normal endings here. */
-    WEFT_RETURN(&c->f, c->n < 0 ? c->n : 0);
-    WEFT_END(&c->f);
-}
-
-/* Runs once per conn task, after it returned or was torn down (at the end of
- * a runtime shutdown), and only once the kernel has finished with its frame. */
-static void conn_drop(void *frame)
-{
-    struct conn *c = frame;
-    struct server *srv = c->srv;
-    close(c->fd);
-    atomic_fetch_add_explicit(&srv->messages, c->messages, memory_order_relaxed);
-    atomic_fetch_add_explicit(&srv->bytes, c->bytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
-    weft_waitgroup_done(&srv->live);    /* last: main may return after it */
-}
-
-/* Hand an accepted socket to a new conn task, or close it if we are full. */
-static void admit(weft_cx *cx, struct server *srv, int fd)
-{
-    /* Take a slot first, give it back if there was none: no lock needed. */
-    if (atomic_fetch_add_explicit(&srv->open, 1, memory_order_relaxed) >= srv->max_conns) {
-        atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&srv->rejected, 1, memory_order_relaxed);
-        close(fd);
-        return;
-    }
-    /* Small echoes must leave at once, not wait for Nagle's algorithm. */
-    int one = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-        fprintf(stderr, "weft-echo: TCP_NODELAY: %s\n", strerror(errno));
-
-    struct conn init = { .srv = srv, .fd = fd, .rx = WEFT_IO_INIT, .tx = WEFT_XFER_INIT };
-    weft_task_desc desc = WEFT_TASK(conn_poll, &init);
-    desc.drop = conn_drop;
-    desc.name = "echo-conn";
-    desc.tokens = &srv->stop;
-    desc.ntokens = 1;
-    /* Detached: nobody needs a connection's result; main waits for all of
-     * them through srv->live instead. */
-    weft_waitgroup_add(&srv->live, 1);
-    int rc = weft_spawn_detached(weft_cx_runtime(cx), &desc);
-    if (rc < 0) {
-        /* A failed spawn never calls the drop hook: undo its work here. */
-        if (rc != -ESHUTDOWN)
-            fprintf(stderr, "weft-echo: spawn: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
-        close(fd);
-        atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
-        weft_waitgroup_done(&srv->live);
-        return;
-    }
-    atomic_fetch_add_explicit(&srv->served, 1, memory_order_relaxed);
-}
-
-/* ---- the accept loop ----------------------------------------------------- */
-
-struct acceptor {
-    weft_frame f;
-    struct server *srv;
-    weft_io io;
-    weft_sleep backoff;
-    weft_poll r;
-};
-
-/* accept(2) errors that concern one connection only: try the next one. */
-static bool accept_error_is_transient(weft_poll err)
-{
-    return err == -ECONNABORTED || err == -EINTR || err == -EPROTO || err == -EPERM
-        || err == -ENETDOWN || err == -ENOPROTOOPT || err == -EHOSTDOWN || err == -ENONET
-        || err == -EHOSTUNREACH || err == -EOPNOTSUPP || err == -ENETUNREACH;
-}
-
-/* Out of fds or memory: waiting lets connections finish and free some. */
-static bool accept_error_is_exhaustion(weft_poll err)
-{
-    return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
-}
-
-/* Returns 0 once stopped, or the error that made it give up (after cancelling
- * the stop token, so that the rest of the server stops too). */
-static weft_poll acceptor_poll(weft_cx *cx, void *frame)
-{
-    struct acceptor *a = frame;
-    WEFT_BEGIN(&a->f);
-    for (;;) {
-        WEFT_AWAIT(&a->f, a->r, weft_accept(cx, &a->io, a->srv->listen_fd, NULL, NULL, 0));
-        if (a->r >= 0) {
-            admit(cx, a->srv, (int)a->r);
-        } else if (a->r == -ECANCELED) {
-            break;
-        } else if (accept_error_is_exhaustion(a->r)) {
-            fprintf(stderr, "weft-echo: accept: %s (%s); pausing\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
-            WEFT_AWAIT(&a->f, a->r, weft_sleep_for(cx, &a->backoff, BACKOFF_NS));
-            if (a->r == -ECANCELED)
-                break;
-        } else if (!accept_error_is_transient(a->r)) {
-            fprintf(stderr, "weft-echo: accept: %s (%s)\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
-            weft_token_cancel(a->srv->stop);
-            WEFT_RETURN(&a->f, a->r);
-        }
-    }
-    WEFT_RETURN(&a->f, 0);
-    WEFT_END(&a->f);
-}
-
 /* ---- the signal watcher -------------------------------------------------- */
 
 struct signal_watch {
     weft_frame f;
-    struct server *srv;
+    struct echo_server *srv;
     weft_io io;
     struct signalfd_siginfo info;   /* in the frame: the kernel writes into it */
     weft_poll r;
@@ -356,7 +190,7 @@ static int open_listener(unsigned port)
 }
 
 /* Spawns a task bound to the stop token, keeping its join handle. */
-static int spawn_bound(weft_runtime *rt, struct server *srv, weft_task_desc desc,
+static int spawn_bound(weft_runtime *rt, struct echo_server *srv, weft_task_desc desc,
                        const char *name, weft_join *h)
 {
     desc.name = name;
@@ -382,16 +216,18 @@ static int join(weft_join *h, const char *name)
 
 /* Runs the tasks until the server is stopped and every connection has ended;
  * 0, or a negative errno. */
-static int run_tasks(weft_runtime *rt, struct server *srv)
+static int run_tasks(weft_runtime *rt, struct echo_server *srv)
 {
     struct signal_watch watch = { .srv = srv, .io = WEFT_IO_INIT };
-    struct acceptor acc = { .srv = srv, .io = WEFT_IO_INIT, .backoff = WEFT_SLEEP_INIT };
+    struct echo_acceptor acc;
+    weft_task_desc acc_desc;
+    echo_acceptor_task(srv, &acc, &acc_desc);
     weft_join watch_h = WEFT_JOIN_INIT, acc_h = WEFT_JOIN_INIT;
 
     int rc = spawn_bound(rt, srv, WEFT_TASK(signal_watch_poll, &watch), "signal-watch", &watch_h);
     if (rc < 0)
         return rc;
-    rc = spawn_bound(rt, srv, WEFT_TASK(acceptor_poll, &acc), "acceptor", &acc_h);
+    rc = spawn_bound(rt, srv, acc_desc, "acceptor", &acc_h);
     if (rc == 0) {
         printf("listening on 127.0.0.1:%d\n", weft_local_port(srv->listen_fd));
         fflush(stdout);
@@ -408,7 +244,7 @@ static int run_tasks(weft_runtime *rt, struct server *srv)
 }
 
 /* Starts the runtime, serves until stopped, shuts down; 0 or a negative errno. */
-static int serve(struct server *srv, unsigned threads)
+static int serve(struct echo_server *srv, unsigned threads)
 {
     weft_runtime *rt;
     weft_runtime_opts opts = { .threads = threads };
@@ -441,7 +277,7 @@ static int count_open_fds(void)
     return n - 1;               /* the directory's own fd */
 }
 
-static void print_summary(struct server *srv, int fds_left)
+static void print_summary(struct echo_server *srv, int fds_left)
 {
     int signo = atomic_load(&srv->signo);
     printf("weft-echo: stopped (%s); served %llu connections (%llu rejected at the limit,"
@@ -465,7 +301,7 @@ int main(int argc, char **argv)
     fit_fd_limit(opt.max_conns);
     int fds_at_start = count_open_fds();
 
-    struct server srv = {
+    struct echo_server srv = {
         .max_conns = opt.max_conns,
         .idle_ns = (uint64_t)opt.idle_ms * 1000000u,
         .listen_fd = -1,

@@ -1,0 +1,175 @@
+/*
+ * examples/echo/conn.c - weft-echo's acceptor and per-connection tasks (see
+ * conn.h).
+ *
+ * Build against an installed weft, with echo.c:
+ *     cc echo.c conn.c $(pkg-config --cflags --libs weft) -o weft-echo
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BACKOFF_NS (100 * 1000000ull)   /* pause after running out of fds */
+
+/* ---- one connection ------------------------------------------------------ */
+
+/*
+ * Echo until EOF (recv yields 0), an error, the idle timeout (-ETIMEDOUT) or
+ * the stop token (-ECANCELED). Every way out ends at WEFT_RETURN; closing the
+ * socket is left to conn_drop, which runs exactly once however the task ends.
+ */
+static weft_poll conn_poll(weft_cx *cx, void *frame)
+{
+    struct echo_conn *c = frame;
+    WEFT_BEGIN(&c->f);
+    for (;;) {
+        /* A timeout covers one operation, so it is set again before each recv;
+         * it fails only on misuse (an operation in flight), never here. */
+        c->n = weft_io_timeout(&c->rx, c->srv->idle_ns);
+        if (c->n < 0)
+            break;
+        WEFT_AWAIT(&c->f, c->n, weft_recv(cx, &c->rx, c->fd, c->buf, sizeof c->buf, 0));
+        if (c->n <= 0)
+            break;
+        /* A peer that stops reading is idle too: bound the whole write back. */
+        if (weft_io_timeout(&c->tx.io, c->srv->idle_ns) < 0)
+            break;
+        WEFT_AWAIT(&c->f, c->n, weft_send_all(cx, &c->tx, c->fd, c->buf, (size_t)c->n));
+        if (c->n < 0)
+            break;
+        c->messages++;
+        c->bytes += (uint64_t)c->n;
+    }
+    if (c->n == -ETIMEDOUT)
+        atomic_fetch_add_explicit(&c->srv->idled, 1, memory_order_relaxed);
+    /* EOF, a peer reset, a timeout or a stop are all normal endings here. */
+    WEFT_RETURN(&c->f, c->n < 0 ? c->n : 0);
+    WEFT_END(&c->f);
+}
+
+/* Runs once per conn task, after it returned or was torn down (at the end of
+ * a runtime shutdown), and only once the kernel has finished with its frame. */
+static void conn_drop(void *frame)
+{
+    struct echo_conn *c = frame;
+    struct echo_server *srv = c->srv;
+    close(c->fd);
+    atomic_fetch_add_explicit(&srv->messages, c->messages, memory_order_relaxed);
+    atomic_fetch_add_explicit(&srv->bytes, c->bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
+    weft_waitgroup_done(&srv->live);    /* last: main may return after it */
+}
+
+bool echo_conn_admit(struct echo_server *srv, int fd, struct echo_conn *frame,
+                     weft_task_desc *desc)
+{
+    /* Take a slot first, give it back if there was none: no lock needed. */
+    if (atomic_fetch_add_explicit(&srv->open, 1, memory_order_relaxed) >= srv->max_conns) {
+        atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
+        return false;
+    }
+    /* Small echoes must leave at once, not wait for Nagle's algorithm. */
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        fprintf(stderr, "weft-echo: TCP_NODELAY: %s\n", strerror(errno));
+
+    *frame = (struct echo_conn){ .srv = srv, .fd = fd, .rx = WEFT_IO_INIT,
+                                 .tx = WEFT_XFER_INIT };
+    *desc = WEFT_TASK(conn_poll, frame);
+    desc->drop = conn_drop;
+    desc->name = "echo-conn";
+    desc->tokens = &srv->stop;
+    desc->ntokens = 1;
+    weft_waitgroup_add(&srv->live, 1);
+    return true;
+}
+
+void echo_conn_unadmit(struct echo_server *srv, int fd)
+{
+    /* A failed spawn never calls the drop hook: undo its work here. */
+    close(fd);
+    atomic_fetch_sub_explicit(&srv->open, 1, memory_order_relaxed);
+    weft_waitgroup_done(&srv->live);
+}
+
+/* Hand an accepted socket to a new conn task, or close it if we are full. */
+static void admit(weft_cx *cx, struct echo_server *srv, int fd)
+{
+    struct echo_conn init;
+    weft_task_desc desc;
+    if (!echo_conn_admit(srv, fd, &init, &desc)) {
+        atomic_fetch_add_explicit(&srv->rejected, 1, memory_order_relaxed);
+        close(fd);
+        return;
+    }
+    /* Detached: nobody needs a connection's result; main waits for all of
+     * them through srv->live instead. */
+    int rc = weft_spawn_detached(weft_cx_runtime(cx), &desc);
+    if (rc < 0) {
+        if (rc != -ESHUTDOWN)
+            fprintf(stderr, "weft-echo: spawn: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
+        echo_conn_unadmit(srv, fd);
+        return;
+    }
+    atomic_fetch_add_explicit(&srv->served, 1, memory_order_relaxed);
+}
+
+/* ---- the accept loop ----------------------------------------------------- */
+
+/* accept(2) errors that concern one connection only: try the next one. */
+static bool accept_error_is_transient(weft_poll err)
+{
+    return err == -ECONNABORTED || err == -EINTR || err == -EPROTO || err == -EPERM
+        || err == -ENETDOWN || err == -ENOPROTOOPT || err == -EHOSTDOWN || err == -ENONET
+        || err == -EHOSTUNREACH || err == -EOPNOTSUPP || err == -ENETUNREACH;
+}
+
+/* Out of fds or memory: waiting lets connections finish and free some. */
+static bool accept_error_is_exhaustion(weft_poll err)
+{
+    return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
+/* Returns 0 once stopped, or the error that made it give up (after cancelling
+ * the stop token, so that the rest of the server stops too). */
+static weft_poll acceptor_poll(weft_cx *cx, void *frame)
+{
+    struct echo_acceptor *a = frame;
+    WEFT_BEGIN(&a->f);
+    for (;;) {
+        WEFT_AWAIT(&a->f, a->r, weft_accept(cx, &a->io, a->srv->listen_fd, NULL, NULL, 0));
+        if (a->r >= 0) {
+            admit(cx, a->srv, (int)a->r);
+        } else if (a->r == -ECANCELED) {
+            break;
+        } else if (accept_error_is_exhaustion(a->r)) {
+            fprintf(stderr, "weft-echo: accept: %s (%s); pausing\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
+            WEFT_AWAIT(&a->f, a->r, weft_sleep_for(cx, &a->backoff, BACKOFF_NS));
+            if (a->r == -ECANCELED)
+                break;
+        } else if (!accept_error_is_transient(a->r)) {
+            fprintf(stderr, "weft-echo: accept: %s (%s)\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
+            weft_token_cancel(a->srv->stop);
+            WEFT_RETURN(&a->f, a->r);
+        }
+    }
+    WEFT_RETURN(&a->f, 0);
+    WEFT_END(&a->f);
+}
+
+void echo_acceptor_task(struct echo_server *srv, struct echo_acceptor *frame,
+                        weft_task_desc *desc)
+{
+    *frame = (struct echo_acceptor){ .srv = srv, .io = WEFT_IO_INIT,
+                                     .backoff = WEFT_SLEEP_INIT };
+    *desc = WEFT_TASK(acceptor_poll, frame);
+    desc->name = "acceptor";
+    desc->tokens = &srv->stop;
+    desc->ntokens = 1;
+}
