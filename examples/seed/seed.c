@@ -145,14 +145,26 @@ struct server {
     weft_poll rc;
 };
 
+/* One request's handler as a task, cancel-safe unless the variant is the
+ * cooperative one; *hf is its initial frame. */
+static void handler_task(struct seed_state *st, uint64_t request, uint32_t nap_ms,
+                         struct handler *hf, weft_task_desc *d)
+{
+    *hf = (struct handler){ .st = st, .request = request, .nap_ms = nap_ms,
+                            .nap = WEFT_SLEEP_INIT };
+    *d = (weft_task_desc){ .poll = handler_poll, .frame = hf, .frame_size = sizeof *hf,
+                           .drop = handler_drop, .name = "seed-handler" };
+    if (st->variant != SEED_COOPERATIVE)
+        d->flags = WEFT_TASK_CANCEL_SAFE;
+}
+
 static int spawn_handler(weft_cx *cx, struct server *s)
 {
-    struct handler hf = { .st = s->st, .request = s->i, .nap = WEFT_SLEEP_INIT };
-    hf.nap_ms = rng_next(&s->rng) % 64 == 0 ? 2 : 0;
-    weft_task_desc d = { .poll = handler_poll, .frame = &hf, .frame_size = sizeof hf,
-                         .drop = handler_drop, .name = "seed-handler",
-                         .flags = s->st->variant == SEED_COOPERATIVE ? 0 : WEFT_TASK_CANCEL_SAFE,
-                         .tokens = &s->tok, .ntokens = 1 };
+    struct handler hf;
+    weft_task_desc d;
+    handler_task(s->st, s->i, rng_next(&s->rng) % 64 == 0 ? 2 : 0, &hf, &d);
+    d.tokens = &s->tok;
+    d.ntokens = 1;
     int rc = weft_spawn(weft_cx_runtime(cx), &d, &s->h);
     if (rc == 0)    /* the chaos task may cancel it from now on */
         weft_token_release(atomic_exchange(&s->st->current, weft_token_ref(s->tok)));
@@ -305,4 +317,75 @@ bool seed_report_ok(const seed_report *r)
 {
     return r->duplicates == 0 && r->out_of_order == 0 && r->counter == r->written
         && r->nlost == 0;
+}
+
+/* ---- one request on its own (seed.h) ----------------------------------------------- */
+
+struct seed_request {
+    struct seed_state st;
+    seed_report report;         /* st.report: handler_drop records lost updates */
+    struct handler init;        /* the handler's initial frame */
+    uint32_t nap_ms;
+};
+
+int seed_request_new(enum seed_variant variant, uint32_t nap_ms, const char *dir,
+                     seed_request **out)
+{
+    if (!dir || !out)
+        return -EINVAL;
+    seed_request *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->st.variant = variant;
+    r->st.report = &r->report;
+    r->nap_ms = nap_ms;
+    r->st.fd = open_scratch(dir);
+    if (r->st.fd < 0) {
+        int err = r->st.fd;
+        free(r);
+        return err;
+    }
+    pthread_mutex_init(&r->st.lost_lock, NULL);
+    weft_mutex_init(&r->st.lock);
+    r->report.requests = 1;
+    *out = r;
+    return 0;
+}
+
+void seed_request_task(seed_request *r, weft_task_desc *desc)
+{
+    handler_task(&r->st, 1, r->nap_ms, &r->init, desc);
+}
+
+int seed_request_reset(seed_request *r)
+{
+    if (ftruncate(r->st.fd, 0) != 0)
+        return -errno;
+    r->st.counter = 0;
+    memset(&r->report, 0, sizeof r->report);
+    r->report.requests = 1;
+    return 0;
+}
+
+int seed_request_report(seed_request *r, seed_report *report)
+{
+    *report = r->report;
+    report->written = report->duplicates = report->out_of_order = 0;
+    report->counter = r->st.counter;
+    return check_file(r->st.fd, report);
+}
+
+bool seed_request_locked(seed_request *r)
+{
+    return weft_mutex_is_locked(&r->st.lock);
+}
+
+void seed_request_free(seed_request *r)
+{
+    if (!r)
+        return;
+    close(r->st.fd);
+    weft_mutex_destroy(&r->st.lock);
+    pthread_mutex_destroy(&r->st.lost_lock);
+    free(r);
 }

@@ -59,4 +59,30 @@ void seed_trace(const weft_trace_event *ev, void *arg);
 
 bool seed_report_ok(const seed_report *r);
 
+/*
+ * One request on its own, for tests that drive the handler themselves (the
+ * cancel-at-every-await sweep of tests/examples): a fresh file and counter,
+ * and the handler task exactly as the server spawns it for the variant -
+ * cooperative or cancel-safe, with its drop hook - but bound to no token.
+ * nap_ms > 0 makes it sleep first, as the server's slow requests do.
+ */
+typedef struct seed_request seed_request;
+
+int seed_request_new(enum seed_variant variant, uint32_t nap_ms, const char *dir,
+                     seed_request **out);
+
+/* The handler's description; its initial frame lives in r. */
+void seed_request_task(seed_request *r, weft_task_desc *desc);
+
+/* Empty the file and zero the counter and the report, before a run. */
+int seed_request_reset(seed_request *r);
+
+/* What the file and the counter say after a run (requests = 1). */
+int seed_request_report(seed_request *r, seed_report *report);
+
+/* True while the handler's mutex is held (by a handler, or leaked). */
+bool seed_request_locked(seed_request *r);
+
+void seed_request_free(seed_request *r);
+
 #endif /* WEFT_EXAMPLES_SEED_H */
