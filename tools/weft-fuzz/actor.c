@@ -337,9 +337,10 @@ static void spawn_bad_desc(fz_actor *a)
     default: d.ntokens = 1; d.tokens = none; break;
     }
     weft_join h = WEFT_JOIN_INIT;
-    bool shut = fz_shutting(w);
+    /* Shutdown raises the flag before it begins: read it after the call. */
     int rc = weft_spawn(w->rt, &d, &h);
-    FZ_EXPECT(w, FC_SPAWN, rc, (rc == -EINVAL || (shut && rc == -ESHUTDOWN)) && !h.weft_task);
+    FZ_EXPECT(w, FC_SPAWN, rc, (rc == -EINVAL || (fz_shutting(w) && rc == -ESHUTDOWN))
+                               && !h.weft_task);
     rc = weft_spawn_detached(w->rt, &d);
     FZ_EXPECT(w, FC_SPAWN_DETACHED, rc, rc == -EINVAL || (fz_shutting(w) && rc == -ESHUTDOWN));
 }

@@ -38,19 +38,20 @@ static void make_tokens(fz_world *w, uint64_t *rng)
     }
 }
 
-static void make_channels(fz_world *w, uint64_t *rng)
+/* The world's channels and groups exist (and their counts are final) before
+ * any consumer or keeper runs: tasks read those counts without a lock. */
+static void make_channels(fz_world *w, uint64_t *rng, weft_mpsc_rx *rx)
 {
     unsigned want = fz_below(rng, FZ_MAX_CHANS + 1);
     for (unsigned c = 0; c < want; c++) {
         fz_chan *ch = &w->chans[c];
-        weft_mpsc_rx rx = { NULL };
+        rx[c] = (weft_mpsc_rx){ NULL };
         ch->bounded = !fz_one_in(rng, 3);
-        int rc = ch->bounded ? weft_mpsc_new(&ch->tx, &rx, 1 + fz_below(rng, 4))
-                             : weft_mpsc_unbounded_new(&ch->utx, &rx);
+        int rc = ch->bounded ? weft_mpsc_new(&ch->tx, &rx[c], 1 + fz_below(rng, 4))
+                             : weft_mpsc_unbounded_new(&ch->utx, &rx[c]);
         if (!FZ_EXPECT(w, FC_MPSC_NEW, rc, rc == 0))
             return;
         w->nchans = c + 1;
-        fz_spawn_consumer(w, c, &rx, fz_rng(rng));
     }
 }
 
@@ -63,8 +64,19 @@ static void make_groups(fz_world *w, uint64_t *rng)
         if (!FZ_EXPECT(w, FC_GROUP_NEW, rc, rc == 0))
             return;
         w->ngroups = g + 1;
-        fz_spawn_keeper(w, g, fz_rng(rng));
     }
+}
+
+static void make_world(fz_world *w, uint64_t *rng)
+{
+    weft_mpsc_rx rx[FZ_MAX_CHANS];
+    make_tokens(w, rng);
+    make_channels(w, rng, rx);
+    make_groups(w, rng);
+    for (unsigned c = 0; c < w->nchans; c++)
+        fz_spawn_consumer(w, c, &rx[c], fz_rng(rng));
+    for (unsigned g = 0; g < w->ngroups; g++)
+        fz_spawn_keeper(w, g, fz_rng(rng));
 }
 
 static void shut_down(fz_world *w)
@@ -228,9 +240,7 @@ uint64_t fz_run_seed(uint64_t seed, const fz_opts *o, uint64_t *calls)
         return v;
     }
     atomic_store(&current, w);
-    make_tokens(w, &rng);
-    make_channels(w, &rng);
-    make_groups(w, &rng);
+    make_world(w, &rng);
     run_threads(w, &rng, o);
 
     for (unsigned c = 0; c < w->nchans; c++) {
