@@ -18,10 +18,12 @@
  *   iot_worker(cx)            index of the worker polling the task (internal)
  *   iot_drops / iot_count_drop
  *                             a drop hook that counts how often it ran
+ *   iot_wait_polls(op, n) / iot_wait_threads_in(where, n)
+ *                             wait until operations have reached the kernel
+ *                             (see "what the kernel holds" below)
  *
- * Sleeps that appear in the tests only widen a race window; no pass/fail
- * depends on how long anything took, except lower bounds (a deadline never
- * fires early).
+ * No test sleeps to order events, and no pass/fail depends on how long
+ * anything took, except lower bounds (a deadline never fires early).
  */
 #ifndef WEFT_TESTS_REACTOR_IO_TEST_H
 #define WEFT_TESTS_REACTOR_IO_TEST_H
@@ -35,6 +37,8 @@
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -230,11 +234,169 @@ static inline void iot_spin(unsigned n)
         ;
 }
 
-static inline void iot_sleep_ms(unsigned ms)
+/* Pacing for the stress executable's load loops only: how long it sleeps
+ * varies the interleaving, never what a check expects. Tests wait for a flag
+ * or for one of the conditions below instead. */
+static inline void iot_pace_ms(unsigned ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
+
+/* ---- what the kernel holds --------------------------------------------------------- */
+
+/*
+ * A test that stops an operation "in flight" must know it is in the kernel,
+ * not guess it from a sleep. Two things the kernel shows make that
+ * observable:
+ *
+ *   - An io_uring request waiting for its file (a recv on an empty socket, an
+ *     accept, a send on a full socket, a connect in progress, a read of an
+ *     empty pipe) is armed on the file's poll queue, and the ring's
+ *     /proc/self/fdinfo lists it under "PollList:" as "op=<opcode>, ...".
+ *     iot_ring_polls counts the entries of one opcode over every ring (one
+ *     per worker). Each worker also keeps one READ of its wake-up eventfd
+ *     armed while it sleeps (reactor/ring.h), so of the READ entries one per
+ *     ring may not be the test's: iot_wait_polls counts only those beyond
+ *     that many, which can only be the test's.
+ *   - A request that blocks in io-wq (a FIFO openat with O_CREAT) is an io-wq
+ *     thread asleep in the kernel; /proc/self/task/<tid>/wchan names where.
+ *
+ * The waits poll (the kernel offers nothing to block on) with a bound of
+ * IOT_SEEN_MS, a hang guard only: the condition normally holds within
+ * microseconds, and the caller fails the test when it never does.
+ */
+#define IOT_SEEN_MS 30000
+
+static inline void iot_pause(void)
+{
+    const struct timespec ts = { 0, 100000 };   /* pacing of a poll loop only */
+    nanosleep(&ts, NULL);
+}
+
+/* PollList entries of `opcode` in the fdinfo of ring fd, or -errno. */
+static inline int iot_fdinfo_polls(int fd, unsigned opcode)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    char line[512];
+    bool in_list = false;
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!in_list) {
+            in_list = strncmp(line, "PollList:", 9) == 0;
+            continue;
+        }
+        unsigned op;
+        if (sscanf(line, " op=%u,", &op) != 1)
+            break;              /* the next section */
+        n += op == opcode;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Whether fd is an io_uring (its /proc/self/fd link names the anon inode). */
+static inline bool iot_is_ring(const char *fd_name)
+{
+    char path[300], link[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%s", fd_name);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n < 0)
+        return false;
+    link[n] = '\0';
+    return strcmp(link, "anon_inode:[io_uring]") == 0;
+}
+
+/* PollList entries of `opcode` (IORING_OP_*) over every io_uring of the
+ * process, which in a test are the workers' rings; *rings says how many
+ * there are. Found through /proc/self/fd, so this does not depend on where
+ * the runtime keeps its rings. */
+static inline int iot_ring_polls(unsigned opcode, int *rings)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -errno;
+    int n = 0, nrings = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || !iot_is_ring(e->d_name))
+            continue;
+        int k = iot_fdinfo_polls(atoi(e->d_name), opcode);
+        if (k > 0)
+            n += k;
+        nrings++;
+    }
+    closedir(d);
+    if (rings)
+        *rings = nrings;
+    return n;
+}
+
+/* Wait until at least n of the test's `opcode` requests wait in the kernel
+ * for their files. False if that was never seen within IOT_SEEN_MS. */
+static inline bool iot_wait_polls(unsigned opcode, int n)
+{
+    uint64_t give_up = weft_now_ns() + IOT_SEEN_MS * IOT_MS;
+    for (;;) {
+        int rings = 0;
+        int seen = iot_ring_polls(opcode, &rings);
+        int base = opcode == IORING_OP_READ ? rings : 0;   /* the wake-up READs */
+        if (seen >= base + n)
+            return true;
+        if (weft_now_ns() > give_up)
+            return false;
+        iot_pause();
+    }
+}
+
+/* Threads of this process asleep in the kernel (wchan) in one of the
+ * functions named by `where`, a NULL-terminated list. */
+static inline int iot_threads_in(const char *const *where)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -errno;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], wchan[128] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/wchan", e->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;           /* the thread has just exited */
+        if (fgets(wchan, sizeof wchan, f)) {
+            wchan[strcspn(wchan, "\n")] = '\0';
+            for (const char *const *w = where; *w; w++)
+                n += strcmp(wchan, *w) == 0;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Wait until at least n threads are asleep in `where`; false if that was
+ * never seen within IOT_SEEN_MS. */
+static inline bool iot_wait_threads_in(const char *const *where, int n)
+{
+    uint64_t give_up = weft_now_ns() + IOT_SEEN_MS * IOT_MS;
+    while (iot_threads_in(where) < n) {
+        if (weft_now_ns() > give_up)
+            return false;
+        iot_pause();
+    }
+    return true;
+}
+
+/* Where an io-wq thread opening a FIFO that has no writer sleeps: fs/pipe.c's
+ * fifo_open, in wait_for_partner unless the compiler inlined that. */
+static const char *const iot_fifo_open_wchan[] = { "wait_for_partner", "fifo_open", NULL };
 
 #endif /* WEFT_TESTS_REACTOR_IO_TEST_H */

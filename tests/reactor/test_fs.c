@@ -245,6 +245,8 @@ struct piper {
     weft_frame f;
     weft_io io;
     int rd, wr;
+    flag *emptied;              /* +1 once the pipe is empty again, +100 at
+                                   the drop (a failed check ends it early) */
     char buf[64];
     weft_poll r;
 };
@@ -259,11 +261,21 @@ static weft_poll piper_poll(weft_cx *cx, void *p)
     TCHECK(&t->f, t->r == 7 && memcmp(t->buf, "through", 7) == 0);
     WEFT_AWAIT(&t->f, t->r, weft_read(cx, &t->io, t->rd, t->buf, sizeof t->buf, -1));
     TCHECK(&t->f, t->r == 9 && memcmp(t->buf, " the pipe", 9) == 0);
-    /* an empty pipe: the read waits for the main thread's write */
+    /* an empty pipe: the read waits for the main thread's write, which comes
+     * only after this (were it earlier, the read above would take it too) */
+    flag_add(t->emptied, 1);
     WEFT_AWAIT(&t->f, t->r, weft_read(cx, &t->io, t->rd, t->buf, sizeof t->buf, -1));
     TCHECK(&t->f, t->r == 5 && memcmp(t->buf, "later", 5) == 0);
     WEFT_RETURN(&t->f, 0);
     WEFT_END(&t->f);
+}
+
+static flag emptied;
+
+static void piper_drop(void *frame)
+{
+    (void)frame;
+    flag_add(&emptied, 100);
 }
 
 Test(fs, pipe_read_and_write)
@@ -271,10 +283,16 @@ Test(fs, pipe_read_and_write)
     weft_runtime *rt = make(2);
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    struct piper t = { .rd = p[0], .wr = p[1] };
+    struct piper t = { .rd = p[0], .wr = p[1], .emptied = &emptied };
+    weft_task_desc d = WEFT_TASK(piper_poll, &t);
+    d.drop = piper_drop;
     weft_join h;
-    cr_assert_eq(weft_spawn(rt, &WEFT_TASK(piper_poll, &t), &h), 0);
-    iot_sleep_ms(5);
+    cr_assert_eq(weft_spawn(rt, &d, &h), 0);
+    flag_wait_ge(&emptied, 1);
+    /* write once the last read waits in the kernel for data (unless a failed
+     * check ended the task: the join below reports it) */
+    bool waits = iot_wait_polls(IORING_OP_READ, 1);
+    cr_assert(waits || flag_get(&emptied) >= 100, "the read never reached the kernel");
     cr_assert_eq(write(p[1], "later", 5), 5);
     weft_outcome o;
     cr_assert_eq(weft_join_wait(&h, &o), 0);

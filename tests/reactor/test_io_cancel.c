@@ -22,6 +22,9 @@
  * weft); a send withdrawn half-way (it reports the bytes it sent, never
  * -ECANCELED); and a task polled on another worker while its operation is in
  * flight on the first, which that first worker's reap still wakes.
+ *
+ * "In flight" is seen, not guessed: an operation is stopped once the kernel
+ * shows it waiting (io_test.h, "what the kernel holds"), never after a sleep.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -76,10 +79,47 @@ struct blocker {
     weft_sleep sl;
     uint64_t t0;
     weft_poll rc;
-    flag *started;
+    flag *started;              /* bumped just before the operation */
+    flag *armed;                /* optional: bumped once it first waits */
+    bool was_armed;
     struct bres *res;
     char buf[256];
 };
+
+static weft_poll blocker_op(weft_cx *cx, struct blocker *b)
+{
+    weft_poll r;
+    if (b->kind == K_ACCEPT) {
+        r = weft_accept(cx, &b->io, b->fd, (struct sockaddr *)&b->sa, &b->salen, 0);
+    } else if (b->kind == K_RECV) {
+        r = weft_recv(cx, &b->io, b->fd, b->buf, sizeof b->buf, 0);
+    } else if (b->kind == K_SEND) {
+        r = weft_send(cx, &b->io, b->fd, b->buf, sizeof b->buf, 0);
+    } else if (b->kind == K_CONNECT) {
+        r = weft_connect(cx, &b->io, b->fd, (struct sockaddr *)&b->sa, sizeof b->sa);
+    } else if (b->kind == K_READ) {
+        r = weft_read(cx, &b->io, b->fd, b->buf, sizeof b->buf, -1);
+    } else if (b->kind == K_OPENAT) {
+        /* O_CREAT keeps io_uring from its non-blocking first attempt (which
+         * opens a FIFO at once), so the open waits for a writer in io-wq. */
+        r = weft_openat(cx, &b->io, AT_FDCWD, b->path, O_RDONLY | O_CREAT, 0600);
+    } else if (b->kind == K_SLEEP) {
+        r = weft_sleep_for(cx, &b->sl, IOT_HOUR);
+    } else if (b->kind == K_RECV_EXACT) {
+        r = weft_recv_exact(cx, &b->x, b->fd, b->buf, 100);
+    } else {
+        r = weft_send_all(cx, &b->x, b->fd, big, BIG);
+    }
+    /* Waiting now: the operation was submitted (a sleep: armed on the wheel).
+     * Whether it has reached the kernel the test sees for itself
+     * (wait_in_kernel). */
+    if (r == WEFT_PENDING && !b->was_armed) {
+        b->was_armed = true;
+        if (b->armed)
+            flag_add(b->armed, 1);
+    }
+    return r;
+}
 
 static weft_poll blocker_poll(weft_cx *cx, void *p)
 {
@@ -91,32 +131,11 @@ static weft_poll blocker_poll(weft_cx *cx, void *p)
         WEFT_RETURN(&b->f, -EPROTO);
     if (b->how == H_DEADLINE && weft_io_deadline(io, b->t0 + TMO) != 0)
         WEFT_RETURN(&b->f, -EPROTO);
+    b->salen = sizeof b->sa;
     flag_add(b->started, 1);
-    if (b->kind == K_ACCEPT) {
-        b->salen = sizeof b->sa;
-        WEFT_AWAIT(&b->f, b->rc, weft_accept(cx, &b->io, b->fd, (struct sockaddr *)&b->sa,
-                                             &b->salen, 0));
-    } else if (b->kind == K_RECV) {
-        WEFT_AWAIT(&b->f, b->rc, weft_recv(cx, &b->io, b->fd, b->buf, sizeof b->buf, 0));
-    } else if (b->kind == K_SEND) {
-        WEFT_AWAIT(&b->f, b->rc, weft_send(cx, &b->io, b->fd, b->buf, sizeof b->buf, 0));
-    } else if (b->kind == K_CONNECT) {
-        WEFT_AWAIT(&b->f, b->rc, weft_connect(cx, &b->io, b->fd, (struct sockaddr *)&b->sa,
-                                              sizeof b->sa));
-    } else if (b->kind == K_READ) {
-        WEFT_AWAIT(&b->f, b->rc, weft_read(cx, &b->io, b->fd, b->buf, sizeof b->buf, -1));
-    } else if (b->kind == K_OPENAT) {
-        /* O_CREAT keeps io_uring from its non-blocking first attempt (which
-         * opens a FIFO at once), so the open waits for a writer in io-wq. */
-        WEFT_AWAIT(&b->f, b->rc, weft_openat(cx, &b->io, AT_FDCWD, b->path, O_RDONLY | O_CREAT,
-                                             0600));
-    } else if (b->kind == K_SLEEP) {
-        WEFT_AWAIT(&b->f, b->rc, weft_sleep_for(cx, &b->sl, IOT_HOUR));
-    } else if (b->kind == K_RECV_EXACT) {
-        WEFT_AWAIT(&b->f, b->rc, weft_recv_exact(cx, &b->x, b->fd, b->buf, 100));
-    } else {
-        WEFT_AWAIT(&b->f, b->rc, weft_send_all(cx, &b->x, b->fd, big, BIG));
-    }
+    WEFT_AWAIT(&b->f, b->rc, blocker_op(cx, b));
+    if (!b->was_armed && b->armed)
+        flag_add(b->armed, 1);  /* it never waited: do not leave the test waiting */
     b->res->elapsed = weft_now_ns() - b->t0;
     b->res->done = b->x.done;
     b->res->rc = b->rc;
@@ -185,6 +204,38 @@ static void fixture_down(struct fixture *fx)
         unlink(fx->fifo);
         rmdir(fx->dir);
     }
+}
+
+/*
+ * Wait until the operations are in the kernel: per kind, how many (n[kind]).
+ * The tasks have already said they wait (their `armed` flag); this waits for
+ * what the kernel shows (io_test.h, "what the kernel holds"): a socket or
+ * pipe operation armed on its file's poll queue, a FIFO openat's io-wq
+ * thread asleep in fifo_open. A sleep never enters the kernel: armed on its
+ * worker's wheel is all there is to wait for. recv_exact and send_all count
+ * once their first recv or send has moved what it could at once and the next
+ * one waits, so the progress they report is already made.
+ */
+static void wait_in_kernel(const int n[K_COUNT], const char *what)
+{
+    static const unsigned opcode[K_COUNT] = {
+        [K_ACCEPT] = IORING_OP_ACCEPT, [K_RECV] = IORING_OP_RECV, [K_SEND] = IORING_OP_SEND,
+        [K_CONNECT] = IORING_OP_CONNECT, [K_READ] = IORING_OP_READ,
+        [K_RECV_EXACT] = IORING_OP_RECV, [K_SEND_ALL] = IORING_OP_SEND,
+    };
+    int per_op[IORING_OP_LAST] = { 0 };
+    for (int k = 0; k < K_COUNT; k++)
+        if (opcode[k])
+            per_op[opcode[k]] += n[k];
+    for (unsigned op = 0; op < IORING_OP_LAST; op++)
+        if (per_op[op])
+            cr_assert(iot_wait_polls(op, per_op[op]),
+                      "%s: %d operation(s) of io_uring opcode %u never waited in the kernel "
+                      "(%d seen)", what, per_op[op], op, iot_ring_polls(op, NULL));
+    if (n[K_OPENAT])
+        cr_assert(iot_wait_threads_in(iot_fifo_open_wchan, n[K_OPENAT]),
+                  "%s: %d FIFO openat(s) never waited in the kernel (%d seen)", what,
+                  n[K_OPENAT], iot_threads_in(iot_fifo_open_wchan));
 }
 
 /* Read the socket until EOF; returns the byte count. */
@@ -268,12 +319,13 @@ static void stop_one(weft_runtime *rt, int kind, int how)
     struct fixture fx;
     fixture_up(&fx, kind);
     int fds0 = iot_fd_count();
-    static flag started;
-    atomic_store(&started.v, 0);
+    static flag started, armed;
+    flag_set(&started, 0);
+    flag_set(&armed, 0);
     struct bres res = { 0 };
     struct blocker b = { .kind = kind, .how = how, .fd = fx.a, .path = fx.fifo,
-                         .started = &started, .res = &res, .x = WEFT_XFER_INIT,
-                         .sl = WEFT_SLEEP_INIT };
+                         .started = &started, .armed = &armed, .res = &res,
+                         .x = WEFT_XFER_INIT, .sl = WEFT_SLEEP_INIT };
     if (kind == K_CONNECT) {
         socklen_t l = sizeof b.sa;
         cr_assert_eq(getsockname(fx.listener, (struct sockaddr *)&b.sa, &l), 0);
@@ -290,7 +342,16 @@ static void stop_one(weft_runtime *rt, int kind, int how)
     weft_join h;
     cr_assert_eq(weft_spawn(rt, &d, &h), 0);
     flag_wait_ge(&started, 1);
-    iot_sleep_ms(5);            /* widen the window: let the op reach the kernel */
+    if (!by_time) {
+        /* Stop it only once it waits in the kernel: what is under test is
+         * the withdrawal of an operation in flight. (A deadline needs no
+         * help; it may even withdraw the operation before it starts, if the
+         * task was descheduled for TMO right here.) */
+        flag_wait_ge(&armed, 1);
+        int one[K_COUNT] = { 0 };
+        one[kind] = 1;
+        wait_in_kernel(one, what);
+    }
     if (how == H_ABORT || how == H_SAFE_ABORT)
         cr_assert_eq(weft_abort(&h), 0, "%s", what);
     else if (by_token)
@@ -679,7 +740,9 @@ static void handoff_round(weft_runtime *rt, bool accept, bool safe, bool by_toke
     int drops0 = atomic_load(&iot_drops);
     cr_assert_eq(weft_spawn(rt, &d, &h), 0);
     flag_wait_ge(&sh.started, 1);
-    iot_sleep_ms(1);
+    /* the withdrawal under test is of an operation in the kernel */
+    cr_assert(iot_wait_polls(accept ? IORING_OP_ACCEPT : IORING_OP_RECV, 1),
+              "the %s never waited in the kernel", accept ? "accept" : "recv");
     struct aborter a = { .sh = &sh };
     for (int i = 0; i < 2; i++)
         cr_assert_eq(weft_spawn(rt, &WEFT_TASK(aborter_poll, &a), &ah[i]), 0);
@@ -789,8 +852,9 @@ Test(io_cancel, shutdown_with_every_kind_in_flight_leaks_nothing)
         fixture_up(&fx[k], k);
     int extra[K_COUNT * PER];   /* connect: one socket per task */
     int nextra = 0;
-    static flag started;
-    atomic_store(&started.v, 0);
+    static flag started, armed;
+    flag_set(&started, 0);
+    flag_set(&armed, 0);
     static struct bres res[K_COUNT * PER];
     memset(res, 0, sizeof res);
     weft_join h[K_COUNT * PER];
@@ -799,8 +863,8 @@ Test(io_cancel, shutdown_with_every_kind_in_flight_leaks_nothing)
     for (int k = 0; k < K_COUNT; k++) {
         for (int j = 0; j < PER; j++, n++) {
             struct blocker b = { .kind = k, .how = -1, .fd = fx[k].a, .path = fx[k].fifo,
-                                 .started = &started, .res = &res[n], .x = WEFT_XFER_INIT,
-                                 .sl = WEFT_SLEEP_INIT };
+                                 .started = &started, .armed = &armed, .res = &res[n],
+                                 .x = WEFT_XFER_INIT, .sl = WEFT_SLEEP_INIT };
             if (k == K_CONNECT) {
                 socklen_t l = sizeof b.sa;
                 cr_assert_eq(getsockname(fx[k].listener, (struct sockaddr *)&b.sa, &l), 0);
@@ -817,8 +881,12 @@ Test(io_cancel, shutdown_with_every_kind_in_flight_leaks_nothing)
                 cr_assert_eq(weft_spawn_detached(rt, &d), 0);
         }
     }
-    flag_wait_ge(&started, (uint32_t)n);
-    iot_sleep_ms(20);           /* let the operations reach the kernel */
+    /* shut down with every operation waiting in the kernel */
+    flag_wait_ge(&armed, (uint32_t)n);
+    int per_kind[K_COUNT];
+    for (int k = 0; k < K_COUNT; k++)
+        per_kind[k] = PER;
+    wait_in_kernel(per_kind, "before the shutdown");
     cr_assert_eq(weft_runtime_shutdown(rt), 0);
     cr_assert_eq(atomic_load(&iot_drops), n, "drop hooks: %d of %d", atomic_load(&iot_drops), n);
     for (int i = 0; i < n; i++) {
@@ -940,7 +1008,9 @@ struct multi {
     weft_sleep sl;
     int rfd, pfd, lfd;          /* lfd < 0: no accept branch */
     unsigned char rbuf[8], pbuf[8];
-    flag *started;
+    flag *started;              /* bumped just before the select */
+    flag *armed;                /* bumped once it first waits */
+    bool was_armed;
     struct mres *res;
     weft_poll rc;
 };
@@ -957,12 +1027,26 @@ static weft_poll multi_branch(weft_cx *cx, void *frame, unsigned i)
     return weft_accept(cx, &m->io[2], m->lfd, NULL, NULL, 0);
 }
 
+/* The select, saying once that it waits: it polled every branch, so each
+ * operation has been submitted and the sleep armed. */
+static weft_poll multi_select(weft_cx *cx, struct multi *m)
+{
+    weft_poll r = weft_select(cx, &m->sel, m->lfd >= 0 ? 4 : 3, multi_branch, m);
+    if (r == WEFT_PENDING && !m->was_armed) {
+        m->was_armed = true;
+        flag_add(m->armed, 1);
+    }
+    return r;
+}
+
 static weft_poll multi_poll(weft_cx *cx, void *p)
 {
     struct multi *m = p;
     WEFT_BEGIN(&m->f);
     flag_add(m->started, 1);
-    WEFT_AWAIT(&m->f, m->rc, weft_select(cx, &m->sel, m->lfd >= 0 ? 4 : 3, multi_branch, m));
+    WEFT_AWAIT(&m->f, m->rc, multi_select(cx, m));
+    if (!m->was_armed)
+        flag_add(m->armed, 1);  /* it never waited: do not leave the test waiting */
     for (unsigned i = 0; i < 4; i++)
         m->res->did[i] = weft_select_outcome(&m->sel, i, &m->res->got[i]);
     if (m->res->did[3] && m->res->got[3] >= 0)
@@ -1001,8 +1085,9 @@ static void several_in_flight(int how, bool race, int rounds)
     int l = iot_listen(4, &sa);
     cr_assert_geq(l, 0);
     int fds0 = iot_fd_count();
-    static flag started;
-    atomic_store(&started.v, 0);
+    static flag started, armed;
+    flag_set(&started, 0);
+    flag_set(&armed, 0);
     uint32_t seed = 99;
     bool safe = how == H_SAFE_ABORT || how == H_SAFE_TOKEN;
     bool by_token = how == H_TOKEN || how == H_SAFE_TOKEN;
@@ -1010,7 +1095,7 @@ static void several_in_flight(int how, bool race, int rounds)
         struct mres res = { 0 };
         struct multi m = { .sel = WEFT_SELECTOR_INIT, .sl = WEFT_SLEEP_INIT, .rfd = srv,
                            .pfd = p[0], .lfd = race ? -1 : l, .started = &started,
-                           .res = &res };
+                           .armed = &armed, .res = &res };
         weft_token *tok = NULL;
         cr_assert_eq(weft_token_new(&tok), 0);
         weft_task_desc d = { .poll = multi_poll, .frame = &m, .frame_size = sizeof m,
@@ -1027,7 +1112,10 @@ static void several_in_flight(int how, bool race, int rounds)
             cr_assert_eq(write(p[1], "abcdefgh", 8), 8);
             iot_spin((seed >> 4) % 3000);
         } else {
-            iot_sleep_ms(2);
+            /* withdraw a select whose operations all wait in the kernel */
+            flag_wait_ge(&armed, (uint32_t)i + 1);
+            wait_in_kernel((const int[K_COUNT]){ [K_RECV] = 1, [K_READ] = 1,
+                                                     [K_ACCEPT] = 1 }, how_name[how]);
         }
         if (by_token)
             weft_token_cancel(tok);
@@ -1176,9 +1264,13 @@ Test(io_cancel, send_withdrawn_half_way_reports_the_bytes_sent)
         weft_join h;
         cr_assert_eq(weft_spawn(rt, &WEFT_TASK(psend_poll, &t), &h), 0);
         flag_wait_ge(&started, 1);
-        iot_sleep_ms(5);
-        if (!t.timed)
+        if (!t.timed) {
+            /* abort half-way: once bytes have reached the peer and the rest
+             * of the send waits in the kernel for room */
+            cr_assert(iot_readable(peer, -1));
+            cr_assert(iot_wait_polls(IORING_OP_SEND, 1), "the send never waited in the kernel");
             weft_abort(&h);
+        }
         weft_outcome out;
         cr_assert_eq(weft_join_wait(&h, &out), 0);
         cr_assert(out.value > 0 && out.value < BIG,

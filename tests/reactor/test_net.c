@@ -360,11 +360,19 @@ Test(net, udp_sendto_recvfrom_report_the_source_address)
 
 #define TMO (25 * IOT_MS)
 
+/* The main thread's part: it sends "abc" at step 1 and "def" at step 2. */
+static flag dl_step;            /* +100 at the drop: a failed check ends it early */
+
+static void dl_drop(void *frame)
+{
+    (void)frame;
+    flag_add(&dl_step, 100);
+}
+
 struct dl {
     weft_frame f;
     weft_io io;
     int fd;
-    flag *timed_out;
     uint64_t t0, deadline;
     char buf[16];
     weft_poll r;
@@ -386,18 +394,23 @@ static weft_poll dl_poll(weft_cx *cx, void *p)
     WEFT_AWAIT(&d->f, d->r, weft_recv(cx, &d->io, d->fd, d->buf, sizeof d->buf, 0));
     TCHECK(&d->f, d->r == -ETIMEDOUT);
     TCHECK(&d->f, weft_now_ns() >= d->deadline);
-    /* the main thread sends "abc" now; a deadline already past withdraws the
-     * next operation before it starts: it did not happen, the bytes stay */
-    flag_add(d->timed_out, 1);
+    /* the main thread sends "abc" now; once it is queued (this blocks the
+     * worker for that long), a deadline already past withdraws the next
+     * operation before it starts: it did not happen, the bytes stay */
+    flag_add(&dl_step, 1);
+    TCHECK(&d->f, iot_readable(d->fd, -1));
     TCHECK(&d->f, weft_io_deadline(&d->io, weft_now_ns() - 1) == 0);
     WEFT_AWAIT(&d->f, d->r, weft_recv(cx, &d->io, d->fd, d->buf, sizeof d->buf, 0));
     TCHECK(&d->f, d->r == -ETIMEDOUT);
-    /* the deadline applied to that one operation only: this recv waits for
-     * the bytes and gets all of them */
+    /* the deadline applied to that one operation only: this recv gets all of
+     * the bytes it left */
     WEFT_AWAIT(&d->f, d->r, weft_recv(cx, &d->io, d->fd, d->buf, 3, MSG_WAITALL));
     TCHECK(&d->f, d->r == 3 && memcmp(d->buf, "abc", 3) == 0);
-    /* a generous deadline does not disturb an operation that completes */
+    /* a generous deadline does not disturb an operation that completes: this
+     * recv waits in the kernel for "def", which the main thread sends only
+     * once it sees it there */
     TCHECK(&d->f, weft_io_timeout(&d->io, IOT_HOUR) == 0);
+    flag_add(&dl_step, 1);
     WEFT_AWAIT(&d->f, d->r, weft_recv(cx, &d->io, d->fd, d->buf, 2, MSG_WAITALL));
     TCHECK(&d->f, d->r == 2 && memcmp(d->buf, "de", 2) == 0);
     /* 0 clears a deadline that was set */
@@ -414,13 +427,16 @@ Test(net, io_deadlines_time_out_never_early_and_apply_to_one_operation)
     weft_runtime *rt = make(2);
     int s = -1, c = -1;
     cr_assert_eq(iot_tcp_pair(&s, &c), 0);
-    static flag timed_out;
-    struct dl d = { .fd = s, .timed_out = &timed_out };
+    struct dl d = { .fd = s };
+    weft_task_desc desc = WEFT_TASK(dl_poll, &d);
+    desc.drop = dl_drop;
     weft_join h;
-    cr_assert_eq(weft_spawn(rt, &WEFT_TASK(dl_poll, &d), &h), 0);
-    flag_wait_ge(&timed_out, 1);
+    cr_assert_eq(weft_spawn(rt, &desc, &h), 0);
+    flag_wait_ge(&dl_step, 1);
     cr_assert_eq(send(c, "abc", 3, 0), 3);
-    iot_sleep_ms(5);            /* after the past-deadline recv, mostly */
+    flag_wait_ge(&dl_step, 2);
+    bool waits = iot_wait_polls(IORING_OP_RECV, 1);
+    cr_assert(waits || flag_get(&dl_step) >= 100, "the recv never waited in the kernel");
     cr_assert_eq(send(c, "def", 3, 0), 3);
     weft_outcome o;
     cr_assert_eq(weft_join_wait(&h, &o), 0);
