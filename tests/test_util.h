@@ -8,7 +8,8 @@
  * makes a leak fail the test. Elsewhere it does nothing.
  *
  * flag_*: a futex-backed counter. One side bumps it (flag_add) or sets it
- * (flag_set), the other blocks until it reaches a value (flag_wait_ge).
+ * (flag_set), the other blocks until it reaches a value (flag_wait_ge, or
+ * flag_wait_ge_for with a hang guard).
  * Tests synchronise on these, never on sleeps: a sleep only makes the wanted
  * order likely, and on a loaded machine "likely" fails.
  */
@@ -17,8 +18,10 @@
 
 #include <linux/futex.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(WEFT_TEST_LSAN) && WEFT_TEST_LSAN
@@ -60,6 +63,37 @@ static inline void flag_wait_ge(flag *f, uint32_t v)
         if (cur >= v)
             return;
         syscall(SYS_futex, &f->v, FUTEX_WAIT_PRIVATE, cur, NULL, NULL, 0);
+    }
+}
+
+/* flag_wait_ge with a hang guard: false if the counter did not reach v within
+ * ms milliseconds. The bound turns a hang into a failure; it is never what a
+ * test waits for, so make it generous (seconds). */
+static inline bool flag_wait_ge_for(flag *f, uint32_t v, unsigned ms)
+{
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += ms / 1000;
+    end.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    for (;;) {
+        uint32_t cur = atomic_load_explicit(&f->v, memory_order_seq_cst);
+        if (cur >= v)
+            return true;
+        struct timespec now, left;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        left.tv_sec = end.tv_sec - now.tv_sec;
+        left.tv_nsec = end.tv_nsec - now.tv_nsec;
+        if (left.tv_nsec < 0) {
+            left.tv_sec--;
+            left.tv_nsec += 1000000000L;
+        }
+        if (left.tv_sec < 0)
+            return false;
+        syscall(SYS_futex, &f->v, FUTEX_WAIT_PRIVATE, cur, &left, NULL, 0);
     }
 }
 

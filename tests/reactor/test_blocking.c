@@ -6,8 +6,10 @@
  * jobs and waits for running ones; getaddrinfo and its error mapping;
  * misuse and allocation failure.
  *
- * Gates are plain atomics polled with short naps, so nothing here depends on
- * how fast anything runs; bounded loops turn a hang into a failure.
+ * Gates are futex flags (tests/test_util.h): the test and the jobs block on
+ * each other, so nothing here depends on how fast anything runs; a bound of
+ * HANG_MS on every wait turns a hang into a failure. The one poll loop left
+ * is a job's: should_stop can only be polled.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -22,23 +24,19 @@
 #include "test_util.h"
 
 #define MS 1000000ull
-#define NAP_LIMIT 20000         /* 1 ms naps: a 20 s bound on any wait */
+#define HANG_MS 20000           /* the hang guard of every wait */
 
+/* Pacing of the poll loops below that wait for a real condition. */
 static void nap_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
 }
 
-/* Wait (bounded) until *flag is at least want. */
-static bool wait_for(_Atomic int *flag, int want)
+/* Wait (bounded) until the flag is at least want. */
+static bool wait_for(flag *f, uint32_t want)
 {
-    for (int i = 0; i < NAP_LIMIT; i++) {
-        if (atomic_load(flag) >= want)
-            return true;
-        nap_ms(1);
-    }
-    return false;
+    return flag_wait_ge_for(f, want, HANG_MS);
 }
 
 static weft_runtime *make(unsigned threads, unsigned blocking, unsigned grace_ms)
@@ -52,13 +50,16 @@ static weft_runtime *make(unsigned threads, unsigned blocking, unsigned grace_ms
 
 /* ---- job bodies ------------------------------------------------------------ */
 
-/* Shared state of the job bodies below. */
+/* Shared state of the job bodies below (and of the task that runs one). */
 struct gate {
-    _Atomic int started;        /* jobs that began */
+    flag started;               /* jobs that began */
     _Atomic int finished;       /* jobs that returned */
-    _Atomic int open;           /* 1: gated jobs may return */
+    flag open;                  /* 1: gated jobs may return */
     _Atomic int saw_stop;       /* jobs that saw should_stop */
+    flag queued;                /* runner tasks whose job waits (queued or running) */
     _Atomic int running, max_running;
+    flag changed;               /* bumped at every change of the counts above */
+    int total;                  /* concurrent: how many jobs there are */
 };
 
 static int return_arg(void *arg)
@@ -66,24 +67,25 @@ static int return_arg(void *arg)
     return (int)(intptr_t)arg;
 }
 
-/* Runs until the gate opens; returns 1. */
+/* Runs until the gate opens (or the hang guard gives up); returns 1. */
 static int gated(void *arg)
 {
     struct gate *g = arg;
-    atomic_fetch_add(&g->started, 1);
-    for (int i = 0; i < NAP_LIMIT && !atomic_load(&g->open); i++)
-        nap_ms(1);
+    flag_add(&g->started, 1);
+    wait_for(&g->open, 1);
     atomic_fetch_add(&g->finished, 1);
     return 1;
 }
 
-/* Runs until asked to stop; returns 7, or -ETIME if never asked. */
+/* Runs until asked to stop; returns 7, or -ETIME if never asked. Nothing
+ * wakes a job that is asked to stop (weft_blocking_should_stop is polled), so
+ * this polls, paced by 1 ms naps, for up to HANG_MS. */
 static int until_stopped(void *arg)
 {
     struct gate *g = arg;
-    atomic_fetch_add(&g->started, 1);
+    flag_add(&g->started, 1);
     int rc = -ETIME;
-    for (int i = 0; i < NAP_LIMIT; i++) {
+    for (int i = 0; i < HANG_MS; i++) {
         if (weft_blocking_should_stop()) {
             atomic_fetch_add(&g->saw_stop, 1);
             rc = 7;
@@ -95,7 +97,8 @@ static int until_stopped(void *arg)
     return rc;
 }
 
-/* Counts how many run at once. */
+/* Counts how many run at once. Each job stays until another runs beside it,
+ * so the pool is kept at its cap, or until no other job is left to come. */
 static int concurrent(void *arg)
 {
     struct gate *g = arg;
@@ -103,9 +106,19 @@ static int concurrent(void *arg)
     int max = atomic_load(&g->max_running);
     while (now > max && !atomic_compare_exchange_weak(&g->max_running, &max, now))
         ;
-    nap_ms(20);
+    flag_add(&g->started, 1);
+    flag_add(&g->changed, 1);
+    for (;;) {
+        uint32_t seen = flag_get(&g->changed);
+        bool alone_and_last = (int)flag_get(&g->started) == g->total
+                              && atomic_load(&g->running) == 1;
+        if (atomic_load(&g->running) >= 2 || alone_and_last
+            || !flag_wait_ge_for(&g->changed, seen + 1, HANG_MS))
+            break;
+    }
     atomic_fetch_sub(&g->running, 1);
     atomic_fetch_add(&g->finished, 1);
+    flag_add(&g->changed, 1);
     return 3;
 }
 
@@ -120,14 +133,28 @@ struct runner {
     weft_blocking_fn fn;
     void *arg;
     struct gate *g;
+    bool said;
     weft_poll rc, rc2;
 };
+
+/* The job, saying once (g->queued) that it waits: it is in the pool's queue,
+ * or running. */
+static weft_poll runner_job(weft_cx *cx, struct runner *r)
+{
+    weft_poll rc = weft_blocking_run(cx, &r->job, r->fn, r->arg);
+    if (rc == WEFT_PENDING && !r->said) {
+        r->said = true;
+        if (r->g)
+            flag_add(&r->g->queued, 1);
+    }
+    return rc;
+}
 
 static weft_poll runner_poll(weft_cx *cx, void *p)
 {
     struct runner *r = p;
     WEFT_BEGIN(&r->f);
-    WEFT_AWAIT(&r->f, r->rc, weft_blocking_run(cx, &r->job, r->fn, r->arg));
+    WEFT_AWAIT(&r->f, r->rc, runner_job(cx, r));
     WEFT_RETURN(&r->f, r->rc);
     WEFT_END(&r->f);
 }
@@ -205,8 +232,8 @@ Test(blocking, many_jobs_from_many_tasks)
 Test(blocking, thread_cap_is_honoured)
 {
     weft_runtime *rt = make(2, 2, 50);
-    struct gate g = { 0 };
     enum { N = 8 };
+    struct gate g = { .total = N };
     weft_join h[N];
     for (int i = 0; i < N; i++)
         cr_assert_eq(weft_spawn_blocking(rt, concurrent, &g, &h[i]), 0);
@@ -226,16 +253,17 @@ Test(blocking, withdrawn_while_queued_did_not_run)
     spawn_runner(rt, gated, &busy, &busy, 0, &hb);
     cr_assert(wait_for(&busy.started, 1));
     spawn_runner(rt, gated, &queued, &queued, 0, &hq);
-    nap_ms(20);     /* let it reach the queue; the test holds either way */
+    /* withdraw it from the queue: the only pool thread is busy */
+    cr_assert(wait_for(&queued.queued, 1));
     cr_assert_eq(weft_abort(&hq), 0);
     weft_outcome out;
     cr_assert_eq(weft_join_wait(&hq, &out), 0);
     cr_assert_eq(out.status, 0);
     cr_assert_eq(out.value, -ECANCELED);
     cr_assert_eq(out.cancel.source, WEFT_CANCEL_ABORT);
-    atomic_store(&busy.open, 1);
+    flag_set(&busy.open, 1);
     cr_assert_eq(join_value(&hb, 0), 1);
-    cr_assert_eq(atomic_load(&queued.started), 0, "a withdrawn queued job ran");
+    cr_assert_eq(flag_get(&queued.started), 0, "a withdrawn queued job ran");
     weft_runtime_free(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
@@ -289,9 +317,9 @@ Test(blocking, spawn_blocking_join_and_abort)
     cr_assert_eq(weft_spawn_blocking(rt, gated, &queued, &hq), 0);
     cr_assert_eq(weft_abort(&hq), 0);
     cr_assert_eq(join_value(&hq, 0), -ECANCELED);
-    atomic_store(&busy.open, 1);
+    flag_set(&busy.open, 1);
     cr_assert_eq(join_value(&hb, 0), 1);
-    cr_assert_eq(atomic_load(&queued.started), 0);
+    cr_assert_eq(flag_get(&queued.started), 0);
 
     struct gate g = { 0 };
     cr_assert_eq(weft_spawn_blocking(rt, until_stopped, &g, &h), 0);
@@ -315,11 +343,11 @@ Test(blocking, shutdown_cancels_queued_and_waits_for_running)
     spawn_runner(rt, until_stopped, &run, &run, WEFT_TASK_SHIELDED, &hr);
     cr_assert(wait_for(&run.started, 1));
     spawn_runner(rt, gated, &queued, &queued, WEFT_TASK_SHIELDED, &hq);
-    nap_ms(20);
+    cr_assert(wait_for(&queued.queued, 1));     /* queued behind `run` */
     cr_assert_eq(weft_runtime_shutdown(rt), 0);
     cr_assert_eq(atomic_load(&run.saw_stop), 1);
     cr_assert_eq(atomic_load(&run.finished), 1);
-    cr_assert_eq(atomic_load(&queued.started), 0, "a cancelled queued job ran");
+    cr_assert_eq(flag_get(&queued.started), 0, "a cancelled queued job ran");
     cr_assert_eq(atomic_load(&drops), 2);
     cr_assert_eq(atomic_load(&drops_after_fn), 1, "dropped before fn returned");
     join_value(&hr, -ECANCELED);
@@ -417,8 +445,8 @@ Test(blocking, timeout_by_select_withdraws_queued_and_waits_for_running)
     cr_assert_eq(weft_spawn_blocking(rt, gated, &busy, &hb), 0);
     cr_assert(wait_for(&busy.started, 1));
     cr_assert_eq(race_job(rt, gated, &queued), 1000 - 1, "the sleep wins, the job did not run");
-    cr_assert_eq(atomic_load(&queued.started), 0);
-    atomic_store(&busy.open, 1);
+    cr_assert_eq(flag_get(&queued.started), 0);
+    flag_set(&busy.open, 1);
     cr_assert_eq(join_value(&hb, 0), 1);
     /* Both branches end up done; select reports the lower index as winner,
      * so the job's result is the select's, and in any case it is reported. */
@@ -451,9 +479,11 @@ Test(blocking, idle_threads_exit_and_come_back, .timeout = 60)
         cr_assert_eq(weft_spawn_blocking(rt, gated, &g, &h[i]), 0);
     cr_assert(wait_for(&g.started, 3), "three jobs run at once on three threads");
     cr_assert_eq(count_threads(), before + 3);
-    atomic_store(&g.open, 1);
+    flag_set(&g.open, 1);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(join_value(&h[i], 0), 1);
+    /* The exit itself is what is waited for (the pool has no way to say
+     * so); 30 s is three times the idle timeout. */
     int n = count_threads();
     for (int i = 0; i < 300 && n > before; i++) {
         nap_ms(100);

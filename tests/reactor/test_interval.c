@@ -127,9 +127,21 @@ struct waiter {
     weft_frame f;
     weft_interval iv;
     uint64_t next_before;
-    _Atomic int *ticked;
+    flag *ticked;               /* bumped once the wait for the far tick began */
+    bool said;
     weft_poll rc, rc2;
 };
+
+/* The wait for the tick an hour away, saying once that it waits. */
+static weft_poll waiter_wait(weft_cx *cx, struct waiter *w)
+{
+    weft_poll r = weft_interval_tick(cx, &w->iv);
+    if (r == WEFT_PENDING && !w->said) {
+        w->said = true;
+        flag_add(w->ticked, 1);
+    }
+    return r;
+}
 
 static weft_poll waiter_poll(weft_cx *cx, void *p)
 {
@@ -137,8 +149,7 @@ static weft_poll waiter_poll(weft_cx *cx, void *p)
     WEFT_BEGIN(&w->f);
     WEFT_AWAIT(&w->f, w->rc, weft_interval_tick(cx, &w->iv));
     w->next_before = w->iv.weft_next;
-    atomic_store(w->ticked, 1);
-    WEFT_AWAIT(&w->f, w->rc, weft_interval_tick(cx, &w->iv));
+    WEFT_AWAIT(&w->f, w->rc, waiter_wait(cx, w));
     if (w->iv.weft_next != w->next_before)
         WEFT_RETURN(&w->f, -EPROTO);
     WEFT_AWAIT(&w->f, w->rc2, weft_interval_tick(cx, &w->iv));
@@ -146,7 +157,7 @@ static weft_poll waiter_poll(weft_cx *cx, void *p)
     WEFT_END(&w->f);
 }
 
-static void spawn_waiter(weft_runtime *rt, _Atomic int *ticked, unsigned flags, weft_join *h)
+static void spawn_waiter(weft_runtime *rt, flag *ticked, unsigned flags, weft_join *h)
 {
     struct waiter w = { .ticked = ticked };
     cr_assert_eq(weft_interval_init(&w.iv, 0, HOUR, WEFT_TICK_SKIP), 0);
@@ -156,19 +167,18 @@ static void spawn_waiter(weft_runtime *rt, _Atomic int *ticked, unsigned flags, 
     cr_assert_eq(weft_spawn(rt, &d, h), 0);
 }
 
-static void wait_ticked(_Atomic int *ticked)
+/* Block until the waiter has ticked once and waits for the tick an hour
+ * away. */
+static void wait_ticked(flag *ticked)
 {
-    const struct timespec ms = { 0, 1000000 };
-    for (int i = 0; i < 20000 && !atomic_load(ticked); i++)
-        nanosleep(&ms, NULL);
-    cr_assert(atomic_load(ticked));
+    flag_wait_ge(ticked, 1);
 }
 
 Test(interval, withdrawn_tick_leaves_the_schedule)
 {
     weft_runtime *rt = make(2);
     atomic_store(&drops, 0);
-    _Atomic int ticked = 0;
+    static flag ticked;
     weft_join h;
     spawn_waiter(rt, &ticked, 0, &h);
     wait_ticked(&ticked);
@@ -186,7 +196,7 @@ Test(interval, cancel_safe_tear_down_and_shutdown)
 {
     weft_runtime *rt = make(2);
     atomic_store(&drops, 0);
-    _Atomic int t1 = 0, t2 = 0;
+    static flag t1, t2;
     weft_join h1, h2;
     spawn_waiter(rt, &t1, WEFT_TASK_CANCEL_SAFE, &h1);
     spawn_waiter(rt, &t2, WEFT_TASK_SHIELDED, &h2);

@@ -171,11 +171,25 @@ Test(oneshot, try_recv_states)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+struct later {
+    weft_oneshot_tx *tx;
+    weft_oneshot_rx *rx;
+    bool saw_waiting;
+};
+
+/* Send once the main thread waits in recv_blocking: what is under test is a
+ * blocked thread being woken, not a value found at once. The loop polls that
+ * condition (paced, with a hang guard of about a minute, like WAIT_FOR, which
+ * cannot be used off the test's thread); the main thread checks it held. */
 static void *send_later(void *arg)
 {
-    weft_oneshot_tx *tx = arg;
-    usleep(1000);
-    weft_oneshot_send(tx, 77);
+    struct later *l = arg;
+    for (long i = 0; i < 600000L && !l->saw_waiting; i++) {
+        l->saw_waiting = weft__oneshot_rx_waiting(l->rx);
+        if (!l->saw_waiting)
+            usleep(100);
+    }
+    weft_oneshot_send(l->tx, 77);
     return NULL;
 }
 
@@ -186,10 +200,12 @@ Test(oneshot, recv_blocking_from_thread)
     uint64_t v = 0;
     pthread_t th;
     cr_assert_eq(weft_oneshot_new(&tx, &rx), 0);
-    pthread_create(&th, NULL, send_later, &tx);
+    struct later l = { .tx = &tx, .rx = &rx };
+    pthread_create(&th, NULL, send_later, &l);
     cr_assert_eq(weft_oneshot_recv_blocking(&rx, &v), 0);
     cr_assert_eq(v, 77);
     pthread_join(th, NULL);
+    cr_assert(l.saw_waiting, "recv_blocking never waited for the send");
     cr_assert_eq(weft_oneshot_rx_drop(&rx), 0);
 
     cr_assert_eq(weft_oneshot_new(&tx, &rx), 0);
