@@ -3,7 +3,7 @@
  *
  *   rt_make(threads, grace_ms)   start a runtime or fail the test.
  *   live_settled(rt, n)          the live-task count once it is down to n
- *                                (bounded wait: the count lags COMPLETE).
+ *                                (a polled wait: the count lags COMPLETE).
  *   flag_*                       the futex counter of tests/test_util.h:
  *                                tests synchronise on these, never on sleeps.
  *   forever_leaf                 a leaf future that never completes; its
@@ -45,14 +45,20 @@ static inline void rt_done(weft_runtime *rt)
 /*
  * A completing worker takes its task out of weft_runtime_live_tasks just
  * after COMPLETE and after waking the joiner, so right after a join the count
- * may still include the joined task. Wait up to 2 s (far more than that takes)
- * for the count to come down to n; return it either way, for the caller to
- * assert on.
+ * may still include the joined task. Nothing signals that last step, so this
+ * polls the count itself (paced by 1 ms naps) until it is down to n, for at
+ * most 10 s: a hang guard, far more than the step takes even on a loaded
+ * machine. Returns the count either way, for the caller to assert on.
  */
 static inline size_t live_settled(weft_runtime *rt, size_t n)
 {
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t live = weft_runtime_live_tasks(rt);
-    for (int i = 0; i < 2000 && live > n; i++) {
+    while (live > n) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= 10)
+            break;
         const struct timespec ms = { 0, 1000000 };
         nanosleep(&ms, NULL);
         live = weft_runtime_live_tasks(rt);

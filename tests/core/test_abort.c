@@ -21,7 +21,8 @@ static void count_drop(void *p)
 }
 
 /* Let CLOCK_MONOTONIC_COARSE move on, so a hold measured across this call
- * is at least one tick long. */
+ * is at least one tick long. The loop waits for the clock itself to move;
+ * the naps only pace it. */
 static void coarse_tick(void)
 {
     struct timespec a, b;

@@ -46,7 +46,8 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* Let CLOCK_MONOTONIC_COARSE move on, so a hold measured across this call is
- * at least one tick long (a lower bound only). */
+ * at least one tick long (a lower bound only). The loop waits for the clock
+ * itself to move; the naps only pace it. */
 static void coarse_tick(void)
 {
     struct timespec a, b;

@@ -584,7 +584,9 @@ static void *driver_main(void *arg)
     return NULL;
 }
 
-/* Detached targets end by themselves; wait for the count to reach 0. */
+/* Detached targets end by themselves; wait for the count to reach 0. Nothing
+ * signals that, so this polls the count itself, paced by 1 ms naps, with a
+ * hang guard of 30 s; the caller checks the count. */
 static size_t settle(void)
 {
     size_t live = weft_runtime_live_tasks(rt);
