@@ -6,8 +6,11 @@ echoes (small, and larger than the server's 4 KiB buffer), the connection
 limit (a connection over it is closed at once; a freed slot is reused), the
 idle timeout, and a clean exit (status 0, a summary line, every fd the server
 opened closed again) on SIGTERM and SIGINT while connections are still open.
-Needs only loopback. Waits are bounded generously (they guard against hangs);
-no timing decides a pass.
+Needs only loopback. Nothing sleeps to let the server get somewhere: each wait
+is for something the test sees (a line the server prints, a connection
+closed, the server's fd count, an echo). Where that can only be polled, the
+short sleeps pace the poll. Waits are bounded generously (they guard against
+hangs); no timing decides a pass.
 """
 import os
 import re
@@ -93,7 +96,8 @@ def open_fds(proc):
 
 
 def wait_fds(proc, want, what):
-    """The server's fd count must come back to want within WAIT."""
+    """The server's fd count must come back to want within WAIT. Polled: the
+    kernel offers nothing to block on; the sleep only paces the loop."""
     deadline = time.monotonic() + WAIT
     while open_fds(proc) != want:
         if time.monotonic() > deadline:
@@ -115,6 +119,9 @@ def test_echo_limit_sigterm(binary):
     over.close()
 
     a.close()  # frees a slot, once the server has seen the EOF
+    # Nothing tells the client when the server has seen it, so retry until a
+    # connection is echoed (one that comes too early is closed as over the
+    # limit); the sleep only paces the retries.
     deadline = time.monotonic() + WAIT
     while True:
         c = connect(port)
@@ -141,6 +148,7 @@ class Pinger(threading.Thread):
     def __init__(self, s):
         super().__init__(daemon=True)
         self.s, self.echoed = s, 0
+        self.warm = threading.Event()  # set after 10 echoes, or at the end
 
     def run(self):
         try:
@@ -153,8 +161,12 @@ class Pinger(threading.Thread):
                         return
                     got += len(chunk)
                 self.echoed += 1
+                if self.echoed >= 10:
+                    self.warm.set()
         except OSError:
             return
+        finally:
+            self.warm.set()
 
 
 def test_idle_timeout_sigint(binary):
@@ -166,9 +178,7 @@ def test_idle_timeout_sigint(binary):
     wait_fds(proc, baseline, "after the idle close")  # its socket was closed
     pinger = Pinger(connect(port))  # echoing without a pause when SIGINT arrives
     pinger.start()
-    deadline = time.monotonic() + WAIT
-    while pinger.echoed < 10 and pinger.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    pinger.warm.wait(WAIT)
     served, rejected, idled, messages, _ = stop(proc, signal.SIGINT)
     pinger.join(WAIT)
     if pinger.is_alive():
