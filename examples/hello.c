@@ -40,6 +40,16 @@ struct parent {
     weft_poll rc;
 };
 
+/* A parent that stops early must not strand its children: a handle nobody
+ * joins keeps its task's memory, and only its holder can abort it. */
+static void give_up_children(struct parent *p, int64_t from, int64_t to)
+{
+    for (int64_t i = from; i < to; i++) {
+        weft_abort(&p->kids[i]);
+        weft_detach(&p->kids[i]);
+    }
+}
+
 static weft_poll parent_poll(weft_cx *cx, void *frame)
 {
     struct parent *p = frame;
@@ -47,8 +57,10 @@ static weft_poll parent_poll(weft_cx *cx, void *frame)
     for (p->i = 0; p->i < 10; p->i++) {
         struct child c = { .id = p->i };
         int rc = weft_spawn(weft_cx_runtime(cx), &WEFT_TASK(child_poll, &c), &p->kids[p->i]);
-        if (rc < 0)
+        if (rc < 0) {
+            give_up_children(p, 0, p->i);
             WEFT_RETURN(&p->f, rc);
+        }
     }
     /* Delivered at child 3's next await: 0. On a loaded machine child 3 may
      * already have finished its 100 yields: then the abort answers 1 and its
@@ -56,6 +68,10 @@ static weft_poll parent_poll(weft_cx *cx, void *frame)
     p->abort_rc = weft_abort(&p->kids[3]);
     for (p->i = 0; p->i < 10; p->i++) {
         WEFT_AWAIT(&p->f, p->rc, weft_join_await(cx, &p->kids[p->i], &p->out));
+        if (p->rc == -ECANCELED) {          /* we were cancelled, not the child */
+            give_up_children(p, p->i, 10);
+            WEFT_RETURN(&p->f, -ECANCELED);
+        }
         printf("child %lld -> %lld (cancel: %s)\n", (long long)p->i, (long long)p->out.value,
                weft_cancel_source_name(p->out.cancel.source));
         if (p->out.value > 0)

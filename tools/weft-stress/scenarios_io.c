@@ -313,6 +313,7 @@ struct fd_task {
     struct fds *s;
     uint32_t id;
     int fd;                     /* owned while >= 0; the drop hook closes it */
+    int closing;                /* handed to weft_close, which owns it now */
     int64_t off;                /* where file_task writes */
     weft_io io;
     weft_poll rc, ignored;
@@ -327,8 +328,10 @@ static void fd_task_drop(void *p)
     atomic_fetch_add(&t->s->drops[t->id], 1);
 }
 
-/* Close what the task owns; in a shield, since after a cancel every await
- * yields -ECANCELED at once (level-triggered) and the close would not run. */
+/* Close what the task owns. weft_close is a release operation: it runs even
+ * after a cancellation, which the next await would deliver. The frame gives
+ * the fd up before the await (io.h), so a task torn down after the close
+ * started is not closed twice by its drop hook. */
 static weft_poll accept_task(weft_cx *cx, struct fd_task *t)
 {
     WEFT_BEGIN(&t->f);
@@ -337,10 +340,9 @@ static weft_poll accept_task(weft_cx *cx, struct fd_task *t)
     if (t->rc < 0)
         WEFT_RETURN(&t->f, t->rc == -ECANCELED ? 1 : -1);
     t->fd = (int)t->rc;
-    weft_shield_enter(cx);
-    WEFT_AWAIT(&t->f, t->ignored, weft_close(cx, &t->io, t->fd));
+    t->closing = t->fd;
     t->fd = -1;
-    weft_shield_exit(cx);
+    WEFT_AWAIT(&t->f, t->ignored, weft_close(cx, &t->io, t->closing));
     WEFT_RETURN(&t->f, 0);
     WEFT_END(&t->f);
 }
@@ -361,10 +363,9 @@ static weft_poll file_task(weft_cx *cx, struct fd_task *t)
         WEFT_AWAIT(&t->f, t->rc, weft_read(cx, &t->io, t->fd, t->data, sizeof t->data, 0));
     if (t->rc >= 0)
         WEFT_AWAIT(&t->f, t->rc, weft_fsync(cx, &t->io, t->fd, true));
-    weft_shield_enter(cx);
-    WEFT_AWAIT(&t->f, t->ignored, weft_close(cx, &t->io, t->fd));
+    t->closing = t->fd;
     t->fd = -1;
-    weft_shield_exit(cx);
+    WEFT_AWAIT(&t->f, t->ignored, weft_close(cx, &t->io, t->closing));
     WEFT_RETURN(&t->f, t->rc >= 0 || t->rc == -ECANCELED ? 0 : -1);
     WEFT_END(&t->f);
 }
