@@ -30,7 +30,11 @@
  * `schedule` is a 64-bit hash over the decisions: the worker of each step,
  * each task it polled (by its size, name and resume point, never its
  * address), each jump of virtual time. Two runs with the same seed, options
- * and program give the same hash; print it to compare runs.
+ * and program give the same hash; print it to compare runs. A resume point
+ * is the await's __LINE__, which gcc and clang give differently for an await
+ * written over several lines: write each await on one line for hashes that
+ * also agree between compilers (the decisions, and so the replay, do not
+ * depend on it).
  *
  * PCT (probabilistic concurrency testing, Burckhardt et al.): with pct_depth
  * d > 0, each worker gets a distinct random priority and the highest-priority
