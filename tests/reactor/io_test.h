@@ -11,7 +11,9 @@
  *   iot_full_backlog(&sa, &l, &filler)
  *                             a listener whose accept queue is full, so a
  *                             connect to sa blocks (SYNs are dropped)
- *   iot_fill(fd)              send until the socket buffer is full
+ *   iot_fill(fd)              send until the socket buffer is full (a TCP
+ *                             socket may take more later: its peer's window
+ *                             grows; a Unix stream stays full)
  *   iot_drain(fd)             read whatever is queued, without blocking
  *   flag_*                    the futex counter of tests/test_util.h: tests
  *                             synchronise on these, never on sleeps

@@ -1,11 +1,11 @@
 /*
  * tests/reactor/test_io_cancel.c - withdrawing I/O operations (weft/io.h,
  * reactor/op.c). For every blocking operation - accept, recv, send on a full
- * socket, connect to a full backlog, read of an empty pipe, openat of a FIFO
- * with no writer, sleep, recv_exact and send_all - every way to stop it:
- * abort and token (cooperative: the await yields -ECANCELED), a relative and
- * an absolute deadline (-ETIMEDOUT, never early), and tear-down of a
- * WEFT_TASK_CANCEL_SAFE task by abort or token. Each time the join outcome,
+ * (Unix stream) socket, connect to a full backlog, read of an empty pipe,
+ * openat of a FIFO with no writer, sleep, recv_exact and send_all - every way
+ * to stop it: abort and token (cooperative: the await yields -ECANCELED), a
+ * relative and an absolute deadline (-ETIMEDOUT, never early), and tear-down
+ * of a WEFT_TASK_CANCEL_SAFE task by abort or token. Each time the join outcome,
  * the drop hook (exactly once), the resource (nothing consumed or sent by a
  * cancelled operation) and the fd count are checked.
  *
@@ -164,14 +164,21 @@ static void fixture_up(struct fixture *fx, int kind)
         fx->a = iot_listen(16, &sa);
         cr_assert_geq(fx->a, 0);
         break;
-    case K_RECV:
     case K_SEND:
+        /* A socket that stays full: a filled loopback TCP socket does not
+         * (its peer's window grows, late ACKs free room), and the send then
+         * completes under load. A Unix stream frees room only when its peer
+         * reads, and nobody does. */
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p), 0);
+        fx->a = p[0];
+        fx->b = p[1];
+        fx->filled = iot_fill(fx->a);
+        break;
+    case K_RECV:
     case K_RECV_EXACT:
     case K_SEND_ALL:
         /* the task uses a; small buffers so 1 MiB cannot go out at once */
         cr_assert_eq(iot_tcp_pair_bufs(&fx->b, &fx->a, kind == K_SEND_ALL ? 8192 : 0), 0);
-        if (kind == K_SEND)
-            fx->filled = iot_fill(fx->a);
         if (kind == K_RECV_EXACT)
             cr_assert_eq(send(fx->b, big, 40, 0), 40);
         break;
