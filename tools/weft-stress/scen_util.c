@@ -1,15 +1,25 @@
 /*
  * tools/weft-stress/scen_util.c - helpers shared by the scenarios (see
- * scen_util.h): fd counting, a root run with a hang limit, the statistics of
- * join outcomes, and the chaos phase that aborts random handles at random
- * moments. Nothing here frees scenario state: after a hang the caller leaks it
- * on purpose, because tasks that never finished may still write into it.
+ * scen_util.h): allocation, fd counting, a root run with a hang limit, the
+ * statistics of join outcomes, the chaos phase that aborts random handles at
+ * random moments, and the per-task checks. Nothing here frees scenario state:
+ * after a hang the caller leaks it on purpose, because tasks that never
+ * finished may still write into it.
  */
 #include <dirent.h>
+#include <stdlib.h>
 
 #include <weft/sim.h>
 
 #include "scen_util.h"
+
+void *scen_zalloc(size_t n)
+{
+    void *p = calloc(1, n);
+    if (!p)
+        abort();
+    return p;
+}
 
 int scen_fd_count(void)
 {
@@ -49,16 +59,21 @@ int scen_block_on(weft_runtime *rt, const weft_task_desc *d, weft_outcome *out,
     return rc;
 }
 
-void scen_count_outcome(const weft_outcome *o)
+void scen_count_cancel(const weft_outcome *o)
 {
     if (o->cancel.source <= WEFT_CANCEL_SHUTDOWN)
         stress_count(&stress_totals.by_source[o->cancel.source], 1);
+    if (o->cancel.shield_held_ns > 0)
+        stress_count(&stress_totals.shield_held, 1);
+}
+
+void scen_count_outcome(const weft_outcome *o)
+{
+    scen_count_cancel(o);
     if (o->status == -ECANCELED)
         stress_count(&stress_totals.torn_down, 1);
     else if (o->cancel.delivered_at)
         stress_count(&stress_totals.at_yield, 1);
-    if (o->cancel.shield_held_ns > 0)
-        stress_count(&stress_totals.shield_held, 1);
 }
 
 weft_poll scen_chaos_poll(weft_cx *cx, struct scen_chaos *c)
@@ -81,4 +96,22 @@ weft_poll scen_chaos_poll(weft_cx *cx, struct scen_chaos *c)
     }
     WEFT_RETURN(&c->f, 0);
     WEFT_END(&c->f);
+}
+
+void scen_check_drops(const char *sc, uint64_t seed, _Atomic uint32_t *drops, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (atomic_load(&drops[i]) != 1)
+            stress_violation(sc, seed, "task %u: drop hook ran %u times", i,
+                             atomic_load(&drops[i]));
+}
+
+void scen_check_join(const char *sc, uint64_t seed, uint32_t id, bool cancel_safe, int status,
+                     uint32_t drops)
+{
+    if (drops != 1)
+        stress_violation(sc, seed, "task %u: drop hook ran %u times", id, drops);
+    if (status != 0 && !(cancel_safe && status == -ECANCELED))
+        stress_violation(sc, seed, "task %u (%s): join status %d", id,
+                         cancel_safe ? "cancel-safe" : "cooperative", status);
 }

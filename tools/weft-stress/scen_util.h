@@ -1,7 +1,9 @@
 /*
- * tools/weft-stress/scen_util.h - helpers the I/O, sync and bug-pattern
- * scenarios share, and the run functions the scenario table names.
+ * tools/weft-stress/scen_util.h - helpers the scenarios share, and the run
+ * functions the scenario table names.
  *
+ *   scen_zalloc()        zeroed memory, or abort: scenario state is small and
+ *                        a stress run has no use for a failed allocation;
  *   scen_fd_count()      open fds of the process (/proc/self/fd): a scenario
  *                        counts before and after and reports any difference;
  *   scen_block_on()      run a root task with a hang limit: a root that does
@@ -14,7 +16,10 @@
  *                        threads, no I/O) are marked deterministic;
  *   struct scen_chaos    a nested state machine that aborts random handles
  *                        between random yields and naps, so cancellations land
- *                        at random await points of the tasks behind them.
+ *                        at random await points of the tasks behind them;
+ *   scen_count_*()       a join outcome into the run's statistics;
+ *   scen_check_*()       the checks every task of a scenario gets: its drop
+ *                        hook ran once, its join status obeys the rules.
  *
  * Selects are awaited with WEFT_SELECT_AWAIT, which resets the selector: a
  * cancellation delivered at the await before weft_select ever runs would
@@ -28,9 +33,14 @@
 #ifndef WEFT_STRESS_SCEN_UTIL_H
 #define WEFT_STRESS_SCEN_UTIL_H
 
+#include <stddef.h>
+
 #include "stress.h"
 
 #define SCEN_HANG_NS (20ull * 1000000000ull)
+
+/* calloc(1, n) that aborts instead of returning NULL. */
+void *scen_zalloc(size_t n);
 
 int scen_fd_count(void);
 
@@ -52,8 +62,14 @@ struct scen_chaos {
     weft_sleep nap;
 };
 
-/* Add a join outcome to the run's cancellation statistics. */
+/* Add a join outcome to the run's cancellation statistics: its request's
+ * source, a shield that held it, and whether it was torn down or delivered
+ * (as its status and delivery site say). */
 void scen_count_outcome(const weft_outcome *o);
+
+/* Only the source and the shield: for scenarios whose tasks count their own
+ * deliveries and whose checks decide what counts as torn down. */
+void scen_count_cancel(const weft_outcome *o);
 
 /* Count a withdrawn wait when r says so (-ECANCELED, -ETIMEDOUT). */
 static inline void scen_count_withdrawn(int64_t r)
@@ -64,6 +80,14 @@ static inline void scen_count_withdrawn(int64_t r)
 
 /* Await from a root; yields 0, or -ECANCELED if the root itself is cancelled. */
 weft_poll scen_chaos_poll(weft_cx *cx, struct scen_chaos *c);
+
+/* A violation for each of the n tasks whose drop hook did not run exactly once. */
+void scen_check_drops(const char *sc, uint64_t seed, _Atomic uint32_t *drops, uint32_t n);
+
+/* Task id's drop count and join status against the rules for a task of its
+ * kind: a cooperative task returns (0), a cancel-safe one may be torn down. */
+void scen_check_join(const char *sc, uint64_t seed, uint32_t id, bool cancel_safe, int status,
+                     uint32_t drops);
 
 /* The scenarios outside scenarios_core.c (see each file's header). */
 void scen_run_io_frames(weft_runtime *rt, uint64_t seed, unsigned threads);

@@ -185,9 +185,7 @@ static void check_outcome(struct mix *m, uint32_t id, int rc, const weft_outcome
     if (m->first_half[id] != m->second_half[id] && !(m->shutdown && rc == -ECANCELED))
         stress_violation(sc, m->seed, "task %u: shielded two-step torn (%u vs %u)", id,
                          m->first_half[id], m->second_half[id]);
-    stress_count(&stress_totals.by_source[o->cancel.source], 1);
-    if (o->cancel.shield_held_ns > 0)
-        stress_count(&stress_totals.shield_held, 1);
+    scen_count_cancel(o);
     bool cancelled = o->cancel.source != WEFT_CANCEL_NONE;
     if (m->shutdown && rc == -ECANCELED && o->cancel.source == WEFT_CANCEL_SHUTDOWN) {
         /* Torn down after the grace period: shields do not survive that, so
@@ -287,9 +285,7 @@ static weft_poll mix_root_poll(weft_cx *cx, void *p)
 static void run_abort_mix(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
     (void)threads;
-    struct mix *m = calloc(1, sizeof *m);
-    if (!m)
-        abort();
+    struct mix *m = scen_zalloc(sizeof *m);
     uint64_t rng = seed;
     m->scenario = "abort_mix";
     m->seed = seed;
@@ -319,9 +315,7 @@ static void run_abort_mix(weft_runtime *rt, uint64_t seed, unsigned threads)
 static void run_shutdown_mid(weft_runtime *unused, uint64_t seed, unsigned threads)
 {
     (void)unused;
-    struct mix *m = calloc(1, sizeof *m);
-    if (!m)
-        abort();
+    struct mix *m = scen_zalloc(sizeof *m);
     uint64_t rng = seed;
     m->scenario = "shutdown_mid";
     m->shutdown = true;

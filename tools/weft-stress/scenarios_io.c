@@ -35,14 +35,6 @@
 #define MAX_FRAME (64 * 1024)
 #define HDR 8
 
-static void *zalloc(size_t n)
-{
-    void *p = calloc(1, n);
-    if (!p)
-        abort();
-    return p;
-}
-
 /* A connected loopback TCP pair (blocking sockets, as weft requires). */
 static int tcp_pair(int fds[2])
 {
@@ -246,24 +238,21 @@ static void check_frames(struct frames *fr, const struct frames_root *r)
     if (fr->received != fr->sent)
         stress_violation("io_frames", fr->seed, "writer sent %zu bytes, reader got %zu",
                          fr->sent, fr->received);
-    for (int i = 0; i < 2; i++)
-        if (atomic_load(&fr->drops[i]) != 1)
-            stress_violation("io_frames", fr->seed, "task %d: drop hook ran %u times", i,
-                             atomic_load(&fr->drops[i]));
+    scen_check_drops("io_frames", fr->seed, fr->drops, 2);
 }
 
 void scen_run_io_frames(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
     (void)threads;
     int before = scen_fd_count();
-    struct frames *fr = zalloc(sizeof *fr);
+    struct frames *fr = scen_zalloc(sizeof *fr);
     uint64_t rng = seed;
     fr->seed = seed;
     fr->nframes = 1 + stress_below(&rng, 40);
     if (tcp_pair(fr->fd) < 0)
         abort();
-    struct fwriter *w = zalloc(sizeof *w);
-    struct freader *rd = zalloc(sizeof *rd);
+    struct fwriter *w = scen_zalloc(sizeof *w);
+    struct freader *rd = scen_zalloc(sizeof *rd);
     *w = (struct fwriter){ .fr = fr, .rng = stress_rng(&rng) };
     *rd = (struct freader){ .fr = fr, .rng = stress_rng(&rng), .sel = WEFT_SELECTOR_INIT };
     weft_task_desc dw = { .poll = fwriter_poll, .frame = w, .frame_size = sizeof *w,
@@ -461,7 +450,7 @@ void scen_run_io_fds(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
     (void)threads;
     int before = scen_fd_count();
-    struct fds *s = zalloc(sizeof *s);
+    struct fds *s = scen_zalloc(sizeof *s);
     uint64_t rng = seed;
     s->seed = seed;
     if (fds_setup(s, &rng) < 0)
@@ -610,7 +599,7 @@ void scen_run_io_deadline(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
     (void)threads;
     int before = scen_fd_count();
-    struct dl *d = zalloc(sizeof *d);
+    struct dl *d = scen_zalloc(sizeof *d);
     uint64_t rng = seed;
     d->seed = seed;
     d->pipe = stress_below(&rng, 2);

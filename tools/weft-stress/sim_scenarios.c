@@ -27,6 +27,7 @@
 
 #include <weft/sim.h>
 
+#include "scen_util.h"
 #include "sim_scenarios.h"
 
 #define MAX_TASKS 48
@@ -164,9 +165,7 @@ static void check_outcome(struct mix *m, uint32_t id, int rc, const weft_outcome
     if (m->first_half[id] != m->second_half[id])
         stress_violation("sim_mix", m->seed, "task %u: shielded two-step torn (%u vs %u)", id,
                          m->first_half[id], m->second_half[id]);
-    stress_count(&stress_totals.by_source[o->cancel.source], 1);
-    if (o->cancel.shield_held_ns > 0)
-        stress_count(&stress_totals.shield_held, 1);
+    scen_count_cancel(o);
     bool cancelled = o->cancel.source != WEFT_CANCEL_NONE;
     if (is_safe(kind)) {
         if (rc == -ECANCELED)
@@ -227,8 +226,8 @@ static weft_poll mix_root_poll(weft_cx *cx, void *p)
 static void run_sim_mix(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
     (void)threads;
-    struct mix *m = calloc(1, sizeof *m);
-    if (!m || weft_token_new(&m->token) < 0)
+    struct mix *m = scen_zalloc(sizeof *m);
+    if (weft_token_new(&m->token) < 0)
         abort();
     uint64_t rng = seed;
     m->seed = seed;
