@@ -56,4 +56,19 @@ static inline void weft__batch_run(weft__batch *b)
 void weft__wake_front(uint32_t *lock, weft_wait_list *list,
                       bool (*ready)(weft_wait_node *node, void *arg), void *arg);
 
+struct weft__deferred;
+
+/*
+ * The FIFO hand-over of the locks (rwlock.c, semaphore.c): grant the waiters
+ * at the front of `list` in order while grant(node, arg) accepts them (it
+ * either takes, under the lock, what it grants the node, or returns false
+ * having taken nothing), leaving each granted node in `granted_state`; then
+ * unlock and wake them, a batch per lock hold, and run the deferred wakers
+ * `d` (waitq.h; may be NULL) after the first unlock. The lock is held on
+ * entry and released on return.
+ */
+void weft__grant_front_unlock(uint32_t *lock, weft_wait_list *list,
+                              bool (*grant)(weft_wait_node *node, void *arg), void *arg,
+                              unsigned granted_state, struct weft__deferred *d);
+
 #endif /* WEFT_SYNC_BATCH_H */

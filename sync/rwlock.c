@@ -92,34 +92,23 @@ static void give_back_hold(weft_rwlock *rw, bool write)
         rw->weft_readers--;
 }
 
-/*
- * Grant heads of the line in order while they are grantable (rule 2), then
- * unlock and wake them, a batch per lock hold; run `d` after the first
- * unlock. Called with the lock held; returns with it released.
- */
+/* Grant the head a hold if it is grantable now (rule 2). Lock held. */
+static bool grant_head(weft_wait_node *head, void *arg)
+{
+    weft_rwlock *rw = arg;
+    bool write = waiter_of(head)->weft_write;
+    if (!compatible(rw, write))
+        return false;
+    take_hold(rw, write);
+    return true;
+}
+
+/* Grant heads of the line in order while they are grantable (rule 2), then
+ * unlock and wake them (batch.h); run `d` after the first unlock. Called with
+ * the lock held; returns with it released. */
 static void grant_unlock(weft_rwlock *rw, weft__deferred *d)
 {
-    for (;;) {
-        weft__batch b = { .n = 0 };
-        weft_wait_node *head;
-        while (!weft__batch_full(&b) && (head = rw->weft_waiters.weft_head) != NULL
-               && compatible(rw, waiter_of(head)->weft_write)) {
-            take_hold(rw, waiter_of(head)->weft_write);
-            weft__waitq_remove(&rw->weft_waiters, head);
-            head->weft_state = GRANTED;
-            weft__batch_add(&b, weft__wait_take_waker(head));
-        }
-        bool more = weft__batch_full(&b);
-        weft__unlock(&rw->weft_lock);
-        weft__batch_run(&b);
-        if (d) {
-            weft__deferred_run(d);
-            d = NULL;
-        }
-        if (!more)
-            return;
-        weft__lock(&rw->weft_lock);
-    }
+    weft__grant_front_unlock(&rw->weft_lock, &rw->weft_waiters, grant_head, rw, GRANTED, d);
 }
 
 static int try_take(weft_rwlock *rw, bool write)

@@ -80,35 +80,24 @@ static void settle_idle(weft_semaphore *s, weft_semaphore_waiter *w)
     w->weft_need = 0;
 }
 
-/*
- * Grant heads of the line in order while their need fits (rule 2), then
- * unlock and wake them, a batch per lock hold; run `d` after the first
- * unlock. Called with the lock held; returns with it released.
- */
+/* Grant the head its need if the semaphore is open and the need fits
+ * (rules 2, 3). Lock held. */
+static bool grant_head(weft_wait_node *head, void *arg)
+{
+    weft_semaphore *s = arg;
+    uint64_t need = waiter_of(head)->weft_need;
+    if (s->weft_closed || need > s->weft_permits)
+        return false;
+    s->weft_permits -= need;
+    return true;
+}
+
+/* Grant heads of the line in order while their need fits (rule 2), then
+ * unlock and wake them (batch.h); run `d` after the first unlock. Called with
+ * the lock held; returns with it released. */
 static void grant_unlock(weft_semaphore *s, weft__deferred *d)
 {
-    for (;;) {
-        weft__batch b = { .n = 0 };
-        weft_wait_node *head;
-        while (!weft__batch_full(&b) && !s->weft_closed
-               && (head = s->weft_waiters.weft_head) != NULL
-               && waiter_of(head)->weft_need <= s->weft_permits) {
-            s->weft_permits -= waiter_of(head)->weft_need;
-            weft__waitq_remove(&s->weft_waiters, head);
-            head->weft_state = GRANTED;
-            weft__batch_add(&b, weft__wait_take_waker(head));
-        }
-        bool more = weft__batch_full(&b);
-        weft__unlock(&s->weft_lock);
-        weft__batch_run(&b);
-        if (d) {
-            weft__deferred_run(d);
-            d = NULL;
-        }
-        if (!more)
-            return;
-        weft__lock(&s->weft_lock);
-    }
+    weft__grant_front_unlock(&s->weft_lock, &s->weft_waiters, grant_head, s, GRANTED, d);
 }
 
 int weft_semaphore_release(weft_semaphore *s, uint64_t n)

@@ -37,3 +37,28 @@ void weft__wake_front(uint32_t *lock, weft_wait_list *list,
         weft__lock(lock);
     }
 }
+
+void weft__grant_front_unlock(uint32_t *lock, weft_wait_list *list,
+                              bool (*grant)(weft_wait_node *node, void *arg), void *arg,
+                              unsigned granted_state, weft__deferred *d)
+{
+    for (;;) {
+        weft__batch b = { .n = 0 };
+        weft_wait_node *head;
+        while (!weft__batch_full(&b) && (head = list->weft_head) != NULL && grant(head, arg)) {
+            weft__waitq_remove(list, head);
+            head->weft_state = granted_state;
+            weft__batch_add(&b, weft__wait_take_waker(head));
+        }
+        bool more = weft__batch_full(&b);
+        weft__unlock(lock);
+        weft__batch_run(&b);
+        if (d) {
+            weft__deferred_run(d);
+            d = NULL;
+        }
+        if (!more)
+            return;
+        weft__lock(lock);
+    }
+}

@@ -3,49 +3,45 @@
  * from any thread, awaited by receivers that want to see each change (or at
  * least the newest one).
  *
- * The shared object is one allocation with a lock word (sync/lock.h) that
- * guards every field, every receiver's weft_seen and the state of every
- * receiver node linked to it. There are no other atomics: the lock word's
- * acquire/release orderings (lock.h) publish everything below.
+ * The shared object is one allocation built on the fan-out core
+ * (sync/fanout.h), whose lock word guards every field, every receiver's
+ * weft_seen and the state of every receiver node linked to it; handle
+ * counts, close, freeing and the changed() wait protocol are the core's,
+ * under its rules. This file supplies the value and what a wait reports.
  *
- * A receiver handle is the leaf of its changed() waits: its node is linked
- * while a wait is queued. Nothing is ever taken out of the object by a wait:
- * the value is read, and weft_seen advanced, only by the poll that returns
- * it. So a withdrawn wait marks nothing seen and loses nothing.
+ * Nothing is ever taken out of the object by a wait: the value is read, and
+ * weft_seen advanced, only by the poll that returns it. So a withdrawn wait
+ * marks nothing seen and loses nothing.
  *
  * Invariants:
  *   1. version counts sends; value is the latest. A receiver has something
  *      new exactly when its weft_seen != version.
- *   2. A node is linked only while its receiver waits with weft_seen ==
- *      version and the watch open. A send bumps version and unlinks every
- *      node queued before it (their weft_seen is older), a batch per lock
- *      hold; nodes are queued in order of weft_seen, so it stops at the first
- *      newer one.
- *   3. closed is set by the drop of the last sender, which then unlinks every
- *      node (none can queue once closed). senders is decremented only after
- *      that loop, so the object cannot be freed under it.
- *   4. The object is freed by whoever leaves senders == 0 and receivers == 0,
- *      after unlocking.
+ *   2. The core's mark (fanout.h rule 1) is version: a node is linked only
+ *      while its receiver waits with weft_seen == version and the watch
+ *      open, and a send bumps version and wakes the nodes whose weft_seen is
+ *      older.
  */
 #include <errno.h>
 #include <stddef.h>
 
-#include "runtime/alloc.h"
-#include "sync/batch.h"
+#include "sync/fanout.h"
 #include "sync/inspect_waits.h"
 #include "sync/lock.h"
-#include "sync/waitq.h"
 #include "weft/sync.h"
 
 struct weft__watch {
-    uint32_t lock;
-    bool closed;
+    weft__fanout fan;           /* first: freeing it frees the object */
     uint64_t value;
     uint64_t version;
-    size_t senders, receivers;
-    weft_wait_list waiters;
 };
 typedef struct weft__watch weft__watch;
+
+_Static_assert(offsetof(weft__watch, fan) == 0, "the core is the object's first member");
+
+static weft__watch *watch_of(weft__fanout *f)
+{
+    return (weft__watch *)((char *)f - offsetof(weft__watch, fan));
+}
 
 static weft_watch_rx *rx_of(weft_wait_node *n)
 {
@@ -61,58 +57,23 @@ int weft_watch_new(weft_watch_tx *tx, weft_watch_rx *rx, uint64_t initial)
 {
     if (!tx || !rx)
         return -EINVAL;
-    weft__watch *c = weft__calloc(sizeof *c);
-    if (!c)
+    weft__fanout *f = weft__fanout_new(sizeof(weft__watch));
+    if (!f)
         return -ENOMEM;
+    weft__watch *c = watch_of(f);
     c->value = initial;
-    c->senders = 1;
-    c->receivers = 1;
     tx->weft_chan = c;
     rx_attach(rx, c, 0);
     return 0;
-}
-
-/* Unlock, run the deferred wakes, and free the object if the caller's
- * handle was the last (rule 4). */
-static void unlock_and_settle(weft__watch *c, weft__deferred *d)
-{
-    bool free_it = c->senders == 0 && c->receivers == 0;
-    weft__unlock(&c->lock);
-    weft__deferred_run(d);
-    if (free_it)
-        weft__free(c, sizeof *c);
 }
 
 int weft_watch_tx_clone(weft_watch_tx *dst, const weft_watch_tx *src)
 {
     if (!dst || !src || !src->weft_chan)
         return -EINVAL;
-    weft__watch *c = src->weft_chan;
-    weft__lock(&c->lock);
-    c->senders++;
-    weft__unlock(&c->lock);
-    dst->weft_chan = c;
+    weft__fanout_tx_clone(&src->weft_chan->fan);
+    dst->weft_chan = src->weft_chan;
     return 0;
-}
-
-struct front {
-    weft__watch *c;
-    uint64_t below_version;
-};
-
-static bool has_not_seen(weft_wait_node *node, void *arg)
-{
-    const struct front *f = arg;
-    return f->c->closed || rx_of(node)->weft_seen < f->below_version;
-}
-
-/* Wake the waiters at the front whose receiver has seen less than
- * below_version (rule 2), or all of them once closed (rule 3). Lock held on
- * entry and on return. */
-static void wake_front(weft__watch *c, uint64_t below_version)
-{
-    struct front f = { c, below_version };
-    weft__wake_front(&c->lock, &c->waiters, has_not_seen, &f);
 }
 
 int weft_watch_tx_drop(weft_watch_tx *tx)
@@ -121,28 +82,64 @@ int weft_watch_tx_drop(weft_watch_tx *tx)
     if (!c)
         return -EINVAL;
     tx->weft_chan = NULL;
-    weft__deferred d = WEFT__DEFERRED_INIT;
-    weft__lock(&c->lock);
-    if (c->senders == 1) {
-        c->closed = true;       /* rule 3 */
-        wake_front(c, 0);
-    }
-    c->senders--;
-    unlock_and_settle(c, &d);
+    weft__fanout_tx_drop(&c->fan);
     return 0;
 }
+
+/* Has this receiver anything to report: a change, or the end? */
+static bool changed_ready(weft__fanout *f, weft_wait_node *node)
+{
+    return rx_of(node)->weft_seen != watch_of(f)->version || f->closed;
+}
+
+/* Report it (changed_ready is true): 0 with the latest value, marked seen,
+ * or -EPIPE when closed with nothing new. */
+static weft_poll changed_take(weft_cx *cx, weft__fanout *f, weft_wait_node *node, uint64_t *out)
+{
+    weft__watch *c = watch_of(f);
+    weft_watch_rx *rx = rx_of(node);
+    if (rx->weft_seen == c->version)
+        return -EPIPE;
+    /* Out of budget: mark nothing; the task is requeued. */
+    if (!weft_cx_coop(cx))
+        return WEFT_PENDING;
+    rx->weft_seen = c->version;
+    if (out)
+        *out = c->value;
+    return 0;
+}
+
+static bool seen_older(weft_wait_node *node, uint64_t version)
+{
+    return rx_of(node)->weft_seen < version;    /* rule 2 */
+}
+
+static weft_withdraw changed_withdraw(weft_cx *cx, void *leaf)
+{
+    (void)cx;
+    weft_watch_rx *rx = leaf;
+    weft__fanout *f = rx->weft_chan ? &rx->weft_chan->fan : NULL;
+    return weft__fanout_withdraw(f, &rx->weft_node, changed_ready);
+}
+
+static const weft__fanout_ops changed_ops = {
+    .ready = changed_ready,
+    .take = changed_take,
+    .behind = seen_older,
+    .withdraw = changed_withdraw,
+};
 
 int64_t weft_watch_send(weft_watch_tx *tx, uint64_t value)
 {
     weft__watch *c = tx ? tx->weft_chan : NULL;
     if (!c)
         return -EINVAL;
-    weft__lock(&c->lock);
+    weft__lock(&c->fan.lock);
     c->value = value;
     uint64_t version = ++c->version;
-    int64_t receivers = (int64_t)c->receivers;
-    wake_front(c, version);     /* rule 2 */
-    weft__unlock(&c->lock);
+    int64_t receivers = (int64_t)c->fan.receivers;
+    weft__fanout_wake_front(&c->fan, &changed_ops, version);    /* rule 2 */
+    weft__unlock(&c->fan.lock);
     return receivers;
 }
 
@@ -151,10 +148,7 @@ int weft_watch_subscribe(const weft_watch_tx *tx, weft_watch_rx *rx)
     weft__watch *c = tx ? tx->weft_chan : NULL;
     if (!c || !rx)
         return -EINVAL;
-    weft__lock(&c->lock);
-    c->receivers++;
-    rx_attach(rx, c, c->version);
-    weft__unlock(&c->lock);
+    rx_attach(rx, c, weft__fanout_rx_join(&c->fan, &c->version));
     return 0;
 }
 
@@ -163,21 +157,8 @@ int weft_watch_rx_clone(weft_watch_rx *dst, const weft_watch_rx *src)
     weft__watch *c = src ? src->weft_chan : NULL;
     if (!c || !dst || dst == src)
         return -EINVAL;
-    weft__lock(&c->lock);
-    c->receivers++;
-    rx_attach(dst, c, src->weft_seen);
-    weft__unlock(&c->lock);
+    rx_attach(dst, c, weft__fanout_rx_join(&c->fan, &src->weft_seen));
     return 0;
-}
-
-/* Unlink the receiver's node if it is queued. Lock held. */
-static void rx_unqueue(weft__watch *c, weft_watch_rx *rx, weft__deferred *d)
-{
-    if (rx->weft_node.weft_state != WEFT__WAIT_QUEUED)
-        return;
-    weft__waitq_remove(&c->waiters, &rx->weft_node);
-    rx->weft_node.weft_state = WEFT__WAIT_IDLE;
-    weft__defer_drop(d, weft__wait_take_waker(&rx->weft_node));
 }
 
 int weft_watch_rx_drop(weft_watch_rx *rx)
@@ -185,12 +166,8 @@ int weft_watch_rx_drop(weft_watch_rx *rx)
     weft__watch *c = rx ? rx->weft_chan : NULL;
     if (!c)
         return -EINVAL;
-    weft__deferred d = WEFT__DEFERRED_INIT;
-    weft__lock(&c->lock);
-    rx_unqueue(c, rx, &d);      /* none unless misused */
     rx->weft_chan = NULL;
-    c->receivers--;
-    unlock_and_settle(c, &d);
+    weft__fanout_rx_drop(&c->fan, &rx->weft_node);
     return 0;
 }
 
@@ -199,14 +176,14 @@ static int read_latest(weft_watch_rx *rx, uint64_t *value, uint64_t *version, bo
     weft__watch *c = rx ? rx->weft_chan : NULL;
     if (!c)
         return -EINVAL;
-    weft__lock(&c->lock);
+    weft__lock(&c->fan.lock);
     if (value)
         *value = c->value;
     if (version)
         *version = c->version;
     if (update)
         rx->weft_seen = c->version;
-    weft__unlock(&c->lock);
+    weft__unlock(&c->fan.lock);
     return 0;
 }
 
@@ -225,28 +202,10 @@ int weft_watch_has_changed(const weft_watch_rx *rx)
     weft__watch *c = rx ? rx->weft_chan : NULL;
     if (!c)
         return -EINVAL;
-    weft__lock(&c->lock);
-    int r = rx->weft_seen != c->version ? 1 : c->closed ? -EPIPE : 0;
-    weft__unlock(&c->lock);
+    weft__lock(&c->fan.lock);
+    int r = rx->weft_seen != c->version ? 1 : c->fan.closed ? -EPIPE : 0;
+    weft__unlock(&c->fan.lock);
     return r;
-}
-
-static weft_withdraw changed_withdraw(weft_cx *cx, void *leaf)
-{
-    (void)cx;
-    weft_watch_rx *rx = leaf;
-    weft__watch *c = rx->weft_chan;
-    if (!c)
-        return WEFT_WITHDRAWN;
-    weft__deferred d = WEFT__DEFERRED_INIT;
-    weft__lock(&c->lock);
-    rx_unqueue(c, rx, &d);
-    /* Nothing is marked seen here: a re-poll reports the change (RACED); a
-     * torn-down task leaves it unseen. */
-    bool decided = rx->weft_seen != c->version || c->closed;
-    weft__unlock(&c->lock);
-    weft__deferred_run(&d);
-    return decided ? WEFT_WITHDRAW_RACED : WEFT_WITHDRAWN;
 }
 
 weft_poll weft_watch_changed(weft_cx *cx, weft_watch_rx *rx, uint64_t *out)
@@ -254,45 +213,10 @@ weft_poll weft_watch_changed(weft_cx *cx, weft_watch_rx *rx, uint64_t *out)
     weft__watch *c = rx ? rx->weft_chan : NULL;
     if (!cx || !c)
         return -EINVAL;
-    weft__deferred d = WEFT__DEFERRED_INIT;
-    weft_poll r = WEFT_PENDING;
-    bool suspend = false;
-    weft__lock(&c->lock);
-    bool queued = rx->weft_node.weft_state == WEFT__WAIT_QUEUED;
-    if (queued && !weft_waker_will_wake(&rx->weft_node.weft_wake, cx)) {
-        r = -EBUSY;     /* another task waits on this receiver */
-    } else if (rx->weft_seen != c->version) {
-        rx_unqueue(c, rx, &d);
-        /* Out of budget: mark nothing; the task is requeued. */
-        if (weft_cx_coop(cx)) {
-            rx->weft_seen = c->version;
-            if (out)
-                *out = c->value;
-            r = 0;
-        }
-    } else if (c->closed) {
-        rx_unqueue(c, rx, &d);
-        r = -EPIPE;
-    } else {
-        if (!queued) {
-            rx->weft_node.weft_state = WEFT__WAIT_QUEUED;
-            rx->weft_node.weft_wake = weft_cx_waker(cx);
-            weft__waitq_push(&c->waiters, &rx->weft_node);
-        }
-        suspend = true;
-    }
-    weft__unlock(&c->lock);
-    weft__deferred_run(&d);
-    if (suspend)
-        weft_cx_suspend(cx, rx, changed_withdraw);
-    return r;
+    return weft__fanout_poll(cx, &c->fan, rx, &rx->weft_node, &changed_ops, out);
 }
 
 size_t weft__watch_waiters(const weft_watch_tx *tx)
 {
-    weft__watch *c = tx->weft_chan;
-    weft__lock(&c->lock);
-    size_t n = weft__waitq_len(&c->waiters);
-    weft__unlock(&c->lock);
-    return n;
+    return weft__fanout_waiters(&tx->weft_chan->fan);
 }
