@@ -9,6 +9,14 @@
  *                kernel operation still points into the frame), then status
  *                -ECANCELED.
  *   shut down    the shutdown sweep does the same as a tear-down.
+ *
+ * Hooks (cancel hooks, drop hooks) run in a worker's context, always: the
+ * sweep runs on the thread that called shutdown, after the workers stopped,
+ * and lends it a worker of the task's runtime while it tears a task down.
+ * So a blocking call made from a hook is refused there as on a worker
+ * (-EDEADLK; -EBUSY for a group), instead of waiting for a task that only
+ * this thread could finish; and a task such a hook wakes goes to a queue
+ * the sweep drains.
  */
 #include "runtime/harness.h"
 
@@ -108,6 +116,12 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
 
 void weft__harness_shutdown(weft__task *t)
 {
+    /* The workers have stopped and this thread owns their queues (registry.h,
+     * rule 4): lend it the worker of the task's shard (see the top). The cx
+     * keeps no worker: leaves take their shutdown path, not an owner's. */
+    weft_runtime *rt = t->rt;
+    weft_worker *lent = weft__current_worker;
+    weft__current_worker = &rt->workers[t->reg_shard < rt->nworkers ? t->reg_shard : 0];
     struct weft_cx cx;
     weft__cx_init(&cx, t, NULL);
     cx.teardown = true;
@@ -116,4 +130,5 @@ void weft__harness_shutdown(weft__task *t)
     withdraw_leaf(&cx, t);
     weft__cancel_took_effect(t, t->suspended_at, WEFT_TRACE_TORN_DOWN);
     finish(t, -1, 0, -ECANCELED);
+    weft__current_worker = lent;
 }

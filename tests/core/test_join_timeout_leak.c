@@ -340,3 +340,89 @@ Test(join_timeout_leak, shutdown_with_waiters_in_timed_joins)
         gate_release(&gates[i]);
     WEFT_ASSERT_NO_LEAKS();
 }
+
+/* ---- drop hooks at shutdown ---------------------------------------------------------- */
+
+/*
+ * A drop hook that would rather join its child than detach it asks
+ * weft_join_wait(_timeout) first: on a worker both answer -EDEADLK. The
+ * shutdown sweep runs drop hooks on the thread that called shutdown, after
+ * the workers have stopped, and must answer the same: the child may be one
+ * the sweep has yet to tear down, and nothing else would ever finish it.
+ */
+struct stuck {
+    weft_frame f;
+    forever_leaf wait;
+    weft_poll rc;
+};
+
+static weft_poll stuck_poll(weft_cx *cx, void *p)
+{
+    struct stuck *s = p;
+    WEFT_BEGIN(&s->f);
+    WEFT_AWAIT(&s->f, s->rc, forever_poll(cx, &s->wait));
+    WEFT_RETURN(&s->f, s->rc);
+    WEFT_END(&s->f);
+}
+
+struct parent {
+    weft_frame f;
+    weft_join child;
+    forever_leaf wait;
+    weft_poll rc;
+    flag *armed;
+    _Atomic int *timed_rc, *join_rc;
+};
+
+static void parent_drop(void *p)
+{
+    struct parent *pa = p;
+    weft_outcome out;
+    int rc = weft_join_wait_timeout(&pa->child, &out, HOUR_NS);
+    atomic_store(pa->timed_rc, rc);
+    if (rc == -EDEADLK)
+        atomic_store(pa->join_rc, weft_join_wait(&pa->child, &out));
+    if (pa->child.weft_task)
+        weft_detach(&pa->child);
+    flag_add(&waiter_drops, 1);
+}
+
+/* Spawns its child from a worker (so the child sits in that worker's
+ * registry shard, which the sweep reaches after the outside one where the
+ * test thread put the parent), then waits for ever, shielded. */
+static weft_poll parent_poll(weft_cx *cx, void *p)
+{
+    struct parent *pa = p;
+    WEFT_BEGIN(&pa->f);
+    {
+        struct stuck s = { .wait = { .on_arm = pa->armed } };
+        weft_task_desc d = DESC(stuck_poll, &s, target_drop, WEFT_TASK_SHIELDED);
+        if (weft_spawn(weft_cx_runtime(cx), &d, &pa->child) != 0)
+            WEFT_RETURN(&pa->f, -1);
+    }
+    pa->wait.on_arm = pa->armed;
+    WEFT_AWAIT(&pa->f, pa->rc, forever_poll(cx, &pa->wait));
+    WEFT_RETURN(&pa->f, pa->rc);
+    WEFT_END(&pa->f);
+}
+
+Test(join_timeout_leak, drop_hook_joining_in_the_shutdown_sweep_is_refused, .timeout = 60)
+{
+    reset();
+    weft_runtime *rt = rt_make(2, 1);
+    flag armed = { 0 };
+    _Atomic int timed_rc = 1, join_rc = 1;
+    struct parent pa = { .armed = &armed, .timed_rc = &timed_rc, .join_rc = &join_rc };
+    weft_task_desc d = DESC(parent_poll, &pa, parent_drop, WEFT_TASK_SHIELDED);
+    cr_assert_eq(weft_spawn_detached(rt, &d), 0);
+    flag_wait_ge(&armed, 2);            /* parent and child both waiting */
+    /* Shielded, both outlive the grace period: the sweep tears them down,
+     * the parent first. Before the fix its drop hook waited for ever here. */
+    cr_assert_eq(weft_runtime_shutdown(rt), 0);
+    cr_assert_eq(atomic_load(&timed_rc), -EDEADLK);
+    cr_assert_eq(atomic_load(&join_rc), -EDEADLK);
+    cr_assert_eq(flag_get(&waiter_drops), 1);
+    cr_assert_eq(flag_get(&target_drops), 1);
+    rt_done(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
