@@ -9,8 +9,10 @@
  * channel, a keeper per group) are spawned here too.
  *
  * End: the drop hook - run exactly once per spawned task, which check.c and
- * world.c count - gives back whatever the frame still owns, and accounts for
- * an await the task was torn down in (await_in_flight).
+ * world.c count - accounts for an await the task was torn down in
+ * (await_in_flight), checks that blocking calls are refused there even in
+ * the shutdown sweep (drop_hook_probes), and gives back whatever the frame
+ * still owns.
  */
 #include <string.h>
 
@@ -53,12 +55,44 @@ static void await_in_flight(fz_task *t)
     }
 }
 
+/*
+ * A drop hook runs on a worker, or - for a task the shutdown sweep tears
+ * down - on the thread that called shutdown; either way a blocking call made
+ * from it must be refused (-EDEADLK), not wait for a task that only that
+ * thread could finish. Probe that with the handles the task still holds
+ * (and a shutdown and a block_on), before giving everything back.
+ */
+static void drop_hook_probes(fz_task *t)
+{
+    fz_world *w = t->a.w;
+    for (int s = 0; s < FZ_SLOTS; s++) {
+        weft_join *h = &t->a.slot[s].h;
+        if (!h->weft_task || !fz_one_in(&t->a.rng, 3))
+            continue;
+        struct weft__task *before = h->weft_task;
+        weft_outcome out;
+        int rc = fz_one_in(&t->a.rng, 2) ? weft_join_wait(h, &out)
+                                         : weft_join_wait_timeout(h, &out, 3600000000000ull);
+        FZ_EXPECT(w, FC_JOIN_WAIT, rc, rc == -EDEADLK && h->weft_task == before);
+    }
+    if (fz_one_in(&t->a.rng, 8)) {
+        int rc = weft_runtime_shutdown(w->rt);
+        FZ_EXPECT(w, FC_RT_SHUTDOWN, rc, rc == -EDEADLK);
+        struct bad_frame bf;
+        weft_task_desc d = fz_bad_desc(w, &bf);
+        weft_outcome out;
+        rc = weft_block_on(w->rt, &d, &out);
+        FZ_EXPECT(w, FC_BLOCK_ON, rc, rc == -EDEADLK);
+    }
+}
+
 void fz_task_drop(void *p)
 {
     fz_task *t = p;
     fz_world *w = t->a.w;
     if (t->awaiting)
         await_in_flight(t);
+    drop_hook_probes(t);
     fz_actor_release(&t->a, true);
     if (t->rx.weft_chan) {
         int64_t n = weft_mpsc_rx_drop(&t->rx);
