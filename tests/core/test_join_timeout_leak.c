@@ -13,7 +13,10 @@
  *     waiter torn down while its select settles);
  *   - the deadline races the target's completion, from a task and from a
  *     plain thread (weft_join_wait_timeout), many times;
- *   - shutdown finds waiters in the middle of timed joins.
+ *   - shutdown finds waiters in the middle of timed joins;
+ *   - a drop hook run by the shutdown sweep tries to join a child it still
+ *     holds: refused with -EDEADLK as on a worker (it used to hang the
+ *     sweep, waiting for a child only the sweep could tear down).
  * Tasks and the test thread synchronise on futex flags and gates, never on
  * sleeps; the timeouts are the code under test, not a way to wait.
  */
