@@ -220,7 +220,7 @@ struct bad_frame {
 };
 weft_task_desc fz_bad_desc(fz_world *w, struct bad_frame *frame);
 
-/* ---- tasks.c: the tasks ----------------------------------------------------- */
+/* ---- spawn.c: starting tasks (their poll function is in tasks.c) ----------- */
 
 enum fz_spawn_mode { SPAWN_HANDLE, SPAWN_DETACHED, SPAWN_GROUP, SPAWN_BLOCK_ON };
 /* Spawn a generic child from actor a (into slot si for SPAWN_HANDLE); it may

@@ -4,8 +4,12 @@
  *
  *   weft-fuzz [--seed S] [--runs N | --seconds T] [--threads N] [--verbose]
  *
- * What a seed covers (world.c, threads.c, tasks.c, actor.c): a runtime of
- * 1-4 workers made and freed; spawn, spawn_detached and block_on of
+ * --runs N seeds (100 when neither limit is given) or as many as fit in T
+ * seconds; each seed runs 1..N plain threads (--threads, default 3) besides
+ * its tasks; --verbose prints a line per seed.
+ *
+ * What a seed covers (world.c, threads.c, tasks.c, spawn.c, actor.c): a
+ * runtime of 1-4 workers made and freed; spawn, spawn_detached and block_on of
  * cooperative, cancel-safe and shielded tasks, bound to tokens or not, into
  * groups or not; tasks that yield, sleep, wait on tokens, oneshots and
  * channels, select, wait forever, spawn children, join them, join them with
@@ -28,6 +32,8 @@
  *     someone could have asked with;
  *   - an await yields its own -ECANCELED only in a cooperative, unshielded,
  *     cancelled task; a sleep never ends early;
+ *   - a blocking call from a drop hook is refused (-EDEADLK) wherever the
+ *     hook runs: on a worker, or in the shutdown sweep;
  *   - channels lose and duplicate nothing (sent = received + discarded);
  *   - no hang: a watchdog aborts the process, naming the seed and what its
  *     threads and live tasks were doing, when one seed runs over 20 s;
