@@ -1,9 +1,12 @@
 /*
  * runtime/idle.c - searching and sleeping workers (rules in idle.h).
  *
- * Every access to `state` is seq_cst: it is one half of the Dekker pairs with
- * the inject length and the local queues (rule 4), and the cost only shows when
- * workers change state, not per task.
+ * `state` is one half of the Dekker pairs with the inject length and the local
+ * queues (rule 4). Workers change it with seq_cst RMWs, which cost only when
+ * they change state. A producer, which runs on every wake, yield and spawn,
+ * only reads it, after a seq_cst fence: a read-modify-write there would take
+ * the line exclusive and move it between cores on every schedule, while
+ * fence-then-load leaves it shared (tokio's notify_parked does the same).
  */
 #include "runtime/idle.h"
 
@@ -73,6 +76,9 @@ bool weft__idle_to_parked(weft__idle *idle, uint32_t worker, bool is_searching)
     pthread_mutex_lock(&idle->lock);
     uint32_t dec = UNPARK_ONE + (is_searching ? SEARCH_ONE : 0);
     uint32_t prev = atomic_fetch_sub_explicit(&idle->state, dec, memory_order_seq_cst);
+    /* The parker's side of rule 4: its recheck of the queues (the caller's)
+     * comes after this fence, the producer's read after its own. */
+    atomic_thread_fence(memory_order_seq_cst);
     idle->sleepers[idle->nsleepers++] = worker;
     atomic_store_explicit(&idle->is_sleeper[worker], true, memory_order_seq_cst);
     pthread_mutex_unlock(&idle->lock);
@@ -81,10 +87,12 @@ bool weft__idle_to_parked(weft__idle *idle, uint32_t worker, bool is_searching)
 
 static bool should_wake(weft__idle *idle)
 {
-    /* An RMW, not a load: the local-queue push before it is only a release
-     * store, and a plain load could be reordered ahead of it (store-load),
-     * letting a parking worker and this producer each miss the other. */
-    uint32_t s = atomic_fetch_add_explicit(&idle->state, 0, memory_order_seq_cst);
+    /* The local-queue push before this is only a release store; without the
+     * fence the load could be ordered ahead of it (store-load), letting a
+     * parking worker and this producer each miss the other. The fence pairs
+     * with the one in weft__idle_to_parked. */
+    atomic_thread_fence(memory_order_seq_cst);
+    uint32_t s = atomic_load_explicit(&idle->state, memory_order_relaxed);
     return searching(s) == 0 && unparked(s) < idle->num_workers;
 }
 
