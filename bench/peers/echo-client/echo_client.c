@@ -41,8 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client_util.h"
+
 #define MAX_EVENTS 256
-#define CONNECT_RETRY_MS 5000
 
 struct conn {
     int fd;
@@ -93,72 +94,6 @@ static double cpu_seconds(void)
     getrusage(RUSAGE_SELF, &ru);
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* CPU time of another process, read at the edges of the measured window. */
-struct proc_cpu {
-    double total;       /* user+sys, from the process CPU clock */
-    double user, sys;   /* from /proc/PID/stat, in clock ticks */
-};
-
-static bool read_proc_cpu(pid_t pid, struct proc_cpu *out)
-{
-    clockid_t clock;
-    struct timespec ts;
-    if (clock_getcpuclockid(pid, &clock) != 0 || clock_gettime(clock, &ts) != 0)
-        return false;
-    out->total = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    bool ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    /* Fields 14 and 15 (utime, stime) follow the ")" that ends field 2. */
-    const char *p = ok ? strrchr(line, ')') : NULL;
-    unsigned long long utime, stime;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                     &utime, &stime) != 2)
-        return false;
-    double tick = (double)sysconf(_SC_CLK_TCK);
-    out->user = (double)utime / tick;
-    out->sys = (double)stime / tick;
-    return true;
-}
-
-/* Connects to 127.0.0.1:port, retrying while the server is not up yet, and
- * returns a non-blocking socket with Nagle disabled, or -1. */
-static int open_conn(unsigned port)
-{
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-
-    for (int waited = 0;; waited += 10) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -1;
-        if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
-            int one = 1;
-            if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
-                fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
-                close(fd);
-                return -1;
-            }
-            return fd;
-        }
-        int err = errno;
-        close(fd);
-        if (err != ECONNREFUSED || waited >= CONNECT_RETRY_MS) {
-            errno = err;
-            return -1;
-        }
-        sleep_for(0.01);
-    }
 }
 
 static bool set_events(struct worker *w, struct conn *c, bool want_out)

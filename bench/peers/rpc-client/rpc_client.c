@@ -65,6 +65,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client_util.h"
+
 #include "../../latency.h"
 
 #define REQ_SIZE 64
@@ -132,63 +134,6 @@ static double cpu_seconds(void)
 static uint64_t due_of(uint64_t i)
 {
     return start_ns + i * 1000000000ull / rate;
-}
-
-/* CPU time of another process (the same method as echo-client). */
-struct proc_cpu {
-    double total, user, sys;
-};
-
-static bool read_proc_cpu(pid_t pid, struct proc_cpu *out)
-{
-    clockid_t clock;
-    struct timespec ts;
-    if (clock_getcpuclockid(pid, &clock) != 0 || clock_gettime(clock, &ts) != 0)
-        return false;
-    out->total = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    bool ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    const char *p = ok ? strrchr(line, ')') : NULL;
-    unsigned long long utime, stime;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                     &utime, &stime) != 2)
-        return false;
-    double tick = (double)sysconf(_SC_CLK_TCK);
-    out->user = (double)utime / tick;
-    out->sys = (double)stime / tick;
-    return true;
-}
-
-static int open_conn(unsigned port)
-{
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    for (int waited = 0;; waited += 10) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -1;
-        if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) {
-            int one = 1;
-            if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
-                fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
-                close(fd);
-                return -1;
-            }
-            return fd;
-        }
-        int err = errno;
-        close(fd);
-        if (err != ECONNREFUSED || waited >= 5000) {
-            errno = err;
-            return -1;
-        }
-        sleep_until(now_ns() + 10000000ull);
-    }
 }
 
 static bool set_out(struct worker *w, struct conn *c, bool want)
