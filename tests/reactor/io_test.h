@@ -1,6 +1,6 @@
 /*
  * tests/reactor/io_test.h - helpers shared by the I/O tests (test_net.c,
- * test_fs.c, test_io_cancel.c) and by tests/stress/stress_io.c. Nothing here
+ * test_fs.c, test_io_cancel_*.c) and by tests/stress/stress_io.c. Nothing here
  * uses Criterion, so the stress executable (which must run under TSan) can
  * include it too; helpers report failures as a negative errno.
  *
