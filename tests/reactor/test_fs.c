@@ -407,7 +407,7 @@ static void fifo_race(bool cancel_safe, int rounds)
         }
         weft_outcome o;
         cr_assert_eq(weft_join_wait(&h, &o), 0);
-        /* (what a stopped open yields is checked in test_io_cancel.c) */
+        /* (what a stopped open yields is checked in test_io_cancel_every.c) */
         if (o.status == 0 && o.value == 1)
             opened++;
         else
