@@ -32,13 +32,11 @@ two or more CPUs the server is pinned to one and the client to another.
 import argparse
 import os
 import re
-import select
-import signal
 import subprocess
 import sys
 
-START_TIMEOUT = 10  # seconds for a server to print its port
-STOP_TIMEOUT = 10   # seconds for a server to exit after SIGTERM
+from servers import peak_rss_kib, start_server, stop_server
+
 
 CLIENT_CPU = re.compile(r"^echo-client: cpu ([\d.]+) s over ([\d.]+) s wall", re.M)
 SERVER_CPU = re.compile(r"^echo-client: server cpu ([\d.]+) s \(user [\d.]+ s, "
@@ -68,40 +66,6 @@ def choose_cpus():
         print("echo: fewer than 2 CPUs; server and client are not pinned", file=sys.stderr)
         return None, None
     return allowed[-1], allowed[-2]
-
-
-def start_server(binary, cpu):
-    proc = subprocess.Popen([binary, "--port", "0", "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=pin_to(cpu))
-    ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
-    line = proc.stdout.readline() if ready else ""
-    m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
-    if not m:
-        proc.kill()
-        _, err = proc.communicate()
-        die(f"{binary} did not report its port (got {line!r}):\n{err}")
-    return proc, int(m.group(1))
-
-
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
-def stop_server(binary, proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        die(f"{binary} did not exit within {STOP_TIMEOUT} s of SIGTERM")
-    if proc.returncode != 0:
-        die(f"{binary} exited with status {proc.returncode} after SIGTERM:\n{err}")
 
 
 def run_client(a, port, server_pid, cpu):
@@ -138,7 +102,7 @@ def main():
     a = ap.parse_args()
 
     server_cpu, client_cpu = choose_cpus()
-    server, port = start_server(a.server, server_cpu)
+    server, port = start_server("echo", a.server, 1, preexec_fn=pin_to(server_cpu))
     try:
         r, error = run_client(a, port, server.pid, client_cpu)
         rss = peak_rss_kib(server.pid)
@@ -149,7 +113,7 @@ def main():
         server.kill()
         _, err = server.communicate()
         die(f"client against {a.server} ({a.size} B) failed: {error}\nserver stderr:\n{err}")
-    stop_server(a.server, server)
+    stop_server("echo", a.server, server)
     print(f"{workload_name(a.size)} {r['server_cpu']:.6f} {r['messages']} "
           f"{round(r['messages'] / r['server_cpu'])}")
     print(f"peak_rss_kib {rss}\nwall_ops_per_s {r['wall_ops_per_s']}\n"

@@ -40,53 +40,17 @@ stderr says which it got.
 """
 import argparse
 import os
-import re
-import select
-import signal
 import subprocess
 import sys
 
-START_TIMEOUT = 10
-STOP_TIMEOUT = 10
+from servers import peak_rss_kib, start_server, stop_server
+
 KEYS = ("p50_us", "p99_us", "p999_us", "max_us", "lag_p50_us", "lag_p99_us", "lag_max_us",
         "measured", "unanswered", "wall_s", "client_cpu_s", "server_cpu_s")
 
 
 def die(msg):
     sys.exit(f"rpc: {msg}")
-
-
-def start_server(binary, threads):
-    proc = subprocess.Popen([binary, "--port", "0", "--threads", str(threads)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
-    line = proc.stdout.readline() if ready else ""
-    m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
-    if not m:
-        proc.kill()
-        _, err = proc.communicate()
-        die(f"{binary} did not report its port (got {line!r}):\n{err}")
-    return proc, int(m.group(1))
-
-
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
-def stop_server(binary, proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        die(f"{binary} did not exit within {STOP_TIMEOUT} s of SIGTERM")
-    if proc.returncode != 0:
-        die(f"{binary} exited with status {proc.returncode} after SIGTERM:\n{err}")
 
 
 def fifo_if_allowed():
@@ -145,7 +109,7 @@ def main():
     ap.add_argument("--client-priority", choices=("fifo", "normal"), default="fifo")
     a = ap.parse_args()
 
-    server, port = start_server(a.server, a.threads)
+    server, port = start_server("rpc", a.server, a.threads)
     try:
         r, error = run_client(a, port, server.pid)
         rss = peak_rss_kib(server.pid)
@@ -156,7 +120,7 @@ def main():
         server.kill()
         _, err = server.communicate()
         die(f"client against {a.server} at {a.rate}/s failed: {error}\nserver stderr:\n{err}")
-    stop_server(a.server, server)
+    stop_server("rpc", a.server, server)
     wall = r["wall_s"]
     print(f"{a.name} {wall:.6f} {r['replies']} {round(r['replies'] / wall)}")
     extras = {
