@@ -91,6 +91,12 @@ void weft__free(void *p, size_t size)
         sdallocx(p, size, tcache_flags);
 }
 
+void weft__free_unsized(void *p)
+{
+    if (p)
+        dallocx(p, tcache_flags);
+}
+
 #else
 
 void weft__alloc_thread_start(void) {}
@@ -109,6 +115,11 @@ void *weft__calloc(size_t size)
 void weft__free(void *p, size_t size)
 {
     (void)size;
+    free(p);
+}
+
+void weft__free_unsized(void *p)
+{
     free(p);
 }
 

@@ -15,6 +15,8 @@
 void *weft__alloc(size_t size);
 void *weft__calloc(size_t size);
 void weft__free(void *p, size_t size);
+/* For objects whose size is not kept (tasks): the allocator looks it up. */
+void weft__free_unsized(void *p);
 
 /* Per-thread cache: create when a worker starts, destroy when it exits. */
 void weft__alloc_thread_start(void);

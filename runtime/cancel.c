@@ -19,6 +19,8 @@
  *      requeued, and the delivery happens at the next poll.
  */
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "runtime/rt.h"
 #include "runtime/task.h"
@@ -27,9 +29,11 @@
 weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source source)
 {
     weft__cancel_outcome o = weft__state_request_cancel(&t->state, (int)source);
-    if (o == WEFT__CANCEL_SUBMIT || o == WEFT__CANCEL_NOTED)
-        atomic_store_explicit(&t->cancel_requested_ns, weft__monotonic_ns(),
-                              memory_order_relaxed);
+    if (o == WEFT__CANCEL_SUBMIT || o == WEFT__CANCEL_NOTED) {
+        weft__cancel_record *rec = weft__task_record(t);
+        if (rec)
+            atomic_store_explicit(&rec->requested_ns, weft__monotonic_ns(), memory_order_relaxed);
+    }
     if (o == WEFT__CANCEL_SUBMIT)
         weft__schedule(t, false);
     return o;
@@ -41,32 +45,44 @@ void weft__task_request_shutdown(weft__task *t, void *arg)
     weft__task_request_cancel(t, WEFT_CANCEL_SHUTDOWN);
 }
 
+/* A task without a record can only have been asked by shutdown (task.h). */
+static uint64_t requested_ns(weft__task *t, const weft__cancel_record *rec)
+{
+    if (rec)
+        return atomic_load_explicit(&rec->requested_ns, memory_order_relaxed);
+    return atomic_load_explicit(&t->rt->closing_ns, memory_order_relaxed);
+}
+
 uint64_t weft__shield_hold(weft__task *t)
 {
-    uint64_t req = atomic_load_explicit(&t->cancel_requested_ns, memory_order_relaxed);
-    uint64_t from = req > t->shield_started_ns ? req : t->shield_started_ns;
+    weft__cancel_record *rec = weft__task_record(t);
+    if (!rec)
+        return 0;
+    uint64_t req = requested_ns(t, rec);
+    uint64_t from = req > rec->shield_started_ns ? req : rec->shield_started_ns;
     uint64_t now = weft__monotonic_ns();
     return now > from ? now - from : 0;
 }
 
 void weft__cancel_took_effect(weft__task *t, const weft_site *site, weft_trace_kind kind)
 {
-    if (t->cancel_delivered_at)
+    if (!weft__state_mark_cancel_seen(&t->state))
         return;     /* provenance records the first await only */
-    t->cancel_delivered_at = site;
+    weft__cancel_record *rec = weft__task_record(t);
+    if (rec)
+        rec->delivered_at = site;
     weft_runtime *rt = t->rt;
     if (!rt->trace)
         return;
-    uint64_t shield = t->shield_held_ns;
     weft_trace_event ev = {
         .kind = kind,
-        .task_name = t->name,
+        .task_name = weft__task_name(t),
         .task_id = (uintptr_t)t,
         .source = (weft_cancel_source)weft__state_source(
             atomic_load_explicit(&t->state, memory_order_acquire)),
         .site = site,
-        .requested_ns = atomic_load_explicit(&t->cancel_requested_ns, memory_order_relaxed),
-        .shield_held_ns = shield,
+        .requested_ns = requested_ns(t, rec),
+        .shield_held_ns = rec ? rec->shield_held_ns : 0,
     };
     rt->trace(&ev, rt->trace_arg);
 }
@@ -125,8 +141,18 @@ void weft_shield_enter(weft_cx *cx)
     if (!cx)
         return;
     weft__task *t = cx->task;
-    if (t->shield_depth++ == 0)
-        t->shield_started_ns = weft__monotonic_ns();
+    if (t->shield_depth == UINT16_MAX) {
+        fputs("weft: shields nested 65535 deep (an unmatched weft_shield_enter?)\n", stderr);
+        abort();
+    }
+    if (t->shield_depth++ > 0)
+        return;
+    /* The hold runs from the later of the request and the shield's start, so
+     * the start matters only when the request came first: read the clock only
+     * then, and leave the common entry free of it. */
+    weft__cancel_record *rec = weft__task_record(t);
+    if (rec)
+        rec->shield_started_ns = weft_cx_cancel_requested(cx) ? weft__monotonic_ns() : 0;
 }
 
 void weft_shield_exit(weft_cx *cx)
@@ -137,7 +163,9 @@ void weft_shield_exit(weft_cx *cx)
     if (t->shield_depth == 0 || --t->shield_depth > 0)
         return;
     if (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED) {
-        t->shield_held_ns += weft__shield_hold(t);
+        weft__cancel_record *rec = weft__task_record(t);
+        if (rec)
+            rec->shield_held_ns += weft__shield_hold(t);
         /* A cancel-safe task parked its teardown behind the shield: it must
          * not be resumed past the next await, and the harness must see it. */
         if (atomic_load_explicit(&t->state, memory_order_relaxed) & WEFT__CANCEL_SAFE)

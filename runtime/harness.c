@@ -26,19 +26,21 @@
 
 static void finish(weft__task *t, int worker, int64_t value, int status)
 {
-    if (t->drop)
-        t->drop(weft__task_frame(t));
-    t->value = value;
+    weft_drop_fn drop = weft__task_drop_fn(t);
+    if (drop)
+        drop(weft__task_frame(t));
+    t->value = value;       /* over leaf and leaf_hook: task.h rule 5 */
     t->status = status;
-    if (t->shield_depth > 0
+    weft__cancel_record *rec = weft__task_record(t);
+    if (rec && t->shield_depth > 0
         && (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED))
-        t->shield_held_ns += weft__shield_hold(t);
+        rec->shield_held_ns += weft__shield_hold(t);
     weft__task_unbind_tokens(t);    /* before anyone can free the task */
     uint64_t prev = weft__state_to_complete(&t->state);
     if ((prev & WEFT__JOIN_INTEREST) && (prev & WEFT__JOIN_WAKER)) {
         /* Rule 4 of task_state.h: the waker is ours now. The field is left
          * as it is: the join side may still be reading it (rule 3). */
-        weft_waker waker = t->join_waker;
+        weft_waker waker = *weft__task_join_waker(t);
         weft_waker_wake(&waker);
     }
     weft_runtime *rt = t->rt;
@@ -121,7 +123,8 @@ void weft__harness_shutdown(weft__task *t)
      * keeps no worker: leaves take their shutdown path, not an owner's. */
     weft_runtime *rt = t->rt;
     weft_worker *lent = weft__current_worker;
-    weft__current_worker = &rt->workers[t->reg_shard < rt->nworkers ? t->reg_shard : 0];
+    uint32_t shard = weft__state_shard(atomic_load_explicit(&t->state, memory_order_relaxed));
+    weft__current_worker = &rt->workers[shard < rt->nworkers ? shard : 0];
     struct weft_cx cx;
     weft__cx_init(&cx, t, NULL);
     cx.teardown = true;

@@ -16,11 +16,12 @@ static void read_outcome(weft__task *t, weft_outcome *out)
 {
     /* Rule 5: acquire COMPLETE before reading what was written before it. */
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+    const weft__cancel_record *rec = weft__task_record(t);  /* a joinable task has one */
     out->status = t->status;
     out->value = t->value;
     out->cancel.source = (weft_cancel_source)weft__state_source(s);
-    out->cancel.delivered_at = t->cancel_delivered_at;
-    out->cancel.shield_held_ns = t->shield_held_ns;
+    out->cancel.delivered_at = rec->delivered_at;
+    out->cancel.shield_held_ns = rec->shield_held_ns;
 }
 
 /* The task is complete: hand its outcome over and empty the handle. */
@@ -50,11 +51,11 @@ static bool install_waker(weft__task *t, weft_waker waker)
             weft_waker_drop(&waker);
             return false;
         }
-        weft_waker_drop(&t->join_waker);
+        weft_waker_drop(weft__task_join_waker(t));
     }
-    t->join_waker = waker;      /* rule 1 */
+    *weft__task_join_waker(t) = waker;      /* rule 1 */
     if (weft__state_set_join_waker(&t->state) == WEFT__JOIN_COMPLETE) {
-        weft_waker_drop(&t->join_waker);
+        weft_waker_drop(weft__task_join_waker(t));
         return false;
     }
     return true;
@@ -68,7 +69,7 @@ static weft_withdraw join_withdraw(weft_cx *cx, void *leaf)
         return is_complete(t) ? WEFT_WITHDRAW_RACED : WEFT_WITHDRAWN;
     if (weft__state_unset_join_waker(&t->state) == WEFT__JOIN_COMPLETE)
         return WEFT_WITHDRAW_RACED;     /* rule 4: the completer wakes us */
-    weft_waker_drop(&t->join_waker);
+    weft_waker_drop(weft__task_join_waker(t));
     return WEFT_WITHDRAWN;
 }
 
@@ -80,7 +81,7 @@ weft_poll weft_join_await(weft_cx *cx, weft_join *h, weft_outcome *out)
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
     if (!(s & WEFT__COMPLETE)) {
         /* Rule 3: with JOIN_WAKER set and COMPLETE clear nobody writes the field. */
-        bool registered = (s & WEFT__JOIN_WAKER) && weft_waker_will_wake(&t->join_waker, cx);
+        bool registered = (s & WEFT__JOIN_WAKER) && weft_waker_will_wake(weft__task_join_waker(t), cx);
         if (registered || install_waker(t, weft_cx_waker(cx))) {
             weft_cx_suspend(cx, h, join_withdraw);
             return WEFT_PENDING;
@@ -196,7 +197,7 @@ int weft_detach(weft_join *h)
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
     bool had_waker = s & WEFT__JOIN_WAKER;
     if (weft__state_drop_join_interest(&t->state, true) == WEFT__JOIN_OK && had_waker)
-        weft_waker_drop(&t->join_waker);   /* rule 3: cleared while not complete */
+        weft_waker_drop(weft__task_join_waker(t));  /* rule 3: cleared while not complete */
     h->weft_task = NULL;
     weft__task_unref(t);
     return 0;

@@ -4,13 +4,26 @@
  * Counters are written only by a shard's owner (or under the outside shard's
  * lock) and read by anyone: live = sum(inserted - removed), exact only when
  * nothing runs concurrently, which is when shutdown needs it exact.
+ *
+ * A free slot holds (index of the next free slot << 1) | 1: task pointers are
+ * aligned, so the low bit tells the two apart, and the free list needs no
+ * memory of its own. Freed slots are reused before new ones, so the live
+ * tasks stay packed in the first chunks.
  */
 #include "runtime/registry.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "runtime/alloc.h"
 #include "runtime/task.h"
+
+#define NO_SLOT UINT32_MAX
+/* A chunk is a page of slots: allocated once, never moved or freed before the
+ * registry, so a shard's peak costs a page per 512 tasks and no copy. */
+#define CHUNK_SHIFT 9
+#define CHUNK_SLOTS ((uint32_t)1 << CHUNK_SHIFT)
+#define MAX_CHUNKS ((uint32_t)1 << (32 - CHUNK_SHIFT))
 
 int weft__registry_init(weft__registry *r, uint32_t nworkers)
 {
@@ -19,6 +32,7 @@ int weft__registry_init(weft__registry *r, uint32_t nworkers)
     if (!r->shards)
         return -ENOMEM;
     for (uint32_t i = 0; i <= nworkers; i++) {
+        r->shards[i].free_head = NO_SLOT;
         atomic_init(&r->shards[i].inserted, 0);
         atomic_init(&r->shards[i].removed, 0);
         atomic_init(&r->shards[i].handed_back, NULL);
@@ -29,6 +43,12 @@ int weft__registry_init(weft__registry *r, uint32_t nworkers)
 
 void weft__registry_destroy(weft__registry *r)
 {
+    for (uint32_t i = 0; i <= r->nworkers; i++) {
+        weft__registry_shard *s = &r->shards[i];
+        for (uint32_t c = 0; c < s->nchunks; c++)
+            weft__free(s->chunks[c], CHUNK_SLOTS * sizeof *s->chunks[c]);
+        weft__free(s->chunks, s->chunks_cap * sizeof *s->chunks);
+    }
     weft__free(r->shards, (r->nworkers + 1) * sizeof *r->shards);
     r->shards = NULL;
 }
@@ -40,32 +60,75 @@ static inline void bump(_Atomic size_t *counter)
                           memory_order_relaxed);
 }
 
-static void link(weft__registry_shard *s, weft__task *t)
+static inline bool slot_is_free(uintptr_t v) { return v & 1; }
+static inline uintptr_t free_slot(uint32_t next) { return ((uintptr_t)next << 1) | 1; }
+
+static inline uintptr_t *slot_at(weft__registry_shard *s, uint32_t i)
 {
-    t->reg_prev = NULL;
-    t->reg_next = s->head;
-    if (s->head)
-        s->head->reg_prev = t;
-    s->head = t;
+    return &s->chunks[i >> CHUNK_SHIFT][i & (CHUNK_SLOTS - 1)];
+}
+
+/* One more chunk: the chunk array doubles when full (a pointer per
+ * CHUNK_SLOTS tasks), the slots already handed out never move. */
+static int grow(weft__registry_shard *s)
+{
+    if (s->nchunks == s->chunks_cap) {
+        if (s->chunks_cap >= MAX_CHUNKS / 2)
+            return -ENOMEM;
+        uint32_t cap = s->chunks_cap ? s->chunks_cap * 2 : 4;
+        uintptr_t **chunks = weft__alloc(cap * sizeof *chunks);
+        if (!chunks)
+            return -ENOMEM;
+        if (s->nchunks)
+            memcpy(chunks, s->chunks, s->nchunks * sizeof *chunks);
+        weft__free(s->chunks, s->chunks_cap * sizeof *s->chunks);
+        s->chunks = chunks;
+        s->chunks_cap = cap;
+    }
+    uintptr_t *chunk = weft__alloc(CHUNK_SLOTS * sizeof *chunk);
+    if (!chunk)
+        return -ENOMEM;
+    s->chunks[s->nchunks++] = chunk;
+    return 0;
+}
+
+static int link(weft__registry_shard *s, weft__task *t)
+{
+    uint32_t slot = s->free_head;
+    if (slot != NO_SLOT) {
+        s->free_head = (uint32_t)(*slot_at(s, slot) >> 1);
+    } else {
+        if (s->used == s->nchunks * CHUNK_SLOTS && grow(s) != 0)
+            return -ENOMEM;
+        slot = s->used++;
+    }
+    *slot_at(s, slot) = (uintptr_t)t;
+    t->reg_slot = slot;
     bump(&s->inserted);
+    return 0;
 }
 
 static void unlink_task(weft__registry_shard *s, weft__task *t)
 {
-    if (t->reg_prev)
-        t->reg_prev->reg_next = t->reg_next;
-    else
-        s->head = t->reg_next;
-    if (t->reg_next)
-        t->reg_next->reg_prev = t->reg_prev;
+    *slot_at(s, t->reg_slot) = free_slot(s->free_head);
+    s->free_head = t->reg_slot;
     bump(&s->removed);
+}
+
+static void for_each(weft__registry_shard *s, weft__registry_fn fn, void *arg)
+{
+    for (uint32_t i = 0; i < s->used; i++) {
+        uintptr_t v = *slot_at(s, i);
+        if (!slot_is_free(v))
+            fn((weft__task *)v, arg);
+    }
 }
 
 int weft__registry_insert(weft__registry *r, weft__task *t, int worker)
 {
     uint32_t idx = worker < 0 ? r->nworkers : (uint32_t)worker;
     weft__registry_shard *s = &r->shards[idx];
-    t->reg_shard = (uint16_t)idx;
+    weft__state_set_shard(&t->state, idx);
     if (worker >= 0) {
         if (s->closed)
             return -ESHUTDOWN;
@@ -74,30 +137,26 @@ int weft__registry_insert(weft__registry *r, weft__task *t, int worker)
          * (and their memory reused) while the loop runs. */
         if (weft__registry_has_handed_back(r, idx))
             weft__registry_drain(r, idx);
-        link(s, t);
-        return 0;
+        return link(s, t);
     }
-    int rc = 0;
     weft__spin_lock(&s->lock);
-    if (s->closed)
-        rc = -ESHUTDOWN;
-    else
-        link(s, t);
+    int rc = s->closed ? -ESHUTDOWN : link(s, t);
     weft__spin_unlock(&s->lock);
     return rc;
 }
 
 int weft__registry_release(weft__registry *r, weft__task *t, int worker)
 {
-    weft__registry_shard *s = &r->shards[t->reg_shard];
-    if (t->reg_shard == r->nworkers) {
+    uint32_t owner = weft__state_shard(atomic_load_explicit(&t->state, memory_order_relaxed));
+    weft__registry_shard *s = &r->shards[owner];
+    if (owner == r->nworkers) {
         weft__spin_lock(&s->lock);
         unlink_task(s, t);
         weft__spin_unlock(&s->lock);
         weft__task_unref(t);
         return -1;
     }
-    if ((int)t->reg_shard == worker) {
+    if ((int)owner == worker) {
         unlink_task(s, t);
         weft__task_unref(t);
         return -1;
@@ -105,7 +164,6 @@ int weft__registry_release(weft__registry *r, weft__task *t, int worker)
     /* Seq_cst (not only release, so the owner that pops t sees its
      * completion): the caller next reads whether the owner sleeps, and the
      * owner publishes its sleep before rereading this stack. */
-    uint32_t owner = t->reg_shard;
     weft__task *head = atomic_load_explicit(&s->handed_back, memory_order_relaxed);
     do {
         t->queue_next = head;
@@ -136,8 +194,7 @@ void weft__registry_close(weft__registry *r, uint32_t shard, weft__registry_fn f
     if (outside)
         weft__spin_lock(&s->lock);
     s->closed = true;
-    for (weft__task *t = s->head; t; t = t->reg_next)
-        fn(t, arg);
+    for_each(s, fn, arg);
     if (outside)
         weft__spin_unlock(&s->lock);
 }
@@ -147,8 +204,7 @@ void weft__registry_for_each_stopped(weft__registry *r, weft__registry_fn fn, vo
     for (uint32_t i = 0; i <= r->nworkers; i++) {
         weft__registry_shard *s = &r->shards[i];
         weft__spin_lock(&s->lock);  /* outside threads may still race an insert */
-        for (weft__task *t = s->head; t; t = t->reg_next)
-            fn(t, arg);
+        for_each(s, fn, arg);
         weft__spin_unlock(&s->lock);
     }
 }

@@ -4,7 +4,12 @@
  *
  * One shard per worker plus one for tasks spawned from outside threads. The
  * registry holds one reference to each task from insertion until it unlinks
- * the task after completion.
+ * the task after completion. A shard is an array of slots, out of the tasks'
+ * headers: each holds a task or the index of the next free slot, so insert
+ * and unlink are a few stores and a task carries only its slot's index.
+ * The array is made of page-sized chunks that never move; it grows a chunk
+ * at a time and never shrinks: it stays as large as the shard's peak of
+ * live tasks (8 bytes each).
  *
  * Who touches what:
  *   1. A worker shard's list and counters belong to its worker: it inserts the
@@ -33,7 +38,10 @@
 struct weft__task;
 
 typedef struct weft__registry_shard {
-    _Alignas(64) struct weft__task *head;
+    _Alignas(64) uintptr_t **chunks;    /* slots: a task, or (next free << 1) | 1 */
+    uint32_t nchunks, chunks_cap;
+    uint32_t used;                  /* slots [0, used) were handed out */
+    uint32_t free_head;             /* UINT32_MAX: no free slot below used */
     bool closed;
     _Atomic size_t inserted;        /* written by the owner only (relaxed) */
     _Atomic size_t removed;         /* written by the owner only (relaxed) */
@@ -52,7 +60,7 @@ int weft__registry_init(weft__registry *r, uint32_t nworkers);
 void weft__registry_destroy(weft__registry *r);
 
 /* worker: the calling worker's index, or -1 from outside. -ESHUTDOWN once the
- * shard is closed. */
+ * shard is closed, -ENOMEM when its array could not grow. */
 int weft__registry_insert(weft__registry *r, struct weft__task *t, int worker);
 
 /* The task completed: drop the registry's reference, unlinking it now when the

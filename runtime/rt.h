@@ -51,6 +51,8 @@ struct weft_runtime {
 
     _Atomic bool stop;              /* workers leave their loops */
     _Atomic int phase;
+    _Atomic uint64_t closing_ns;    /* when CLOSING began: the request time of
+                                     * tasks without a record (task.h) */
     pthread_mutex_t lifecycle_lock; /* serialises shutdown; guards startup */
     pthread_cond_t started_cond;
     uint32_t started;               /* workers that finished ring setup */

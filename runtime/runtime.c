@@ -175,9 +175,10 @@ static int spawn(weft_runtime *rt, const weft_task_desc *desc, weft_join *join)
         return err;
     weft_worker *w = weft__current_worker;
     int worker = (w && w->rt == rt) ? (int)w->index : -1;
-    if (weft__registry_insert(&rt->registry, t, worker) < 0) {
+    int rc = weft__registry_insert(&rt->registry, t, worker);
+    if (rc < 0) {
         weft__task_free(t);
-        return -ESHUTDOWN;
+        return rc;
     }
     if (join)
         join->weft_task = t;
@@ -223,6 +224,7 @@ static void sleep_1ms(void)
  * cooperative tasks the grace period. */
 static void close_and_wait(weft_runtime *rt)
 {
+    atomic_store_explicit(&rt->closing_ns, weft__monotonic_ns(), memory_order_relaxed);
     atomic_store_explicit(&rt->phase, WEFT__RT_CLOSING, memory_order_seq_cst);
     weft__registry_close(&rt->registry, rt->nworkers, weft__task_request_shutdown, NULL);
     for (uint32_t i = 0; i < rt->nworkers; i++)
@@ -347,5 +349,5 @@ weft_runtime *weft_cx_runtime(weft_cx *cx)
 
 const char *weft_cx_task_name(weft_cx *cx)
 {
-    return cx ? cx->task->name : NULL;
+    return cx ? weft__task_name(cx->task) : NULL;
 }

@@ -77,8 +77,9 @@ static uint64_t name_hash(const char *name)
 static void absorb_task(weft__sim *s, weft__task *t)
 {
     const weft_frame *f = weft__task_frame(t);
-    absorb(s, ((uint64_t)t->alloc_size << 32) | f->weft_resume);
-    absorb(s, name_hash(t->name));
+    uint64_t shape = weft__task_layout(t) | t->nbindings;
+    absorb(s, (shape << 32) | f->weft_resume);
+    absorb(s, name_hash(weft__task_name(t)));
 }
 
 /* ---- setting up ------------------------------------------------------------- */
@@ -329,6 +330,7 @@ int weft__sim_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcom
 void weft__sim_close(weft_runtime *rt)
 {
     weft__sim *s = &rt->sim;
+    atomic_store_explicit(&rt->closing_ns, weft__monotonic_ns(), memory_order_relaxed);
     atomic_store_explicit(&rt->phase, WEFT__RT_CLOSING, memory_order_seq_cst);
     weft__registry_close(&rt->registry, rt->nworkers, weft__task_request_shutdown, NULL);
     uint64_t grace = (uint64_t)s->grace_ms * 1000000u;

@@ -1,9 +1,10 @@
 /*
  * runtime/task.c - allocating, freeing and waking tasks.
  *
- * A task is one allocation of WEFT__FRAME_OFFSET + frame_size bytes; the frame
- * is copied in at spawn and never moves. Freeing happens on the last reference,
- * from whichever thread drops it.
+ * A task is one allocation: the optional parts its LAYOUT bits name and its
+ * token bindings (task.h), the header, then frame_size bytes of frame, copied
+ * in at spawn and never moved. Freeing happens on the last reference, from
+ * whichever thread drops it.
  */
 #include "runtime/task.h"
 
@@ -36,40 +37,77 @@ void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
     cx->teardown = false;
 }
 
-weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool joinable, int *err)
+/* Which optional parts a task spawned from desc needs (task.h). */
+static uint64_t layout_for(const weft_task_desc *desc, bool joinable)
+{
+    uint64_t layout = 0;
+    if (joinable)
+        layout |= WEFT__HAS_JOIN;
+    if (joinable || desc->ntokens || (desc->flags & WEFT_TASK_SHIELDED))
+        layout |= WEFT__HAS_RECORD;
+    if (desc->drop)
+        layout |= WEFT__HAS_DROP;
+    if (desc->name)
+        layout |= WEFT__HAS_NAME;
+    return layout;
+}
+
+/* Bytes before the header: the optional parts and nbindings bindings,
+ * rounded so that the header, and the frame after it, stay max-aligned. */
+static size_t prefix_size(uint64_t layout, unsigned nbindings)
+{
+    size_t parts = weft__task_part_offset(layout, WEFT__PARTS_END)
+                 + nbindings * sizeof(weft__binding);
+    return (parts + WEFT__FRAME_ALIGN - 1) & ~(size_t)(WEFT__FRAME_ALIGN - 1);
+}
+
+static bool desc_is_valid(const weft_task_desc *desc)
 {
     if (!desc->poll || desc->frame_size < sizeof(weft_frame) || desc->frame_size > MAX_FRAME_SIZE
         || (desc->flags & ~(unsigned)(WEFT_TASK_CANCEL_SAFE | WEFT_TASK_SHIELDED))
-        || desc->ntokens > WEFT_MAX_TASK_TOKENS || (desc->ntokens && !desc->tokens)) {
+        || desc->ntokens > WEFT_MAX_TASK_TOKENS || (desc->ntokens && !desc->tokens))
+        return false;
+    for (unsigned i = 0; i < desc->ntokens; i++)
+        if (!desc->tokens[i])
+            return false;
+    return true;
+}
+
+static void set_part(weft__task *t, uint64_t layout, uint64_t part, const void *value,
+                     size_t size)
+{
+    memcpy((char *)t - weft__task_part_offset(layout, part) - size, value, size);
+}
+
+weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool joinable, int *err)
+{
+    if (!desc_is_valid(desc)) {
         *err = -EINVAL;
         return NULL;
     }
-    for (unsigned i = 0; i < desc->ntokens; i++) {
-        if (!desc->tokens[i]) {
-            *err = -EINVAL;
-            return NULL;
-        }
-    }
-    size_t frame_end = (WEFT__FRAME_OFFSET + desc->frame_size + 7) & ~(size_t)7;
-    size_t size = frame_end + desc->ntokens * sizeof(weft__binding);
-    weft__task *t = weft__alloc(size);
-    if (!t) {
+    uint64_t layout = layout_for(desc, joinable);
+    size_t prefix = prefix_size(layout, desc->ntokens);
+    char *base = weft__alloc(prefix + WEFT__FRAME_OFFSET + desc->frame_size);
+    if (!base) {
         *err = -ENOMEM;
         return NULL;
     }
-    memset(t, 0, WEFT__FRAME_OFFSET);
-    atomic_init(&t->state, weft__state_initial(joinable, desc->flags & WEFT_TASK_CANCEL_SAFE));
-    atomic_init(&t->cancel_requested_ns, 0);
+    weft__task *t = (weft__task *)(base + prefix);
+    memset(base, 0, prefix + WEFT__FRAME_OFFSET);
+    atomic_init(&t->state,
+                weft__state_initial(joinable, desc->flags & WEFT_TASK_CANCEL_SAFE, layout));
     t->poll = desc->poll;
     t->rt = rt;
-    t->drop = desc->drop;
-    t->name = desc->name;
-    t->alloc_size = (uint32_t)size;
     t->nbindings = (uint8_t)desc->ntokens;
-    if (desc->flags & WEFT_TASK_SHIELDED) {
+    weft__cancel_record *rec = weft__task_record(t);
+    if (rec)
+        atomic_init(&rec->requested_ns, 0);
+    if (desc->drop)
+        set_part(t, layout, WEFT__HAS_DROP, &desc->drop, sizeof desc->drop);
+    if (desc->name)
+        set_part(t, layout, WEFT__HAS_NAME, &desc->name, sizeof desc->name);
+    if (desc->flags & WEFT_TASK_SHIELDED)
         t->shield_depth = 1;    /* an outermost shield that never ends */
-        t->shield_started_ns = weft__monotonic_ns();
-    }
     void *frame = weft__task_frame(t);
     if (desc->frame)
         memcpy(frame, desc->frame, desc->frame_size);
@@ -81,7 +119,9 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
 
 struct weft__binding *weft__task_bindings(weft__task *t)
 {
-    return (weft__binding *)((char *)t + t->alloc_size) - t->nbindings;
+    uint64_t layout = weft__task_layout(t);
+    return (weft__binding *)((char *)t - weft__task_part_offset(layout, WEFT__PARTS_END))
+         - t->nbindings;
 }
 
 void weft__task_bind_tokens(weft__task *t, const weft_task_desc *desc)
@@ -96,12 +136,13 @@ void weft__task_unbind_tokens(weft__task *t)
     weft__binding *b = weft__task_bindings(t);
     for (unsigned i = 0; i < t->nbindings; i++)
         weft__token_unbind(&b[i]);
-    t->nbindings = 0;
 }
 
 void weft__task_free(weft__task *t)
 {
-    weft__free(t, t->alloc_size);
+    /* nbindings is still the spawn's count: unbinding leaves it alone. */
+    size_t prefix = prefix_size(weft__task_layout(t), t->nbindings);
+    weft__free_unsized((char *)t - prefix);
 }
 
 void weft__task_unref(weft__task *t)

@@ -1,22 +1,40 @@
 /*
- * runtime/task.h - the task object: one allocation holding the header below
- * followed by the user's frame, which never moves.
+ * runtime/task.h - the task object: one allocation holding, in order, the
+ * optional parts only some tasks need, the 64-byte header below (one cache
+ * line for the tasks whose allocation starts with it), and the user's frame,
+ * which never moves.
+ *
+ * The optional parts sit just before the header, nearest first, each present
+ * only when the state word's LAYOUT bit says so (fixed at spawn):
+ *   JOIN       the join waker (a task spawned with a handle);
+ *   RECORD     the cancellation record: request time, shield times, the await
+ *              where the request took effect (a task that can be cancelled by
+ *              something other than shutdown: a handle, a token, or a shield
+ *              from spawn on);
+ *   DROP, NAME the drop hook and the name, when the spawner gave them;
+ *   then the token bindings (`nbindings` of them) and padding to 16 bytes.
+ * A detached task without tokens, hook or name is its header and its frame:
+ * 128 bytes for a 64-byte frame. A shutdown request on such a task records
+ * the runtime's closing time as its request time and no shield time.
  *
  * Who touches what:
  *   1. `state` is atomic and follows the rules in task_state.h.
  *   2. `queue_next` belongs to whoever holds the notified reference (a queue);
  *      after completion, to the registry's hand-back stack (registry.h).
- *   3. `leaf`, `leaf_hook`, `leaf_withdrawing`, `suspended_at`, `shield_depth`,
- *      `cancel_delivered_at` and the frame belong to the holder of RUNNING.
- *   4. `cancel_requested_ns` is written once, by the request that set
+ *   3. `leaf`, `leaf_hook`, `leaf_withdrawing`, `suspended_at`, `shield_depth`
+ *      and the record's shield times and await site belong to the holder of
+ *      RUNNING, and so does the frame.
+ *   4. The record's `requested_ns` is written once, by the request that set
  *      CANCEL_REQUESTED, just after it; readers treat 0 as "not known yet".
- *   5. The outcome (`value`, `status`, shield time) is written by the holder of
- *      RUNNING before COMPLETE, read by the join side after it (rule 5).
- *   6. `reg_prev`/`reg_next` belong to the owner of the task's registry shard
+ *   5. The outcome (`value`, `status`, the record's shield time) is written by
+ *      the holder of RUNNING before COMPLETE, read by the join side after it
+ *      (task_state.h rule 5). `value` and `status` share their place with
+ *      `leaf` and `leaf_hook`, which are dead once the last poll returned.
+ *   6. `reg_slot` belongs to the owner of the task's registry shard
  *      (registry.h, rules 1-3).
- *   7. The token bindings after the frame are linked at spawn and unlinked by
- *      the holder of RUNNING before COMPLETE; while linked, each belongs to its
- *      token's lock (token.c).
+ *   7. The token bindings are linked at spawn and unlinked by the holder of
+ *      RUNNING before COMPLETE; while linked, each belongs to its token's lock
+ *      (token.c).
  *   8. Everything else is immutable after spawn.
  */
 #ifndef WEFT_RUNTIME_TASK_H
@@ -32,45 +50,112 @@
 struct weft_worker;
 
 typedef struct weft__task {
-    /* First cache line: what scheduling, waking, cancelling and joining touch. */
+    /* What scheduling, waking, polling and completing touch. */
     weft__state state;
     struct weft__task *queue_next;
     weft_poll_fn poll;
     weft_runtime *rt;
-    weft_waker join_waker;
-    int64_t value;
-    void *leaf;                     /* the leaf the task is suspended on */
-    int status;
-    uint32_t shield_depth;
-
-    weft_cancel_hook leaf_hook;
+    union {
+        struct {                        /* until the last poll returned */
+            void *leaf;                 /* the leaf the task is suspended on */
+            weft_cancel_hook leaf_hook;
+        };
+        struct {                        /* from COMPLETE on (rule 5) */
+            int64_t value;
+            int status;
+        };
+    };
     const weft_site *suspended_at;
-    struct weft__task *reg_prev, *reg_next;
-    weft_drop_fn drop;
-    _Atomic uint64_t cancel_requested_ns;   /* 0 = not yet set */
-    uint64_t shield_started_ns;
-    uint64_t shield_held_ns;
-    const weft_site *cancel_delivered_at;
-    const char *name;
-    uint32_t alloc_size;
-    uint16_t reg_shard;
+    uint32_t reg_slot;
+    uint16_t shield_depth;
+    uint8_t nbindings;              /* token bindings before the header */
     bool leaf_withdrawing;
-    uint8_t nbindings;              /* token bindings at the allocation's end */
 } weft__task;
 
-/* The frame starts at a fixed, max-aligned offset after the header. */
+_Static_assert(sizeof(weft__task) == 64, "the task header is one cache line");
+
+/* LAYOUT bits of the state word: the optional parts before the header. */
+#define WEFT__HAS_JOIN      ((uint64_t)1 << WEFT__LAYOUT_SHIFT)
+#define WEFT__HAS_RECORD    ((uint64_t)2 << WEFT__LAYOUT_SHIFT)
+#define WEFT__HAS_DROP      ((uint64_t)4 << WEFT__LAYOUT_SHIFT)
+#define WEFT__HAS_NAME      ((uint64_t)8 << WEFT__LAYOUT_SHIFT)
+#define WEFT__PARTS_END     ((uint64_t)16 << WEFT__LAYOUT_SHIFT)   /* where bindings start */
+
+/* When and where a cancellation request met the task (rules 3-5). */
+typedef struct weft__cancel_record {
+    _Atomic uint64_t requested_ns;      /* 0 = not yet set */
+    uint64_t shield_started_ns;         /* 0: the shield predates the request */
+    uint64_t shield_held_ns;
+    const weft_site *delivered_at;
+} weft__cancel_record;
+
+/* The frame starts right after the header, max-aligned. */
 #define WEFT__FRAME_ALIGN 16
-#define WEFT__FRAME_OFFSET \
-    ((sizeof(weft__task) + WEFT__FRAME_ALIGN - 1) & ~(size_t)(WEFT__FRAME_ALIGN - 1))
+#define WEFT__FRAME_OFFSET sizeof(weft__task)
+_Static_assert(WEFT__FRAME_OFFSET % WEFT__FRAME_ALIGN == 0, "the frame is max-aligned");
 
 static inline void *weft__task_frame(weft__task *t)
 {
     return (char *)t + WEFT__FRAME_OFFSET;
 }
 
+static inline uint64_t weft__task_layout(const weft__task *t)
+{
+    /* Relaxed: the LAYOUT bits never change after spawn. */
+    return atomic_load_explicit(&((weft__task *)t)->state, memory_order_relaxed)
+         & WEFT__LAYOUT_MASK;
+}
+
+/* Bytes of the optional parts before `part` (a HAS_* bit), nearest first. */
+static inline size_t weft__task_part_offset(uint64_t layout, uint64_t part)
+{
+    size_t off = 0;
+    if ((layout & WEFT__HAS_JOIN) && part > WEFT__HAS_JOIN)
+        off += sizeof(weft_waker);
+    if ((layout & WEFT__HAS_RECORD) && part > WEFT__HAS_RECORD)
+        off += sizeof(weft__cancel_record);
+    if ((layout & WEFT__HAS_DROP) && part > WEFT__HAS_DROP)
+        off += sizeof(weft_drop_fn);
+    if ((layout & WEFT__HAS_NAME) && part > WEFT__HAS_NAME)
+        off += sizeof(const char *);
+    return off;
+}
+
+/* The join waker: only for a task spawned with a handle. */
+static inline weft_waker *weft__task_join_waker(weft__task *t)
+{
+    return (weft_waker *)t - 1;
+}
+
+/* The cancellation record, or NULL for a task that has none. */
+static inline weft__cancel_record *weft__task_record(weft__task *t)
+{
+    uint64_t layout = weft__task_layout(t);
+    if (!(layout & WEFT__HAS_RECORD))
+        return NULL;
+    return (weft__cancel_record *)((char *)t - weft__task_part_offset(layout, WEFT__HAS_RECORD))
+         - 1;
+}
+
+static inline weft_drop_fn weft__task_drop_fn(weft__task *t)
+{
+    uint64_t layout = weft__task_layout(t);
+    if (!(layout & WEFT__HAS_DROP))
+        return NULL;
+    return *((weft_drop_fn *)((char *)t - weft__task_part_offset(layout, WEFT__HAS_DROP)) - 1);
+}
+
+static inline const char *weft__task_name(weft__task *t)
+{
+    uint64_t layout = weft__task_layout(t);
+    if (!(layout & WEFT__HAS_NAME))
+        return NULL;
+    return *((const char **)((char *)t - weft__task_part_offset(layout, WEFT__HAS_NAME)) - 1);
+}
+
 struct weft__binding;
 
-/* The token bindings, after the frame (runtime/token.h). */
+/* The token bindings, before the optional parts above (runtime/token.h). */
 struct weft__binding *weft__task_bindings(weft__task *t);
 /* At spawn, once the task is registered: link it into its tokens' lists. */
 void weft__task_bind_tokens(weft__task *t, const weft_task_desc *desc);

@@ -9,10 +9,13 @@
 #include "runtime/task_state.h"
 
 #include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
 
-uint64_t weft__state_initial(bool joinable, bool cancel_safe)
+uint64_t weft__state_initial(bool joinable, bool cancel_safe, uint64_t layout)
 {
-    uint64_t s = WEFT__NOTIFIED | 2 * WEFT__REF_ONE;
+    assert((layout & ~WEFT__LAYOUT_MASK) == 0);
+    uint64_t s = WEFT__NOTIFIED | 2 * WEFT__REF_ONE | layout;
     if (joinable)
         s += WEFT__JOIN_INTEREST + WEFT__REF_ONE;
     else
@@ -181,12 +184,31 @@ weft__claim_outcome weft__state_claim_idle(weft__state *s)
     return WEFT__CLAIM_OK;
 }
 
+void weft__state_set_shard(weft__state *s, uint32_t shard)
+{
+    /* Relaxed RMW, not a store: once the task is findable (a token it is
+     * bound to, the registry) a request may race with this. */
+    atomic_fetch_or_explicit(s, (uint64_t)shard << WEFT__SHARD_SHIFT, memory_order_relaxed);
+}
+
+bool weft__state_mark_cancel_seen(weft__state *s)
+{
+    /* Only the holder of RUNNING sets it, once per task, on a cancel path. */
+    uint64_t prev = atomic_fetch_or_explicit(s, WEFT__CANCEL_SEEN, memory_order_relaxed);
+    return !(prev & WEFT__CANCEL_SEEN);
+}
+
 void weft__state_ref_inc(weft__state *s)
 {
     /* Relaxed: the caller already holds a reference that keeps the task alive. */
     uint64_t prev = atomic_fetch_add_explicit(s, WEFT__REF_ONE, memory_order_relaxed);
     assert(weft__state_refs(prev) > 0);
-    (void)prev;
+    if (__builtin_expect(weft__state_refs(prev) >= (UINT64_C(1) << 31), 0)) {
+        /* Far past any real count: wakers are being cloned and never dropped,
+         * and the next 2^31 would wrap the count to zero and free a live task. */
+        fputs("weft: task reference count overflow (leaked wakers?)\n", stderr);
+        abort();
+    }
 }
 
 bool weft__state_ref_dec(weft__state *s)

@@ -1,6 +1,7 @@
 /*
  * runtime/task_state.h - the task state word: one atomic 64-bit word per task
- * holding its lifecycle bits and its reference count.
+ * holding its lifecycle bits, the few facts about it that never change, and
+ * its reference count.
  *
  * Bits (low to high):
  *
@@ -23,7 +24,16 @@
  *                    the task was alive; informational, for traces and stats.
  *   bits 8..10       CANCEL_SOURCE: the weft_cancel_source of the first request,
  *                    set in the same CAS as CANCEL_REQUESTED, never changed.
- *   bits 16..63      Reference count, in units of REF_ONE.
+ *   CANCEL_SEEN      The request took effect at an await or a tear-down and
+ *                    its provenance was recorded (set once, by the holder of
+ *                    RUNNING, so a level-triggered cancellation is traced once).
+ *   bits 12..15      LAYOUT: which optional parts the task's allocation holds
+ *                    before its header (runtime/task.h). Set at spawn, never
+ *                    changed: any thread may read them with a relaxed load.
+ *   bits 16..31      SHARD: the registry shard the task is in, set before the
+ *                    task is inserted there and never changed (registry.h).
+ *   bits 32..63      Reference count, in units of REF_ONE. An increment that
+ *                    would pass 2^31 aborts: it can only be a waker leak.
  *
  * References: the registry holds one until the task completes; a queued task
  * holds one (the notified reference, which becomes the running reference while
@@ -66,9 +76,14 @@
 #define WEFT__DETACHED          ((uint64_t)1 << 7)
 #define WEFT__SOURCE_SHIFT      8
 #define WEFT__SOURCE_MASK       ((uint64_t)7 << WEFT__SOURCE_SHIFT)
-#define WEFT__REF_SHIFT         16
+#define WEFT__CANCEL_SEEN       ((uint64_t)1 << 11)
+#define WEFT__LAYOUT_SHIFT      12
+#define WEFT__LAYOUT_MASK       ((uint64_t)15 << WEFT__LAYOUT_SHIFT)
+#define WEFT__SHARD_SHIFT       16
+#define WEFT__SHARD_MASK        ((uint64_t)0xffff << WEFT__SHARD_SHIFT)
+#define WEFT__FLAG_MASK         (((uint64_t)1 << WEFT__SHARD_SHIFT) - 1)
+#define WEFT__REF_SHIFT         32
 #define WEFT__REF_ONE           ((uint64_t)1 << WEFT__REF_SHIFT)
-#define WEFT__FLAG_MASK         (WEFT__REF_ONE - 1)
 
 _Static_assert(WEFT__CANCEL_REQUESTED == WEFT__STATE_CANCEL_REQUESTED,
                "the inline await check in weft/task.h reads this bit");
@@ -76,6 +91,11 @@ _Static_assert(WEFT__CANCEL_REQUESTED == WEFT__STATE_CANCEL_REQUESTED,
 typedef _Atomic uint64_t weft__state;
 
 static inline uint64_t weft__state_refs(uint64_t s) { return s >> WEFT__REF_SHIFT; }
+
+static inline uint32_t weft__state_shard(uint64_t s)
+{
+    return (uint32_t)((s & WEFT__SHARD_MASK) >> WEFT__SHARD_SHIFT);
+}
 
 static inline int weft__state_source(uint64_t s)
 {
@@ -85,9 +105,15 @@ static inline int weft__state_source(uint64_t s)
 /*
  * The initial word: queued (NOTIFIED, owning a reference), registered (one
  * reference), and with a join handle (JOIN_INTEREST and one reference) unless
- * detached.
+ * detached; `layout` is the LAYOUT bits (task.h).
  */
-uint64_t weft__state_initial(bool joinable, bool cancel_safe);
+uint64_t weft__state_initial(bool joinable, bool cancel_safe, uint64_t layout);
+
+/* Registry insertion, before the task is linked: record its shard. */
+void weft__state_set_shard(weft__state *s, uint32_t shard);
+
+/* A cancellation took effect: set CANCEL_SEEN. Returns true the first time. */
+bool weft__state_mark_cancel_seen(weft__state *s);
 
 typedef enum {
     WEFT__RUN_OK,           /* now RUNNING: poll it */

@@ -40,19 +40,19 @@ Test(state, bits_are_distinct_and_below_refcount)
 
 Test(state, initial)
 {
-    uint64_t s = weft__state_initial(true, false);
+    uint64_t s = weft__state_initial(true, false, 0);
     cr_assert_eq(s & WEFT__FLAG_MASK, WEFT__NOTIFIED | WEFT__JOIN_INTEREST);
     cr_assert_eq(weft__state_refs(s), 3);   /* registry, queue, handle */
 
-    s = weft__state_initial(false, false);
+    s = weft__state_initial(false, false, 0);
     cr_assert_eq(s & WEFT__FLAG_MASK, WEFT__NOTIFIED | WEFT__DETACHED);
     cr_assert_eq(weft__state_refs(s), 2);
 
-    s = weft__state_initial(true, true);
+    s = weft__state_initial(true, true, 0);
     cr_assert_eq(s & WEFT__FLAG_MASK, WEFT__NOTIFIED | WEFT__JOIN_INTEREST | WEFT__CANCEL_SAFE);
     cr_assert_eq(weft__state_refs(s), 3);
 
-    s = weft__state_initial(false, true);
+    s = weft__state_initial(false, true, 0);
     cr_assert_eq(s & WEFT__FLAG_MASK, WEFT__NOTIFIED | WEFT__DETACHED | WEFT__CANCEL_SAFE);
     cr_assert_eq(weft__state_refs(s), 2);
     WEFT_ASSERT_NO_LEAKS();
@@ -60,7 +60,7 @@ Test(state, initial)
 
 Test(state, to_running_ok)
 {
-    set(weft__state_initial(true, true));
+    set(weft__state_initial(true, true, 0));
     cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_OK);
     cr_assert_eq(flags(), WEFT__RUNNING | WEFT__JOIN_INTEREST | WEFT__CANCEL_SAFE);
     cr_assert_eq(refs(), 3);    /* the notified ref became the running ref */
@@ -318,7 +318,7 @@ Test(state, refcounts)
 Test(state, whole_life_of_a_joined_task)
 {
     /* spawn -> poll (pending) -> woken -> poll -> complete -> joined */
-    set(weft__state_initial(true, false));                 /* refs 3 */
+    set(weft__state_initial(true, false, 0));                 /* refs 3 */
     cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_OK);
     weft__state_ref_inc(&st);                              /* a waker: 4 */
     cr_assert_eq(weft__state_to_idle(&st), WEFT__IDLE_OK); /* 3 */
