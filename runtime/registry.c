@@ -133,9 +133,13 @@ int weft__registry_insert(weft__registry *r, weft__task *t, int worker)
         if (s->closed)
             return -ESHUTDOWN;
         /* A task that spawns in a loop keeps its worker from reaching the
-         * tick that drains: drain here too, so completed tasks are freed
-         * (and their memory reused) while the loop runs. */
-        if (weft__registry_has_handed_back(r, idx))
+         * tick that drains. Drain here too, but only once the free slots
+         * are used up: the hand-back stack's line is written by the workers
+         * that complete our tasks, so reading it on every spawn would pull
+         * it across cores each time. Read before taking a new slot instead:
+         * what waits is bounded by the free slots, so the shard's memory
+         * never grows past its peak of live tasks for want of a drain. */
+        if (s->free_head == NO_SLOT && weft__registry_has_handed_back(r, idx))
             weft__registry_drain(r, idx);
         return link(s, t);
     }

@@ -186,9 +186,10 @@ weft__claim_outcome weft__state_claim_idle(weft__state *s)
 
 void weft__state_set_shard(weft__state *s, uint32_t shard)
 {
-    /* Relaxed RMW, not a store: once the task is findable (a token it is
-     * bound to, the registry) a request may race with this. */
-    atomic_fetch_or_explicit(s, (uint64_t)shard << WEFT__SHARD_SHIFT, memory_order_relaxed);
+    /* A load and a store, no RMW: the task is in no registry, token or queue
+     * yet, so nothing else can be changing the word (the caller's contract). */
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed) & ~WEFT__SHARD_MASK;
+    atomic_store_explicit(s, cur | (uint64_t)shard << WEFT__SHARD_SHIFT, memory_order_relaxed);
 }
 
 bool weft__state_mark_cancel_seen(weft__state *s)

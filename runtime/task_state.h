@@ -109,7 +109,8 @@ static inline int weft__state_source(uint64_t s)
  */
 uint64_t weft__state_initial(bool joinable, bool cancel_safe, uint64_t layout);
 
-/* Registry insertion, before the task is linked: record its shard. */
+/* Registry insertion, before the task is linked anywhere (no other thread
+ * can reach it yet): record its shard. */
 void weft__state_set_shard(weft__state *s, uint32_t shard);
 
 /* A cancellation took effect: set CANCEL_SEEN. Returns true the first time. */
