@@ -172,7 +172,7 @@ static weft_withdraw withdraw_on_owner(weft__driver *d, weft__io *s)
     return WEFT_WITHDRAW_PENDING;
 }
 
-static weft_withdraw io_withdraw(weft_cx *cx, void *leaf)
+weft_withdraw weft__io_withdraw(weft_cx *cx, void *leaf)
 {
     weft__io *s = leaf;
     uint32_t state = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -210,7 +210,7 @@ weft_poll weft__io_begin(weft_cx *cx, weft_io *io, unsigned kind, weft__op **opp
     switch (atomic_load_explicit(&s->state, memory_order_acquire)) {
     case WEFT__IO_INFLIGHT:
     case WEFT__IO_HANDOFF:
-        weft_cx_suspend(cx, s, io_withdraw);
+        weft_cx_suspend(cx, s, weft__io_withdraw);
         return WEFT_PENDING;
     case WEFT__IO_DONE:
         if (!weft_cx_coop(cx))
@@ -254,7 +254,7 @@ weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op)
     if (s->deadline_ns)
         weft__wheel_insert(&d->wheel, &op->deadline, s->deadline_ns);
     weft__submit_op(d, op);
-    weft_cx_suspend(cx, s, io_withdraw);
+    weft_cx_suspend(cx, s, weft__io_withdraw);
     return WEFT_PENDING;
 }
 

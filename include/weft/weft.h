@@ -12,6 +12,7 @@
 #include "weft/time.h"
 #include "weft/blocking.h"
 #include "weft/io.h"
+#include "weft/stream.h"
 #include "weft/select.h"
 #include "weft/group.h"
 #include "weft/token.h"
