@@ -13,6 +13,7 @@
 #include "weft/blocking.h"
 #include "weft/io.h"
 #include "weft/stream.h"
+#include "weft/signal.h"
 #include "weft/select.h"
 #include "weft/group.h"
 #include "weft/token.h"
