@@ -123,24 +123,7 @@ weft_poll (weft_close)(weft_cx *cx, weft_io *io, int fd)
     return weft__io_start(cx, io, op);
 }
 
-/* ---- synchronous helpers ---------------------------------------------------------- */
-
-int weft_tcp_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog)
-{
-    if (!addr)
-        return -EINVAL;
-    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0
-        || bind(fd, addr, addrlen) != 0 || listen(fd, backlog) != 0) {
-        int err = -errno;
-        close(fd);
-        return err;
-    }
-    return fd;
-}
+/* ---- synchronous helpers (listeners: listen.c) -------------------------------------- */
 
 int weft_local_port(int fd)
 {

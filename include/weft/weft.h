@@ -14,6 +14,7 @@
 #include "weft/io.h"
 #include "weft/stream.h"
 #include "weft/signal.h"
+#include "weft/net.h"
 #include "weft/select.h"
 #include "weft/group.h"
 #include "weft/token.h"
