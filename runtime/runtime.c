@@ -21,6 +21,7 @@
 
 #include "reactor/driver.h"
 #include "runtime/alloc.h"
+#include "runtime/env.h"
 #include "runtime/harness.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
@@ -156,8 +157,12 @@ int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts)
 {
     if (!out)
         return -EINVAL;
+    weft_runtime_opts env;      /* WEFT_WORKERS & co. fill what opts left default */
+    int rc = weft__runtime_opts_env_defaults(opts, &env);
+    if (rc)
+        return rc;
     weft_runtime *rt;
-    int rc = weft__runtime_new_unstarted(&rt, opts);
+    rc = weft__runtime_new_unstarted(&rt, &env);
     if (rc == 0 && (rc = start_workers(rt)) != 0)
         rt_free(rt);
     if (rc == 0)

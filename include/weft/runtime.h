@@ -85,8 +85,24 @@ typedef struct weft_runtime_opts {
     void *trace_arg;
 } weft_runtime_opts;
 
-/* Start a runtime. opts may be NULL for the defaults. */
+/* Start a runtime. opts may be NULL for the defaults. Fields left at their
+ * default are taken from the environment (weft_runtime_opts_from_env);
+ * -EINVAL when a variable there is invalid. */
 WEFT_EXTERN int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts);
+
+/*
+ * The environment convention every weft program honours:
+ *   WEFT_WORKERS=N           worker threads (0..4096; 0: one per online CPU)
+ *   WEFT_PIN=1|0             pin workers to CPUs (also yes/no, true/false, on/off)
+ *   WEFT_BLOCKING_THREADS=N  most threads of the blocking pool (1..4096)
+ * An unset or empty variable changes nothing. weft_runtime_new applies them
+ * to the fields its caller left at their default (0 / false); this call
+ * applies them to *opts whatever it holds, so a program can read them
+ * first, report a bad one, and still override what it must. Returns 0, or
+ * -EINVAL for a NULL opts or an invalid value, with *bad (may be NULL)
+ * naming the variable and *opts unchanged.
+ */
+WEFT_EXTERN int weft_runtime_opts_from_env(weft_runtime_opts *opts, const char **bad);
 
 /*
  * Cancel every task (source WEFT_CANCEL_SHUTDOWN), give cooperative tasks the
