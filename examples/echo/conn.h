@@ -30,7 +30,6 @@
 /* What the tasks share. The counters are updated from any worker. */
 struct echo_server {
     int listen_fd;
-    int signal_fd;
     unsigned max_conns;
     uint64_t idle_ns;
     weft_token *stop;           /* every task is bound to it */

@@ -12,8 +12,8 @@
  *
  * The tasks:
  *
- *   signal_watch  awaits a read on a signalfd; SIGINT or SIGTERM cancels the
- *                 server's stop token (here, with main, options and setup).
+ *   signal_watch  awaits SIGINT or SIGTERM (weft_signal_wait) and cancels
+ *                 the server's stop token (here, with main, options and setup).
  *   acceptor      accepts connections and spawns one conn task for each
  *                 (conn.c, conn.h).
  *   conn          the echo loop of one connection (conn.c, conn.h).
@@ -39,7 +39,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -47,7 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -67,8 +65,7 @@ struct options {
 struct signal_watch {
     weft_frame f;
     struct echo_server *srv;
-    weft_io io;
-    struct signalfd_siginfo info;   /* in the frame: the kernel writes into it */
+    weft_signal *sig;           /* main's; open until the watcher is joined */
     weft_poll r;
 };
 
@@ -78,17 +75,14 @@ static weft_poll signal_watch_poll(weft_cx *cx, void *frame)
 {
     struct signal_watch *s = frame;
     WEFT_BEGIN(&s->f);
-    WEFT_AWAIT(&s->f, s->r, weft_read(cx, &s->io, s->srv->signal_fd, &s->info,
-                                      sizeof s->info, -1));
-    if (s->r == (weft_poll)sizeof s->info) {
-        atomic_store(&s->srv->signo, (int)s->info.ssi_signo);
+    WEFT_AWAIT(&s->f, s->r, weft_signal_wait(cx, s->sig));
+    if (s->r > 0) {
+        atomic_store(&s->srv->signo, (int)s->r);
         weft_token_cancel(s->srv->stop);
         WEFT_RETURN(&s->f, 0);
     }
-    if (s->r >= 0)
-        s->r = -EIO;            /* a signalfd never returns a short record */
     if (s->r != -ECANCELED) {
-        fprintf(stderr, "weft-echo: signalfd read: %s (%s)\n", weft_err_name((int)s->r), weft_strerror((int)s->r));
+        fprintf(stderr, "weft-echo: signal wait: %s (%s)\n", weft_err_name((int)s->r), weft_strerror((int)s->r));
         weft_token_cancel(s->srv->stop);
     }
     WEFT_RETURN(&s->f, s->r);
@@ -100,7 +94,8 @@ static weft_poll signal_watch_poll(weft_cx *cx, void *frame)
 static const char usage[] =
     "usage: weft-echo --port P [--threads N] [--max-conns M] [--idle-ms T]\n"
     "  --port P       TCP port on 127.0.0.1; 0 picks a free one\n"
-    "  --threads N    worker threads (default: one per online CPU)\n"
+    "  --threads N    worker threads (default: WEFT_WORKERS, else one per\n"
+    "                 online CPU)\n"
     "  --max-conns M  connections served at once; more are closed at once\n"
     "                 (default 1024)\n"
     "  --idle-ms T    close a connection idle for T ms (default 30000)\n";
@@ -162,21 +157,17 @@ static void fit_fd_limit(unsigned max_conns)
                 (unsigned long long)rl.rlim_cur);
 }
 
-/* Blocks SIGINT and SIGTERM in this thread and returns a signalfd for them.
- * Called before the runtime starts, so every worker inherits the mask and the
- * signals are only ever consumed through the signalfd. */
-static int open_signal_fd(void)
+/* Blocks SIGINT and SIGTERM in this thread and opens *sig for them. Called
+ * before the runtime starts, so every worker inherits the mask and the
+ * signals are only ever consumed through weft_signal_wait (weft/signal.h). */
+static int open_signals(weft_signal *sig)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    int rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (rc != 0)
-        return -rc;
-    /* Blocking, like every fd weft reads: io_uring waits for it itself. */
-    int fd = signalfd(-1, &set, SFD_CLOEXEC);
-    return fd < 0 ? -errno : fd;
+    int rc = weft_signal_block(&set);
+    return rc < 0 ? rc : weft_signal_open(sig, &set);
 }
 
 static int open_listener(unsigned port)
@@ -216,9 +207,9 @@ static int join(weft_join *h, const char *name)
 
 /* Runs the tasks until the server is stopped and every connection has ended;
  * 0, or a negative errno. */
-static int run_tasks(weft_runtime *rt, struct echo_server *srv)
+static int run_tasks(weft_runtime *rt, struct echo_server *srv, weft_signal *sig)
 {
-    struct signal_watch watch = { .srv = srv, .io = WEFT_IO_INIT };
+    struct signal_watch watch = { .srv = srv, .sig = sig };
     struct echo_acceptor acc;
     weft_task_desc acc_desc;
     echo_acceptor_task(srv, &acc, &acc_desc);
@@ -243,17 +234,26 @@ static int run_tasks(weft_runtime *rt, struct echo_server *srv)
     return rc < 0 ? rc : wrc;
 }
 
-/* Starts the runtime, serves until stopped, shuts down; 0 or a negative errno. */
-static int serve(struct echo_server *srv, unsigned threads)
+/* Starts the runtime, serves until stopped, shuts down; 0 or a negative errno.
+ * The environment's options (WEFT_WORKERS, ...) apply, --threads wins. */
+static int serve(struct echo_server *srv, weft_signal *sig, unsigned threads)
 {
     weft_runtime *rt;
-    weft_runtime_opts opts = { .threads = threads };
-    int rc = weft_runtime_new(&rt, &opts);
+    weft_runtime_opts opts = { 0 };
+    const char *bad;
+    int rc = weft_runtime_opts_from_env(&opts, &bad);
+    if (rc < 0) {
+        fprintf(stderr, "weft-echo: invalid %s=%s\n", bad, getenv(bad));
+        return rc;
+    }
+    if (threads)
+        opts.threads = threads;
+    rc = weft_runtime_new(&rt, &opts);
     if (rc < 0) {
         fprintf(stderr, "weft-echo: runtime: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
         return rc;
     }
-    rc = run_tasks(rt, srv);
+    rc = run_tasks(rt, srv, sig);
     /* Every task has returned: shutdown only stops the workers and closes
      * their rings. The counters are final. */
     int src = weft_runtime_free(rt);
@@ -307,26 +307,27 @@ int main(int argc, char **argv)
         .listen_fd = -1,
         .live = WEFT_WAITGROUP_INIT,
     };
-    int rc = srv.signal_fd = open_signal_fd();
+    weft_signal sig = WEFT_SIGNAL_INIT;
+    int rc = open_signals(&sig);
     if (rc < 0) {
-        fprintf(stderr, "weft-echo: signalfd: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
+        fprintf(stderr, "weft-echo: signals: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
         return 1;
     }
     rc = srv.listen_fd = open_listener(opt.port);
     if (rc < 0) {
         fprintf(stderr, "weft-echo: listen on 127.0.0.1:%u: %s (%s)\n", opt.port, weft_err_name(rc), weft_strerror(rc));
-        close(srv.signal_fd);
+        weft_signal_close(&sig);
         return 1;
     }
     rc = weft_token_new(&srv.stop);
     if (rc == 0) {
-        rc = serve(&srv, opt.threads);
+        rc = serve(&srv, &sig, opt.threads);
         weft_token_release(srv.stop);
     } else {
         fprintf(stderr, "weft-echo: token: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
     }
     close(srv.listen_fd);
-    close(srv.signal_fd);
+    weft_signal_close(&sig);
     print_summary(&srv, count_open_fds() - fds_at_start);
     return rc < 0 ? 1 : 0;
 }

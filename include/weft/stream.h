@@ -91,7 +91,9 @@ typedef struct weft_writer {
 
 /*
  * Set r up to read fd through a buffer of cap bytes: buf if not NULL (it must
- * outlive the reader), else allocated by weft. -EINVAL for a NULL r, fd < 0,
+ * outlive the reader), else allocated by weft. A buffer in the frame: set the
+ * stream up inside the task, since spawning copies the frame (a stream set up
+ * in the initial frame would point at the original's buffer). -EINVAL for a NULL r, fd < 0,
  * cap 0 or above WEFT_STREAM_MAX_BUFFER; -EBADF (fstat's error) for a bad fd;
  * -ENOMEM. Synchronous; any thread.
  */
