@@ -194,6 +194,8 @@ weft_poll weft_read_exact(weft_cx *cx, weft_reader *r, void *buf, size_t len)
         return -EINVAL;
     if (len > r->weft_cap)
         return -EMSGSIZE;
+    if (len == 0)
+        return 0;               /* buf may be NULL: nothing to copy */
     for (;;) {
         if (!weft__stream_busy(&r->weft_op)) {
             weft_poll why = 0;
