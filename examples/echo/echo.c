@@ -49,6 +49,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <weft/signal.h>
 #include <weft/weft.h>
 
 #include "conn.h"

@@ -1,5 +1,6 @@
 /*
- * weft/signal.h - POSIX signals as awaitables, over signalfd(2).
+ * weft/signal.h - POSIX signals as awaitables, over signalfd(2). Not part
+ * of weft/weft.h (sigset_t is POSIX, not C11): include it by name.
  *
  * The rule: a signal is read from a signalfd only while it is blocked in
  * every thread of the process; a thread that has it unblocked takes it the

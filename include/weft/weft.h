@@ -1,6 +1,8 @@
 /*
  * weft/weft.h - the whole public API of weft, a work-stealing runtime for
- * stackless asynchronous tasks over io_uring with explicit cancellation.
+ * stackless asynchronous tasks over io_uring with explicit cancellation;
+ * all but two headers: weft/sim.h (the simulator) and weft/signal.h, whose
+ * sigset_t needs POSIX (a strict -std=c11 build of weft.h must still work).
  */
 #ifndef WEFT_WEFT_H
 #define WEFT_WEFT_H
@@ -13,7 +15,6 @@
 #include "weft/blocking.h"
 #include "weft/io.h"
 #include "weft/stream.h"
-#include "weft/signal.h"
 #include "weft/net.h"
 #include "weft/select.h"
 #include "weft/group.h"

@@ -14,6 +14,7 @@
 
 #include "core_util.h"
 #include "runtime/alloc.h"
+#include "weft/signal.h"
 
 TestSuite(misuse_server, .timeout = 60);
 

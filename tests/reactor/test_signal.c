@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 
 #include "io_test.h"
+#include "weft/signal.h"
 #include "test_util.h"
 
 TestSuite(signal, .timeout = 60);
