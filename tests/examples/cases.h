@@ -1,7 +1,8 @@
 /*
  * tests/examples/cases.h - the sweep cases defined outside
- * test_examples_sweep.c: the README's task bodies (readme_tasks.c) and
- * examples/hello.c's tasks (hello_tasks.c). Each runs its case by abort and
+ * test_examples_sweep.c: the README's task bodies (readme_tasks.c), the
+ * server toolkit's handler (toolkit_tasks.c) and examples/hello.c's tasks
+ * (hello_tasks.c). Each runs its case by abort and
  * by token (sweep.h) and returns 0 when every check held.
  */
 #ifndef WEFT_TESTS_EXAMPLES_CASES_H
@@ -21,6 +22,8 @@ int check_readme_blocking_real(void);
 int sweep_readme_select(void);
 int sweep_readme_join_timeout(bool safe_child);
 int sweep_readme_group(bool all_wait);
+
+int sweep_toolkit_line_conn(void);
 
 int sweep_hello_child(void);
 int sweep_hello_parent(bool *known_bug_seen);

@@ -9,6 +9,9 @@
  *
  *   README tasks      readme_tasks.c (the README's code as written there,
  *                     but for the fixes of two findings, marked in it)
+ *   toolkit           toolkit_tasks.c (the server toolkit's line handler,
+ *                     proposed for the README): its echo a prefix of what
+ *                     was sent, the streams' buffers freed in its drop hook
  *   examples/hello    hello_tasks.c (hello.c itself)
  *   examples/echo     the conn task and the acceptor of conn.c, against real
  *                     loopback TCP clients: each client's echo is a prefix of
@@ -72,6 +75,11 @@ Test(examples_sweep, readme_conn_handler)
 {
     EXPECT_CLEAN(sweep_readme_conn());
     WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(examples_sweep, toolkit_line_handler)
+{
+    EXPECT_CLEAN(sweep_toolkit_line_conn());
 }
 
 Test(examples_sweep, readme_request_token)
