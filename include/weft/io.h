@@ -6,7 +6,9 @@
  * polls check it, and the await yields the kernel's result (>= 0, or a
  * negative errno). The task may be stolen by another worker meanwhile; the
  * completion still wakes it. One weft_io runs one operation at a time and is
- * ready for the next once its await has finished.
+ * ready for the next once its await has finished. Built on these:
+ * weft/stream.h (buffered lines and writes), weft/net.h (listeners, connect
+ * with a timeout, accept under a limit), weft/signal.h (signals).
  *
  * Memory: every pointer an operation takes (buffers, paths, addresses, iovecs,
  * the statx result) must stay valid until its await finishes. Keep them in
