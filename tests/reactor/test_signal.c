@@ -2,7 +2,8 @@
  * tests/reactor/test_signal.c - weft/signal.h: signals blocked before the
  * runtime starts are delivered to a task through weft_signal_wait (sent
  * with kill(2) to the process itself); a withdrawn wait consumes no
- * signal (an aborted waiter, then a second wait gets it); a signal pending
+ * signal (an aborted waiter, then a second wait gets it), nor does a
+ * cancel-safe one torn down as the signal arrives; a signal pending
  * before the wait is not lost; opening refuses signals that are not blocked
  * in the calling thread (the rule's usual mistake, caught on a worker).
  * Each test is its own process (Criterion forks), so masks do not leak
@@ -110,6 +111,36 @@ Test(signal, an_aborted_wait_consumes_no_signal)
         cr_assert_eq(o.value, -ECANCELED);
         cr_assert_eq(wait_one(rt), SIGUSR1, "round %d: the signal was lost", round);
     }
+    stop(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* A cancel-safe waiter torn down as its signal arrives: either it returned
+ * the signal, or the signal is pending again for the next wait (weft raised
+ * it again); never lost. */
+Test(signal, a_torn_down_wait_loses_no_signal)
+{
+    weft_runtime *rt = start();
+    int torn = 0;
+    for (int round = 0; round < 20; round++) {
+        struct waiter w = { 0 };
+        weft_task_desc d = WEFT_TASK(waiter_poll, &w);
+        d.flags = WEFT_TASK_CANCEL_SAFE;
+        weft_join h;
+        cr_assert_eq(weft_spawn(rt, &d, &h), 0);
+        cr_assert(iot_wait_polls(IORING_OP_READ, 1), "the wait never reached the kernel");
+        cr_assert_eq(kill(getpid(), SIGUSR2), 0);
+        int ab = weft_abort(&h);
+        cr_assert(ab == 0 || ab == 1);
+        weft_outcome o;
+        cr_assert_eq(weft_join_wait(&h, &o), 0);
+        if (o.status == 0 && o.value == SIGUSR2)
+            continue;                           /* it returned the signal */
+        cr_assert_eq(o.status, -ECANCELED);
+        torn++;
+        cr_assert_eq(wait_one(rt), SIGUSR2, "round %d: the signal was lost", round);
+    }
+    cr_log_info("%d of 20 waiters torn down", torn);
     stop(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
