@@ -217,8 +217,8 @@ void weft__op_deadline_fired(struct weft__driver *d, weft__timer *t);
 weft_poll weft__io_begin(weft_cx *cx, weft_io *io, unsigned kind, weft__op **op);
 weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op);
 /* The cancel hook of every operation. A compound leaf whose first member is
- * its weft_io (reactor/stream*.c) suspends under its own hook with the same
- * leaf address and calls this one from it. */
+ * its weft_io (reader.c, writer.c, signal.c, dial.c) suspends under its own
+ * hook at the same leaf address and calls this one from it. */
 weft_withdraw weft__io_withdraw(weft_cx *cx, void *leaf);
 
 #endif /* WEFT_REACTOR_OP_H */
