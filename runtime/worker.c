@@ -308,7 +308,54 @@ static bool should_sleep(void *arg)
         && !atomic_load_explicit(&w->rt->stop, memory_order_seq_cst)
         && !closing_unseen(w)
         && !weft__registry_has_handed_back(&w->rt->registry, w->index)
-        && !weft__driver_has_remote(&w->driver);
+        && !weft__driver_has_remote(&w->driver)
+        && !weft__driver_retime_wanted(&w->driver);
+}
+
+/* ---- sleeps on other workers' wheels (driver.h, rules 4 and 5) ---- */
+
+/* When the next sleep of an awake worker other than w is due: a parked one
+ * wakes for its own. */
+static uint64_t others_sleep_next(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        weft__driver *d = &rt->workers[i].driver;
+        if (i == w->index || weft__driver_wakes_at(d) != 0)
+            continue;
+        uint64_t due = weft__driver_sleep_next(d);
+        next = due < next ? due : next;
+    }
+    return next;
+}
+
+/* Fire the due sleeps of the other workers' wheels: one stuck in a long
+ * poll cannot, and a sleep should not wait for it. The woken tasks come
+ * here (our LIFO slot and queue). Returns how many fired. */
+static size_t fire_others_sleeps(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    uint64_t now = 0;
+    size_t fired = 0;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        weft__driver *d = &rt->workers[i].driver;
+        if (i == w->index || weft__driver_sleep_next(d) == UINT64_MAX)
+            continue;
+        if (now == 0)
+            now = weft__driver_now(&w->driver);
+        fired += weft__driver_fire_sleeps(d, now);
+    }
+    return fired;
+}
+
+/* We are awake again with sleeps armed: a parked worker timed its park
+ * without them (driver.h, rule 5). */
+static void cover_own_sleeps(weft_worker *w)
+{
+    uint64_t due = weft__driver_sleep_next(&w->driver);
+    if (due != UINT64_MAX)
+        weft__driver_cover(w->rt, w->index, due);
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -325,7 +372,16 @@ static uint64_t thread_cpu_ns(void)
  * down) the time we got back. Returns that time. */
 static uint64_t park_once(weft_worker *w, int64_t max_ns)
 {
+    /* driver.h, rule 5: say we are parking, then read when the awake
+     * workers' sleeps are due; a sleep armed after this retimes us. */
+    weft__driver_park_begin(&w->driver);
     uint64_t parked_at = weft__driver_now(&w->driver), cpu = thread_cpu_ns();
+    uint64_t others = others_sleep_next(w);
+    if (others != UINT64_MAX) {
+        int64_t until = others > parked_at ? (int64_t)(others - parked_at) : 0;
+        if (max_ns < 0 || until < max_ns)
+            max_ns = until;
+    }
     weft__driver_park(&w->driver, max_ns, should_sleep, w);
     uint64_t back = weft__driver_now(&w->driver), used = thread_cpu_ns() - cpu;
     if (back - parked_at > used)
@@ -371,6 +427,7 @@ static void park(weft_worker *w)
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))
             break;
         weft__driver_tick(&w->driver, WEFT__TICK_FULL);
+        fire_others_sleeps(w);      /* their tasks land on our queue: below */
         if (!weft__idle_is_sleeper(&rt->idle, w->index)) {
             w->searching = true;    /* the notifier counted us as searching */
             found = true;
@@ -389,6 +446,7 @@ static void park(weft_worker *w)
     }
     if (watch)
         weft__idle_watch(&rt->idle, -1);    /* before we look again (rule 5) */
+    cover_own_sleeps(w);
     /* The idle period ends when the work was seen, not when we got to it. */
     if (found)
         weft__pace_work(&w->pace, w->work_seen);
@@ -400,6 +458,8 @@ static void maintain(weft_worker *w, enum weft__tick what)
 {
     weft_runtime *rt = w->rt;
     weft__driver_tick(&w->driver, what);
+    if (what == WEFT__TICK_FULL)
+        fire_others_sleeps(w);
     if (weft__registry_has_handed_back(&rt->registry, w->index))
         weft__registry_drain(&rt->registry, w->index);
     if (__builtin_expect(closing_unseen(w), 0))
@@ -448,6 +508,8 @@ static void run(weft_worker *w)
         weft__task *t = next_task(w);
         if (!t)
             t = steal_work(w);
+        if (!t && fire_others_sleeps(w) > 0)
+            continue;           /* the woken tasks are ours to run now */
         if (!t) {
             if (!weft__pace_is_idle(&w->pace))
                 weft__pace_idle(&w->pace, weft__driver_now(&w->driver));
