@@ -32,9 +32,10 @@
  *   2. park_cost_ns is 0 until the first park has been measured, and with
  *      it 0 nothing spins: the first parks measure the machine.
  *   3. The only constant is PACE_MEMORY, the number of samples the two
- *      averages remember (each new sample weighs 1/PACE_MEMORY). It is a
- *      count, not a duration: it sets how fast the rule follows a change of
- *      load, not where the rule switches.
+ *      averages remember (each new sample weighs 1/PACE_MEMORY), and how
+ *      many parks go by per park-cost sample. It is a count, not a
+ *      duration: it sets how fast the rule follows a change of load, not
+ *      where the rule switches.
  */
 #ifndef WEFT_RUNTIME_PACE_H
 #define WEFT_RUNTIME_PACE_H
@@ -46,6 +47,7 @@
 
 typedef struct weft__pace {
     uint64_t park_cost_ns;  /* average CPU cost of a park; 0: none measured yet */
+    uint32_t parks;         /* parks so far, to sample one in WEFT__PACE_MEMORY */
     int64_t spin_gain_ns;   /* average saving a spin of park_cost_ns would have made */
     uint64_t idle_since;    /* when the worker ran out of work; 0 while it has some */
 } weft__pace;
@@ -53,6 +55,15 @@ typedef struct weft__pace {
 static inline int64_t weft__pace_average(int64_t avg, int64_t sample)
 {
     return avg + (sample - avg) / WEFT__PACE_MEMORY;
+}
+
+/* Measure this park? Reading a thread's CPU clock is a system call (0.3 to
+ * 0.5 us on a VM), twice per park: one park in WEFT__PACE_MEMORY is plenty
+ * for an average that remembers that many samples. The first park is
+ * always measured (rule 2). */
+static inline bool weft__pace_sample_park(weft__pace *p)
+{
+    return p->parks++ % WEFT__PACE_MEMORY == 0;
 }
 
 /* A park that slept used `cpu_ns` of the worker thread's CPU time. */

@@ -366,16 +366,18 @@ static uint64_t thread_cpu_ns(void)
 }
 
 /* One wait in the ring (at most max_ns, < 0: no cap), measured for pace.h:
- * its CPU cost, when it slept (it took longer than the CPU it used), and
- * when the work that ended it showed up: a notifier's stamp newer than the
- * wait's start, or else (a completion, a timer: nobody wrote the moment
- * down) the time we got back. Returns that time. */
+ * its CPU cost (when pace.h samples this park and it slept: it took longer
+ * than the CPU it used), and when the work that ended it showed up: a
+ * notifier's stamp newer than the wait's start, or else (a completion, a
+ * timer: nobody wrote the moment down) the time we got back. Returns that
+ * time. */
 static uint64_t park_once(weft_worker *w, int64_t max_ns)
 {
     /* driver.h, rule 5: say we are parking, then read when the awake
      * workers' sleeps are due; a sleep armed after this retimes us. */
     weft__driver_park_begin(&w->driver);
-    uint64_t parked_at = weft__driver_now(&w->driver), cpu = thread_cpu_ns();
+    bool sample = weft__pace_sample_park(&w->pace);
+    uint64_t parked_at = weft__driver_now(&w->driver), cpu = sample ? thread_cpu_ns() : 0;
     uint64_t others = others_sleep_next(w);
     if (others != UINT64_MAX) {
         int64_t until = others > parked_at ? (int64_t)(others - parked_at) : 0;
@@ -383,9 +385,12 @@ static uint64_t park_once(weft_worker *w, int64_t max_ns)
             max_ns = until;
     }
     weft__driver_park(&w->driver, max_ns, should_sleep, w);
-    uint64_t back = weft__driver_now(&w->driver), used = thread_cpu_ns() - cpu;
-    if (back - parked_at > used)
-        weft__pace_park_cost(&w->pace, used);
+    uint64_t back = weft__driver_now(&w->driver);
+    if (sample) {
+        uint64_t used = thread_cpu_ns() - cpu;
+        if (back - parked_at > used)
+            weft__pace_park_cost(&w->pace, used);
+    }
     uint64_t stamp = atomic_load_explicit(&w->unparked_at, memory_order_relaxed);
     w->work_seen = stamp >= parked_at && stamp <= back ? stamp : back;
     return back;
