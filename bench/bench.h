@@ -30,6 +30,7 @@ int64_t bench_token_cancel(weft_runtime *rt, double scale);
 int64_t bench_mpsc(weft_runtime *rt, double scale);
 int64_t bench_mutex(weft_runtime *rt, double scale);
 int64_t bench_timers(weft_runtime *rt, double scale);
+int64_t bench_timer_stall(weft_runtime *rt, double scale);
 int64_t bench_idle_tasks(weft_runtime *rt, double scale);
 
 /* n scaled, at least 1. */

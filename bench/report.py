@@ -23,7 +23,9 @@ servers; docs/benchmarks.md) has rows whose figures are not ops/s:
     percentiles under a 60% background load;
   - rpc_10k, rpc_20k, rpc_40k: bench/rpc.py, request latency percentiles at
     an offered rate, from the open-loop rpc-client (2 server threads);
-  - cpu_1k, cpu_5k: the same at low rates, for the server's CPU per request.
+  - cpu_1k, cpu_5k: the same at low rates, for the server's CPU per request;
+  - timer_stall: weft-bench / tokio-bench / go-bench, how late sleeps end
+    while one worker at a time is stuck in a 50 ms poll (p50, p99, max).
 Their ratios are weft/peer of p99 latency or of CPU per request: LOWER is
 better there. They get their own tables in results.md and their own plot
 (latency.png / latency.svg), so the throughput table and ratios.png keep
@@ -50,7 +52,9 @@ ECHO_SIZES = {"echo_64B": 64, "echo_1KiB": 1024}
 WAKE = ("wake_1", "wake_8")
 RPC_RATES = {"rpc_10k": 10000, "rpc_20k": 20000, "rpc_40k": 40000}
 CPU_RATES = {"cpu_1k": 1000, "cpu_5k": 5000}
-LATENCY = WAKE + tuple(RPC_RATES) + tuple(CPU_RATES)
+# Latency rows that weft-bench and its peers run like any other workload.
+STALL = ("timer_stall",)
+LATENCY = WAKE + tuple(RPC_RATES) + tuple(CPU_RATES) + STALL
 # "key value" lines a run may print on stderr besides its result line.
 EXTRAS = ("peak_rss_kib", "bytes_per_task", "wall_ops_per_s", "server_busy", "client_busy",
           # latency rows (weft-wake and its peers, bench/rpc.py)
@@ -252,6 +256,20 @@ def wake_table(rows):
     return header, table
 
 
+def stall_table(rows):
+    """Sleep lateness with one worker stuck in a 50 ms poll."""
+    header = ["workload"] + [f"{r} lateness p50 / p99 / max us" for r in RUNTIMES] + \
+             [f"weft/{p} p99 (lower is better)" for p in ("tokio", "go")]
+    table = []
+    for row in rows:
+        if row["workload"] not in STALL:
+            continue
+        table.append([row["workload"]] +
+                     [percentiles(row, r, ("p50_us", "p99_us", "max_us")) for r in RUNTIMES] +
+                     [fmt_ratio(row.get(f"vs_{p}")) for p in ("tokio", "go")])
+    return header, table
+
+
 def rpc_table(rows):
     """RPC latency: percentiles per runtime at each offered rate."""
     header = ["workload", "offered req/s"] + \
@@ -368,7 +386,9 @@ LATENCY_NOTES = (
     "(coordinated-omission corrected, as wrk2); server CPU is user+sys of the whole "
     "server process over the measured window. The client runs SCHED_FIFO when allowed "
     "(bench/rpc.py), so that other load on the machine delays it less; the client table "
-    "says whether it kept its schedule (send lag) and how busy it was.")
+    "says whether it kept its schedule (send lag) and how busy it was. timer_stall: "
+    "{threads} worker threads; 64 tasks sleep 1-4 ms over and over while one task sleeps "
+    "20 ms and then spins 50 ms in one poll, 20 times; lateness = wake time - deadline.")
 
 
 def load_average():
@@ -463,7 +483,7 @@ def parse_args():
 def known_workloads(a, sections):
     known, default = workloads_of(a.weft), []
     if "throughput" in sections:
-        default += known
+        default += [w for w in known if w not in LATENCY]
     if a.echo_client and a.weft_echo:
         known += list(ECHO_SIZES)
         if "throughput" in sections:
@@ -471,6 +491,7 @@ def known_workloads(a, sections):
     lat = ([w for w in WAKE if a.weft_wake] +
            [w for w in (*RPC_RATES, *CPU_RATES) if a.rpc_client and a.weft_rpc])
     known += lat
+    lat += [w for w in STALL if w in known]
     if "latency" in sections:
         default += lat
     return known, default
@@ -521,7 +542,7 @@ def main():
     if any(w in ECHO_SIZES for w in workloads):
         tables.append(echo_table(rows))
     lat_tables = [t for t, names in ((wake_table(rows), WAKE), (rpc_table(rows), RPC_RATES),
-                                     (cpu_table(rows), CPU_RATES),
+                                     (cpu_table(rows), CPU_RATES), (stall_table(rows), STALL),
                                      (client_table(rows), (*RPC_RATES, *CPU_RATES)))
                   if any(w in names for w in workloads)]
     print(host)
@@ -565,7 +586,7 @@ def main():
 def scaling(a):
     """The throughput workloads at each thread count of --scaling."""
     counts = [int(n) for n in a.scaling.split(",")]
-    known = workloads_of(a.weft)
+    known = [w for w in workloads_of(a.weft) if w not in LATENCY]
     workloads = a.workloads or known
     for w in workloads:
         if w not in known:

@@ -34,6 +34,7 @@ static const bench_workload workloads[] = {
     { "mpsc", bench_mpsc },
     { "mutex", bench_mutex },
     { "timers", bench_timers },
+    { "timer_stall", bench_timer_stall },
     { "idle_tasks", bench_idle_tasks },
 };
 #define WORKLOAD_COUNT (sizeof workloads / sizeof workloads[0])

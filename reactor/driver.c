@@ -48,6 +48,10 @@ int weft__driver_init(weft__driver *d, weft_runtime *rt, uint32_t index, const u
     d->index = index;
     d->clock = clock;
     weft__wheel_init(&d->wheel, weft__driver_now(d));
+    weft__wheel_init(&d->deadlines, weft__driver_now(d));
+    /* sleep_lock, sleep_next, wakes_at and retime are left as the runtime's
+     * zeroed allocation made them (unlocked, no sleeps, awake, no request):
+     * other workers may read them before this one gets here (rule 4). */
     atomic_init(&d->remote, NULL);
     return weft__ring_init(&d->ring, RING_ENTRIES);
 }
@@ -95,7 +99,7 @@ static void settle_handoffs(weft__driver *d)
 
 /* ---- tick and park ----------------------------------------------------------------- */
 
-/* The wheel holds two kinds of timer: sleeps, and I/O deadlines. */
+/* Two wheels, two kinds of timer: sleeps and I/O deadlines (rule 1). */
 void weft__timer_fire(weft__timer *t, void *arg)
 {
     if (t->kind == WEFT__TIMER_OP_DEADLINE)
@@ -104,10 +108,84 @@ void weft__timer_fire(weft__timer *t, void *arg)
         weft__sleep_fire(t);
 }
 
+/* ---- the sleep wheel (rule 4) ---------------------------------------------------- */
+
+/* Under sleep_lock. 0 stands for none (driver.h); a due time of 0 cannot
+ * happen (a deadline rounds up to a tick start after it), but would read as
+ * 1 ns, which is early, never late. */
+static void store_sleep_next(weft__driver *d, uint64_t due)
+{
+    atomic_store_explicit(&d->sleep_next, due == UINT64_MAX ? 0 : due ? due : 1,
+                          memory_order_seq_cst);
+}
+
+uint64_t weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_ns)
+{
+    uint64_t earlier = 0;
+    weft__spin_lock(&d->sleep_lock);
+    weft__wheel_insert(&d->wheel, t, deadline_ns);
+    /* The wheel's own next time, not the deadline: it may be a cascade
+     * point before it, where the wheel must be advanced too (wheel.h). */
+    uint64_t due = weft__wheel_next_deadline(&d->wheel);
+    if (due < weft__driver_sleep_next(d)) {
+        /* Seq_cst: rule 5's pair with a parking worker's wakes_at. */
+        store_sleep_next(d, due);
+        earlier = due;
+    }
+    weft__spin_unlock(&d->sleep_lock);
+    return earlier;
+}
+
+bool weft__driver_disarm_sleep(weft__driver *d, weft__timer *t)
+{
+    /* sleep_next may now be early: harmless (rule 4), and cheaper than
+     * looking for the next one on every withdrawal. */
+    weft__spin_lock(&d->sleep_lock);
+    bool armed = weft__wheel_remove(&d->wheel, t);
+    weft__spin_unlock(&d->sleep_lock);
+    return armed;
+}
+
+size_t weft__driver_fire_sleeps(weft__driver *d, uint64_t now)
+{
+    if (weft__driver_sleep_next(d) > now || !weft__spin_trylock(&d->sleep_lock))
+        return 0;
+    size_t fired = weft__wheel_advance(&d->wheel, now, weft__timer_fire, d);
+    store_sleep_next(d, weft__wheel_next_deadline(&d->wheel));
+    weft__spin_unlock(&d->sleep_lock);
+    return fired;
+}
+
+void weft__driver_cover(weft_runtime *rt, uint32_t self, uint64_t due)
+{
+    weft__driver *retimed = NULL;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        weft__driver *d = weft__driver_of(rt, i);
+        uint64_t wakes_at = i == self ? 0 : weft__driver_wakes_at(d);
+        if (wakes_at == 0)
+            continue;           /* awake: it reads sleep_next before it parks */
+        if (wakes_at <= due)
+            return;             /* it will be up in time */
+        retimed = d;
+    }
+    if (!retimed)
+        return;
+    atomic_store_explicit(&retimed->retime, true, memory_order_seq_cst);
+    weft__ring_unpark(&retimed->ring);
+}
+
+/* ---- the owner's own timers ----------------------------------------------------- */
+
 static void fire_due_timers(weft__driver *d)
 {
-    if (weft__wheel_len(&d->wheel) > 0)
-        weft__wheel_advance(&d->wheel, weft__driver_now(d), weft__timer_fire, d);
+    bool sleeps = weft__driver_sleep_next(d) != UINT64_MAX;
+    if (!sleeps && weft__wheel_len(&d->deadlines) == 0)
+        return;
+    uint64_t now = weft__driver_now(d);
+    if (weft__wheel_len(&d->deadlines) > 0)
+        weft__wheel_advance(&d->deadlines, now, weft__timer_fire, d);
+    if (sleeps)
+        weft__driver_fire_sleeps(d, now);
 }
 
 void weft__driver_tick(weft__driver *d, enum weft__tick what)
@@ -123,17 +201,31 @@ void weft__driver_tick(weft__driver *d, enum weft__tick what)
     settle_handoffs(d);
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
 uint64_t weft__driver_next_deadline(weft__driver *d)
 {
-    return weft__wheel_next_deadline(&d->wheel);
+    weft__spin_lock(&d->sleep_lock);
+    uint64_t sleeps = weft__wheel_next_deadline(&d->wheel);
+    weft__spin_unlock(&d->sleep_lock);
+    return min_u64(sleeps, weft__wheel_next_deadline(&d->deadlines));
+}
+
+void weft__driver_park_begin(weft__driver *d)
+{
+    atomic_store_explicit(&d->retime, false, memory_order_relaxed);
+    atomic_store_explicit(&d->wakes_at, UINT64_MAX, memory_order_seq_cst);
 }
 
 /* The ring wait ends at the next timer, or soon while the overflow queues
  * hold a backlog (rule 1), or at the caller's cap. A simulated driver's wheel
  * runs on virtual time, which no real wait can reach: only the cap counts. */
-static int64_t park_timeout(weft__driver *d, int64_t max_ns)
+static int64_t park_timeout(weft__driver *d, int64_t max_ns, uint64_t now)
 {
-    uint64_t next = weft__wheel_next_deadline(&d->wheel), now = weft__driver_now(d);
+    uint64_t next = weft__driver_next_deadline(d);
     int64_t timeout = next == UINT64_MAX || d->clock ? -1        /* virtual: no wait */
                     : next > now ? (int64_t)(next - now) : 0;
     if (weft__submit_backlog(d) && (timeout < 0 || timeout > BACKLOG_RETRY_NS))
@@ -146,7 +238,12 @@ static int64_t park_timeout(weft__driver *d, int64_t max_ns)
 void weft__driver_park(weft__driver *d, int64_t max_ns, bool (*should_sleep)(void *), void *arg)
 {
     weft__submit_fill(d);       /* the park's enter submits the SQ */
-    weft__ring_park(&d->ring, park_timeout(d, max_ns), should_sleep, arg);
+    uint64_t now = weft__driver_now(d);
+    int64_t timeout = park_timeout(d, max_ns, now);
+    if (timeout >= 0 && !d->clock)     /* rule 5: from unknown to known */
+        atomic_store_explicit(&d->wakes_at, now + (uint64_t)timeout, memory_order_seq_cst);
+    weft__ring_park(&d->ring, timeout, should_sleep, arg);
+    atomic_store_explicit(&d->wakes_at, 0, memory_order_seq_cst);
     weft__reap(d);              /* completions may queue woken tasks locally */
 }
 

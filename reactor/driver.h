@@ -12,13 +12,33 @@
  * (weft__cx_driver) and another worker's through weft__driver_of.
  *
  * Who touches what:
- *   1. Everything but `remote` and the ring's wake-up belongs to the owning
- *      thread (rules of op.h, sleep.c, ring.h); once workers have stopped,
- *      to the shutdown thread.
+ *   1. Everything but `remote`, the ring's wake-up and the sleep wheel's
+ *      fields (rule 4) belongs to the owning thread (rules of op.h,
+ *      sleep.c, ring.h); once workers have stopped, to the shutdown thread.
+ *      I/O deadlines live on `deadlines`, which only the owner touches: a
+ *      deadline ends in a cancel on the owner's ring, which only the owner
+ *      may submit to.
  *   2. Any thread may push a hand-off on `remote` (weft__driver_hand_off);
  *      only the owner takes the stack, whole, in a tick or a park.
  *   3. `clock` is set at init and never changes: NULL for CLOCK_MONOTONIC,
  *      else the simulator's virtual time (runtime/sim.h).
+ *   4. Sleeps live on `wheel`, which any worker may fire, so that a sleep
+ *      does not wait for an owner stuck in a long poll: the wheel is touched
+ *      only under `sleep_lock`, by the owner (arming, withdrawing, settling
+ *      a hand-off, firing) and by other workers (firing only, and only with
+ *      a trylock: one that finds the lock taken has nothing to wait for).
+ *      `sleep_next` is when its next sleep is due, written under the lock;
+ *      it may be early (a withdrawn sleep), never late.
+ *      These four fields start zeroed with the runtime's allocation and are
+ *      not touched by init, since other workers read them from the start.
+ *   5. `wakes_at` says whether the owner is parked and until when: 0 while
+ *      it is awake, UINT64_MAX from the moment it starts to park until it
+ *      knows its timeout (or when it has none), then the time its park
+ *      ends. A worker that arms a sleep due before every parked worker's
+ *      wakes_at sets one's `retime` and unparks it (weft__driver_cover), and
+ *      a parking worker reads the awake workers' `sleep_next` after setting
+ *      wakes_at: both seq_cst, so one sees the other and a parked worker
+ *      always wakes for the next due sleep of a worker that is busy.
  */
 #ifndef WEFT_REACTOR_DRIVER_H
 #define WEFT_REACTOR_DRIVER_H
@@ -31,17 +51,23 @@
 #include "reactor/op.h"
 #include "reactor/ring.h"
 #include "reactor/wheel.h"
+#include "runtime/spinlock.h"
 
 struct weft_runtime;
 
 typedef struct weft__driver {
     weft__ring ring;
     weft__op_table ops;
-    weft__wheel wheel;
+    weft__wheel wheel;              /* sleeps: rule 4 */
+    weft__wheel deadlines;          /* I/O deadlines: the owner's only (rule 1) */
     weft__handoff *_Atomic remote;  /* rule 2 */
     const uint64_t *clock;          /* rule 3 */
     struct weft_runtime *rt;
     uint32_t index;                 /* the owning worker's */
+    _Alignas(64) weft__spinlock sleep_lock;     /* rule 4 */
+    _Atomic uint64_t sleep_next;                /* rule 4 */
+    _Atomic uint64_t wakes_at;                  /* rule 5 */
+    _Atomic bool retime;                        /* rule 5 */
 } weft__driver;
 
 /* What a tick does besides settling hand-offs. */
@@ -74,6 +100,38 @@ void weft__driver_unpark(weft__driver *d);
 bool weft__driver_has_remote(weft__driver *d);
 /* The earliest timer deadline on the driver's clock, UINT64_MAX for none. */
 uint64_t weft__driver_next_deadline(weft__driver *d);
+/* Rule 5, on the owning thread: the park about to start has no known end
+ * yet (wakes_at = UINT64_MAX, retime cleared). The caller then reads other
+ * drivers' weft__driver_sleep_next to cap the park it asks for. */
+void weft__driver_park_begin(weft__driver *d);
+/* Rule 5: 0 while d's owner is awake, else when its park ends. */
+static inline uint64_t weft__driver_wakes_at(weft__driver *d)
+{
+    return atomic_load_explicit(&d->wakes_at, memory_order_seq_cst);
+}
+/* Rule 5: someone asked the parked owner to time its park again. */
+static inline bool weft__driver_retime_wanted(weft__driver *d)
+{
+    return atomic_load_explicit(&d->retime, memory_order_seq_cst);
+}
+
+/* ---- Sleeps on any worker's wheel (rule 4) ------------------------------------ */
+
+/* When d's next sleep is due (UINT64_MAX: none); may be early. Stored as 0
+ * for none, so that a driver whose worker has not started yet (zeroed,
+ * wheel not set up) reads as having no sleeps. */
+static inline uint64_t weft__driver_sleep_next(weft__driver *d)
+{
+    uint64_t due = atomic_load_explicit(&d->sleep_next, memory_order_seq_cst);
+    return due ? due : UINT64_MAX;
+}
+/* Any worker: fire the sleeps of d's wheel due by now (d's clock), unless
+ * another thread holds the wheel. Returns how many fired. */
+size_t weft__driver_fire_sleeps(weft__driver *d, uint64_t now);
+/* Rule 5, from the worker whose sleeps are due at `due` (its own index
+ * `self`): make sure some parked worker of rt wakes by then, if any is
+ * parked; retimes one otherwise. */
+void weft__driver_cover(struct weft_runtime *rt, uint32_t self, uint64_t due);
 
 /* ---- For the leaves ----------------------------------------------------------------- */
 
@@ -81,6 +139,13 @@ uint64_t weft__driver_next_deadline(weft__driver *d);
 uint64_t weft__driver_now(const weft__driver *d);
 /* Any thread: push h on d's stack and wake d (rule 2). */
 void weft__driver_hand_off(weft__driver *d, weft__handoff *h);
+/* The owner: arm t on its sleep wheel for deadline_ns; returns the new
+ * sleep_next when the sleep made it earlier (then the caller covers it,
+ * weft__driver_cover), else 0. */
+uint64_t weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_ns);
+/* The owner (or the shutdown sweep): take t off the sleep wheel; false when
+ * it was not armed (fired, on whichever worker, or never armed). */
+bool weft__driver_disarm_sleep(weft__driver *d, weft__timer *t);
 /* The owner, for each hand-off it takes (sleep.c, op.c). */
 void weft__sleep_settle_handoff(weft__driver *d, weft__handoff *h);
 void weft__io_settle_handoff(weft__driver *d, weft__handoff *h);

@@ -77,7 +77,7 @@ void weft__op_complete(weft__driver *d, weft__op *op, int32_t res)
 {
     weft__io *s = op->leaf;
     if (weft__timer_armed(&op->deadline))
-        weft__wheel_remove(&d->wheel, &op->deadline);
+        weft__wheel_remove(&d->deadlines, &op->deadline);
     if (d->ops.cancel_head)
         weft__forget_cancel(d, op);
     res = user_result(op, res);
@@ -160,7 +160,7 @@ static weft_withdraw withdraw_on_owner(weft__driver *d, weft__io *s)
         /* It never reached the kernel: it did not happen (rule 4). */
         weft__unqueue_op(d, op);
         if (weft__timer_armed(&op->deadline))
-            weft__wheel_remove(&d->wheel, &op->deadline);
+            weft__wheel_remove(&d->deadlines, &op->deadline);
         weft__op_free(&d->ops, op);
         weft_waker_drop(&s->waker);
         s->deadline_ns = 0;
@@ -252,7 +252,7 @@ weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op)
      * there, which the scheduler's hand-off orders after these stores. */
     atomic_store_explicit(&s->state, WEFT__IO_INFLIGHT, memory_order_relaxed);
     if (s->deadline_ns)
-        weft__wheel_insert(&d->wheel, &op->deadline, s->deadline_ns);
+        weft__wheel_insert(&d->deadlines, &op->deadline, s->deadline_ns);
     weft__submit_op(d, op);
     weft_cx_suspend(cx, s, weft__io_withdraw);
     return WEFT_PENDING;

@@ -17,9 +17,13 @@
  *                      ──owner settles──▶ FIRED                  (yields 0)
  *
  * Rules:
- *   1. Only the owner (the worker whose wheel holds the timer) links or
- *      unlinks the timer, so its node in the frame is never touched by two
- *      threads.
+ *   1. The timer is linked and unlinked only under its wheel's lock
+ *      (driver.h, rule 4): by the owner (the worker whose wheel holds it)
+ *      when it arms, withdraws or settles a hand-off, and by whichever
+ *      worker fires the wheel's due sleeps: the owner, or another worker
+ *      while the owner is stuck in a long poll. So its node in the frame is
+ *      never touched by two threads at once, and the firing worker reads
+ *      the waker under the lock that the owner takes before dropping it.
  *   2. ARMED -> FIRED and ARMED -> CANCELLING are CASes: exactly one of "the
  *      deadline passed" and "the wait was withdrawn" wins. A withdrawal that
  *      loses answers RACED and the sleep reports 0. So does a withdrawal that
@@ -101,7 +105,9 @@ void weft__sleep_fire(weft__timer *t)
 void weft__sleep_settle_handoff(weft__driver *d, weft__handoff *h)
 {
     weft_sleep *s = (weft_sleep *)(void *)((char *)h - offsetof(weft_sleep, weft_handoff));
-    weft__wheel_remove(&d->wheel, timer_of(s));
+    /* Another worker may have fired the wheel meanwhile: the timer is then
+     * off it already, its CAS lost to ours (rule 2), and this is a no-op. */
+    weft__driver_disarm_sleep(d, timer_of(s));
     weft_waker waker = s->weft_wake;
     /* Only this driver moves a handed-off sleep on, so a plain load. */
     uint32_t settled = atomic_load_explicit(state_of(s), memory_order_relaxed)
@@ -141,7 +147,7 @@ static weft_withdraw sleep_withdraw(weft_cx *cx, void *leaf)
     if (!d || d == owner) {
         if (!cas_state(s, SLEEP_ARMED, expired ? SLEEP_FIRED : SLEEP_IDLE))
             return WEFT_WITHDRAW_RACED;
-        weft__wheel_remove(&owner->wheel, timer_of(s));
+        weft__driver_disarm_sleep(owner, timer_of(s));
         weft_waker_drop(&s->weft_wake);
         return expired ? WEFT_WITHDRAW_RACED : WEFT_WITHDRAWN;
     }
@@ -169,7 +175,9 @@ static weft_poll sleep_poll(weft_cx *cx, weft_sleep *s, uint64_t deadline, bool 
         /* Relaxed: another worker reads it only after the task migrates,
          * which the scheduler's hand-off orders after this store. */
         atomic_store_explicit(state_of(s), SLEEP_ARMED, memory_order_relaxed);
-        weft__wheel_insert(&d->wheel, timer_of(s), deadline);
+        uint64_t earlier = weft__driver_arm_sleep(d, timer_of(s), deadline);
+        if (earlier)    /* a parked worker must wake for it, should we get stuck */
+            weft__driver_cover(cx->task->rt, d->index, earlier);
         break;
     }
     case SLEEP_ARMED:

@@ -1,7 +1,9 @@
 /*
  * reactor/wheel.h - a worker's timers: a hierarchical timing wheel after
- * tokio's time driver. Single-threaded: each worker owns one and only that
- * worker touches it, so there are no atomics and no locks. No allocation.
+ * tokio's time driver. Single-threaded: it has no atomics and no lock of its
+ * own; its user serialises every call (reactor/driver.h: a worker's sleep
+ * wheel under the driver's lock, its I/O deadline wheel on the worker's own
+ * thread). No allocation.
  *
  * Time is counted in ticks of 1 ms. A deadline is rounded UP to its tick and a
  * timer fires when the wheel is advanced to a time at or past that tick, so it

@@ -33,6 +33,7 @@ static void free_arrays(weft__idle *idle)
 int weft__idle_init(weft__idle *idle, uint32_t num_workers)
 {
     atomic_init(&idle->state, num_workers * UNPARK_ONE);
+    atomic_init(&idle->watchers, 0);
     idle->num_workers = num_workers;
     idle->nsleepers = 0;
     idle->sleepers = weft__calloc(num_workers * sizeof *idle->sleepers);
@@ -96,10 +97,8 @@ static bool should_wake(weft__idle *idle)
     return searching(s) == 0 && unparked(s) < idle->num_workers;
 }
 
-int weft__idle_worker_to_notify(weft__idle *idle)
+static int pick_sleeper(weft__idle *idle)
 {
-    if (!should_wake(idle))
-        return -1;
     pthread_mutex_lock(&idle->lock);
     int woken = -1;
     /* Recheck under the lock: another notifier may have woken someone. */
@@ -110,6 +109,27 @@ int weft__idle_worker_to_notify(weft__idle *idle)
     }
     pthread_mutex_unlock(&idle->lock);
     return woken;
+}
+
+int weft__idle_worker_to_notify(weft__idle *idle)
+{
+    return should_wake(idle) ? pick_sleeper(idle) : -1;
+}
+
+int weft__idle_worker_to_notify_local(weft__idle *idle)
+{
+    /* should_wake's fence orders our push before this load too (rule 5). */
+    if (!should_wake(idle) || atomic_load_explicit(&idle->watchers, memory_order_relaxed) > 0)
+        return -1;
+    return pick_sleeper(idle);
+}
+
+void weft__idle_watch(weft__idle *idle, int delta)
+{
+    if (delta > 0)
+        atomic_fetch_add_explicit(&idle->watchers, 1, memory_order_seq_cst);
+    else
+        atomic_fetch_sub_explicit(&idle->watchers, 1, memory_order_seq_cst);
 }
 
 static bool remove_sleeper(weft__idle *idle, uint32_t worker)

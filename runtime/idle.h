@@ -11,6 +11,14 @@
  *   4. No lost wake-up: a producer publishes work (seq_cst) and then reads the
  *      idle word (seq_cst); a worker going to sleep updates the idle word
  *      (seq_cst) and then rechecks for work. One of them sees the other.
+ *   5. A watcher is a sleeper that saw another worker's queue and left it
+ *      there (worker.c, worth_stealing), and will look again on its own
+ *      within one watch interval. While one watches, a worker pushing on
+ *      its own local queue wakes nobody: whoever it would wake would find
+ *      the same queue and leave it too. Work for anyone (the inject queue)
+ *      still wakes a sleeper by rules 2 and 4. `watchers` pairs like the idle
+ *      word: the pusher publishes, fences and reads it; a watcher stops
+ *      watching (seq_cst) before it looks at the queues again.
  */
 #ifndef WEFT_RUNTIME_IDLE_H
 #define WEFT_RUNTIME_IDLE_H
@@ -22,6 +30,7 @@
 
 typedef struct weft__idle {
     _Alignas(64) _Atomic uint32_t state;
+    _Atomic uint32_t watchers;      /* rule 5; on the same line as state */
     uint32_t num_workers;
     pthread_mutex_t lock;
     uint32_t nsleepers;
@@ -40,6 +49,11 @@ bool weft__idle_stop_search(weft__idle *idle);
 bool weft__idle_to_parked(weft__idle *idle, uint32_t worker, bool searching);
 /* Rule 2: pick a sleeper to wake (marked unparked and searching); -1 for none. */
 int weft__idle_worker_to_notify(weft__idle *idle);
+/* The same for work pushed on the caller's own local queue: also -1 while
+ * someone watches (rule 5). */
+int weft__idle_worker_to_notify_local(weft__idle *idle);
+/* Rule 5: start (+1) or stop (-1) watching; seq_cst. */
+void weft__idle_watch(weft__idle *idle, int delta);
 /* Take `worker` off the sleep list by itself (it found work); true if it was
  * still listed, false if a notifier had already taken it (then it searches). */
 bool weft__idle_unpark_self(weft__idle *idle, uint32_t worker);

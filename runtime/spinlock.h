@@ -46,6 +46,13 @@ static inline void weft__spin_lock(weft__spinlock *l)
     }
 }
 
+/* One attempt, for a caller with something better to do than wait. */
+static inline bool weft__spin_trylock(weft__spinlock *l)
+{
+    return !atomic_load_explicit(&l->locked, memory_order_relaxed)
+        && !atomic_exchange_explicit(&l->locked, true, memory_order_acquire);
+}
+
 static inline void weft__spin_unlock(weft__spinlock *l)
 {
     /* Release: publishes the critical section to the next holder. */

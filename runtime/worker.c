@@ -1,7 +1,7 @@
 /*
  * runtime/worker.c - the worker run loop: pick a task (LIFO slot, local queue,
- * inject queue every `global_queue_interval` ticks), steal when empty, park in
- * the ring when there is nothing anywhere.
+ * inject queue every `global_queue_interval` ticks), steal when empty, spin
+ * while spinning pays, park in the ring when there is nothing anywhere.
  *
  * Invariants:
  *   1. A task reaches a queue only with its notified reference; the worker that
@@ -16,14 +16,26 @@
  *      left to the simulator, and a worker that finds nothing stops
  *      searching where a real one would park. So the real loop carries no
  *      test for "simulated" at all, with one exception: worth_stealing's
- *      throttle reads time, and virtual time moves only to timer deadlines,
- *      so under it a simulated thief would almost never steal; it takes
- *      whatever it finds, as before the throttle, so the simulator keeps
- *      exploring steals.
+ *      gate is judged in time, and virtual time moves only to timer
+ *      deadlines, so under it a simulated thief would almost never steal; it
+ *      takes whatever it finds, so the simulator keeps exploring steals.
+ *      (Spinning, watching and the pace.h measurements belong to parking,
+ *      which a simulated worker never does.)
+ *   5. Every duration the loop acts on is measured (pace.h: a park's CPU
+ *      cost, idle gaps) or is WATCH_INTERVAL_NS, the timer resolution; the
+ *      only other numbers are counts (MAX_LIFO_POLLS, EVENT_INTERVAL,
+ *      INJECT_BATCH_MAX, the half-full queue).
+ *   6. A thief that leaves work in a victim's queue watches it (idle.h, rule
+ *      5): it parks for at most WATCH_INTERVAL_NS and looks again, so no
+ *      queue is left behind a stuck poll for longer than that while another
+ *      worker sleeps.
  */
 #include "runtime/worker.h"
 
 #include <sched.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "reactor/driver.h"
 #include "runtime/alloc.h"
@@ -38,20 +50,14 @@
  * half of itself straight back to inject on the next overflow, so taking more
  * only moves tasks twice. */
 #define INJECT_BATCH_MAX (WEFT__LOCAL_CAPACITY / 2)
-/* Before parking, a searching worker keeps looking for this many rounds of
- * SPIN_PAUSES pauses each (tens of microseconds): a park and unpark costs two
- * context switches, more than the spin, whenever work arrives in between. */
-#define SPIN_ROUNDS 32
-#define SPIN_PAUSES 64
-/* worth_stealing: a victim is stuck after this many looks in a row (SPIN_PAUSES
- * pauses apart while spinning) without a new chain since the window opened;
- * its rate is judged over at least RATE_WINDOW_NS, and a record older than
- * STEAL_WINDOW_NS is stale. A backlog is worth moving when it would keep the
- * victim busy for longer than BACKLOG_NS. */
-#define STUCK_LOOKS 24
-#define RATE_WINDOW_NS 10000
-#define STEAL_WINDOW_NS 1000000
-#define BACKLOG_NS 50000
+/* How long a worker that left work in another worker's queue may sleep
+ * before it looks again (idle.h, rule 5), and so the time scale of the steal
+ * gate: a victim is stuck when it starts no new chain for this long, and
+ * its backlog is worth moving when it would last longer than this. It is
+ * the timing wheel's resolution, the precision weft already promises for
+ * timers, so a timer on a stuck worker and a task queued behind it wait
+ * about as long; a watching worker pays one park per interval for it. */
+#define WATCH_INTERVAL_NS WEFT__WHEEL_NS_PER_TICK
 
 __thread weft_worker *weft__current_worker;
 
@@ -64,16 +70,35 @@ static uint32_t rng_next(weft_worker *w)
     return (uint32_t)((w->rng * 0x2545F4914F6CDD1DULL) >> 32);
 }
 
+static void unpark_worker(weft_worker *sleeper)
+{
+    /* When the work showed up, for the sleeper's idle gap (pace.h). */
+    atomic_store_explicit(&sleeper->unparked_at, weft__driver_now(&sleeper->driver),
+                          memory_order_relaxed);
+    weft__driver_unpark(&sleeper->driver);
+}
+
 void weft__notify_parked(weft_runtime *rt)
 {
     int i = weft__idle_worker_to_notify(&rt->idle);
     if (i >= 0)
-        weft__driver_unpark(&rt->workers[i].driver);
+        unpark_worker(&rt->workers[i]);
 }
 
-static void push_back(weft_worker *w, weft__task *t)
+static weft__push_outcome push_back(weft_worker *w, weft__task *t)
 {
-    weft__local_push(&w->queue, t, &w->rt->inject);
+    return weft__local_push(&w->queue, t, &w->rt->inject);
+}
+
+/* Work went on our own queue: wake a sleeper unless one watches it already
+ * (idle.h, rule 5). Work that overflowed to the inject queue is anyone's. */
+static void notify_after_push(weft_worker *w, weft__push_outcome how)
+{
+    weft_runtime *rt = w->rt;
+    int i = how == WEFT__PUSH_LOCAL ? weft__idle_worker_to_notify_local(&rt->idle)
+                                    : weft__idle_worker_to_notify(&rt->idle);
+    if (i >= 0)
+        unpark_worker(&rt->workers[i]);
 }
 
 static void schedule_local(weft_worker *w, weft__task *t, bool is_yield)
@@ -85,8 +110,7 @@ static void schedule_local(weft_worker *w, weft__task *t, bool is_yield)
             return;     /* nothing displaced: this worker runs it next */
         t = prev;
     }
-    push_back(w, t);
-    weft__notify_parked(w->rt);
+    notify_after_push(w, push_back(w, t));
 }
 
 void weft__schedule(weft__task *t, bool is_yield)
@@ -146,38 +170,46 @@ static weft__task *next_task(weft_worker *w)
 /* Is v's queue worth taking from? A steal moves tasks to another core, and
  * with them every line they share with the tasks left behind: two tasks that
  * talk through a channel or a mutex cost several times more on two cores than
- * on one. So take only what the victim would not soon run itself: its queue
- * while it is stuck in one poll (no new run_task chain for STUCK_LOOKS looks
- * in a row), or a backlog that, at the rate it is getting through chains,
- * would last over BACKLOG_NS, or a queue over half full (an overflow would
- * move half of it to the inject queue, which every worker takes from
- * freely, anyway). */
+ * on one. So take only what the victim would not soon run itself, judged on
+ * the one time scale a thief that declines commits to, WATCH_INTERVAL_NS
+ * (it looks again within that): the victim has started no new chain for
+ * that long while holding a queue (stuck in one poll), or its backlog, at
+ * the pace it got through chains since our previous look, would last
+ * longer; or its queue is over half full (an overflow would move half of it
+ * to the inject queue, which every worker takes from freely, anyway).
+ *
+ * A record is kept only across looks that found the queue non-empty: "no
+ * progress between two such looks" then means one chain ran all along,
+ * however far apart the looks were, so no record goes stale. Declining
+ * sets `declined`, which makes the thief a watcher when it parks. */
 static bool worth_stealing(weft_worker *w, uint32_t victim)
 {
     weft_worker *v = &w->rt->workers[victim];
+    weft__steal_seen *s = &w->steal_seen[victim % WEFT__STEAL_SEEN];
     uint32_t len = weft__local_len(&v->queue);
-    if (len == 0)
+    if (len == 0) {
+        s->at = 0;
         return false;
+    }
     if (len >= WEFT__LOCAL_CAPACITY / 2)
         return true;    /* filling up: half of it would go to inject anyway */
     if (w->driver.clock)
         return true;    /* simulated: invariant 4's exception */
-    weft__steal_seen *s = &w->steal_seen[victim % WEFT__STEAL_SEEN];
     uint32_t progress = atomic_load_explicit(&v->progress, memory_order_relaxed);
-    uint64_t now = weft_now_ns();
+    uint64_t now = weft__driver_now(&w->driver);
     uint32_t done = progress - s->progress;
     uint64_t elapsed = now - s->at;
-    if (s->at == 0 || elapsed > STEAL_WINDOW_NS) {
-        /* No recent look: this one only opens the window. */
+    bool worth;
+    if (s->at == 0)
+        worth = false;  /* a first look only opens the record */
+    else if (done == 0)
+        worth = elapsed >= WATCH_INTERVAL_NS;
+    else
+        worth = (uint64_t)len * elapsed >= (uint64_t)done * WATCH_INTERVAL_NS;
+    if (s->at == 0 || done != 0)
         *s = (weft__steal_seen){ .at = now, .progress = progress };
-        return false;
-    }
-    if (done == 0)
-        return ++s->still >= STUCK_LOOKS;
-    if (elapsed < RATE_WINDOW_NS)
-        return false;   /* too short a window to judge the victim's rate */
-    *s = (weft__steal_seen){ .at = now, .progress = progress };
-    return (uint64_t)len * elapsed >= (uint64_t)done * BACKLOG_NS;
+    w->declined |= !worth;
+    return worth;
 }
 
 static weft__task *steal_work(weft_worker *w)
@@ -228,7 +260,10 @@ static weft__task *lifo_next(weft_worker *w, uint32_t *lifo_polls)
 
 static void start_chain(weft_worker *w)
 {
+    if (__builtin_expect(weft__pace_is_idle(&w->pace), 0))
+        weft__pace_work(&w->pace, weft__driver_now(&w->driver));
     atomic_store_explicit(&w->progress, w->tick, memory_order_relaxed);
+    w->declined = false;
     stop_searching(w);
     w->lifo_enabled = true;
 }
@@ -273,32 +308,153 @@ static bool should_sleep(void *arg)
         && !atomic_load_explicit(&w->rt->stop, memory_order_seq_cst)
         && !closing_unseen(w)
         && !weft__registry_has_handed_back(&w->rt->registry, w->index)
-        && !weft__driver_has_remote(&w->driver);
+        && !weft__driver_has_remote(&w->driver)
+        && !weft__driver_retime_wanted(&w->driver);
 }
 
+/* ---- sleeps on other workers' wheels (driver.h, rules 4 and 5) ---- */
+
+/* When the next sleep of an awake worker other than w is due: a parked one
+ * wakes for its own. */
+static uint64_t others_sleep_next(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        weft__driver *d = &rt->workers[i].driver;
+        if (i == w->index || weft__driver_wakes_at(d) != 0)
+            continue;
+        uint64_t due = weft__driver_sleep_next(d);
+        next = due < next ? due : next;
+    }
+    return next;
+}
+
+/* Fire the due sleeps of the other workers' wheels: one stuck in a long
+ * poll cannot, and a sleep should not wait for it. The woken tasks come
+ * here (our LIFO slot and queue). Returns how many fired. */
+static size_t fire_others_sleeps(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    uint64_t now = 0;
+    size_t fired = 0;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        weft__driver *d = &rt->workers[i].driver;
+        if (i == w->index || weft__driver_sleep_next(d) == UINT64_MAX)
+            continue;
+        if (now == 0)
+            now = weft__driver_now(&w->driver);
+        fired += weft__driver_fire_sleeps(d, now);
+    }
+    return fired;
+}
+
+/* We are awake again with sleeps armed: a parked worker timed its park
+ * without them (driver.h, rule 5). */
+static void cover_own_sleeps(weft_worker *w)
+{
+    uint64_t due = weft__driver_sleep_next(&w->driver);
+    if (due != UINT64_MAX)
+        weft__driver_cover(w->rt, w->index, due);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One wait in the ring (at most max_ns, < 0: no cap), measured for pace.h:
+ * its CPU cost (when pace.h samples this park and it slept: it took longer
+ * than the CPU it used), and when the work that ended it showed up: a
+ * notifier's stamp newer than the wait's start, or else (a completion, a
+ * timer: nobody wrote the moment down) the time we got back. Returns that
+ * time. */
+static uint64_t park_once(weft_worker *w, int64_t max_ns)
+{
+    /* driver.h, rule 5: say we are parking, then read when the awake
+     * workers' sleeps are due; a sleep armed after this retimes us. */
+    weft__driver_park_begin(&w->driver);
+    bool sample = weft__pace_sample_park(&w->pace);
+    uint64_t parked_at = weft__driver_now(&w->driver), cpu = sample ? thread_cpu_ns() : 0;
+    uint64_t others = others_sleep_next(w);
+    if (others != UINT64_MAX) {
+        int64_t until = others > parked_at ? (int64_t)(others - parked_at) : 0;
+        if (max_ns < 0 || until < max_ns)
+            max_ns = until;
+    }
+    weft__driver_park(&w->driver, max_ns, should_sleep, w);
+    uint64_t back = weft__driver_now(&w->driver);
+    if (sample) {
+        uint64_t used = thread_cpu_ns() - cpu;
+        if (back - parked_at > used)
+            weft__pace_park_cost(&w->pace, used);
+    }
+    uint64_t stamp = atomic_load_explicit(&w->unparked_at, memory_order_relaxed);
+    w->work_seen = stamp >= parked_at && stamp <= back ? stamp : back;
+    return back;
+}
+
+/* Leave the sleeper list by ourselves; a notifier that got there first
+ * counted us as searching. */
+static void unpark_self(weft_worker *w)
+{
+    if (!weft__idle_unpark_self(&w->rt->idle, w->index))
+        w->searching = true;
+}
+
+/* Sleep until there is work. A worker that left work in another's queue
+ * (`declined`) watches it (idle.h, rule 5): it sleeps at most one watch
+ * interval, then goes back to look, without ending its idle period. */
 static void park(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
+    bool watch = w->declined;
+    w->declined = false;
+    if (watch)
+        weft__idle_watch(&rt->idle, +1);
     bool last_searcher = weft__idle_to_parked(&rt->idle, w->index, w->searching);
     w->searching = false;
-    if (last_searcher && work_pending(rt))
+    /* The queue we watch does not count: waking someone for it is what
+     * watching is there to avoid. */
+    if (last_searcher && (watch ? weft__inject_len(&rt->inject) > 0 : work_pending(rt)))
         weft__notify_parked(rt);
+    uint64_t watch_until = weft__driver_now(&w->driver) + WATCH_INTERVAL_NS;
+    bool found = false;
     for (;;) {
-        weft__driver_park(&w->driver, -1, should_sleep, w);
+        int64_t left = -1;
+        if (watch) {
+            uint64_t now = weft__driver_now(&w->driver);
+            left = watch_until > now ? (int64_t)(watch_until - now) : 0;
+        }
+        uint64_t back = park_once(w, left);
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))
-            return;
+            break;
         weft__driver_tick(&w->driver, WEFT__TICK_FULL);
+        fire_others_sleeps(w);      /* their tasks land on our queue: below */
         if (!weft__idle_is_sleeper(&rt->idle, w->index)) {
             w->searching = true;    /* the notifier counted us as searching */
-            return;
+            found = true;
+            break;
         }
         if (w->lifo || weft__local_len(&w->queue) > 0 || closing_unseen(w)
             || weft__registry_has_handed_back(&rt->registry, w->index)) {
-            if (!weft__idle_unpark_self(&rt->idle, w->index))
-                w->searching = true;
-            return;
+            unpark_self(w);
+            found = true;
+            break;
+        }
+        if (watch && back >= watch_until) {
+            unpark_self(w);     /* time to look again */
+            break;
         }
     }
+    if (watch)
+        weft__idle_watch(&rt->idle, -1);    /* before we look again (rule 5) */
+    cover_own_sleeps(w);
+    /* The idle period ends when the work was seen, not when we got to it. */
+    if (found)
+        weft__pace_work(&w->pace, w->work_seen);
 }
 
 /* Per tick: the driver (every EVENT_INTERVAL ticks in full, else only what
@@ -307,28 +463,45 @@ static void maintain(weft_worker *w, enum weft__tick what)
 {
     weft_runtime *rt = w->rt;
     weft__driver_tick(&w->driver, what);
+    if (what == WEFT__TICK_FULL)
+        fire_others_sleeps(w);
     if (weft__registry_has_handed_back(&rt->registry, w->index))
         weft__registry_drain(&rt->registry, w->index);
     if (__builtin_expect(closing_unseen(w), 0))
         close_shard(w);
 }
 
-/* Rule 3 keeps at most half the workers here, and a lone worker has nobody
- * to wait for. */
-static weft__task *spin_for_work(weft_worker *w)
+/* Something for the run loop that a thief would not see: completions or
+ * hand-offs on our own driver, tasks handed back, shutdown. */
+static bool own_work_waiting(weft_worker *w)
 {
-    if (w->rt->nworkers == 1 || !w->searching)
-        return NULL;
-    for (int round = 0; round < SPIN_ROUNDS; round++) {
-        for (int i = 0; i < SPIN_PAUSES; i++)
+    return atomic_load_explicit(&w->rt->stop, memory_order_relaxed) || closing_unseen(w)
+        || weft__reap_wanted(&w->driver) || weft__driver_has_remote(&w->driver)
+        || weft__registry_has_handed_back(&w->rt->registry, w->index);
+}
+
+/* Spin before parking only as pace.h allows: while spinning has recently
+ * paid, and for at most one park cost. Rule 3 keeps at most half the workers
+ * here, and a lone worker has nobody to wait for. The looks back off
+ * exponentially (1, 2, 4, ... pauses apart): each look reads other workers'
+ * queue lines, so looking flat out would slow the very workers we wait on,
+ * and doubling needs no idea of how long a pause takes. Returns true when
+ * the loop should go round again instead of parking (*t set, or our own
+ * driver has something). */
+static bool spin_for_work(weft_worker *w, weft__task **t)
+{
+    uint64_t until = weft__pace_spin_until(&w->pace);
+    if (w->rt->nworkers == 1 || !w->searching || until == 0)
+        return false;
+    for (uint32_t pauses = 1; weft__driver_now(&w->driver) < until; pauses *= 2) {
+        for (uint32_t i = 0; i < pauses; i++)
             weft__cpu_relax();
-        if (atomic_load_explicit(&w->rt->stop, memory_order_relaxed) || closing_unseen(w))
-            return NULL;
-        weft__task *t = steal_work(w);
-        if (t)
-            return t;
+        if (own_work_waiting(w))
+            return true;
+        if ((*t = steal_work(w)) != NULL)
+            return true;
     }
-    return NULL;
+    return false;
 }
 
 static void run(weft_worker *w)
@@ -340,8 +513,14 @@ static void run(weft_worker *w)
         weft__task *t = next_task(w);
         if (!t)
             t = steal_work(w);
-        if (!t)
-            t = spin_for_work(w);
+        if (!t && fire_others_sleeps(w) > 0)
+            continue;           /* the woken tasks are ours to run now */
+        if (!t) {
+            if (!weft__pace_is_idle(&w->pace))
+                weft__pace_idle(&w->pace, weft__driver_now(&w->driver));
+            if (spin_for_work(w, &t) && !t)
+                continue;
+        }
         if (t)
             run_task(w, t);
         else

@@ -3,9 +3,10 @@
  * run loop that ties them together.
  *
  * Who touches what:
- *   1. `lifo`, `tick`, `searching`, `rng`, `lifo_enabled`, `shard_closed`
- *      and `steal_seen` belong to the worker's own thread; `progress` is
- *      written only by it and read by thieves.
+ *   1. `lifo`, `tick`, `searching`, `rng`, `lifo_enabled`, `shard_closed`,
+ *      `steal_seen`, `pace`, `work_seen` and `declined` belong to the worker's own
+ *      thread; `progress` is written only by it and read by thieves;
+ *      `unparked_at` is written by whoever unparks it, read only by it.
  *   2. `queue` follows queue.h: the owner pushes and pops, anyone steals.
  *   3. `driver` (ring, operation records, wheel, hand-off stack, clock)
  *      follows reactor/driver.h: the owner drives it, any thread may unpark
@@ -24,17 +25,18 @@
 #include <stdint.h>
 
 #include "reactor/driver.h"
+#include "runtime/pace.h"
 #include "runtime/queue.h"
 
 struct weft_runtime;
 struct weft__task;
 
-/* What a thief saw of one victim at its previous look (worker.c). */
+/* What a thief saw of one victim at its previous look that found work in
+ * its queue (worker.c, worth_stealing); at == 0: no such look. */
 #define WEFT__STEAL_SEEN 64
 typedef struct weft__steal_seen {
     uint64_t at;            /* the thief's clock then */
     uint32_t progress;      /* the victim's `progress` then */
-    uint32_t still;         /* looks in a row that saw no progress */
 } weft__steal_seen;
 
 typedef struct weft_worker {
@@ -53,6 +55,17 @@ typedef struct weft_worker {
     _Atomic uint32_t progress;
     /* Owner only: per victim (index % WEFT__STEAL_SEEN). */
     weft__steal_seen steal_seen[WEFT__STEAL_SEEN];
+    /* Owner only: the spin rule's measurements (pace.h), and when the work
+     * that ended the last park showed up. */
+    weft__pace pace;
+    uint64_t work_seen;
+    /* Owner only: this search left work in another worker's queue, so the
+     * coming park watches it (idle.h, rule 5). */
+    bool declined;
+    /* When a notifier last unparked this worker, on its driver's clock:
+     * written (relaxed) by the notifier, read by the owner when it wakes,
+     * to measure what the park cost (pace.h). */
+    _Atomic uint64_t unparked_at;
     pthread_t thread;
     bool thread_started;
     weft__driver driver;

@@ -35,6 +35,7 @@ const WORKLOADS: &[&str] = &[
     "mpsc",
     "mutex",
     "timers",
+    "timer_stall",
     "idle_tasks",
 ];
 
@@ -101,6 +102,11 @@ async fn run(name: &str, s: f64) -> Result<u64, String> {
         "mpsc" => primitives::mpsc(4, scaled(250_000, s), 1_024).await,
         "mutex" => primitives::mutex(100, scaled(10_000, s)).await,
         "timers" => timers::timers(scaled(100_000, s)).await,
+        "timer_stall" => {
+            let (sleeps, [p50, p99, max]) = timers::timer_stall(scaled(20, s)).await?;
+            eprintln!("p50_us {}\np99_us {}\nmax_us {}", p50, p99, max);
+            Ok(sleeps)
+        }
         "idle_tasks" => idle::idle_tasks(scaled(1_000_000, s)).await,
         _ => Err(format!("no such workload '{}'", name)),
     }

@@ -42,6 +42,7 @@ var workloads = []workload{
 	{"mpsc", func(s float64) (uint64, error) { return mpsc(4, scaled(250_000, s), 1_024) }},
 	{"mutex", func(s float64) (uint64, error) { return mutex(100, scaled(10_000, s)) }},
 	{"timers", func(s float64) (uint64, error) { return timers(scaled(100_000, s)) }},
+	{"timer_stall", func(s float64) (uint64, error) { return timerStall(scaled(20, s)) }},
 	{"idle_tasks", func(s float64) (uint64, error) { return idleTasks(scaled(1_000_000, s)) }},
 }
 
