@@ -223,7 +223,7 @@ static void step(weft_runtime *rt, uint32_t i, weft__task *t, weft__sim_decision
 {
     weft__sim *s = &rt->sim;
     weft_worker *w = &rt->workers[i];
-    weft__sim_event e = { .step = s->steps, .worker = i, .polled = false };
+    weft__sim_event e = { .step = s->steps, .worker = i, .decision = true };
     weft__current_worker = w;
     if (!t)
         t = weft__worker_sim_pick(w);
@@ -393,7 +393,7 @@ static int pct_step(weft_runtime *rt)
     if (clock) {
         advance_time(rt);
         weft__sim_event e = { .step = s->steps, .now = s->now, .worker = UINT32_MAX,
-                              .d = { .choice = d.choice } };
+                              .d = { .choice = d.choice }, .decision = true };
         s->steps++;
         weft__sim_pct_clock_ran(rt);
         weft__sim_trace_add(s, &e);
@@ -549,7 +549,7 @@ int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
     s->script_len = plan->script_len;
     rc = weft_block_on(rt, root, out);
     if (inspect)
-        inspect(arg, rt);
+        inspect(arg, rt, rc, out);
     weft_runtime_shutdown(rt);
     weft_runtime_free(rt);
     return rc;

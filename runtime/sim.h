@@ -35,6 +35,7 @@ typedef struct weft__sim_event {
     uint32_t worker;                /* UINT32_MAX: a clock step */
     uint32_t from_line, to_line;    /* resume points before and after */
     weft__sim_decision d;
+    bool decision;                  /* a step (a poll or PCT's clock) */
     bool polled, finished, cancelled;
     char name[24];
 } weft__sim_event;
@@ -107,7 +108,8 @@ typedef struct weft__sim_plan {
 
 /* sim.c: a whole run under a plan; *rt_out (may be NULL) receives the
  * runtime before it is freed, for the caller's `inspect` callback. */
-typedef void (*weft__sim_inspect_fn)(void *arg, weft_runtime *rt);
+typedef void (*weft__sim_inspect_fn)(void *arg, weft_runtime *rt, int rc,
+                                     const weft_outcome *out);
 int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
                        const weft_task_desc *root, weft_outcome *out,
                        weft__sim_inspect_fn inspect, void *arg);
