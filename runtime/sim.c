@@ -1,7 +1,8 @@
 /*
  * runtime/sim.c - the deterministic simulator (weft/sim.h): the loop that
  * steps simulated workers on the caller's thread, virtual time, the schedule
- * hash, PCT priorities, and the cancel-at-each-await sweep.
+ * hash, injected cancellations, and the cancel-at-each-await sweep. PCT's
+ * pool and priorities are in sim_pct.c, the decision list in sim_trace.c.
  *
  * Invariants:
  *   1. Every choice comes from sim.rng (or a worker's rng, seeded from it) or
@@ -20,6 +21,17 @@
  *   4. The hash absorbs every decision: the worker of each step, what it
  *      polled (task size, name, resume point: stable across processes), and
  *      each new virtual time.
+ *   5. A suspension is a poll after which the task is not complete; the
+ *      simulator holds a reference across the poll to tell. Cancellations
+ *      it injects (the sweep's k-th suspension, weft/harness.h's random
+ *      ones, a script's) are requested between steps, right after such a
+ *      poll, so they reach the task through the inject queue like any
+ *      request from outside. Under a script (sim_trace.c) only the script
+ *      decides, so a recorded run replays without the plan that made it.
+ *   6. With `quiesce`, the root finishing does not end the run: it goes on
+ *      until nothing can happen, so detached tasks finish before anyone
+ *      checks. A pool that PCT filled is emptied back into the queues
+ *      whenever simulate returns (sim_pct.c, invariant 1).
  */
 #include "runtime/sim.h"
 
@@ -233,14 +245,16 @@ static void step(weft_runtime *rt, uint32_t i, weft__task *t, weft__sim_decision
         e.polled = true;
         e.from_line = resume_line(t);
         name_event(&e, t);
-        weft__state_ref_inc(&t->state);
+        weft__state_ref_inc(&t->state);     /* to look at it after the poll */
         weft__harness_poll(w, t);
     }
     weft__current_worker = NULL;
     s->steps++;
     if (t) {
-        polled(rt, t, d, &e);
+        polled(rt, t, d, &e);       /* a cancel made here goes to inject */
+        weft__current_worker = w;   /* a last reference dropped as w would */
         weft__task_unref(t);
+        weft__current_worker = NULL;
     }
     e.now = s->now;
     e.d = *d;
