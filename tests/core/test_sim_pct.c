@@ -25,7 +25,7 @@ TestSuite(sim_pct, .timeout = 120);
 
 /* depth 1: a before b.   depth 2: a1 < b1 < a2.   depth 3: a1 < b1 < a2 < b2,
  * where b2 must see a2's write and b1 must have seen a1's. */
-static struct { int x; bool seen, bug; unsigned depth; } g;
+static struct planted { int x; bool seen, bug; unsigned depth; } g;
 
 struct ta { weft_frame f; weft_poll rc; };
 
@@ -93,7 +93,7 @@ static uint64_t run_steps(const weft_sim_opts *o)
 static unsigned first_find(unsigned d, uint64_t horizon, unsigned max_seeds)
 {
     for (unsigned seed = 1; seed <= max_seeds; seed++) {
-        g = (typeof(g)){ .depth = d };
+        g = (struct planted){ .depth = d };
         weft_sim_opts o = { .seed = seed, .workers = 1, .pct_depth = d, .pct_steps = horizon };
         struct root r = { .h = { WEFT_JOIN_INIT, WEFT_JOIN_INIT } };
         weft_outcome out;
@@ -108,7 +108,7 @@ static unsigned first_find(unsigned d, uint64_t horizon, unsigned max_seeds)
  * never reorder. */
 static void planted(unsigned d)
 {
-    g = (typeof(g)){ .depth = d };
+    g = (struct planted){ .depth = d };
     weft_sim_opts base = { .seed = 1, .workers = 1 };
     uint64_t k = run_steps(&base);
     cr_assert(!g.bug, "the default order must not hit the depth-%u bug", d);
@@ -135,7 +135,7 @@ Test(sim_pct, depths_differ_for_one_seed)
     for (uint64_t seed = 1; seed <= 20; seed++) {
         uint64_t h[2];
         for (unsigned d = 2; d <= 3; d++) {
-            g = (typeof(g)){ .depth = 3 };
+            g = (struct planted){ .depth = 3 };
             weft_sim_opts o = { .seed = seed, .workers = 2, .pct_depth = d, .pct_steps = 12 };
             struct root r = { .h = { WEFT_JOIN_INIT, WEFT_JOIN_INIT } };
             weft_outcome out;
@@ -149,7 +149,7 @@ Test(sim_pct, depths_differ_for_one_seed)
 
 /* ---- the clock under PCT ------------------------------------------------------------ */
 
-static struct { int state; bool saw_busy; } m;
+static struct machine { int state; bool saw_busy; } m;
 
 struct stepper { weft_frame f; weft_poll rc; };
 
@@ -184,7 +184,7 @@ Test(sim_pct, timer_fires_between_two_polls)
 {
     unsigned found = 0;
     for (uint64_t seed = 1; seed <= 200 && !found; seed++) {
-        m = (typeof(m)){ 0 };
+        m = (struct machine){ 0 };
         weft_sim_opts o = { .seed = seed, .workers = 1, .pct_depth = 2, .pct_steps = 8 };
         struct ticker t = { .h = WEFT_JOIN_INIT, .s = WEFT_SLEEP_INIT };
         weft_outcome out;
