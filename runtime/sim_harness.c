@@ -358,6 +358,14 @@ static unsigned count_cancels(const weft__sim_event *ev, size_t n)
     return c;
 }
 
+static unsigned count_choices(const weft__sim_event *ev, size_t n)
+{
+    unsigned c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ev[i].decision && (ev[i].d.choice || ev[i].d.jump);
+    return c;
+}
+
 static size_t count_steps(const weft__sim_event *ev, size_t n)
 {
     size_t c = 0;
@@ -407,6 +415,7 @@ void weft__harness_explain(weft__harness *h, const weft__hrun *failing)
     }
     h->rep->steps = count_steps(rec.trace, rec.ntrace);
     h->rep->cancels = count_cancels(rec.trace, rec.ntrace);
+    h->rep->choices = count_choices(rec.trace, rec.ntrace);
     m.script = script_of(rec.trace, rec.ntrace, &m.len);
     weft__hrun fin = rec;
     if (m.script && still_fails(&m, m.len)) {
@@ -420,9 +429,11 @@ void weft__harness_explain(weft__harness *h, const weft__hrun *failing)
     }
     h->rep->min_steps = count_steps(fin.trace, fin.ntrace);
     h->rep->min_cancels = count_cancels(fin.trace, fin.ntrace);
-    fprintf(h->log, "  schedule (minimised from %zu steps and %u cancels to %zu and %u; "
-                    "* marks a choice other than the first candidate):\n",
-            h->rep->steps, h->rep->cancels, h->rep->min_steps, h->rep->min_cancels);
+    h->rep->min_choices = count_choices(fin.trace, fin.ntrace);
+    const weft_harness_report *p = h->rep;
+    fprintf(h->log, "  schedule, minimised: %zu steps, %u other than the default, %u cancels "
+                    "(was %zu, %u, %u); * marks a choice other than the first candidate:\n",
+            p->min_steps, p->min_choices, p->min_cancels, p->steps, p->choices, p->cancels);
     weft__harness_print_schedule(h->log, fin.trace, fin.ntrace, false);
     weft__harness_save(h, failing, fin.trace, fin.ntrace);
     if (fin.trace != rec.trace)

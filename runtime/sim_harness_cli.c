@@ -154,9 +154,9 @@ void weft__harness_save(weft__harness *h, const weft__hrun *r, const weft__sim_e
         return;
     }
     weft__harness_name(r, name, sizeof name);
-    fprintf(f, "# weft schedule of %s, run %s (minimised): replay with\n#   %s --replay %s\n"
-               "# step: choice jump cancel | what happened\n",
-            h->sc->name ? h->sc->name : "scenario", name, h->o.program, name);
+    fprintf(f, "weft-schedule %s\n# the minimised schedule of %s; replay it with\n"
+               "#   %s --replay file:%s\n# decision: choice jump cancel | what happened\n",
+            name, h->sc->name ? h->sc->name : "scenario", h->o.program, path);
     for (size_t i = 0; i < n; i++) {
         if (ev[i].decision)
             fprintf(f, "%u %d %d | ", ev[i].d.choice, ev[i].d.jump, ev[i].d.cancel);
@@ -170,6 +170,50 @@ void weft__harness_save(weft__harness *h, const weft__hrun *r, const weft__sim_e
 
 /* ---- replay ---------------------------------------------------------------------- */
 
+/* A saved schedule (weft__harness_save): its run's name, and its decisions
+ * as a script, which then decides alone. */
+static int load_schedule(weft__harness *h, const char *path, weft__hrun *r,
+                         weft__sim_decision **script)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    char line[512], name[128];
+    int rc = -EINVAL;
+    size_t n = 0, cap = 0;
+    weft__sim_decision *d = NULL;
+    if (fgets(line, sizeof line, f) && sscanf(line, "weft-schedule %127s", name) == 1)
+        rc = weft__harness_parse(h, name, r);
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        unsigned c;
+        int j, k;
+        if (sscanf(line, "%u %d %d |", &c, &j, &k) != 3)
+            continue;           /* comments and lines of time passing */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            weft__sim_decision *g = realloc(d, cap * sizeof *g);
+            if (!g) {
+                rc = -ENOMEM;
+                break;
+            }
+            d = g;
+        }
+        d[n++] = (weft__sim_decision){ .choice = c, .jump = j != 0, .cancel = k != 0 };
+    }
+    fclose(f);
+    if (rc) {
+        free(d);
+        return rc;
+    }
+    r->plan.cancel_at = 0;
+    r->plan.cancel_one_in = 0;
+    static const weft__sim_decision none;      /* all default: still a script */
+    r->plan.script = d ? d : &none;
+    r->plan.script_len = n;
+    *script = d;
+    return 0;
+}
+
 int weft_harness_replay(const weft_harness_scenario *sc, const weft_harness_opts *opts,
                         const char *run)
 {
@@ -180,11 +224,14 @@ int weft_harness_replay(const weft_harness_scenario *sc, const weft_harness_opts
     weft__harness h;
     weft__harness_defaults(&h, sc, opts, &rep);
     weft__hrun r;
-    int rc = weft__harness_parse(&h, run, &r);
+    weft__sim_decision *script = NULL;
+    int rc = strncmp(run, "file:", 5) == 0 ? load_schedule(&h, run + 5, &r, &script)
+                                           : weft__harness_parse(&h, run, &r);
     if (rc)
         return rc;
     r.plan.record = true;
     rc = weft__harness_sim_one(&h, &r);
+    free(script);
     if (rc) {
         free(r.trace);
         return rc;

@@ -112,6 +112,7 @@ typedef struct weft_harness_report {
     unsigned runs_to_first;     /* runs made, that one included */
     double seconds_to_first;    /* wall clock */
     size_t steps, min_steps;    /* its schedule before and after minimising */
+    unsigned choices, min_choices;  /* decisions other than the default */
     unsigned cancels, min_cancels;
 } weft_harness_report;
 

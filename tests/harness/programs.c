@@ -19,7 +19,7 @@
 
 #define MS 1000000ull
 
-static const bool buggy = false, fixed = true;
+static const bool buggy = false, fixed = true, noisy = false;
 #define VARIANT(arg) (*(const bool *)(arg))
 
 static int fail(char *why, size_t n, const char *msg)
@@ -200,7 +200,8 @@ static weft_poll locker_poll(weft_cx *cx, void *p)
     WEFT_END(&l->f);
 }
 
-struct two { weft_frame f; bool fixed; weft_poll rc; weft_join h[2]; weft_outcome out; int i; };
+struct two { weft_frame f; bool fixed; weft_poll rc; weft_join h[2]; weft_outcome out; int i;
+             int noise; };
 
 static weft_poll two_lockers_poll(weft_cx *cx, void *p)
 {
@@ -418,6 +419,33 @@ static weft_poll writer_poll(weft_cx *cx, void *p)
 
 struct reader { weft_frame f; weft_poll rc; };
 
+/* Tasks that only yield: they make a schedule long, which minimisation
+ * then shortens (test_harness.c). */
+struct noise { weft_frame f; int i; weft_poll rc; };
+
+static weft_poll noise_poll(weft_cx *cx, void *p)
+{
+    struct noise *n = p;
+    WEFT_BEGIN(&n->f);
+    for (n->i = 0; n->i < 5; n->i++)
+        WEFT_YIELD(&n->f, n->rc);
+    WEFT_RETURN(&n->f, 0);
+    WEFT_END(&n->f);
+}
+
+static int spawn_noise(weft_runtime *rt, int count)
+{
+    for (int i = 0; i < count; i++) {
+        struct noise n = { 0 };
+        weft_task_desc d = WEFT_TASK(noise_poll, &n);
+        d.name = "noise";
+        int rc = weft_spawn_detached(rt, &d);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static weft_poll reader_poll(weft_cx *cx, void *p)
 {
     struct reader *r = p;
@@ -438,6 +466,8 @@ static weft_poll order_root_poll(weft_cx *cx, void *p)
     weft_task_desc dw = WEFT_TASK(writer_poll, &w), dr = WEFT_TASK(reader_poll, &r);
     dw.name = "writer";
     dr.name = "reader";
+    if (spawn_noise(weft_cx_runtime(cx), t->noise) < 0)
+        WEFT_RETURN(&t->f, -1);
     if (weft_spawn(weft_cx_runtime(cx), &dr, &t->h[0]) < 0)
         WEFT_RETURN(&t->f, -1);
     if (weft_spawn(weft_cx_runtime(cx), &dw, &t->h[1]) < 0)
@@ -457,7 +487,8 @@ static weft_poll order_root_poll(weft_cx *cx, void *p)
 static int order_setup(void *arg, weft_task_desc *root)
 {
     memset(&order, 0, sizeof order);
-    two_frame = (struct two){ .fixed = VARIANT(arg), .h = { WEFT_JOIN_INIT, WEFT_JOIN_INIT } };
+    two_frame = (struct two){ .fixed = VARIANT(arg), .h = { WEFT_JOIN_INIT, WEFT_JOIN_INIT },
+                              .noise = arg == &noisy ? 6 : 0 };
     *root = WEFT_TASK(order_root_poll, &two_frame);
     root->name = "order-root";
     return 0;
@@ -599,6 +630,10 @@ const program programs[] = {
     PROGRAM("timer between two specific polls", timer),
 };
 const size_t nprograms = sizeof programs / sizeof programs[0];
+
+const weft_harness_scenario noisy_order = {
+    "noisy-order", order_setup, order_check, NULL, (void *)&noisy
+};
 
 const weft_harness_scenario detached_logger = {
     "detached-logger", detached_setup, detached_check, NULL, (void *)&fixed

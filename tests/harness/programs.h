@@ -18,6 +18,9 @@ typedef struct program {
 extern const program programs[];
 extern const size_t nprograms;
 
+/* The buggy ordering program among six tasks that only yield. */
+extern const weft_harness_scenario noisy_order;
+
 /* A correct program whose detached task outlives the root: clean only
  * because the harness waits for quiescence before it checks. */
 extern const weft_harness_scenario detached_logger;

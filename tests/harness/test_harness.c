@@ -14,6 +14,8 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "programs.h"
 #include "test_util.h"
@@ -100,7 +102,7 @@ Test(harness, failure_replays_and_minimises)
     weft_harness_report r = run(sc, 1u << WEFT_HARNESS_UNIFORM, false);
     cr_assert_eq(r.first_mode, WEFT_HARNESS_UNIFORM);
     cr_assert_gt(r.steps, 0);
-    cr_assert_leq(r.min_steps, r.steps);
+    cr_assert_leq(r.min_choices, r.choices);
     cr_assert_leq(r.min_cancels, r.cancels);
     char name[64];
     snprintf(name, sizeof name, "uniform:%llu:%u", (unsigned long long)r.first_seed,
@@ -112,6 +114,41 @@ Test(harness, failure_replays_and_minimises)
     cr_assert_eq(weft_harness_replay(sc, &o, "uniform:x"), -EINVAL);
     cr_assert_eq(weft_harness_replay(sc, &o, "pct:0:1:10"), -EINVAL);
     fclose(log);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(harness, minimisation_shortens_a_noisy_schedule)
+{
+    FILE *log = quiet_log();
+    weft_harness_opts o = { .seeds = 400, .modes = 1u << WEFT_HARNESS_UNIFORM, .log = log };
+    weft_harness_report r;
+    cr_assert_eq(weft_harness_run(&noisy_order, &o, &r), 0);
+    fclose(log);
+    cr_assert_eq(r.first_mode, WEFT_HARNESS_UNIFORM);
+    fprintf(stderr, "minimised: %zu steps, %u non-default, %u cancels from %zu, %u, %u\n",
+            r.min_steps, r.min_choices, r.min_cancels, r.steps, r.choices, r.cancels);
+    cr_assert_lt(r.min_choices + r.min_cancels, r.choices + r.cancels);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(harness, saved_schedule_replays)
+{
+    char dir[] = "/tmp/weft-harness-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    FILE *log = quiet_log();
+    weft_harness_opts o = { .modes = 1u << WEFT_HARNESS_SWEEP, .log = log, .save_dir = dir };
+    weft_harness_report r;
+    cr_assert_eq(weft_harness_run(&programs[0].buggy, &o, &r), 0);
+    cr_assert_eq(r.first_mode, WEFT_HARNESS_SWEEP);
+    cr_assert_leq(r.min_choices + r.min_cancels, r.choices + r.cancels);
+    char path[256];
+    snprintf(path, sizeof path, "file:%s/torn-buggy-sweep-1-%u.schedule", dir, r.first_k);
+    cr_assert_eq(weft_harness_replay(&programs[0].buggy, &o, path), 1, "%s", path);
+    cr_assert_eq(weft_harness_replay(&programs[0].fixed, &o, path), 0);
+    cr_assert_lt(weft_harness_replay(&programs[0].buggy, &o, "file:/nonexistent"), 0);
+    fclose(log);
+    unlink(path + 5);
+    rmdir(dir);
     WEFT_ASSERT_NO_LEAKS();
 }
 
