@@ -185,7 +185,7 @@ static int sweep(weft__harness *h)
             return rc;
         counted(h, &r);
     }
-    if (!h->o.quiet)
+    if (!h->o.quiet && !stop(h))
         fprintf(h->log, "  sweep: %u suspensions of all tasks, each cancelled once\n", n);
     return 0;
 }

@@ -127,7 +127,8 @@ WEFT_EXTERN int weft_harness_run(const weft_harness_scenario *sc, const weft_har
 
 /*
  * Replay one run named by the string a failure printed ("sweep:SEED:K",
- * "uniform:SEED:C", "pct:DEPTH:SEED:HORIZON"), printing its whole schedule.
+ * "uniform:SEED:C", "pct:DEPTH:SEED:HORIZON"), or the minimised schedule a
+ * failure saved ("file:PATH"), printing its whole schedule.
  * Returns 1 when the check fails, 0 when it holds, or a negative errno
  * (-EINVAL for a string that names no run).
  */
