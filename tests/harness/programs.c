@@ -560,7 +560,126 @@ static int timer_check(void *arg, const weft_harness_run_info *run, char *why, s
     return machine.saw_busy ? fail(why, n, "the timer fired mid-step") : 0;
 }
 
-/* ---- 10. a detached task outliving the root (correct: quiescence) ----------------------------- */
+/* ---- 10. a request dequeued, then cancelled ---------------------------------------- */
+
+static struct { weft_mpsc_tx tx; weft_mpsc_rx rx; int sent, answered; } rq;
+
+struct server { weft_frame f; bool fixed; uint64_t req; weft_poll rc; };
+
+static weft_poll server_poll(weft_cx *cx, void *p)
+{
+    struct server *s = p;
+    WEFT_BEGIN(&s->f);
+    for (;;) {
+        WEFT_AWAIT(&s->f, s->rc, weft_mpsc_recv(cx, &rq.rx, &s->req));
+        if (s->rc < 0)
+            WEFT_RETURN(&s->f, 0);      /* closed and drained */
+        if (s->fixed)
+            weft_shield_enter(cx);      /* dequeued: answer it whatever happens */
+        WEFT_YIELD(&s->f, s->rc);
+        rq.answered++;
+        if (s->fixed)
+            weft_shield_exit(cx);
+    }
+    WEFT_END(&s->f);
+}
+
+static struct server server_frame;
+
+static int request_setup(void *arg, weft_task_desc *root)
+{
+    rq.sent = rq.answered = 0;
+    int rc = weft_mpsc_new(&rq.tx, &rq.rx, 4);
+    for (int i = 0; rc == 0 && i < 2; i++)
+        if ((rc = weft_mpsc_try_send(&rq.tx, (uint64_t)i)) == 0)
+            rq.sent++;
+    weft_mpsc_tx_drop(&rq.tx);
+    if (rc)
+        return rc;
+    server_frame = (struct server){ .fixed = VARIANT(arg) };
+    *root = WEFT_TASK(server_poll, &server_frame);
+    root->flags = WEFT_TASK_CANCEL_SAFE;
+    root->name = "server";
+    return 0;
+}
+
+static int request_check(void *arg, const weft_harness_run_info *run, char *why, size_t n)
+{
+    (void)arg;
+    (void)run;
+    uint64_t v;
+    int queued = 0;
+    while (weft_mpsc_try_recv(&rq.rx, &v) == 0)
+        queued++;       /* still waiting: not lost */
+    if (rq.sent == rq.answered + queued)
+        return 0;
+    snprintf(why, n, "%d requests sent, %d answered, %d still queued", rq.sent, rq.answered,
+             queued);
+    return 1;
+}
+
+static void request_teardown(void *arg)
+{
+    (void)arg;
+    weft_mpsc_rx_drop(&rq.rx);
+}
+
+/* ---- 11. "aborted means it did not run" ------------------------------------------------ */
+
+static struct { int ran; bool claimed_not_run; } ab;
+
+struct job { weft_frame f; weft_poll rc; weft_sleep s; };
+
+static weft_poll job_poll(weft_cx *cx, void *p)
+{
+    struct job *j = p;
+    WEFT_BEGIN(&j->f);
+    ab.ran++;
+    WEFT_AWAIT(&j->f, j->rc, weft_sleep_for(cx, &j->s, MS));
+    WEFT_RETURN(&j->f, 0);
+    WEFT_END(&j->f);
+}
+
+static weft_poll aborter_poll(weft_cx *cx, void *p)
+{
+    struct ticker *t = p;
+    WEFT_BEGIN(&t->f);
+    struct job j = { .s = WEFT_SLEEP_INIT };
+    weft_task_desc d = WEFT_TASK(job_poll, &j);
+    d.flags = WEFT_TASK_CANCEL_SAFE;
+    d.name = "job";
+    if (weft_spawn(weft_cx_runtime(cx), &d, &t->h) < 0)
+        WEFT_RETURN(&t->f, -1);
+    WEFT_YIELD(&t->f, t->rc);
+    if (weft_abort(&t->h) == 0)
+        /* The bug: an abort that found the job unfinished proves nothing
+         * about whether it started. The fix asks the job's own record. */
+        ab.claimed_not_run = t->fixed ? ab.ran == 0 : true;
+    WEFT_AWAIT(&t->f, t->rc, weft_join_await(cx, &t->h, &t->out));
+    if (t->rc < 0)
+        weft_detach(&t->h);
+    WEFT_RETURN(&t->f, 0);
+    WEFT_END(&t->f);
+}
+
+static int abort_setup(void *arg, weft_task_desc *root)
+{
+    memset(&ab, 0, sizeof ab);
+    ticker_frame = (struct ticker){ .fixed = VARIANT(arg), .h = WEFT_JOIN_INIT,
+                                    .s = WEFT_SLEEP_INIT };
+    *root = WEFT_TASK(aborter_poll, &ticker_frame);
+    root->name = "aborter";
+    return 0;
+}
+
+static int abort_check(void *arg, const weft_harness_run_info *run, char *why, size_t n)
+{
+    (void)arg;
+    (void)run;
+    return ab.claimed_not_run && ab.ran ? fail(why, n, "said it never ran, but it had") : 0;
+}
+
+/* ---- 12. a detached task outliving the root (correct: quiescence) ----------------------------- */
 
 static struct { bool logged; } logbook;
 
@@ -613,10 +732,11 @@ static int detached_check(void *arg, const weft_harness_run_info *run, char *why
 
 /* ---- the table -------------------------------------------------------------------------------- */
 
-#define PROGRAM(pat, stem)                                                                  \
+#define PROGRAM_T(pat, stem, td)                                                            \
     { pat,                                                                                  \
-      { #stem "-buggy", stem##_setup, stem##_check, NULL, (void *)&buggy },                 \
-      { #stem "-fixed", stem##_setup, stem##_check, NULL, (void *)&fixed } }
+      { #stem "-buggy", stem##_setup, stem##_check, td, (void *)&buggy },                   \
+      { #stem "-fixed", stem##_setup, stem##_check, td, (void *)&fixed } }
+#define PROGRAM(pat, stem) PROGRAM_T(pat, stem, NULL)
 
 const program programs[] = {
     PROGRAM("two-step update split by an await", torn),
@@ -628,6 +748,8 @@ const program programs[] = {
     PROGRAM("write after the caller timed out", late),
     PROGRAM("two-task ordering bug", order),
     PROGRAM("timer between two specific polls", timer),
+    PROGRAM_T("request dequeued, then cancelled", request, request_teardown),
+    PROGRAM("\"aborted means it did not run\"", abort),
 };
 const size_t nprograms = sizeof programs / sizeof programs[0];
 

@@ -80,10 +80,12 @@ Test(harness, swallowed_ecanceled) { found_and_fixed(&programs[5]); }
 Test(harness, write_after_caller_timed_out) { found_and_fixed(&programs[6]); }
 Test(harness, two_task_ordering) { found_and_fixed(&programs[7]); }
 Test(harness, timer_between_two_polls) { found_and_fixed(&programs[8]); }
+Test(harness, request_dequeued_then_cancelled) { found_and_fixed(&programs[9]); }
+Test(harness, aborted_means_not_run) { found_and_fixed(&programs[10]); }
 
 Test(harness, table_is_complete)
 {
-    cr_assert_eq(nprograms, 9);
+    cr_assert_eq(nprograms, 11);
 }
 
 Test(harness, detached_task_is_waited_for)
