@@ -38,6 +38,9 @@
 #define THREAD_QUIESCE_MS 200
 /* A threaded run aborts the root after fewer than this many yields. */
 #define THREAD_MAX_YIELDS 64
+/* ... and gives up on it after this long (real time): a root that deadlocks
+ * on real threads must not hang the harness. */
+#define ROOT_LIMIT_NS (10ull * 1000000000ull)
 
 static uint64_t wall_ns(void)
 {
@@ -190,6 +193,12 @@ static int sweep(weft__harness *h)
     return 0;
 }
 
+static void mode_done(const weft__harness *h, const char *what, unsigned n)
+{
+    if (!h->o.quiet && !stop(h))
+        fprintf(h->log, "  %s: %u runs\n", what, n);
+}
+
 static int uniform(weft__harness *h)
 {
     for (unsigned i = 0; i < h->o.seeds && !stop(h); i++) {
@@ -201,6 +210,7 @@ static int uniform(weft__harness *h)
             return rc;
         counted(h, &r);
     }
+    mode_done(h, "uniform seeds, half with random cancellations", h->o.seeds);
     return 0;
 }
 
@@ -217,6 +227,7 @@ static int pct(weft__harness *h)
                 return rc;
             counted(h, &r);
         }
+    mode_done(h, "PCT over tasks, every depth", h->o.pct_depth * h->o.pct_seeds);
     return 0;
 }
 
@@ -229,6 +240,7 @@ struct driver {
     weft_frame f;
     weft_task_desc root;
     weft_join h;
+    weft_join_timeout jt;
     uint32_t yields, i;
     bool aborted;
     weft_poll rc;
@@ -248,7 +260,9 @@ static weft_poll driver_poll(weft_cx *cx, void *p)
         WEFT_YIELD(&d->f, d->rc);
     if (d->yields < THREAD_MAX_YIELDS && !weft_join_is_finished(&d->h))
         d->aborted = weft_abort(&d->h) == 0;
-    WEFT_AWAIT(&d->f, d->rc, weft_join_await(cx, &d->h, &d->out));
+    WEFT_AWAIT(&d->f, d->rc, weft_join_await_timeout(cx, &d->jt, &d->h, &d->out, ROOT_LIMIT_NS));
+    if (d->rc == -ETIMEDOUT)
+        WEFT_RETURN(&d->f, -ETIMEDOUT);     /* reported as run->rc */
     for (d->i = 0; d->i < THREAD_QUIESCE_MS && weft_runtime_live_tasks(rt) > 1; d->i++)
         WEFT_AWAIT(&d->f, d->rc, weft_sleep_for(cx, &d->sleep, 1000000));
     WEFT_RETURN(&d->f, 0);
@@ -257,7 +271,8 @@ static weft_poll driver_poll(weft_cx *cx, void *p)
 
 static int threaded_one(weft__harness *h, weft__hrun *r)
 {
-    struct driver d = { .h = WEFT_JOIN_INIT, .sleep = WEFT_SLEEP_INIT };
+    struct driver d = { .h = WEFT_JOIN_INIT, .jt = WEFT_JOIN_TIMEOUT_INIT,
+                        .sleep = WEFT_SLEEP_INIT };
     uint64_t x = r->info.seed * 0x9E3779B97F4A7C15ULL;
     /* One run in four lets the root finish; the others abort it. */
     d.yields = x >> 62 == 0 ? THREAD_MAX_YIELDS : (uint32_t)((x >> 8) % THREAD_MAX_YIELDS);
@@ -292,6 +307,7 @@ static int threaded(weft__harness *h)
             return rc;
         counted(h, &r);
     }
+    mode_done(h, "threaded, the root aborted at a seeded point", h->o.threaded_runs);
     return 0;
 }
 
