@@ -56,7 +56,7 @@
 #define IO_WAIT_NS 10000000
 #define TAG_TIME 0x7431u
 
-/* ---- seeded choices and the hash ------------------------------------------ */
+/* ---- seeded choices and the hash ----------------------------------------- */
 
 static uint64_t splitmix(uint64_t *state)
 {
@@ -94,7 +94,7 @@ static void absorb_task(weft__sim *s, weft__task *t)
     absorb(s, name_hash(weft__task_name(t)));
 }
 
-/* ---- setting up ------------------------------------------------------------- */
+/* ---- setting up ---------------------------------------------------------- */
 
 /* PCT over tasks (sim_pct.c): the clock's priority, and the d - 1 steps
  * (distinct, in 1 .. horizon, sorted) at which the task that ran drops
@@ -161,7 +161,7 @@ int weft_sim_runtime_new(weft_runtime **out, const weft_sim_opts *opts)
     return 0;
 }
 
-/* ---- one step ------------------------------------------------------------------ */
+/* ---- one step ------------------------------------------------------------ */
 
 static bool root_finished(const weft__sim *s)
 {
@@ -287,7 +287,7 @@ static int choose(weft_runtime *rt, const weft__sim_decision *script, uint32_t *
     return pick;
 }
 
-/* ---- time and I/O ----------------------------------------------------------------- */
+/* ---- time and I/O -------------------------------------------------------- */
 
 static uint64_t next_deadline(weft_runtime *rt)
 {
@@ -444,7 +444,7 @@ static int simulate(weft_runtime *rt)
     return rc;
 }
 
-/* ---- the runtime's hooks ---------------------------------------------------------------- */
+/* ---- the runtime's hooks ------------------------------------------------- */
 
 int weft__sim_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcome *out)
 {
@@ -491,7 +491,7 @@ void weft__sim_close(weft_runtime *rt)
     weft__sim_trace_free(s);
 }
 
-/* ---- the public entry points -------------------------------------------------------------- */
+/* ---- the public entry points --------------------------------------------- */
 
 bool weft_sim_active(const weft_runtime *rt)
 {

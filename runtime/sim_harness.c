@@ -76,7 +76,7 @@ void weft__harness_defaults(weft__harness *h, const weft_harness_scenario *sc,
     h->t0 = wall_ns();
 }
 
-/* ---- one simulated run ------------------------------------------------------ */
+/* ---- one simulated run --------------------------------------------------- */
 
 static void check_run(weft__harness *h, weft__hrun *r)
 {
@@ -131,7 +131,7 @@ int weft__harness_sim_one(weft__harness *h, weft__hrun *r)
     return rc == 0 || rc == -EDEADLK || rc == -ELOOP ? 0 : rc;
 }
 
-/* ---- failures and the count ----------------------------------------------------- */
+/* ---- failures and the count ---------------------------------------------- */
 
 static void counted(weft__harness *h, const weft__hrun *r)
 {
@@ -165,7 +165,7 @@ static bool mode_on(const weft__harness *h, weft_harness_mode m)
     return h->o.modes & (1u << m);
 }
 
-/* ---- the modes -------------------------------------------------------------------- */
+/* ---- the modes ----------------------------------------------------------- */
 
 /* The uncancelled run fixes the sweep's length and PCT's horizon. */
 static int sweep(weft__harness *h)
@@ -231,7 +231,7 @@ static int pct(weft__harness *h)
     return 0;
 }
 
-/* ---- threaded runs ------------------------------------------------------------------ */
+/* ---- threaded runs ------------------------------------------------------- */
 
 /* The root of a threaded run: spawns the scenario's root, aborts it after
  * `yields` of its own yields unless it finished, waits for it, then for
@@ -311,7 +311,7 @@ static int threaded(weft__harness *h)
     return 0;
 }
 
-/* ---- minimisation (invariant 3) ------------------------------------------------------ */
+/* ---- minimisation (invariant 3) ------------------------------------------ */
 
 typedef struct shrink {
     weft__harness *h;
@@ -458,7 +458,7 @@ void weft__harness_explain(weft__harness *h, const weft__hrun *failing)
     free(m.script);
 }
 
-/* ---- the entry point ------------------------------------------------------------------- */
+/* ---- the entry point ----------------------------------------------------- */
 
 int weft_harness_run(const weft_harness_scenario *sc, const weft_harness_opts *opts,
                      weft_harness_report *report)

@@ -25,7 +25,7 @@
 #define PRINT_ALL_MAX 80
 #define PRINT_TAIL 12
 
-/* ---- run names (invariant 1) ------------------------------------------------- */
+/* ---- run names (invariant 1) --------------------------------------------- */
 
 void weft__harness_name(const weft__hrun *r, char *buf, size_t size)
 {
@@ -75,7 +75,7 @@ int weft__harness_parse(weft__harness *h, const char *name, weft__hrun *r)
     return 0;
 }
 
-/* ---- the readable schedule (invariant 2) ---------------------------------------- */
+/* ---- the readable schedule (invariant 2) --------------------------------- */
 
 static void print_event(FILE *f, const weft__sim_event *e, uint64_t start)
 {
@@ -168,7 +168,7 @@ void weft__harness_save(weft__harness *h, const weft__hrun *r, const weft__sim_e
     fprintf(h->log, "  saved to %s\n", path);
 }
 
-/* ---- replay ---------------------------------------------------------------------- */
+/* ---- replay -------------------------------------------------------------- */
 
 /* A saved schedule (weft__harness_save): its run's name, and its decisions
  * as a script, which then decides alone. */
@@ -243,7 +243,7 @@ int weft_harness_replay(const weft_harness_scenario *sc, const weft_harness_opts
     return r.failed ? 1 : 0;
 }
 
-/* ---- main --------------------------------------------------------------------------- */
+/* ---- main ---------------------------------------------------------------- */
 
 static int parse_modes(const char *v, unsigned *modes)
 {
@@ -326,7 +326,7 @@ int weft_harness_main(const weft_harness_scenario *sc, int argc, char **argv)
     return rep.failures ? 1 : 0;
 }
 
-/* ---- invariant helpers --------------------------------------------------------------- */
+/* ---- invariant helpers --------------------------------------------------- */
 
 int weft_harness_open_fds(void)
 {

@@ -21,7 +21,7 @@
 
 TestSuite(sim_pct, .timeout = 120);
 
-/* ---- the planted bugs ------------------------------------------------------- */
+/* ---- the planted bugs ---------------------------------------------------- */
 
 /* depth 1: a before b.   depth 2: a1 < b1 < a2.   depth 3: a1 < b1 < a2 < b2,
  * where b2 must see a2's write and b1 must have seen a1's. */
@@ -127,7 +127,7 @@ Test(sim_pct, planted_depth_1) { planted(1); }
 Test(sim_pct, planted_depth_2) { planted(2); }
 Test(sim_pct, planted_depth_3) { planted(3); }
 
-/* ---- the depth is part of the seed ------------------------------------------------ */
+/* ---- the depth is part of the seed --------------------------------------- */
 
 Test(sim_pct, depths_differ_for_one_seed)
 {
@@ -147,7 +147,7 @@ Test(sim_pct, depths_differ_for_one_seed)
     WEFT_ASSERT_NO_LEAKS();
 }
 
-/* ---- the clock under PCT ------------------------------------------------------------ */
+/* ---- the clock under PCT ------------------------------------------------- */
 
 static struct machine { int state; bool saw_busy; } m;
 

@@ -28,7 +28,7 @@ static int fail(char *why, size_t n, const char *msg)
     return 1;
 }
 
-/* ---- 1. a two-step update split by an await --------------------------------- */
+/* ---- 1. a two-step update split by an await ------------------------------ */
 
 static struct { int debit, credit; } ledger;
 
@@ -70,7 +70,7 @@ static int torn_check(void *arg, const weft_harness_run_info *run, char *why, si
     return ledger.debit == ledger.credit ? 0 : fail(why, n, "debit without credit");
 }
 
-/* ---- 2. a send lost to a timeout -------------------------------------------- */
+/* ---- 2. a send lost to a timeout ----------------------------------------- */
 
 static struct { int taken, delivered; } mail;
 
@@ -130,7 +130,7 @@ static int send_check(void *arg, const weft_harness_run_info *run, char *why, si
     return mail.taken == mail.delivered ? 0 : fail(why, n, "a message was taken and lost");
 }
 
-/* ---- 3. a pool slot not returned -------------------------------------------- */
+/* ---- 3. a pool slot not returned ----------------------------------------- */
 
 static weft_harness_counter slots;
 
@@ -177,7 +177,7 @@ static int slot_check(void *arg, const weft_harness_run_info *run, char *why, si
     return weft_harness_outstanding(&slots) == 0 ? 0 : fail(why, n, "a pool slot was not returned");
 }
 
-/* ---- 4. a lock held by a torn-down task ---------------------------------------- */
+/* ---- 4. a lock held by a torn-down task ---------------------------------- */
 
 static weft_mutex lock;
 
@@ -245,7 +245,7 @@ static int lock_check(void *arg, const weft_harness_run_info *run, char *why, si
     return weft_mutex_is_locked(&lock) ? fail(why, n, "the mutex is held by nobody alive") : 0;
 }
 
-/* ---- 5. an fd leaked on the last await ---------------------------------------------- */
+/* ---- 5. an fd leaked on the last await ----------------------------------- */
 
 static int fds_before;
 
@@ -296,7 +296,7 @@ static int fd_check(void *arg, const weft_harness_run_info *run, char *why, size
     return fail(why, n, "a pipe was left open");
 }
 
-/* ---- 6. a swallowed -ECANCELED -------------------------------------------------------- */
+/* ---- 6. a swallowed -ECANCELED ------------------------------------------- */
 
 static weft_harness_watch loop_watch;
 
@@ -343,7 +343,7 @@ static int swallow_check(void *arg, const weft_harness_run_info *run, char *why,
     return watch_check(&loop_watch, why, n);
 }
 
-/* ---- 7. a task writing after its caller timed out --------------------------------------- */
+/* ---- 7. a task writing after its caller timed out ------------------------ */
 
 static weft_harness_watch late_watch;
 
@@ -399,7 +399,7 @@ static int late_check(void *arg, const weft_harness_run_info *run, char *why, si
     return watch_check(&late_watch, why, n);
 }
 
-/* ---- 8. a two-task ordering bug ------------------------------------------------------------ */
+/* ---- 8. a two-task ordering bug ------------------------------------------ */
 
 static struct { int x; bool saw_half; } order;
 
@@ -501,7 +501,7 @@ static int order_check(void *arg, const weft_harness_run_info *run, char *why, s
     return order.saw_half ? fail(why, n, "the reader saw a half-written value") : 0;
 }
 
-/* ---- 9. a timer that must fire between two specific polls ---------------------------------- */
+/* ---- 9. a timer that must fire between two specific polls ---------------- */
 
 static struct { int state; bool saw_busy; } machine;
 
@@ -560,7 +560,7 @@ static int timer_check(void *arg, const weft_harness_run_info *run, char *why, s
     return machine.saw_busy ? fail(why, n, "the timer fired mid-step") : 0;
 }
 
-/* ---- 10. a request dequeued, then cancelled ---------------------------------------- */
+/* ---- 10. a request dequeued, then cancelled ------------------------------ */
 
 static struct { weft_mpsc_tx tx; weft_mpsc_rx rx; int sent, answered; } rq;
 
@@ -624,7 +624,7 @@ static void request_teardown(void *arg)
     weft_mpsc_rx_drop(&rq.rx);
 }
 
-/* ---- 11. "aborted means it did not run" ------------------------------------------------ */
+/* ---- 11. "aborted means it did not run" ---------------------------------- */
 
 static struct { int ran; bool claimed_not_run; } ab;
 
@@ -679,7 +679,7 @@ static int abort_check(void *arg, const weft_harness_run_info *run, char *why, s
     return ab.claimed_not_run && ab.ran ? fail(why, n, "said it never ran, but it had") : 0;
 }
 
-/* ---- 12. a detached task outliving the root (correct: quiescence) ----------------------------- */
+/* ---- 12. a detached task outliving the root (correct: quiescence) -------- */
 
 static struct { bool logged; } logbook;
 
@@ -730,7 +730,7 @@ static int detached_check(void *arg, const weft_harness_run_info *run, char *why
     return 0;
 }
 
-/* ---- the table -------------------------------------------------------------------------------- */
+/* ---- the table ----------------------------------------------------------- */
 
 #define PROGRAM_T(pat, stem, td)                                                            \
     { pat,                                                                                  \

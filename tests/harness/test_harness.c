@@ -96,7 +96,7 @@ Test(harness, detached_task_is_waited_for)
     WEFT_ASSERT_NO_LEAKS();
 }
 
-/* ---- replay and minimisation -------------------------------------------------- */
+/* ---- replay and minimisation --------------------------------------------- */
 
 Test(harness, failure_replays_and_minimises)
 {
