@@ -425,8 +425,13 @@ static int simulate_loop(weft_runtime *rt)
 {
     weft__sim *s = &rt->sim;
     for (;;) {
-        if (s->root && root_finished(s) && !s->quiesce)
-            return 0;
+        if (s->root && root_finished(s) && !s->quiesce_armed) {
+            if (!s->quiesce)
+                return 0;
+            s->quiesce_armed = true;    /* invariant 6: a budget for the rest */
+            if (s->quiesce_steps && s->steps + s->quiesce_steps < s->max_steps)
+                s->max_steps = s->steps + s->quiesce_steps;
+        }
         if (s->steps >= s->max_steps)
             return -ELOOP;
         int rc = s->pct_depth ? pct_step(rt) : uniform_step(rt);
@@ -457,6 +462,7 @@ int weft__sim_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcom
     s->root_task = h.weft_task;
     s->root_suspensions = 0;
     s->cancel_issued = false;
+    s->quiesce_armed = false;
     rc = simulate(rt);
     if (rc == -ELOOP && s->quiesce && root_finished(s)) {
         s->quiesce_cut = true;      /* the root is done; its leftovers are not */
@@ -557,6 +563,7 @@ int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
     s->cancel_at = plan->cancel_at;
     s->cancel_any = plan->cancel_any;
     s->quiesce = plan->quiesce;
+    s->quiesce_steps = plan->quiesce_steps;
     s->cancel_one_in = plan->cancel_one_in;
     s->record = plan->record;
     s->script = plan->script;

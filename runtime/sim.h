@@ -74,6 +74,8 @@ typedef struct weft__sim {
     /* weft/harness.h's extensions (all off for weft_sim_run). */
     bool cancel_any;                /* cancel_at counts every task's suspensions */
     bool quiesce;                   /* after the root: run until nothing can */
+    bool quiesce_armed;             /* the root is done: the budget applies */
+    uint64_t quiesce_steps;         /* polls allowed after the root; 0 = any */
     uint32_t cancel_one_in;         /* random cancels: 1 in n suspensions */
     uint32_t suspensions;           /* of every task */
     uint32_t cancels;               /* cancellations issued */
@@ -100,6 +102,7 @@ typedef struct weft__sim_plan {
     uint32_t cancel_at;             /* k-th suspension (0: none) */
     bool cancel_any;
     bool quiesce;
+    uint64_t quiesce_steps;         /* 0: up to max_steps */
     uint32_t cancel_one_in;
     bool record;
     const weft__sim_decision *script;

@@ -34,6 +34,8 @@
 #define DEF_MAX_SWEEP 2000
 #define DEF_QUIESCE_STEPS 100000
 #define DEF_MINIMISE_RUNS 300
+/* Virtual grace at the end of a simulated run (weft_sim_opts). */
+#define SHUTDOWN_GRACE_MS 10
 /* A threaded run waits for quiescence this many times 1 ms at most. */
 #define THREAD_QUIESCE_MS 200
 /* A threaded run aborts the root after fewer than this many yields. */
@@ -120,7 +122,11 @@ int weft__harness_sim_one(weft__harness *h, weft__hrun *r)
     r->sim.workers = h->o.workers;
     r->sim.seed = r->info.seed;
     r->sim.max_steps = 0;
+    /* The check has run by shutdown: a task that ignores it (polled once a
+     * virtual microsecond) need not hold the run for a second of polls. */
+    r->sim.shutdown_grace_ms = SHUTDOWN_GRACE_MS;
     r->plan.quiesce = true;
+    r->plan.quiesce_steps = h->o.quiesce_steps;
     r->failed = false;
     void *pair[2] = { h, r };
     weft_outcome out;

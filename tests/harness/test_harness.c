@@ -163,6 +163,64 @@ Test(harness, sweep_cancels_a_child_not_only_the_root)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+/* ---- a detached task that never stops -------------------------------------- */
+
+struct spinner { weft_frame f; weft_poll rc; };
+
+static weft_poll spinner_poll(weft_cx *cx, void *p)
+{
+    struct spinner *s = p;
+    WEFT_BEGIN(&s->f);
+    for (;;)
+        WEFT_YIELD(&s->f, s->rc);
+    WEFT_END(&s->f);
+}
+
+struct launcher { weft_frame f; };
+
+static weft_poll launcher_poll(weft_cx *cx, void *p)
+{
+    struct launcher *l = p;
+    WEFT_BEGIN(&l->f);
+    struct spinner s = { 0 };
+    WEFT_RETURN(&l->f, weft_spawn_detached(weft_cx_runtime(cx), &WEFT_TASK(spinner_poll, &s)));
+    WEFT_END(&l->f);
+}
+
+static struct launcher launcher_frame;
+static size_t spinner_left;
+
+static int spin_setup(void *arg, weft_task_desc *root)
+{
+    (void)arg;
+    launcher_frame = (struct launcher){ 0 };
+    *root = WEFT_TASK(launcher_poll, &launcher_frame);
+    return 0;
+}
+
+static int spin_check(void *arg, const weft_harness_run_info *run, char *why, size_t n)
+{
+    (void)arg;
+    (void)why;
+    (void)n;
+    spinner_left = run->live_tasks;
+    return 0;
+}
+
+Test(harness, quiescence_has_a_budget)
+{
+    weft_harness_scenario sc = { "spinner", spin_setup, spin_check, NULL, NULL };
+    FILE *log = quiet_log();
+    weft_harness_opts o = { .seeds = 3, .modes = 1u << WEFT_HARNESS_UNIFORM, .log = log,
+                            .quiesce_steps = 500 };
+    weft_harness_report r;
+    cr_assert_eq(weft_harness_run(&sc, &o, &r), 0);
+    fclose(log);
+    cr_assert_eq(r.runs, 3);
+    cr_assert_eq(spinner_left, 1, "the spinner is reported, not waited for: %zu", spinner_left);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
 Test(harness, misuse)
 {
     weft_harness_scenario none = { 0 };
