@@ -152,6 +152,7 @@ static void counted(weft__harness *h, const weft__hrun *r)
     if (rep->failures++ > 0)
         return;
     rep->first_mode = r->info.mode;
+    weft__harness_name(r, rep->first_name, sizeof rep->first_name);
     rep->first_seed = r->info.seed;
     rep->first_depth = r->info.pct_depth;
     rep->first_k = r->info.k;

@@ -105,8 +105,10 @@ typedef struct weft_harness_opts {
 typedef struct weft_harness_report {
     unsigned runs;
     unsigned failures;
-    /* The first failure (first_mode 0: none). */
+    /* The first failure (first_mode 0: none), and the name that replays it
+     * (weft_harness_replay; a threaded run's cannot). */
     weft_harness_mode first_mode;
+    char first_name[64];
     uint64_t first_seed;
     unsigned first_depth, first_k;
     unsigned runs_to_first;     /* runs made, that one included */

@@ -109,6 +109,7 @@ Test(harness, failure_replays_and_minimises)
     char name[64];
     snprintf(name, sizeof name, "uniform:%llu:%u", (unsigned long long)r.first_seed,
              (r.first_seed - 1) % 2 ? 8u : 0u);
+    cr_assert_str_eq(r.first_name, name);
     FILE *log = quiet_log();
     weft_harness_opts o = { .log = log };
     cr_assert_eq(weft_harness_replay(sc, &o, name), 1, "%s does not fail again", name);
@@ -130,6 +131,23 @@ Test(harness, minimisation_shortens_a_noisy_schedule)
     fprintf(stderr, "minimised: %zu steps, %u non-default, %u cancels from %zu, %u, %u\n",
             r.min_steps, r.min_choices, r.min_cancels, r.steps, r.choices, r.cancels);
     cr_assert_lt(r.min_choices + r.min_cancels, r.choices + r.cancels);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* Every simulated mode's failure replays from the name it reports. */
+Test(harness, each_mode_replays_by_name)
+{
+    FILE *log = quiet_log();
+    weft_harness_opts quiet = { .log = log };
+    for (size_t i = 0; i < nprograms; i++)
+        for (unsigned m = WEFT_HARNESS_SWEEP; m <= WEFT_HARNESS_PCT; m++) {
+            weft_harness_report r = run(&programs[i].buggy, 1u << m, false);
+            if (!r.failures)
+                continue;
+            cr_assert_eq(weft_harness_replay(&programs[i].buggy, &quiet, r.first_name), 1,
+                         "%s: %s does not fail again", programs[i].pattern, r.first_name);
+        }
+    fclose(log);
     WEFT_ASSERT_NO_LEAKS();
 }
 
