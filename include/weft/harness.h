@@ -46,7 +46,6 @@
 #include <stdio.h>
 
 #include "weft/runtime.h"
-#include "weft/sim.h"
 
 #ifdef __cplusplus
 extern "C" {
