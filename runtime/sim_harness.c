@@ -16,6 +16,7 @@
  *      is a schedule that fails.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,10 +39,8 @@
 #define SHUTDOWN_GRACE_MS 10
 /* A threaded run waits for quiescence this many times 1 ms at most. */
 #define THREAD_QUIESCE_MS 200
-/* A threaded run aborts the root after fewer than this many yields. */
-#define THREAD_MAX_YIELDS 64
-/* ... and gives up on it after this long (real time): a root that deadlocks
- * on real threads must not hang the harness. */
+/* A threaded run gives up on its root after this long (real time): a root
+ * that deadlocks on real threads must not hang the harness. */
 #define ROOT_LIMIT_NS (10ull * 1000000000ull)
 
 static uint64_t wall_ns(void)
@@ -101,6 +100,7 @@ static void inspect(void *arg, weft_runtime *rt, int rc, const weft_outcome *out
     r->info.rt = rt;
     r->steps = s->steps;
     r->suspensions = s->suspensions;
+    r->root_suspensions = s->root_suspensions;
     check_run(h, r);
     r->info.rt = NULL;
     if (r->plan.record) {       /* the trace is ours now */
@@ -183,6 +183,7 @@ static int sweep(weft__harness *h)
     if (rc)
         return rc;
     h->horizon = base.steps ? base.steps : 1;
+    h->root_awaits = base.root_suspensions;
     if (!mode_on(h, WEFT_HARNESS_SWEEP))
         return 0;
     counted(h, &base);
@@ -240,18 +241,56 @@ static int pct(weft__harness *h)
 
 /* ---- threaded runs ------------------------------------------------------- */
 
-/* The root of a threaded run: spawns the scenario's root, aborts it after
- * `yields` of its own yields unless it finished, waits for it, then for
- * quiescence. */
+/* What a threaded run reports back: written by its tasks, read by the
+ * caller after weft_block_on returned (which orders the two). */
+struct thread_result {
+    weft_outcome root;
+    _Atomic unsigned cancels;
+};
+
+/* The root as the scenario described it, inside a frame of the harness's:
+ * the wrapper counts the root's suspensions and, right after the
+ * cancel_at-th, cancels the token the root is bound to, so the request
+ * meets the root at exactly that await, on real threads. */
+struct wrap {
+    weft_frame f;                   /* the runtime's view; the user's is below */
+    weft_poll_fn poll;
+    weft_drop_fn drop;
+    weft_token *token;
+    struct thread_result *res;
+    uint32_t suspensions, cancel_at;
+    _Alignas(WEFT_FRAME_ALIGN) unsigned char user[];
+};
+
+static weft_poll wrap_poll(weft_cx *cx, void *p)
+{
+    struct wrap *w = p;
+    weft_poll r = w->poll(cx, w->user);
+    if (r == WEFT_PENDING && ++w->suspensions == w->cancel_at) {
+        weft_token_cancel(w->token);
+        atomic_fetch_add_explicit(&w->res->cancels, 1, memory_order_relaxed);
+    }
+    return r;
+}
+
+static void wrap_drop(void *p)
+{
+    struct wrap *w = p;
+    if (w->drop)
+        w->drop(w->user);
+}
+
+/* The root of a threaded run: spawns the wrapped root, waits for it (for
+ * ROOT_LIMIT_NS at most), then for quiescence. */
 struct driver {
     weft_frame f;
     weft_task_desc root;
+    struct thread_result *res;
     weft_join h;
     weft_join_timeout jt;
-    uint32_t yields, i;
-    bool aborted;
-    weft_poll rc;
     weft_outcome out;
+    uint32_t i;
+    weft_poll rc;
     weft_sleep sleep;
 };
 
@@ -263,46 +302,100 @@ static weft_poll driver_poll(weft_cx *cx, void *p)
     d->rc = weft_spawn(rt, &d->root, &d->h);
     if (d->rc < 0)
         WEFT_RETURN(&d->f, d->rc);
-    for (d->i = 0; d->i < d->yields && !weft_join_is_finished(&d->h); d->i++)
-        WEFT_YIELD(&d->f, d->rc);
-    if (d->yields < THREAD_MAX_YIELDS && !weft_join_is_finished(&d->h))
-        d->aborted = weft_abort(&d->h) == 0;
     WEFT_AWAIT(&d->f, d->rc, weft_join_await_timeout(cx, &d->jt, &d->h, &d->out, ROOT_LIMIT_NS));
     if (d->rc == -ETIMEDOUT)
         WEFT_RETURN(&d->f, -ETIMEDOUT);     /* reported as run->rc */
+    d->res->root = d->out;
     for (d->i = 0; d->i < THREAD_QUIESCE_MS && weft_runtime_live_tasks(rt) > 1; d->i++)
         WEFT_AWAIT(&d->f, d->rc, weft_sleep_for(cx, &d->sleep, 1000000));
     WEFT_RETURN(&d->f, 0);
     WEFT_END(&d->f);
 }
 
-static int threaded_one(weft__harness *h, weft__hrun *r)
+/* The scenario's root inside a wrap (malloc'd: the spawn copies it), bound
+ * to token besides its own tokens. */
+static int wrap_root(const weft_task_desc *user, weft_token *token, struct thread_result *res,
+                     uint32_t cancel_at, weft_task_desc *out, struct wrap **buf,
+                     weft_token **tokens)
 {
-    struct driver d = { .h = WEFT_JOIN_INIT, .jt = WEFT_JOIN_TIMEOUT_INIT,
-                        .sleep = WEFT_SLEEP_INIT };
-    uint64_t x = r->info.seed * 0x9E3779B97F4A7C15ULL;
-    /* One run in four lets the root finish; the others abort it. */
-    d.yields = x >> 62 == 0 ? THREAD_MAX_YIELDS : (uint32_t)((x >> 8) % THREAD_MAX_YIELDS);
-    int rc = h->sc->setup(h->sc->arg, &d.root);
-    if (rc)
-        return rc < 0 ? rc : -EINVAL;
+    if (!user->poll || user->frame_size < sizeof(weft_frame)
+        || user->ntokens >= WEFT_MAX_TASK_TOKENS)
+        return -EINVAL;
+    struct wrap *w = calloc(1, sizeof *w + user->frame_size);
+    if (!w)
+        return -ENOMEM;
+    *w = (struct wrap){ .poll = user->poll, .drop = user->drop, .token = token, .res = res,
+                        .cancel_at = cancel_at };
+    if (user->frame)
+        memcpy(w->user, user->frame, user->frame_size);
+    ((weft_frame *)(void *)w->user)->weft_resume = 0;   /* as a spawn does */
+    for (unsigned i = 0; i < user->ntokens; i++)
+        tokens[i] = user->tokens[i];
+    tokens[user->ntokens] = token;
+    *out = *user;
+    out->poll = wrap_poll;
+    out->drop = wrap_drop;
+    out->frame = w;
+    out->frame_size = sizeof *w + user->frame_size;
+    out->tokens = tokens;
+    out->ntokens = user->ntokens + 1;
+    *buf = w;
+    return 0;
+}
+
+/* One in four runs lets the root finish; the others cancel it right after
+ * a seeded one of the suspensions the uncancelled simulated run saw. */
+static uint32_t thread_cancel_at(const weft__harness *h, uint64_t seed)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15ULL;
+    if (x >> 62 == 0 || h->root_awaits == 0)
+        return 0;
+    return 1 + (uint32_t)((x >> 8) % h->root_awaits);
+}
+
+static int threaded_run(weft__harness *h, weft__hrun *r, struct driver *d)
+{
     weft_runtime *rt;
     weft_runtime_opts ro = { .threads = h->o.workers };
-    if ((rc = weft_runtime_new(&rt, &ro)) != 0)
+    int rc = weft_runtime_new(&rt, &ro);
+    if (rc)
         return rc;
     weft_outcome out;
-    rc = weft_block_on(rt, &WEFT_TASK(driver_poll, &d), &out);
+    rc = weft_block_on(rt, &WEFT_TASK(driver_poll, d), &out);
     r->info.rc = rc ? rc : (int)out.value;
-    r->info.root = d.out;
-    r->info.cancels = d.aborted;
+    r->info.root = d->res->root;
+    r->info.cancels = atomic_load_explicit(&d->res->cancels, memory_order_relaxed);
     r->info.live_tasks = weft_runtime_live_tasks(rt);
     r->info.rt = rt;
     check_run(h, r);
     r->info.rt = NULL;
     weft_runtime_free(rt);
+    return 0;
+}
+
+static int threaded_one(weft__harness *h, weft__hrun *r)
+{
+    struct thread_result res = { .root = { 0 } };
+    struct driver d = { .res = &res, .h = WEFT_JOIN_INIT, .jt = WEFT_JOIN_TIMEOUT_INIT,
+                        .sleep = WEFT_SLEEP_INIT };
+    weft_task_desc user;
+    memset(&user, 0, sizeof user);
+    int rc = h->sc->setup(h->sc->arg, &user);
+    if (rc)
+        return rc < 0 ? rc : -EINVAL;
+    weft_token *token, *tokens[WEFT_MAX_TASK_TOKENS];
+    struct wrap *buf = NULL;
+    if ((rc = weft_token_new(&token)) == 0) {
+        rc = wrap_root(&user, token, &res, thread_cancel_at(h, r->info.seed), &d.root, &buf,
+                       tokens);
+        if (rc == 0)
+            rc = threaded_run(h, r, &d);
+        free(buf);
+        weft_token_release(token);
+    }
     if (h->sc->teardown)
         h->sc->teardown(h->sc->arg);
-    return 0;
+    return rc;
 }
 
 static int threaded(weft__harness *h)
@@ -314,7 +407,7 @@ static int threaded(weft__harness *h)
             return rc;
         counted(h, &r);
     }
-    mode_done(h, "threaded, the root aborted at a seeded point", h->o.threaded_runs);
+    mode_done(h, "threaded, the root cancelled at a seeded await", h->o.threaded_runs);
     return 0;
 }
 

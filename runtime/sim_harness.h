@@ -25,7 +25,7 @@ typedef struct weft__hrun {
     weft__sim_event *trace;         /* when plan.record: taken from the runtime */
     size_t ntrace;
     uint64_t steps;
-    uint32_t suspensions;
+    uint32_t suspensions, root_suspensions;
 } weft__hrun;
 
 /* One call of weft_harness_run: the options with defaults filled in. */
@@ -36,6 +36,7 @@ typedef struct weft__harness {
     FILE *log;
     uint64_t t0;
     uint64_t horizon;               /* steps of the uncancelled run */
+    uint32_t root_awaits;           /* the root's suspensions in that run */
 } weft__harness;
 
 void weft__harness_defaults(weft__harness *h, const weft_harness_scenario *sc,

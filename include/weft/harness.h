@@ -18,14 +18,17 @@
  *   pct       for each depth d in 1 .. pct_depth, `pct_seeds` runs of PCT
  *             over tasks (weft/sim.h) with the horizon set to the length of
  *             the uncancelled run.
- *   threads   `threaded_runs` runs on a real runtime of `workers` threads,
- *             the root aborted after a seeded number of the harness's own
- *             yields. Not replayable: real threads.
+ *   threads   `threaded_runs` runs on a real runtime of `workers` threads;
+ *             three in four cancel the root (through a token it is bound
+ *             to) right after a seeded one of its awaits, counted as in the
+ *             uncancelled simulated run. Only the root is cancelled here,
+ *             and the interleaving is the machine's: not replayable.
  *
  * Quiescence: after the root finishes, a simulated run goes on until no
  * task can run and no timer or I/O is left (at most `quiesce_steps` polls);
- * a threaded run waits, polling every millisecond for at most 2 s, until
- * only the harness's task is live. Then check runs, with
+ * a threaded run waits for its root at most 10 s (then rc is -ETIMEDOUT),
+ * then polls every millisecond, for at most 200 ms, until only the
+ * harness's task is live. Then check runs, with
  * weft_harness_run_info.live_tasks saying what was left.
  *
  * Per run: setup (fill in the root's description; the frame is yours and

@@ -239,6 +239,25 @@ Test(harness, quiescence_has_a_budget)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+/* On real threads the root is cancelled right after a seeded one of its
+ * awaits: for a one-task program that is as exact as the sweep, so this
+ * count does not depend on the threads. */
+Test(harness, threaded_runs_cancel_at_an_await)
+{
+    FILE *log = quiet_log();
+    weft_harness_opts o = { .threaded_runs = 16, .modes = 1u << WEFT_HARNESS_THREADS,
+                            .keep_going = true, .log = log };
+    weft_harness_report bad, good;
+    cr_assert_eq(weft_harness_run(&programs[0].buggy, &o, &bad), 0);
+    cr_assert_eq(weft_harness_run(&programs[0].fixed, &o, &good), 0);
+    fclose(log);
+    cr_assert_eq(bad.runs, 16);
+    cr_assert_gt(bad.failures, 0);
+    cr_assert_eq(bad.first_mode, WEFT_HARNESS_THREADS);
+    cr_assert_eq(good.failures, 0);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
 Test(harness, misuse)
 {
     weft_harness_scenario none = { 0 };
