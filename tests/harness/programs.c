@@ -20,6 +20,13 @@
 #define MS 1000000ull
 
 static const bool buggy = false, fixed = true, noisy = false;
+
+/* State two tasks share is read and written atomically (relaxed): the
+ * harness also runs these programs on real threads, and their bugs are
+ * about order, not about data races. */
+#define GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define SET(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define INC(x) __atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
 #define VARIANT(arg) (*(const bool *)(arg))
 
 static int fail(char *why, size_t n, const char *msg)
@@ -41,9 +48,9 @@ static weft_poll torn_poll(weft_cx *cx, void *p)
     WEFT_YIELD(&t->f, t->rc);
     if (t->fixed)
         weft_shield_enter(cx);
-    ledger.debit++;
+    INC(ledger.debit);
     WEFT_YIELD(&t->f, t->rc);
-    ledger.credit++;
+    INC(ledger.credit);
     if (t->fixed)
         weft_shield_exit(cx);
     WEFT_YIELD(&t->f, t->rc);
@@ -67,7 +74,7 @@ static int torn_check(void *arg, const weft_harness_run_info *run, char *why, si
 {
     (void)arg;
     (void)run;
-    return ledger.debit == ledger.credit ? 0 : fail(why, n, "debit without credit");
+    return GET(ledger.debit) == GET(ledger.credit) ? 0 : fail(why, n, "debit without credit");
 }
 
 /* ---- 2. a send lost to a timeout ----------------------------------------- */
@@ -80,11 +87,11 @@ static weft_poll sender_poll(weft_cx *cx, void *p)
 {
     struct sender *s = p;
     WEFT_BEGIN(&s->f);
-    mail.taken++;           /* off the queue: from here on it is ours to deliver */
+    INC(mail.taken);           /* off the queue: from here on it is ours to deliver */
     if (s->fixed)
         weft_shield_enter(cx);
     WEFT_AWAIT(&s->f, s->rc, weft_sleep_for(cx, &s->s, MS / 2));
-    mail.delivered++;
+    INC(mail.delivered);
     if (s->fixed)
         weft_shield_exit(cx);
     WEFT_RETURN(&s->f, 0);
@@ -127,7 +134,7 @@ static int send_check(void *arg, const weft_harness_run_info *run, char *why, si
 {
     (void)arg;
     (void)run;
-    return mail.taken == mail.delivered ? 0 : fail(why, n, "a message was taken and lost");
+    return GET(mail.taken) == GET(mail.delivered) ? 0 : fail(why, n, "a message was taken and lost");
 }
 
 /* ---- 3. a pool slot not returned ----------------------------------------- */
@@ -409,10 +416,10 @@ static weft_poll writer_poll(weft_cx *cx, void *p)
 {
     struct writer *w = p;
     WEFT_BEGIN(&w->f);
-    order.x = 1;
+    SET(order.x, 1);
     if (!w->fixed)
         WEFT_YIELD(&w->f, w->rc);   /* the half-written state is visible here */
-    order.x = 2;
+    SET(order.x, 2);
     WEFT_RETURN(&w->f, 0);
     WEFT_END(&w->f);
 }
@@ -451,8 +458,8 @@ static weft_poll reader_poll(weft_cx *cx, void *p)
     struct reader *r = p;
     WEFT_BEGIN(&r->f);
     WEFT_YIELD(&r->f, r->rc);
-    if (order.x == 1)
-        order.saw_half = true;
+    if (GET(order.x) == 1)
+        SET(order.saw_half, true);
     WEFT_RETURN(&r->f, 0);
     WEFT_END(&r->f);
 }
@@ -498,7 +505,7 @@ static int order_check(void *arg, const weft_harness_run_info *run, char *why, s
 {
     (void)arg;
     (void)run;
-    return order.saw_half ? fail(why, n, "the reader saw a half-written value") : 0;
+    return GET(order.saw_half) ? fail(why, n, "the reader saw a half-written value") : 0;
 }
 
 /* ---- 9. a timer that must fire between two specific polls ---------------- */
@@ -511,10 +518,10 @@ static weft_poll stepper_poll(weft_cx *cx, void *p)
 {
     struct stepper *s = p;
     WEFT_BEGIN(&s->f);
-    machine.state = 1;          /* busy */
+    SET(machine.state, 1);      /* busy */
     if (!s->fixed)
         WEFT_YIELD(&s->f, s->rc);
-    machine.state = 2;          /* idle again */
+    SET(machine.state, 2);      /* idle again */
     WEFT_RETURN(&s->f, 0);
     WEFT_END(&s->f);
 }
@@ -532,8 +539,8 @@ static weft_poll ticker_poll(weft_cx *cx, void *p)
     if (weft_spawn(weft_cx_runtime(cx), &d, &t->h) < 0)
         WEFT_RETURN(&t->f, -1);
     WEFT_AWAIT(&t->f, t->rc, weft_sleep_for(cx, &t->s, MS));
-    if (machine.state == 1)
-        machine.saw_busy = true;    /* the tick found the machine mid-step */
+    if (GET(machine.state) == 1)
+        SET(machine.saw_busy, true);    /* the tick found the machine mid-step */
     WEFT_AWAIT(&t->f, t->rc, weft_join_await(cx, &t->h, &t->out));
     if (t->rc < 0)
         weft_detach(&t->h);
@@ -557,7 +564,7 @@ static int timer_check(void *arg, const weft_harness_run_info *run, char *why, s
 {
     (void)arg;
     (void)run;
-    return machine.saw_busy ? fail(why, n, "the timer fired mid-step") : 0;
+    return GET(machine.saw_busy) ? fail(why, n, "the timer fired mid-step") : 0;
 }
 
 /* ---- 10. a request dequeued, then cancelled ------------------------------ */
@@ -577,7 +584,7 @@ static weft_poll server_poll(weft_cx *cx, void *p)
         if (s->fixed)
             weft_shield_enter(cx);      /* dequeued: answer it whatever happens */
         WEFT_YIELD(&s->f, s->rc);
-        rq.answered++;
+        INC(rq.answered);
         if (s->fixed)
             weft_shield_exit(cx);
     }
@@ -611,7 +618,7 @@ static int request_check(void *arg, const weft_harness_run_info *run, char *why,
     int queued = 0;
     while (weft_mpsc_try_recv(&rq.rx, &v) == 0)
         queued++;       /* still waiting: not lost */
-    if (rq.sent == rq.answered + queued)
+    if (rq.sent == GET(rq.answered) + queued)
         return 0;
     snprintf(why, n, "%d requests sent, %d answered, %d still queued", rq.sent, rq.answered,
              queued);
@@ -634,7 +641,7 @@ static weft_poll job_poll(weft_cx *cx, void *p)
 {
     struct job *j = p;
     WEFT_BEGIN(&j->f);
-    ab.ran++;
+    INC(ab.ran);
     WEFT_AWAIT(&j->f, j->rc, weft_sleep_for(cx, &j->s, MS));
     WEFT_RETURN(&j->f, 0);
     WEFT_END(&j->f);
@@ -654,7 +661,7 @@ static weft_poll aborter_poll(weft_cx *cx, void *p)
     if (weft_abort(&t->h) == 0)
         /* The bug: an abort that found the job unfinished proves nothing
          * about whether it started. The fix asks the job's own record. */
-        ab.claimed_not_run = t->fixed ? ab.ran == 0 : true;
+        SET(ab.claimed_not_run, t->fixed ? GET(ab.ran) == 0 : true);
     WEFT_AWAIT(&t->f, t->rc, weft_join_await(cx, &t->h, &t->out));
     if (t->rc < 0)
         weft_detach(&t->h);
@@ -676,7 +683,7 @@ static int abort_check(void *arg, const weft_harness_run_info *run, char *why, s
 {
     (void)arg;
     (void)run;
-    return ab.claimed_not_run && ab.ran ? fail(why, n, "said it never ran, but it had") : 0;
+    return GET(ab.claimed_not_run) && GET(ab.ran) ? fail(why, n, "said it never ran, but it had") : 0;
 }
 
 /* ---- 12. a detached task outliving the root (correct: quiescence) -------- */
@@ -690,7 +697,7 @@ static weft_poll logger_poll(weft_cx *cx, void *p)
     struct logger *l = p;
     WEFT_BEGIN(&l->f);
     WEFT_AWAIT_SHIELDED(&l->f, l->rc, weft_sleep_for(cx, &l->s, MS));
-    logbook.logged = true;
+    SET(logbook.logged, true);
     WEFT_RETURN(&l->f, 0);
     WEFT_END(&l->f);
 }
@@ -725,7 +732,7 @@ static int detached_setup(void *arg, weft_task_desc *root)
 static int detached_check(void *arg, const weft_harness_run_info *run, char *why, size_t n)
 {
     (void)arg;
-    if (run->rc == 0 && run->root.value == 0 && !logbook.logged)
+    if (run->rc == 0 && run->root.value == 0 && !GET(logbook.logged))
         return fail(why, n, "the detached logger never wrote");
     return 0;
 }
