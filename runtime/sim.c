@@ -519,9 +519,12 @@ uint64_t weft_sim_now(const weft_runtime *rt)
     return rt && rt->sim.on ? rt->sim.now : 0;
 }
 
-/* One run; cancel_at and token set up the sweep's plan (0, NULL: none). */
+/* One run; cancel_at, token and every set up the sweep's plan (0, NULL,
+ * false: none). every: count every task's suspensions, cancel whichever
+ * task made the k-th, and run on to quiescence. */
 static int run_once(const weft_sim_opts *opts, const weft_task_desc *root, weft_outcome *out,
-                    uint64_t *schedule, uint32_t cancel_at, weft_token *token, uint32_t *susp)
+                    uint64_t *schedule, uint32_t cancel_at, weft_token *token, bool every,
+                    uint32_t *susp)
 {
     if (weft__current_worker)
         return -EDEADLK;    /* from inside a task, as weft_block_on */
@@ -531,9 +534,11 @@ static int run_once(const weft_sim_opts *opts, const weft_task_desc *root, weft_
         return rc;
     rt->sim.cancel_at = cancel_at;
     rt->sim.cancel_token = token;
+    rt->sim.cancel_any = every;
+    rt->sim.quiesce = every;
     rc = weft_block_on(rt, root, out);
     if (susp)
-        *susp = rt->sim.root_suspensions;
+        *susp = every ? rt->sim.suspensions : rt->sim.root_suspensions;
     weft_runtime_shutdown(rt);
     if (schedule)
         *schedule = rt->sim.hash;
@@ -546,7 +551,7 @@ int weft_sim_run(const weft_sim_opts *opts, const weft_task_desc *root, weft_out
 {
     if (!opts || !root || !out)
         return -EINVAL;
-    return run_once(opts, root, out, schedule, 0, NULL, NULL);
+    return run_once(opts, root, out, schedule, 0, NULL, false, NULL);
 }
 
 int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
@@ -595,7 +600,7 @@ static int sweep_run(const weft_sim_sweep *sw, const weft_task_desc *root, uint3
                      weft_outcome *out, uint32_t *susp)
 {
     if (sw->how != WEFT_SIM_CANCEL_TOKEN)
-        return run_once(&sw->sim, root, out, NULL, k, NULL, susp);
+        return run_once(&sw->sim, root, out, NULL, k, NULL, sw->every_task, susp);
     weft_token *token;
     int rc = weft_token_new(&token);
     if (rc)
@@ -604,7 +609,7 @@ static int sweep_run(const weft_sim_sweep *sw, const weft_task_desc *root, uint3
     weft_token *tokens[WEFT_MAX_TASK_TOKENS];
     rc = with_token(root, &d, tokens, token);
     if (rc == 0)
-        rc = run_once(&sw->sim, &d, out, NULL, k, token, susp);
+        rc = run_once(&sw->sim, &d, out, NULL, k, token, sw->every_task, susp);
     weft_token_release(token);
     return rc;
 }

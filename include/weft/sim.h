@@ -122,9 +122,10 @@ typedef enum weft_sim_cancel {
 
 /*
  * After each run: run k cancels the root right after its k-th suspension
- * (counting from 1); cancelled is false for the last run, which finished
- * before suspending k times. rc is what weft_sim_run returned. Return 0 when
- * the invariants hold.
+ * (counting from 1; with every_task, whichever task made the k-th
+ * suspension of all tasks); cancelled is false for the last run, which
+ * finished before suspending k times. rc is what weft_sim_run returned.
+ * Return 0 when the invariants hold.
  */
 typedef int (*weft_sim_check_fn)(void *arg, unsigned k, bool cancelled, int rc,
                                  const weft_outcome *out);
@@ -136,11 +137,16 @@ typedef struct weft_sim_sweep {
     void (*reset)(void *arg);       /* optional: before each run */
     void *arg;
     unsigned max_k;                 /* stop after this many runs; 0 = 10000 */
+    bool every_task;                /* count and cancel every task's awaits (a
+                                       task other than the root by an abort
+                                       request), and check only once nothing
+                                       more can run; weft/harness.h does more */
 } weft_sim_sweep;
 
 typedef struct weft_sim_sweep_result {
     unsigned runs;
-    unsigned awaits;                /* suspensions of the run that was not cancelled */
+    unsigned awaits;                /* suspensions of the run that was not
+                                       cancelled (every_task: of all tasks) */
     unsigned failures;              /* runs whose check failed */
     unsigned first_failing_k;       /* 0: none; else the k of that run */
 } weft_sim_sweep_result;
