@@ -14,6 +14,10 @@
  *   3. Minimisation only replays scripts (sim_trace.c): a candidate is kept
  *      only if the check still fails on it, so what is printed at the end
  *      is a schedule that fails.
+ *   4. A threaded run wraps the root (struct wrap): the scenario's frame
+ *      sits inside the harness's, its poll and drop hook are called
+ *      unchanged, and all the wrapper adds is one token cancel, right after
+ *      the chosen suspension, from inside the root's own poll.
  */
 #include <errno.h>
 #include <stdatomic.h>
