@@ -272,10 +272,29 @@ static int usage(const char *prog)
     return 2;
 }
 
-/* One "--flag value" pair into o; false for an unknown flag. */
+static bool text_option(weft_harness_opts *o, const char *a, const char *v, const char **replay)
+{
+    if (strcmp(a, "--save") == 0)
+        o->save_dir = v;
+    else if (strcmp(a, "--replay") == 0)
+        *replay = v;
+    else
+        return parse_modes(v, &o->modes) == 0;
+    return true;
+}
+
+/* One "--flag value" pair into o; false for an unknown flag or a bad value. */
 static bool option(weft_harness_opts *o, const char *a, const char *v, const char **replay)
 {
-    unsigned long long n = strtoull(v, NULL, 0);
+    if (strcmp(a, "--save") == 0 || strcmp(a, "--replay") == 0 || strcmp(a, "--modes") == 0)
+        return text_option(o, a, v, replay);
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 0);
+    if (end == v || *end != '\0' || errno || v[0] == '-')
+        return false;       /* the numeric flags take a plain number */
+    if (n > UINT32_MAX && strcmp(a, "--seed") != 0)
+        return false;       /* counts are unsigned; only a seed is 64-bit */
     if (strcmp(a, "--seeds") == 0)
         o->seeds = (unsigned)n;
     else if (strcmp(a, "--pct") == 0)
@@ -288,12 +307,6 @@ static bool option(weft_harness_opts *o, const char *a, const char *v, const cha
         o->workers = (unsigned)n;
     else if (strcmp(a, "--seed") == 0)
         o->first_seed = n;
-    else if (strcmp(a, "--save") == 0)
-        o->save_dir = v;
-    else if (strcmp(a, "--replay") == 0)
-        *replay = v;
-    else if (strcmp(a, "--modes") == 0)
-        return parse_modes(v, &o->modes) == 0;
     else
         return false;
     return true;
