@@ -265,4 +265,11 @@ Test(harness, misuse)
     cr_assert_eq(weft_harness_run(NULL, NULL, NULL), -EINVAL);
     cr_assert_eq(weft_harness_replay(&none, NULL, "sweep:1:1"), -EINVAL);
     cr_assert_eq(weft_harness_replay(&programs[0].buggy, NULL, NULL), -EINVAL);
+    char *bad[][3] = { { "t", "--seeds", "many" }, { "t", "--modes", "sweep,nope" },
+                       { "t", "--threads", "-1" }, { "t", "--unknown", "1" } };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(weft_harness_main(&programs[0].fixed, 3, bad[i]), 2, "%s %s", bad[i][1],
+                     bad[i][2]);
+    char *lonely[] = { "t", "--seeds" };
+    cr_assert_eq(weft_harness_main(&programs[0].fixed, 2, lonely), 2);
 }
