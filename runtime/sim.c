@@ -1,7 +1,8 @@
 /*
  * runtime/sim.c - the deterministic simulator (weft/sim.h): the loop that
  * steps simulated workers on the caller's thread, virtual time, the schedule
- * hash, PCT priorities, and the cancel-at-each-await sweep.
+ * hash, injected cancellations, and the cancel-at-each-await sweep. PCT's
+ * pool and priorities are in sim_pct.c, the decision list in sim_trace.c.
  *
  * Invariants:
  *   1. Every choice comes from sim.rng (or a worker's rng, seeded from it) or
@@ -20,6 +21,17 @@
  *   4. The hash absorbs every decision: the worker of each step, what it
  *      polled (task size, name, resume point: stable across processes), and
  *      each new virtual time.
+ *   5. A suspension is a poll after which the task is not complete; the
+ *      simulator holds a reference across the poll to tell. Cancellations
+ *      it injects (the sweep's k-th suspension, weft/harness.h's random
+ *      ones, a script's) are requested between steps, right after such a
+ *      poll, so they reach the task through the inject queue like any
+ *      request from outside. Under a script (sim_trace.c) only the script
+ *      decides, so a recorded run replays without the plan that made it.
+ *   6. With `quiesce`, the root finishing does not end the run: it goes on
+ *      until nothing can happen, so detached tasks finish before anyone
+ *      checks. A pool that PCT filled is emptied back into the queues
+ *      whenever simulate returns (sim_pct.c, invariant 1).
  */
 #include "runtime/sim.h"
 
@@ -44,7 +56,7 @@
 #define IO_WAIT_NS 10000000
 #define TAG_TIME 0x7431u
 
-/* ---- seeded choices and the hash ------------------------------------------ */
+/* ---- seeded choices and the hash ----------------------------------------- */
 
 static uint64_t splitmix(uint64_t *state)
 {
@@ -56,7 +68,7 @@ static uint64_t splitmix(uint64_t *state)
 
 static uint32_t below(weft__sim *s, uint32_t n)
 {
-    return (uint32_t)(splitmix(&s->rng) % n);
+    return (uint32_t)(weft__sim_next(s) % n);
 }
 
 static void absorb(weft__sim *s, uint64_t v)
@@ -82,27 +94,41 @@ static void absorb_task(weft__sim *s, weft__task *t)
     absorb(s, name_hash(weft__task_name(t)));
 }
 
-/* ---- setting up ------------------------------------------------------------- */
+/* ---- setting up ---------------------------------------------------------- */
 
-/* PCT: distinct priorities pct_depth .. pct_depth + n - 1 in a random order
- * (Fisher-Yates), and the steps at which the running worker drops below. */
-static void pct_init(weft__sim *s, weft_runtime *rt, uint64_t horizon)
+/* PCT over tasks (sim_pct.c): the clock's priority, and the d - 1 steps
+ * (distinct, in 1 .. horizon, sorted) at which the task that ran drops
+ * below every other. Task priorities are drawn as tasks arrive. */
+static void pct_init(weft__sim *s, uint64_t horizon)
 {
-    for (uint32_t i = 0; i < rt->nworkers; i++)
-        rt->workers[i].sim_priority = s->pct_depth + i;
-    for (uint32_t i = rt->nworkers; i > 1; i--) {
-        uint32_t j = below(s, i), tmp = rt->workers[i - 1].sim_priority;
-        rt->workers[i - 1].sim_priority = rt->workers[j].sim_priority;
-        rt->workers[j].sim_priority = tmp;
+    s->clock_prio = (uint64_t)WEFT_SIM_MAX_PCT_DEPTH + 1 + (weft__sim_next(s) >> 2);
+    uint32_t n = s->pct_depth - 1;
+    for (uint32_t c = 0; c < n; c++) {
+        uint64_t at;
+        bool dup;
+        uint32_t tries = 0;
+        do {        /* distinct while the horizon has room */
+            at = 1 + weft__sim_next(s) % horizon;
+            dup = false;
+            for (uint32_t k = 0; k < c; k++)
+                dup |= s->change_at[k] == at;
+        } while (dup && ++tries < 64);
+        s->change_at[c] = at;
     }
-    for (uint32_t c = 0; c + 1 < s->pct_depth; c++)
-        s->change_at[c] = 1 + splitmix(&s->rng) % horizon;
+    for (uint32_t i = 1; i < n; i++)        /* insertion sort: n < 64 */
+        for (uint32_t j = i; j > 0 && s->change_at[j - 1] > s->change_at[j]; j--) {
+            uint64_t tmp = s->change_at[j];
+            s->change_at[j] = s->change_at[j - 1];
+            s->change_at[j - 1] = tmp;
+        }
 }
 
 static void sim_init(weft__sim *s, weft_runtime *rt, const weft_sim_opts *o)
 {
     s->on = true;
-    s->rng = o->seed;
+    /* The depth is part of the seed: depth 2 and depth 3 of one seed are
+     * different schedules, not one schedule with an extra change point. */
+    s->rng = o->seed ^ ((uint64_t)o->pct_depth * 0xD1B54A32D192ED03ULL);
     s->now = o->start_ns ? o->start_ns : DEFAULT_START_NS;
     s->hash = name_hash("weft-sim");
     s->max_steps = o->max_steps ? o->max_steps : DEFAULT_MAX_STEPS;
@@ -110,9 +136,9 @@ static void sim_init(weft__sim *s, weft_runtime *rt, const weft_sim_opts *o)
     s->grace_ms = o->shutdown_grace_ms ? o->shutdown_grace_ms : DEFAULT_GRACE_MS;
     s->pct_depth = o->pct_depth;
     if (s->pct_depth)
-        pct_init(s, rt, o->pct_steps ? o->pct_steps : DEFAULT_PCT_STEPS);
+        pct_init(s, o->pct_steps ? o->pct_steps : DEFAULT_PCT_STEPS);
     for (uint32_t i = 0; i < rt->nworkers; i++)
-        rt->workers[i].rng = splitmix(&s->rng) | 1;    /* xorshift needs nonzero */
+        rt->workers[i].rng = weft__sim_next(s) | 1;    /* xorshift needs nonzero */
 }
 
 int weft_sim_runtime_new(weft_runtime **out, const weft_sim_opts *opts)
@@ -135,83 +161,133 @@ int weft_sim_runtime_new(weft_runtime **out, const weft_sim_opts *opts)
     return 0;
 }
 
-/* ---- one step ------------------------------------------------------------------ */
+/* ---- one step ------------------------------------------------------------ */
 
 static bool root_finished(const weft__sim *s)
 {
     return !s->root || weft_join_is_finished(s->root);
 }
 
-static void cancel_root(weft__sim *s)
+/* Cancel t, which has just suspended: the root by the sweep's token when it
+ * has one, anything else by an abort request (source WEFT_CANCEL_ABORT). */
+static void cancel_task(weft__sim *s, weft__task *t)
 {
     s->cancel_issued = true;
-    if (s->cancel_token)
+    s->cancels++;
+    if (t == s->root_task && s->cancel_token)
         weft_token_cancel(s->cancel_token);
-    else
+    else if (t == s->root_task && s->root)
         weft_abort(s->root);
+    else
+        (void)weft__task_request_cancel(t, WEFT_CANCEL_ABORT);
 }
 
-/* The sweep counts the root's suspensions: a poll after which it is not
- * complete returned PENDING (its join handle keeps it alive to look). */
-static void root_polled(weft__sim *s)
+/* Unscripted: the sweep's k-th suspension (the root's, or with cancel_any
+ * anybody's), or a 1 in cancel_one_in chance. */
+static bool plan_cancel(weft__sim *s, weft__task *t)
 {
-    uint64_t st = atomic_load_explicit(&s->root_task->state, memory_order_acquire);
-    if (st & WEFT__COMPLETE)
-        return;
-    if (++s->root_suspensions == s->cancel_at && !s->cancel_issued)
-        cancel_root(s);
-}
-
-static void pct_after_step(weft__sim *s, weft_worker *w)
-{
-    if (s->next_change + 1 < s->pct_depth && s->steps == s->change_at[s->next_change]) {
-        /* Lowest so far: change points hand out pct_depth - 1, - 2, ... */
-        w->sim_priority = s->pct_depth - 1 - s->next_change;
-        s->next_change++;
+    if (s->cancel_at && !s->cancel_issued) {
+        uint32_t n = s->cancel_any ? s->suspensions
+                                   : t == s->root_task ? s->root_suspensions : 0;
+        if (n == s->cancel_at)
+            return true;
     }
+    return s->cancel_one_in && below(s, s->cancel_one_in) == 0;
 }
 
-static void step(weft_runtime *rt, uint32_t i)
+static uint32_t resume_line(weft__task *t)
+{
+    return ((const weft_frame *)weft__task_frame(t))->weft_resume;
+}
+
+static void name_event(weft__sim_event *e, weft__task *t)
+{
+    const char *n = weft__task_name(t);
+    size_t i = 0;
+    for (; n && n[i] && i + 1 < sizeof e->name; i++)
+        e->name[i] = n[i];
+    e->name[i] = '\0';
+}
+
+/* After t's poll (we hold a reference, so it is still there to look at):
+ * count a suspension, maybe cancel, tell PCT. */
+static void polled(weft_runtime *rt, weft__task *t, weft__sim_decision *d, weft__sim_event *e)
+{
+    weft__sim *s = &rt->sim;
+    uint64_t st = atomic_load_explicit(&t->state, memory_order_acquire);
+    e->finished = st & WEFT__COMPLETE;
+    if (!e->finished) {
+        e->to_line = resume_line(t);
+        s->suspensions++;
+        if (t == s->root_task)
+            s->root_suspensions++;
+        bool cancel = s->script ? d->cancel : plan_cancel(s, t);
+        if (cancel)
+            cancel_task(s, t);
+        d->cancel = e->cancelled = cancel;
+    }
+    if (s->pct_depth)
+        weft__sim_pct_ran(rt, t, e->finished);
+}
+
+/* One poll by worker i: of t when PCT chose it, else of what i picks. */
+static void step(weft_runtime *rt, uint32_t i, weft__task *t, weft__sim_decision *d)
 {
     weft__sim *s = &rt->sim;
     weft_worker *w = &rt->workers[i];
+    weft__sim_event e = { .step = s->steps, .worker = i, .decision = true };
     weft__current_worker = w;
-    weft__task *t = weft__worker_sim_pick(w);
+    if (!t)
+        t = weft__worker_sim_pick(w);
     absorb(s, i);
-    bool is_root = false;
     if (t) {
         absorb_task(s, t);
-        is_root = t == s->root_task;
+        e.polled = true;
+        e.from_line = resume_line(t);
+        name_event(&e, t);
+        weft__state_ref_inc(&t->state);     /* to look at it after the poll */
         weft__harness_poll(w, t);
     }
     weft__current_worker = NULL;
     s->steps++;
-    if (is_root && s->cancel_at)
-        root_polled(s);
-    if (s->pct_depth)
-        pct_after_step(s, w);
+    if (t) {
+        polled(rt, t, d, &e);       /* a cancel made here goes to inject */
+        weft__current_worker = w;   /* a last reference dropped as w would */
+        weft__task_unref(t);
+        weft__current_worker = NULL;
+    }
+    e.now = s->now;
+    e.d = *d;
+    weft__sim_trace_add(s, &e);
 }
 
-/* Uniformly among the ready workers, or the ready one of highest priority. */
-static int choose(weft_runtime *rt)
+/* Uniform: among the ready workers (reservoir sampling), or the script's
+ * candidate (the first ready one when it names none). *idx: the choice. */
+static int choose(weft_runtime *rt, const weft__sim_decision *script, uint32_t *idx)
 {
     weft__sim *s = &rt->sim;
-    uint32_t nready = 0, best = 0;
-    int pick = -1;
+    uint32_t nready = 0;
+    int pick = -1, first = -1;
     for (uint32_t i = 0; i < rt->nworkers; i++) {
-        weft_worker *w = &rt->workers[i];
-        if (!weft__worker_sim_ready(w))
+        if (!weft__worker_sim_ready(&rt->workers[i]))
             continue;
-        nready++;
-        if (s->pct_depth ? (pick < 0 || w->sim_priority > best) : below(s, nready) == 0) {
-            pick = (int)i;      /* uniform: reservoir sampling over ready workers */
-            best = w->sim_priority;
+        if (first < 0)
+            first = (int)i;
+        bool take = script ? nready == script->choice : below(s, nready + 1) == 0;
+        if (take) {
+            pick = (int)i;
+            *idx = nready;
         }
+        nready++;
+    }
+    if (pick < 0 && first >= 0) {
+        pick = first;
+        *idx = 0;
     }
     return pick;
 }
 
-/* ---- time and I/O ----------------------------------------------------------------- */
+/* ---- time and I/O -------------------------------------------------------- */
 
 static uint64_t next_deadline(weft_runtime *rt)
 {
@@ -239,6 +315,17 @@ static bool advance_time(weft_runtime *rt)
         weft__driver_tick(&rt->workers[i].driver, WEFT__TICK_FULL);
     }
     weft__current_worker = NULL;
+    return true;
+}
+
+/* Time moved because nothing could run: not a decision, but the reader of
+ * a schedule wants to see it. */
+static bool time_passes(weft_runtime *rt)
+{
+    if (!advance_time(rt))
+        return false;
+    weft__sim_event e = { .step = rt->sim.steps, .now = rt->sim.now, .worker = UINT32_MAX };
+    weft__sim_trace_add(&rt->sim, &e);
     return true;
 }
 
@@ -281,31 +368,88 @@ static bool any_ready(weft_runtime *rt)
 static bool unblock(weft_runtime *rt)
 {
     bool io = wait_io(rt);
-    return any_ready(rt) || advance_time(rt) || io;
+    return any_ready(rt) || time_passes(rt) || io;
 }
 
-/* Simulate until the root finishes (with a root) or nothing can happen. */
-static int simulate(weft_runtime *rt)
+/* Uniform: 1 when a worker stepped, 0 when none could. */
+static int uniform_step(weft_runtime *rt)
+{
+    weft__sim *s = &rt->sim;
+    weft__sim_decision d = { 0 };
+    bool scripted = weft__sim_scripted(s, &d);
+    uint32_t idx = 0;
+    int i = choose(rt, scripted ? &d : NULL, &idx);
+    if (i < 0)
+        return 0;
+    bool armed = next_deadline(rt) != UINT64_MAX;
+    bool jump = scripted ? d.jump : below(s, TIMER_EARLY) == 0;
+    d = (weft__sim_decision){ .choice = idx, .jump = jump && armed, .cancel = d.cancel };
+    if (d.jump)
+        advance_time(rt);
+    step(rt, (uint32_t)i, NULL, &d);
+    return 1;
+}
+
+/* PCT (sim_pct.c): the pooled task of highest priority, or the clock. */
+static int pct_step(weft_runtime *rt)
+{
+    weft__sim *s = &rt->sim;
+    weft__sim_pct_collect(rt);
+    if (s->error)
+        return s->error;
+    weft__sim_decision d = { 0 };
+    (void)weft__sim_scripted(s, &d);
+    bool clock;
+    int idx = weft__sim_pct_choose(rt, &clock);
+    if (idx < 0)
+        return 0;
+    d.choice = (uint32_t)idx;
+    if (clock) {
+        advance_time(rt);
+        weft__sim_event e = { .step = s->steps, .now = s->now, .worker = UINT32_MAX,
+                              .d = { .choice = d.choice }, .decision = true };
+        s->steps++;
+        weft__sim_pct_clock_ran(rt);
+        weft__sim_trace_add(s, &e);
+        return 1;
+    }
+    uint32_t wi;
+    weft__task *t = weft__sim_pct_take(rt, (uint32_t)idx, &wi);
+    step(rt, wi, t, &d);
+    return 1;
+}
+
+/* Simulate until the root finishes (with a root; with quiesce, until
+ * nothing more can happen after it) or nothing can happen. */
+static int simulate_loop(weft_runtime *rt)
 {
     weft__sim *s = &rt->sim;
     for (;;) {
-        if (s->root && root_finished(s))
-            return 0;
+        if (s->root && root_finished(s) && !s->quiesce_armed) {
+            if (!s->quiesce)
+                return 0;
+            s->quiesce_armed = true;    /* invariant 6: a budget for the rest */
+            if (s->quiesce_steps && s->steps + s->quiesce_steps < s->max_steps)
+                s->max_steps = s->steps + s->quiesce_steps;
+        }
         if (s->steps >= s->max_steps)
             return -ELOOP;
-        int i = choose(rt);
-        if (i < 0) {
-            if (!unblock(rt))
-                return s->root ? -EDEADLK : 0;
-            continue;
-        }
-        if (!s->pct_depth && below(s, TIMER_EARLY) == 0 && next_deadline(rt) != UINT64_MAX)
-            advance_time(rt);
-        step(rt, (uint32_t)i);
+        int rc = s->pct_depth ? pct_step(rt) : uniform_step(rt);
+        if (rc < 0)
+            return rc;
+        if (rc == 0 && !unblock(rt))
+            return s->root && !root_finished(s) ? -EDEADLK : 0;
     }
 }
 
-/* ---- the runtime's hooks ---------------------------------------------------------------- */
+static int simulate(weft_runtime *rt)
+{
+    int rc = simulate_loop(rt);
+    weft__sim_pct_requeue(rt);      /* sim_pct.c, invariant 1 */
+    return rc;
+}
+
+/* ---- the runtime's hooks ------------------------------------------------- */
 
 int weft__sim_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcome *out)
 {
@@ -318,7 +462,12 @@ int weft__sim_block_on(weft_runtime *rt, const weft_task_desc *desc, weft_outcom
     s->root_task = h.weft_task;
     s->root_suspensions = 0;
     s->cancel_issued = false;
+    s->quiesce_armed = false;
     rc = simulate(rt);
+    if (rc == -ELOOP && s->quiesce && root_finished(s)) {
+        s->quiesce_cut = true;      /* the root is done; its leftovers are not */
+        rc = 0;
+    }
     s->root = NULL;
     s->root_task = NULL;
     if (rc == 0)
@@ -338,12 +487,17 @@ void weft__sim_close(weft_runtime *rt)
     /* Polls do not move virtual time, so a task that ignores the request and
      * keeps yielding would hold the grace open: each poll counts as 1 us. */
     s->max_steps = s->steps + (uint64_t)s->grace_ms * 1000u;
+    s->script = NULL;   /* shutdown is not part of a scripted schedule */
+    s->cancel_one_in = 0;
+    s->record = false;
     simulate(rt);       /* each worker closes its shard at its next step */
     for (uint32_t i = 0; i < rt->nworkers; i++)
         weft__worker_sim_detach(&rt->workers[i]);
+    weft__sim_pct_free(s);
+    weft__sim_trace_free(s);
 }
 
-/* ---- the public entry points -------------------------------------------------------------- */
+/* ---- the public entry points --------------------------------------------- */
 
 bool weft_sim_active(const weft_runtime *rt)
 {
@@ -365,9 +519,12 @@ uint64_t weft_sim_now(const weft_runtime *rt)
     return rt && rt->sim.on ? rt->sim.now : 0;
 }
 
-/* One run; cancel_at and token set up the sweep's plan (0, NULL: none). */
+/* One run; cancel_at, token and every set up the sweep's plan (0, NULL,
+ * false: none). every: count every task's suspensions, cancel whichever
+ * task made the k-th, and run on to quiescence. */
 static int run_once(const weft_sim_opts *opts, const weft_task_desc *root, weft_outcome *out,
-                    uint64_t *schedule, uint32_t cancel_at, weft_token *token, uint32_t *susp)
+                    uint64_t *schedule, uint32_t cancel_at, weft_token *token, bool every,
+                    uint32_t *susp)
 {
     if (weft__current_worker)
         return -EDEADLK;    /* from inside a task, as weft_block_on */
@@ -377,9 +534,11 @@ static int run_once(const weft_sim_opts *opts, const weft_task_desc *root, weft_
         return rc;
     rt->sim.cancel_at = cancel_at;
     rt->sim.cancel_token = token;
+    rt->sim.cancel_any = every;
+    rt->sim.quiesce = every;
     rc = weft_block_on(rt, root, out);
     if (susp)
-        *susp = rt->sim.root_suspensions;
+        *susp = every ? rt->sim.suspensions : rt->sim.root_suspensions;
     weft_runtime_shutdown(rt);
     if (schedule)
         *schedule = rt->sim.hash;
@@ -392,7 +551,34 @@ int weft_sim_run(const weft_sim_opts *opts, const weft_task_desc *root, weft_out
 {
     if (!opts || !root || !out)
         return -EINVAL;
-    return run_once(opts, root, out, schedule, 0, NULL, NULL);
+    return run_once(opts, root, out, schedule, 0, NULL, false, NULL);
+}
+
+int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
+                       const weft_task_desc *root, weft_outcome *out,
+                       weft__sim_inspect_fn inspect, void *arg)
+{
+    if (weft__current_worker)
+        return -EDEADLK;
+    weft_runtime *rt;
+    int rc = weft_sim_runtime_new(&rt, opts);
+    if (rc)
+        return rc;
+    weft__sim *s = &rt->sim;
+    s->cancel_at = plan->cancel_at;
+    s->cancel_any = plan->cancel_any;
+    s->quiesce = plan->quiesce;
+    s->quiesce_steps = plan->quiesce_steps;
+    s->cancel_one_in = plan->cancel_one_in;
+    s->record = plan->record;
+    s->script = plan->script;
+    s->script_len = plan->script_len;
+    rc = weft_block_on(rt, root, out);
+    if (inspect)
+        inspect(arg, rt, rc, out);
+    weft_runtime_shutdown(rt);
+    weft_runtime_free(rt);
+    return rc;
 }
 
 /* The root's description with the sweep's token added to its own. */
@@ -414,7 +600,7 @@ static int sweep_run(const weft_sim_sweep *sw, const weft_task_desc *root, uint3
                      weft_outcome *out, uint32_t *susp)
 {
     if (sw->how != WEFT_SIM_CANCEL_TOKEN)
-        return run_once(&sw->sim, root, out, NULL, k, NULL, susp);
+        return run_once(&sw->sim, root, out, NULL, k, NULL, sw->every_task, susp);
     weft_token *token;
     int rc = weft_token_new(&token);
     if (rc)
@@ -423,7 +609,7 @@ static int sweep_run(const weft_sim_sweep *sw, const weft_task_desc *root, uint3
     weft_token *tokens[WEFT_MAX_TASK_TOKENS];
     rc = with_token(root, &d, tokens, token);
     if (rc == 0)
-        rc = run_once(&sw->sim, &d, out, NULL, k, token, susp);
+        rc = run_once(&sw->sim, &d, out, NULL, k, token, sw->every_task, susp);
     weft_token_release(token);
     return rc;
 }

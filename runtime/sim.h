@@ -18,6 +18,39 @@
 #include "weft/token.h"
 
 struct weft__task;
+struct weft_worker;
+
+/* One decision of a run, as the trace records it and a script forces it:
+ * `choice` indexes the candidates of that step (the ready workers in worker
+ * order, or under PCT the pooled tasks in arrival order then the clock). */
+typedef struct weft__sim_decision {
+    uint32_t choice;
+    bool jump;                      /* uniform only: time jumped first */
+    bool cancel;                    /* cancel the task polled if it suspends */
+} weft__sim_decision;
+
+/* One line of the readable schedule (weft/harness.h prints it). */
+typedef struct weft__sim_event {
+    uint64_t step, now;
+    uint32_t worker;                /* UINT32_MAX: a clock step */
+    uint32_t from_line, to_line;    /* resume points before and after */
+    weft__sim_decision d;
+    bool decision;                  /* a step (a poll or PCT's clock) */
+    bool polled, finished, cancelled;
+    char name[24];
+} weft__sim_event;
+
+/* A task the PCT pool holds with its notified reference (sim_pct.c). */
+typedef struct weft__sim_slot {
+    struct weft__task *task;
+    uint32_t worker;                /* the worker whose queue it came from */
+} weft__sim_slot;
+
+/* Task priorities by address; an entry goes when its task completes. */
+typedef struct weft__sim_prio {
+    struct weft__task *task;
+    uint64_t prio;
+} weft__sim_prio;
 
 typedef struct weft__sim {
     bool on;                        /* the runtime is simulated */
@@ -38,7 +71,66 @@ typedef struct weft__sim {
     uint32_t cancel_at;             /* 0: never */
     bool cancel_issued;
     weft_token *cancel_token;       /* NULL: cancel by weft_abort */
+    /* weft/harness.h's extensions (all off for weft_sim_run). */
+    bool cancel_any;                /* cancel_at counts every task's suspensions */
+    bool quiesce;                   /* after the root: run until nothing can */
+    bool quiesce_armed;             /* the root is done: the budget applies */
+    uint64_t quiesce_steps;         /* polls allowed after the root; 0 = any */
+    uint32_t cancel_one_in;         /* random cancels: 1 in n suspensions */
+    uint32_t suspensions;           /* of every task */
+    uint32_t cancels;               /* cancellations issued */
+    /* Task-level PCT (sim_pct.c): the pool of runnable tasks, priorities. */
+    weft__sim_slot *pool;
+    uint32_t npool, pool_cap;
+    weft__sim_prio *prio;           /* open addressing, linear probing */
+    uint32_t nprio, prio_cap;
+    uint64_t clock_prio;
+    bool clock_last;                /* the previous step was the clock's */
+    /* The decision list: recorded, and forced by a script (sim_trace.c). */
+    weft__sim_event *trace;
+    size_t ntrace, trace_cap;
+    bool record;
+    const weft__sim_decision *script;
+    size_t script_len;
+    int error;                      /* -ENOMEM: the pool could not grow */
+    bool trace_lost;                /* the list could not grow: it stops */
+    bool quiesce_cut;               /* max_steps ended the wait for quiescence */
 } weft__sim;
+
+/* Options the harness sets on a simulated runtime before it runs. */
+typedef struct weft__sim_plan {
+    uint32_t cancel_at;             /* k-th suspension (0: none) */
+    bool cancel_any;
+    bool quiesce;
+    uint64_t quiesce_steps;         /* 0: up to max_steps */
+    uint32_t cancel_one_in;
+    bool record;
+    const weft__sim_decision *script;
+    size_t script_len;
+} weft__sim_plan;
+
+/* sim.c: a whole run under a plan; *rt_out (may be NULL) receives the
+ * runtime before it is freed, for the caller's `inspect` callback. */
+typedef void (*weft__sim_inspect_fn)(void *arg, weft_runtime *rt, int rc,
+                                     const weft_outcome *out);
+int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
+                       const weft_task_desc *root, weft_outcome *out,
+                       weft__sim_inspect_fn inspect, void *arg);
+
+/* sim_pct.c: task-level PCT. */
+uint64_t weft__sim_next(weft__sim *s);
+void weft__sim_pct_collect(weft_runtime *rt);
+int weft__sim_pct_choose(weft_runtime *rt, bool *clock);
+struct weft__task *weft__sim_pct_take(weft_runtime *rt, uint32_t idx, uint32_t *worker);
+void weft__sim_pct_ran(weft_runtime *rt, struct weft__task *t, bool complete);
+void weft__sim_pct_clock_ran(weft_runtime *rt);
+void weft__sim_pct_requeue(weft_runtime *rt);
+void weft__sim_pct_free(weft__sim *s);
+
+/* sim_trace.c: the decision list. */
+void weft__sim_trace_add(weft__sim *s, const weft__sim_event *e);
+bool weft__sim_scripted(const weft__sim *s, weft__sim_decision *d);
+void weft__sim_trace_free(weft__sim *s);
 
 /* runtime.c: a runtime set up as weft_runtime_new would, minus its threads. */
 int weft__runtime_new_unstarted(weft_runtime **out, const weft_runtime_opts *opts);

@@ -36,12 +36,23 @@
  * also agree between compilers (the decisions, and so the replay, do not
  * depend on it).
  *
- * PCT (probabilistic concurrency testing, Burckhardt et al.): with pct_depth
- * d > 0, each worker gets a distinct random priority and the highest-priority
- * worker with work always runs; at d - 1 random steps (spread over
- * pct_steps), the worker that just ran drops below every other. A bug that
- * needs d ordering constraints among n workers is then found with
- * probability at least 1 / (n * pct_steps^(d-1)) per seed.
+ * PCT (probabilistic concurrency testing, Burckhardt et al.) over tasks:
+ * with pct_depth d > 0, workers no longer choose from their own queues.
+ * Before each step every runnable task is taken out of every queue; each
+ * task gets a random priority when first seen, distinct from all others,
+ * and the task of highest priority runs (on the worker whose queue it came
+ * from). The clock is one more contender with a priority of its own: when
+ * it wins (never twice in a row) virtual time jumps to the next deadline,
+ * so a timer can fire between any two polls under PCT too. At d - 1 random
+ * distinct steps among the first pct_steps, whatever just ran (a task or
+ * the clock) drops below everything else. The bound that holds: a bug
+ * needing d ordering constraints among n contenders (the tasks of the run,
+ * plus the clock when it has timers) is found by one seed with probability
+ * at least 1 / (n * pct_steps^(d-1)), provided the run takes at most
+ * pct_steps steps; a pct_steps far above the run's length wastes change
+ * points (weft/harness.h sets it to the length of an uncancelled run). The
+ * depth is mixed into the seed: depths 2 and 3 of one seed are different
+ * schedules.
  *
  * From outside the tasks, only weft_block_on (and weft_runtime_shutdown/free)
  * drive a simulated runtime, and only from the thread that created it (its
@@ -66,7 +77,8 @@ typedef struct weft_sim_opts {
     unsigned workers;               /* simulated workers; 0 = 2 */
     unsigned pct_depth;             /* 0: uniform choice; d: PCT, d - 1 change
                                        points (at most WEFT_SIM_MAX_PCT_DEPTH) */
-    uint64_t pct_steps;             /* steps the change points fall in; 0 = 4096 */
+    uint64_t pct_steps;             /* steps the change points fall in (set it
+                                       to the run's length); 0 = 4096 */
     uint64_t start_ns;              /* virtual weft_now_ns at start; 0 = 1 s */
     uint64_t max_steps;             /* polls before giving up; 0 = 10 million */
     unsigned shutdown_grace_ms;     /* virtual grace period; 0 = 1000 */
@@ -110,9 +122,10 @@ typedef enum weft_sim_cancel {
 
 /*
  * After each run: run k cancels the root right after its k-th suspension
- * (counting from 1); cancelled is false for the last run, which finished
- * before suspending k times. rc is what weft_sim_run returned. Return 0 when
- * the invariants hold.
+ * (counting from 1; with every_task, whichever task made the k-th
+ * suspension of all tasks); cancelled is false for the last run, which
+ * finished before suspending k times. rc is what weft_sim_run returned.
+ * Return 0 when the invariants hold.
  */
 typedef int (*weft_sim_check_fn)(void *arg, unsigned k, bool cancelled, int rc,
                                  const weft_outcome *out);
@@ -124,11 +137,16 @@ typedef struct weft_sim_sweep {
     void (*reset)(void *arg);       /* optional: before each run */
     void *arg;
     unsigned max_k;                 /* stop after this many runs; 0 = 10000 */
+    bool every_task;                /* count and cancel every task's awaits (a
+                                       task other than the root by an abort
+                                       request), and check only once nothing
+                                       more can run; weft/harness.h does more */
 } weft_sim_sweep;
 
 typedef struct weft_sim_sweep_result {
     unsigned runs;
-    unsigned awaits;                /* suspensions of the run that was not cancelled */
+    unsigned awaits;                /* suspensions of the run that was not
+                                       cancelled (every_task: of all tasks) */
     unsigned failures;              /* runs whose check failed */
     unsigned first_failing_k;       /* 0: none; else the k of that run */
 } weft_sim_sweep_result;

@@ -3,7 +3,7 @@
  * seed gives the same schedule, other seeds give others, virtual time costs
  * no real time, a blocked program is reported, and the cancel-at-each-await
  * sweep finds a torn two-step update exactly where it is and nowhere when
- * the two steps are shielded.
+ * the two steps are shielded, in the root or, with every_task, in a child.
  *
  * No test sleeps or measures time: the Criterion timeout is what would catch
  * a simulator that really waited for its hour.
@@ -291,6 +291,55 @@ Test(sim, sweep_token_cancel_finds_torn_cooperative_update)
     cr_assert_eq(r.first_failing_k, 2);
     r = sweep(true, 0, WEFT_SIM_CANCEL_TOKEN);
     cr_assert_eq(r.failures, 0, "failing k %u", r.first_failing_k);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* The torn update in a child the root joins: cancelling the root never
+ * tears it (the cooperative root leaves, the child goes on); cancelling the
+ * child at its 2nd await does. */
+struct joiner {
+    weft_frame f;
+    bool shielded;
+    weft_poll rc;
+    weft_join h;
+    weft_outcome out;
+};
+
+static weft_poll joiner_poll(weft_cx *cx, void *p)
+{
+    struct joiner *j = p;
+    WEFT_BEGIN(&j->f);
+    struct transfer t = { .shielded = j->shielded };
+    weft_task_desc d = { .poll = transfer_poll, .frame = &t, .frame_size = sizeof t,
+                         .flags = WEFT_TASK_CANCEL_SAFE };
+    if (weft_spawn(weft_cx_runtime(cx), &d, &j->h) < 0)
+        WEFT_RETURN(&j->f, -1);
+    WEFT_AWAIT(&j->f, j->rc, weft_join_await(cx, &j->h, &j->out));
+    if (j->rc < 0)
+        weft_detach(&j->h);
+    WEFT_RETURN(&j->f, 0);
+    WEFT_END(&j->f);
+}
+
+static weft_sim_sweep_result sweep_child(bool shielded, bool every)
+{
+    weft_sim_sweep sw = { .sim = { .seed = 99, .workers = 2 }, .check = ledger_balanced,
+                          .reset = reset_ledger, .every_task = every };
+    struct joiner j = { .shielded = shielded, .h = WEFT_JOIN_INIT };
+    weft_sim_sweep_result res;
+    cr_assert_eq(weft_sim_sweep_cancel(&sw, &WEFT_TASK(joiner_poll, &j), &res), 0);
+    return res;
+}
+
+Test(sim, sweep_every_task_reaches_a_child)
+{
+    weft_sim_sweep_result r = sweep_child(false, false);
+    cr_assert_eq(r.failures, 0, "root-only sweep: failing k %u", r.first_failing_k);
+    r = sweep_child(false, true);
+    cr_assert_eq(r.failures, 1, "every-task sweep: %u failures", r.failures);
+    cr_assert_gt(r.awaits, 3, "the child's awaits are counted too: %u", r.awaits);
+    r = sweep_child(true, true);
+    cr_assert_eq(r.failures, 0, "shielded: failing k %u", r.first_failing_k);
     WEFT_ASSERT_NO_LEAKS();
 }
 

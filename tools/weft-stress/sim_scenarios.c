@@ -13,6 +13,10 @@
  *              child in between: cancelled at each of its awaits in turn, by
  *              abort (cancel-safe) and by token (cooperative), the ledger
  *              always balances. Its runs make their own simulated runtimes.
+ *              Then the same root through weft/harness.h: its sweep also
+ *              cancels the child at each of the child's awaits, and a few
+ *              uniform (with random cancels) and PCT seeds follow; a failure
+ *              names the harness run that replays it.
  *
  * Invariants (sim_mix, every task):
  *   S1. its drop hook ran exactly once;
@@ -25,6 +29,8 @@
  */
 #include <stdlib.h>
 
+#include <stdio.h>
+#include <weft/harness.h>
 #include <weft/sim.h>
 
 #include "scen_util.h"
@@ -314,6 +320,7 @@ struct sweep_ctx {
     struct book book;
     uint64_t seed;
     unsigned flags;
+    struct persist frame;           /* the harness's root, set up per run */
 };
 
 static void reset_book(void *arg)
@@ -356,18 +363,69 @@ static void sweep_once(uint64_t seed, unsigned threads, weft_sim_cancel how, uns
                  res.runs > 0 ? res.runs - 1 : 0);
 }
 
+/* The same root as sweep_once's, from the same seed, each harness run. */
+static int harness_setup(void *arg, weft_task_desc *root)
+{
+    struct sweep_ctx *x = arg;
+    uint64_t rng = x->seed;
+    x->book = (struct book){ 0, 0 };
+    x->frame = (struct persist){ .b = &x->book, .rng = stress_rng(&rng),
+                                 .n = 1 + stress_below(&rng, 6), .nap = WEFT_SLEEP_INIT };
+    *root = (weft_task_desc){ .poll = persist_poll, .frame = &x->frame,
+                              .frame_size = sizeof x->frame, .flags = WEFT_TASK_CANCEL_SAFE,
+                              .name = "sim-persist" };
+    return 0;
+}
+
+static int harness_check(void *arg, const weft_harness_run_info *run, char *why, size_t n)
+{
+    struct sweep_ctx *x = arg;
+    if (run->rc == 0 && x->book.persisted == x->book.counted && run->live_tasks == 0)
+        return 0;
+    snprintf(why, n, "rc %d, persisted %u counted %u, %zu tasks left", run->rc,
+             x->book.persisted, x->book.counted, run->live_tasks);
+    return 1;
+}
+
+static void harness_once(uint64_t seed, unsigned threads)
+{
+    struct sweep_ctx x = { .seed = seed, .flags = WEFT_TASK_CANCEL_SAFE };
+    weft_harness_scenario sc = { "sim_sweep", harness_setup, harness_check, NULL, &x };
+    FILE *log = fopen("/dev/null", "w");
+    weft_harness_opts o = {
+        .seeds = 6, .pct_seeds = 3, .pct_depth = stress_sim_pct ? stress_sim_pct : 2,
+        .workers = threads, .first_seed = seed, .max_sweep = 400, .quiet = true, .log = log,
+        .modes = 1u << WEFT_HARNESS_SWEEP | 1u << WEFT_HARNESS_UNIFORM | 1u << WEFT_HARNESS_PCT,
+        .program = "harness",
+    };
+    weft_harness_report rep;
+    int rc = log ? weft_harness_run(&sc, &o, &rep) : -errno;
+    if (log)
+        fclose(log);
+    if (rc < 0)
+        stress_violation("sim_sweep", seed, "harness: %s", weft_strerror(rc));
+    else if (rep.failures)
+        stress_violation("sim_sweep", seed, "harness: %u failing runs, the first after %u runs "
+                         "(mode %d, seed %llu, k %u)", rep.failures, rep.runs_to_first,
+                         (int)rep.first_mode, (unsigned long long)rep.first_seed, rep.first_k);
+    else
+        stress_count(&stress_totals.tasks, rep.runs);
+}
+
 static void run_sim_sweep(weft_runtime *unused, uint64_t seed, unsigned threads)
 {
     (void)unused;
     sweep_once(seed, threads, WEFT_SIM_CANCEL_ABORT, WEFT_TASK_CANCEL_SAFE);
     sweep_once(seed, threads, WEFT_SIM_CANCEL_TOKEN, 0);
+    harness_once(seed, threads);
 }
 
 const stress_scenario stress_sim_scenarios[] = {
     { "sim_mix", "abort_mix on the simulator: aborts and token cancels from tasks only; "
                  "yields, hour-long naps, shields, tear-down", run_sim_mix, true },
     { "sim_sweep", "cancel a shielded persist-then-count root at each of its awaits in turn, "
-                   "by abort and by token (own runtimes per run)", run_sim_sweep, true },
+                   "by abort and by token, then every task's awaits and a few seeds through "
+                   "weft/harness.h (own runtimes per run)", run_sim_sweep, true },
 };
 const unsigned stress_sim_scenario_count =
     sizeof stress_sim_scenarios / sizeof stress_sim_scenarios[0];
