@@ -71,9 +71,16 @@ static bool must_tear_down(weft__task *t)
     return (s & WEFT__CANCEL_SAFE) && (s & WEFT__CANCEL_REQUESTED) && t->shield_depth == 0;
 }
 
-static void go_idle(weft__task *t)
+/* A task woken during its poll goes to the back of the queue; one that gave
+ * its worker back waits, besides, for the worker's I/O, timers and inject
+ * queue (weft__schedule_yielded). */
+static void go_idle(weft__task *t, bool yielded)
 {
-    if (weft__state_to_idle(&t->state) == WEFT__IDLE_NOTIFIED)
+    if (weft__state_to_idle(&t->state) != WEFT__IDLE_NOTIFIED)
+        return;
+    if (yielded)
+        weft__schedule_yielded(t);
+    else
         weft__schedule(t, true);
 }
 
@@ -83,7 +90,7 @@ static void tear_down(weft_worker *w, weft__task *t)
     weft__cx_init(&cx, t, w);
     cx.teardown = true;
     if (!withdraw_leaf(&cx, t)) {
-        go_idle(t);     /* the leaf wakes the task once it has settled */
+        go_idle(t, false);  /* the leaf wakes the task once it has settled */
         return;
     }
     weft__cancel_took_effect(t, t->suspended_at, WEFT_TRACE_TORN_DOWN);
@@ -113,7 +120,7 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
     if (r != WEFT_PENDING)
         finish(t, (int)w->index, r, 0);
     else
-        go_idle(t);
+        go_idle(t, cx.yielded);
 }
 
 void weft__harness_shutdown(weft__task *t)

@@ -268,6 +268,12 @@ static void drain_queues(weft_runtime *rt)
         }
         while ((t = weft__local_pop(&w->queue)) != NULL)
             shut_down_queued(t);
+        while ((t = w->yielded_head) != NULL) {
+            w->yielded_head = t->queue_next;
+            if (!w->yielded_head)
+                w->yielded_tail = NULL;
+            shut_down_queued(t);
+        }
     }
     while ((t = weft__inject_pop(&rt->inject)) != NULL)
         shut_down_queued(t);

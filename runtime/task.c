@@ -35,6 +35,7 @@ void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
     cx->worker = w;
     cx->budget = WEFT__COOP_BUDGET;
     cx->teardown = false;
+    cx->yielded = false;
 }
 
 /* Which optional parts a task spawned from desc needs (task.h). */

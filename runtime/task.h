@@ -176,6 +176,8 @@ struct weft_cx {
     struct weft_worker *worker;
     uint32_t budget;
     bool teardown;      /* hooks run now precede dropping the frame */
+    bool yielded;       /* gave its worker back (a yield, or no budget left):
+                           requeued only after what others sent (worker.c) */
 };
 
 void weft__cx_init(struct weft_cx *cx, weft__task *t, struct weft_worker *w);

@@ -29,6 +29,13 @@
  *      5): it parks for at most WATCH_INTERVAL_NS and looks again, so no
  *      queue is left behind a stuck poll for longer than that while another
  *      worker sleeps.
+ *   7. A task that yielded, or spent its budget, waits in the worker's
+ *      yielded list, not the local queue, until the worker finds nothing else
+ *      to run; then the worker reaps its ring, fires its due timers, takes a
+ *      batch from the inject queue, and only then requeues the yielded tasks
+ *      behind all that. Otherwise tasks that yield in a loop keep the local
+ *      queue full, and a task woken from another thread (the inject queue)
+ *      or by I/O waits up to global_queue_interval polls of theirs.
  */
 #include "runtime/worker.h"
 
@@ -113,6 +120,21 @@ static void schedule_local(weft_worker *w, weft__task *t, bool is_yield)
     notify_after_push(w, push_back(w, t));
 }
 
+void weft__schedule_yielded(weft__task *t)
+{
+    weft_worker *w = weft__current_worker;
+    if (!w || w->rt != t->rt) {
+        weft__schedule(t, true);
+        return;
+    }
+    t->queue_next = NULL;
+    if (w->yielded_tail)
+        w->yielded_tail->queue_next = t;
+    else
+        w->yielded_head = t;
+    w->yielded_tail = t;
+}
+
 void weft__schedule(weft__task *t, bool is_yield)
 {
     weft_worker *w = weft__current_worker;
@@ -165,6 +187,26 @@ static weft__task *next_task(weft_worker *w)
     }
     weft__task *t = weft__local_pop(&w->queue);
     return t ? t : pull_inject(w);
+}
+
+/* Invariant 7: nothing else to run, so the yielded tasks' turn, after the
+ * ring, the due timers (`what`: the simulator reaps and fires itself) and a
+ * batch of the inject queue. Returns the next task, or NULL when none
+ * yielded. */
+static weft__task *after_yields(weft_worker *w, enum weft__tick what)
+{
+    weft__task *t = w->yielded_head;
+    if (!t)
+        return NULL;
+    w->yielded_head = w->yielded_tail = NULL;
+    weft__driver_tick(&w->driver, what);
+    weft__task *first = pull_inject(w);
+    for (weft__task *next; t; t = next) {
+        next = t->queue_next;
+        push_back(w, t);
+    }
+    weft__notify_parked(w->rt);     /* the requeued tasks can be stolen */
+    return first ? first : next_task(w);
 }
 
 /* Is v's queue worth taking from? A steal moves tasks to another core, and
@@ -512,6 +554,8 @@ static void run(weft_worker *w)
         maintain(w, w->tick % EVENT_INTERVAL == 0 ? WEFT__TICK_FULL : WEFT__TICK_BUSY);
         weft__task *t = next_task(w);
         if (!t)
+            t = after_yields(w, WEFT__TICK_FULL);
+        if (!t)
             t = steal_work(w);
         if (!t && fire_others_sleeps(w) > 0)
             continue;           /* the woken tasks are ours to run now */
@@ -599,6 +643,8 @@ weft__task *weft__worker_sim_pick(weft_worker *w)
     maintain(w, WEFT__TICK_HANDOFFS);   /* the simulator reaps and fires itself */
     t = next_task(w);
     if (!t)
+        t = after_yields(w, WEFT__TICK_HANDOFFS);
+    if (!t)
         t = steal_work(w);
     if (!t) {
         stop_searching(w);      /* where a real worker would park */
@@ -613,7 +659,8 @@ weft__task *weft__worker_sim_pick(weft_worker *w)
 bool weft__worker_sim_ready(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
-    if (w->lifo || weft__local_len(&w->queue) > 0 || weft__inject_len(&rt->inject) > 0
+    if (w->lifo || w->yielded_head || weft__local_len(&w->queue) > 0
+        || weft__inject_len(&rt->inject) > 0
         || weft__driver_has_remote(&w->driver)
         || weft__registry_has_handed_back(&rt->registry, w->index) || closing_unseen(w))
         return true;

@@ -43,6 +43,7 @@ typedef struct weft_worker {
     weft__local_queue queue;
     struct weft_runtime *rt;
     struct weft__task *lifo;
+    struct weft__task *yielded_head, *yielded_tail;   /* owner only, FIFO */
     uint32_t index;
     uint32_t tick;
     bool lifo_enabled;
@@ -80,6 +81,12 @@ extern __thread weft_worker *weft__current_worker;
 /* Queue a task that carries its notified reference. is_yield sends it to the
  * back of the local queue instead of the LIFO slot. */
 void weft__schedule(struct weft__task *t, bool is_yield);
+
+/* Queue a task that yielded (or spent its budget) on the current worker:
+ * it runs again only after the worker has reaped its ring, fired its due
+ * timers and taken what other threads sent, so a yield gives way to them,
+ * not only to the local queue (worker.c, invariant 7). */
+void weft__schedule_yielded(struct weft__task *t);
 
 /* Thread entry of a worker. */
 void *weft__worker_main(void *arg);

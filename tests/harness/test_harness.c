@@ -123,7 +123,7 @@ Test(harness, failure_replays_and_minimises)
 Test(harness, minimisation_shortens_a_noisy_schedule)
 {
     FILE *log = quiet_log();
-    weft_harness_opts o = { .seeds = 400, .modes = 1u << WEFT_HARNESS_UNIFORM, .log = log };
+    weft_harness_opts o = { .seeds = 4000, .modes = 1u << WEFT_HARNESS_UNIFORM, .log = log };
     weft_harness_report r;
     cr_assert_eq(weft_harness_run(&noisy_order, &o, &r), 0);
     fclose(log);
