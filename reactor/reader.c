@@ -251,9 +251,7 @@ int weft_reader_destroy(weft_reader *r)
 {
     if (!r)
         return -EINVAL;
-    uint32_t state = atomic_load_explicit(&weft__io_of(&r->weft_op)->state,
-                                          memory_order_acquire);
-    if (state == WEFT__IO_INFLIGHT || state == WEFT__IO_HANDOFF)
+    if (weft__stream_in_kernel(&r->weft_op))
         return -EBUSY;
     weft__stream_release(r->weft_buf, r->weft_cap, r->weft_flags);
     *r = (weft_reader)WEFT_READER_INIT;

@@ -42,6 +42,14 @@ int weft__stream_setup(int fd, void *buf, size_t cap, uint32_t *flags, char **ou
 /* Frees the buffer if weft allocated it. */
 void weft__stream_release(char *buf, size_t cap, uint32_t flags);
 
+/* A destroy's check: the stream's operation is still with the kernel or
+ * being handed to its owner, so its buffer must not go yet. */
+static inline bool weft__stream_in_kernel(weft_io *op)
+{
+    uint32_t state = atomic_load_explicit(&weft__io_of(op)->state, memory_order_acquire);
+    return state == WEFT__IO_INFLIGHT || state == WEFT__IO_HANDOFF;
+}
+
 /* The instant bounding a call starting now: the sooner of now + timeout and
  * the deadline; 0 when neither is set. */
 uint64_t weft__stream_call_deadline(uint64_t timeout_ns, uint64_t deadline_ns);

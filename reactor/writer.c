@@ -258,9 +258,7 @@ int weft_writer_destroy(weft_writer *w)
 {
     if (!w)
         return -EINVAL;
-    uint32_t state = atomic_load_explicit(&weft__io_of(&w->weft_op)->state,
-                                          memory_order_acquire);
-    if (state == WEFT__IO_INFLIGHT || state == WEFT__IO_HANDOFF)
+    if (weft__stream_in_kernel(&w->weft_op))
         return -EBUSY;
     weft__stream_release(w->weft_buf, w->weft_cap, w->weft_flags);
     *w = (weft_writer)WEFT_WRITER_INIT;
