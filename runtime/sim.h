@@ -60,7 +60,7 @@ typedef struct weft__sim {
     uint64_t steps, max_steps;
     uint64_t limit;                 /* virtual time may not pass this */
     uint32_t grace_ms;
-    /* PCT: priorities live in the workers (worker.h, sim_priority). */
+    /* PCT, over tasks (runtime/sim_pct.c). */
     uint32_t pct_depth;
     uint32_t next_change;           /* index into change_at */
     uint64_t change_at[WEFT_SIM_MAX_PCT_DEPTH];

@@ -14,7 +14,7 @@
  *      otherwise the worker is simulated (runtime/sim.h) and the clock is the
  *      simulator's virtual time, which only the simulator's thread moves.
  *   4. `sim_chain` and `sim_lifo_polls` are the simulator's copy of
- *      run_task's LIFO bookkeeping; `sim_priority` is its PCT priority.
+ *      run_task's LIFO bookkeeping.
  */
 #ifndef WEFT_RUNTIME_WORKER_H
 #define WEFT_RUNTIME_WORKER_H
@@ -72,7 +72,6 @@ typedef struct weft_worker {
     weft__driver driver;
     bool sim_chain;
     uint32_t sim_lifo_polls;
-    uint32_t sim_priority;          /* PCT: the highest ready worker runs */
 } weft_worker;
 
 /* The worker running on this thread, or NULL. */
