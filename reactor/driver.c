@@ -47,6 +47,7 @@ int weft__driver_init(weft__driver *d, weft_runtime *rt, uint32_t index, const u
     d->rt = rt;
     d->index = index;
     d->clock = clock;
+    d->uncovered = 0;
     weft__wheel_init(&d->wheel, weft__driver_now(d));
     weft__wheel_init(&d->deadlines, weft__driver_now(d));
     /* sleep_lock, sleep_next, wakes_at and retime are left as the runtime's
@@ -119,21 +120,19 @@ static void store_sleep_next(weft__driver *d, uint64_t due)
                           memory_order_seq_cst);
 }
 
-uint64_t weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_ns)
+void weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_ns)
 {
-    uint64_t earlier = 0;
     weft__spin_lock(&d->sleep_lock);
     weft__wheel_insert(&d->wheel, t, deadline_ns);
     /* The wheel's own next time, not the deadline: it may be a cascade
      * point before it, where the wheel must be advanced too (wheel.h). */
     uint64_t due = weft__wheel_next_deadline(&d->wheel);
-    if (due < weft__driver_sleep_next(d)) {
-        /* Seq_cst: rule 5's pair with a parking worker's wakes_at. */
-        store_sleep_next(d, due);
-        earlier = due;
-    }
+    bool earlier = due < weft__driver_sleep_next(d);
+    if (earlier)
+        store_sleep_next(d, due);   /* seq_cst: rule 5's pair with a parking worker */
     weft__spin_unlock(&d->sleep_lock);
-    return earlier;
+    if (earlier)
+        weft__driver_note_uncovered(d, due);
 }
 
 bool weft__driver_disarm_sleep(weft__driver *d, weft__timer *t)
@@ -156,17 +155,20 @@ size_t weft__driver_fire_sleeps(weft__driver *d, uint64_t now)
     return fired;
 }
 
-void weft__driver_cover(weft_runtime *rt, uint32_t self, uint64_t due)
+void weft__driver_cover_noted(weft__driver *d)
 {
+    uint64_t due = d->uncovered;
+    d->uncovered = 0;
+    weft_runtime *rt = d->rt;
     weft__driver *retimed = NULL;
     for (uint32_t i = 0; i < rt->nworkers; i++) {
-        weft__driver *d = weft__driver_of(rt, i);
-        uint64_t wakes_at = i == self ? 0 : weft__driver_wakes_at(d);
+        weft__driver *other = weft__driver_of(rt, i);
+        uint64_t wakes_at = other == d ? 0 : weft__driver_wakes_at(other);
         if (wakes_at == 0)
             continue;           /* awake: it reads sleep_next before it parks */
         if (wakes_at <= due)
             return;             /* it will be up in time */
-        retimed = d;
+        retimed = other;
     }
     if (!retimed)
         return;

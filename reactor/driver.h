@@ -34,11 +34,17 @@
  *   5. `wakes_at` says whether the owner is parked and until when: 0 while
  *      it is awake, UINT64_MAX from the moment it starts to park until it
  *      knows its timeout (or when it has none), then the time its park
- *      ends. A worker that arms a sleep due before every parked worker's
- *      wakes_at sets one's `retime` and unparks it (weft__driver_cover), and
- *      a parking worker reads the awake workers' `sleep_next` after setting
- *      wakes_at: both seq_cst, so one sees the other and a parked worker
- *      always wakes for the next due sleep of a worker that is busy.
+ *      ends. A worker whose wheel gets an earlier sleep while it is awake
+ *      notes it in `uncovered` (the owner's field); before it starts its
+ *      next poll, if some parked worker would wake after it, it sets one
+ *      parked worker's `retime` and unparks it (weft__driver_cover_noted).
+ *      If it parks first, its own park covers the sleep and nobody else is
+ *      woken: an idle runtime with a periodic timer wakes one worker per
+ *      tick, not two. A parking worker reads the awake workers'
+ *      `sleep_next` after setting wakes_at: both seq_cst, so one sees the
+ *      other and a parked worker always wakes for the next due sleep of a
+ *      worker that went on to poll. The one gap: a poll that arms a sleep
+ *      and then itself runs long leaves that sleep to its own worker.
  */
 #ifndef WEFT_REACTOR_DRIVER_H
 #define WEFT_REACTOR_DRIVER_H
@@ -64,6 +70,7 @@ typedef struct weft__driver {
     const uint64_t *clock;          /* rule 3 */
     struct weft_runtime *rt;
     uint32_t index;                 /* the owning worker's */
+    uint64_t uncovered;             /* rule 5; 0: none */
     _Alignas(64) weft__spinlock sleep_lock;     /* rule 4 */
     _Atomic uint64_t sleep_next;                /* rule 4 */
     _Atomic uint64_t wakes_at;                  /* rule 5 */
@@ -128,10 +135,16 @@ static inline uint64_t weft__driver_sleep_next(weft__driver *d)
 /* Any worker: fire the sleeps of d's wheel due by now (d's clock), unless
  * another thread holds the wheel. Returns how many fired. */
 size_t weft__driver_fire_sleeps(weft__driver *d, uint64_t now);
-/* Rule 5, from the worker whose sleeps are due at `due` (its own index
- * `self`): make sure some parked worker of rt wakes by then, if any is
- * parked; retimes one otherwise. */
-void weft__driver_cover(struct weft_runtime *rt, uint32_t self, uint64_t due);
+/* Rule 5, the owner: its wheel's sleeps are due at `due` and no other
+ * worker may know it; covered before the owner's next poll, or by its park. */
+static inline void weft__driver_note_uncovered(weft__driver *d, uint64_t due)
+{
+    if (d->uncovered == 0 || due < d->uncovered)
+        d->uncovered = due;
+}
+/* Rule 5, the owner, before a poll: make sure some parked worker wakes by
+ * the noted time, if any is parked (retiming one otherwise), and clear it. */
+void weft__driver_cover_noted(weft__driver *d);
 
 /* ---- For the leaves ----------------------------------------------------------------- */
 
@@ -139,10 +152,9 @@ void weft__driver_cover(struct weft_runtime *rt, uint32_t self, uint64_t due);
 uint64_t weft__driver_now(const weft__driver *d);
 /* Any thread: push h on d's stack and wake d (rule 2). */
 void weft__driver_hand_off(weft__driver *d, weft__handoff *h);
-/* The owner: arm t on its sleep wheel for deadline_ns; returns the new
- * sleep_next when the sleep made it earlier (then the caller covers it,
- * weft__driver_cover), else 0. */
-uint64_t weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_ns);
+/* The owner: arm t on its sleep wheel for deadline_ns; notes the new
+ * sleep_next as uncovered (rule 5) when the sleep made it earlier. */
+void weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_ns);
 /* The owner (or the shutdown sweep): take t off the sleep wheel; false when
  * it was not armed (fired, on whichever worker, or never armed). */
 bool weft__driver_disarm_sleep(weft__driver *d, weft__timer *t);

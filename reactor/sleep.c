@@ -175,9 +175,7 @@ static weft_poll sleep_poll(weft_cx *cx, weft_sleep *s, uint64_t deadline, bool 
         /* Relaxed: another worker reads it only after the task migrates,
          * which the scheduler's hand-off orders after this store. */
         atomic_store_explicit(state_of(s), SLEEP_ARMED, memory_order_relaxed);
-        uint64_t earlier = weft__driver_arm_sleep(d, timer_of(s), deadline);
-        if (earlier)    /* a parked worker must wake for it, should we get stuck */
-            weft__driver_cover(cx->task->rt, d->index, earlier);
+        weft__driver_arm_sleep(d, timer_of(s), deadline);
         break;
     }
     case SLEEP_ARMED:

@@ -314,9 +314,13 @@ static void run_task(weft_worker *w, weft__task *t)
 {
     start_chain(w);
     uint32_t lifo_polls = 0;
-    do
+    do {
+        /* A poll may not return for a while: whoever parked without our
+         * new sleeps must wake for them (driver.h, rule 5). */
+        if (__builtin_expect(w->driver.uncovered != 0, 0))
+            weft__driver_cover_noted(&w->driver);
         weft__harness_poll(w, t);
-    while ((t = lifo_next(w, &lifo_polls)) != NULL);
+    } while ((t = lifo_next(w, &lifo_polls)) != NULL);
 }
 
 static bool work_pending(weft_runtime *rt)
@@ -392,12 +396,12 @@ static size_t fire_others_sleeps(weft_worker *w)
 }
 
 /* We are awake again with sleeps armed: a parked worker timed its park
- * without them (driver.h, rule 5). */
+ * without them (driver.h, rule 5), so they need covering before we poll. */
 static void cover_own_sleeps(weft_worker *w)
 {
     uint64_t due = weft__driver_sleep_next(&w->driver);
     if (due != UINT64_MAX)
-        weft__driver_cover(w->rt, w->index, due);
+        weft__driver_note_uncovered(&w->driver, due);
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -454,6 +458,7 @@ static void park(weft_worker *w)
     weft_runtime *rt = w->rt;
     bool watch = w->declined;
     w->declined = false;
+    w->driver.uncovered = 0;    /* our park covers our own wheel (rule 5) */
     if (watch)
         weft__idle_watch(&rt->idle, +1);
     bool last_searcher = weft__idle_to_parked(&rt->idle, w->index, w->searching);
