@@ -183,30 +183,14 @@ Test(sleep, past_deadline_is_ready_and_null_is_einval)
 
 /* The contract's second half: a sleep whose deadline passed before it was
  * withdrawn happened, even when its worker was busy and had not fired the
- * timer. One worker: the sleeper arms a 2 ms sleep, a hog then holds the
- * worker in one poll until the deadline is behind us and the sleeper has been
- * aborted, so the abort reaches the sleep before the wheel can fire it. */
-static _Atomic int sleeper_armed, hog_running, hog_release;
+ * timer. One worker: the sleeper spawns a hog and then arms a 2 ms sleep, so
+ * the hog sits in the worker's LIFO slot and runs right after the sleeper's
+ * poll, before the worker could fire anything, however slow the machine.
+ * The hog holds the worker until the deadline is behind us and the sleeper
+ * has been aborted, so the abort reaches the sleep before the wheel can
+ * fire it. */
+static _Atomic int hog_running, hog_release;
 static _Atomic uint64_t sleeper_deadline;
-
-struct late {
-    weft_frame f;
-    weft_sleep s;
-    uint64_t deadline;
-    weft_poll rc;
-};
-
-static weft_poll late_poll(weft_cx *cx, void *p)
-{
-    struct late *l = p;
-    WEFT_BEGIN(&l->f);
-    l->deadline = weft_now_ns() + 2 * MS;
-    atomic_store(&sleeper_deadline, l->deadline);
-    atomic_store(&sleeper_armed, 1);    /* the sleep arms later in this poll */
-    WEFT_AWAIT(&l->f, l->rc, weft_sleep_until(cx, &l->s, l->deadline));
-    WEFT_RETURN(&l->f, l->rc);
-    WEFT_END(&l->f);
-}
 
 static weft_poll hog_poll(weft_cx *cx, void *p)
 {
@@ -218,6 +202,29 @@ static weft_poll hog_poll(weft_cx *cx, void *p)
     return 0;
 }
 
+struct late {
+    weft_frame f;
+    weft_sleep s;
+    struct past hog_frame;      /* any frame: the hog keeps no state */
+    weft_join *hog;
+    uint64_t deadline;
+    weft_poll rc;
+};
+
+static weft_poll late_poll(weft_cx *cx, void *p)
+{
+    struct late *l = p;
+    WEFT_BEGIN(&l->f);
+    l->rc = weft_spawn(weft_cx_runtime(cx), &WEFT_TASK(hog_poll, &l->hog_frame), l->hog);
+    if (l->rc < 0)
+        WEFT_RETURN(&l->f, l->rc);
+    l->deadline = weft_now_ns() + 2 * MS;
+    atomic_store(&sleeper_deadline, l->deadline);
+    WEFT_AWAIT(&l->f, l->rc, weft_sleep_until(cx, &l->s, l->deadline));
+    WEFT_RETURN(&l->f, l->rc);
+    WEFT_END(&l->f);
+}
+
 static void wait_flag(_Atomic int *flag)
 {
     while (!atomic_load(flag))
@@ -227,12 +234,9 @@ static void wait_flag(_Atomic int *flag)
 Test(sleep, withdrawn_after_its_deadline_on_a_busy_worker_yields_0)
 {
     weft_runtime *rt = make(1);
-    struct late l = { .s = WEFT_SLEEP_INIT };
     weft_join sleeper, hog;
+    struct late l = { .s = WEFT_SLEEP_INIT, .hog = &hog };
     cr_assert_eq(weft_spawn(rt, &WEFT_TASK(late_poll, &l), &sleeper), 0);
-    wait_flag(&sleeper_armed);
-    struct past unused = { .s = WEFT_SLEEP_INIT };
-    cr_assert_eq(weft_spawn(rt, &WEFT_TASK(hog_poll, &unused), &hog), 0);
     wait_flag(&hog_running);            /* the worker is stuck in the hog */
     while (weft_now_ns() <= atomic_load(&sleeper_deadline))
         sched_yield();                  /* a clock condition, not a sleep */
