@@ -138,6 +138,8 @@ int weft__harness_sim_one(weft__harness *h, weft__hrun *r)
     rc = weft__sim_run_plan(&r->sim, &r->plan, &root, &out, inspect, pair);
     if (h->sc->teardown)
         h->sc->teardown(h->sc->arg);
+    /* The check has seen them: the next run starts from the same numbers. */
+    (void)weft__sim_io_close_all();
     return rc == 0 || rc == -EDEADLK || rc == -ELOOP ? 0 : rc;
 }
 
@@ -183,9 +185,11 @@ static int sweep(weft__harness *h)
 {
     weft__hrun base = { .info = { .mode = WEFT_HARNESS_SWEEP, .seed = h->o.first_seed },
                         .plan = { .cancel_any = true } };
+    uint64_t made = weft__sim_io_created();
     int rc = weft__harness_sim_one(h, &base);
     if (rc)
         return rc;
+    h->sim_io = weft__sim_io_created() != made;
     h->horizon = base.steps ? base.steps : 1;
     h->root_awaits = base.root_suspensions;
     if (!mode_on(h, WEFT_HARNESS_SWEEP))
@@ -404,6 +408,11 @@ static int threaded_one(weft__harness *h, weft__hrun *r)
 
 static int threaded(weft__harness *h)
 {
+    if (h->sim_io) {
+        if (!h->o.quiet)
+            fprintf(h->log, "  threaded: skipped, simulated descriptors need the simulator\n");
+        return 0;
+    }
     for (unsigned i = 0; i < h->o.threaded_runs && !stop(h); i++) {
         weft__hrun r = { .info = { .mode = WEFT_HARNESS_THREADS, .seed = h->o.first_seed + i } };
         int rc = threaded_one(h, &r);
