@@ -83,9 +83,14 @@ Test(harness, timer_between_two_polls) { found_and_fixed(&programs[8]); }
 Test(harness, request_dequeued_then_cancelled) { found_and_fixed(&programs[9]); }
 Test(harness, aborted_means_not_run) { found_and_fixed(&programs[10]); }
 
+Test(harness, io_fd_leaked_on_accept) { found_and_fixed(&io_programs[0]); }
+Test(harness, io_send_torn_by_timeout) { found_and_fixed(&io_programs[1]); }
+Test(harness, io_short_read_taken_whole) { found_and_fixed(&io_programs[2]); }
+
 Test(harness, table_is_complete)
 {
     cr_assert_eq(nprograms, 11);
+    cr_assert_eq(nio_programs, 3);
 }
 
 Test(harness, detached_task_is_waited_for)
