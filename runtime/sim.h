@@ -10,6 +10,7 @@
 #ifndef WEFT_RUNTIME_SIM_H
 #define WEFT_RUNTIME_SIM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -173,6 +174,17 @@ void weft__sim_io_free(weft__sim *s);
 int weft__sim_io_close_all(void);
 /* Simulated descriptors ever made in this process. */
 uint64_t weft__sim_io_created(void);
+
+/* Threaded harness runs (sim_harness.c): the task that makes the at-th
+ * suspension of all tasks but `skip` gets an abort request, right after
+ * that poll. runtime/harness.c calls in when a runtime has a plan. */
+typedef struct weft__cancel_plan {
+    _Atomic uint32_t suspensions;
+    _Atomic uint32_t cancels;
+    uint32_t at;                    /* 0: never */
+    struct weft__task *_Atomic skip;    /* the harness's own task */
+} weft__cancel_plan;
+void weft__cancel_plan_suspended(weft__cancel_plan *p, struct weft__task *t);
 
 /* runtime.c: a runtime set up as weft_runtime_new would, minus its threads. */
 int weft__runtime_new_unstarted(weft_runtime **out, const weft_runtime_opts *opts);

@@ -263,6 +263,25 @@ Test(harness, threaded_runs_cancel_at_an_await)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+/* A bug only a child's cancellation shows (the sender of a message is
+ * torn down in its sleep): threaded runs cancel whichever task makes a
+ * seeded suspension, so some run finds it, whichever order the threads
+ * suspend in (both positions are targeted among 16 seeds). */
+Test(harness, threaded_runs_cancel_a_child)
+{
+    FILE *log = quiet_log();
+    weft_harness_opts o = { .threaded_runs = 16, .modes = 1u << WEFT_HARNESS_THREADS,
+                            .keep_going = true, .log = log };
+    weft_harness_report bad, good;
+    cr_assert_eq(weft_harness_run(&programs[1].buggy, &o, &bad), 0);
+    cr_assert_eq(weft_harness_run(&programs[1].fixed, &o, &good), 0);
+    fclose(log);
+    cr_assert_gt(bad.failures, 0);
+    cr_assert_eq(bad.first_mode, WEFT_HARNESS_THREADS);
+    cr_assert_eq(good.failures, 0);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
 Test(harness, misuse)
 {
     weft_harness_scenario none = { 0 };
