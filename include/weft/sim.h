@@ -48,9 +48,11 @@
  * it wins (never twice in a row) virtual time jumps to the next deadline,
  * so a timer can fire between any two polls under PCT too. At d - 1 random
  * distinct steps among the first pct_steps, whatever just ran (a task or
- * the clock) drops below everything else. The bound that holds: a bug
+ * the clock) drops below everything else. Each operation on a simulated
+ * descriptor (below) is a contender too, with a priority drawn when it
+ * starts, from the step it can complete. The bound that holds: a bug
  * needing d ordering constraints among n contenders (the tasks of the run,
- * plus the clock when it has timers) is found by one seed with probability
+ * plus the clock when it has timers, plus its simulated operations) is found by one seed with probability
  * at least 1 / (n * pct_steps^(d-1)), provided the run takes at most
  * pct_steps steps; a pct_steps far above the run's length wastes change
  * points (weft/harness.h sets it to the length of an uncancelled run). The
