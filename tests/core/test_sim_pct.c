@@ -89,18 +89,23 @@ static uint64_t run_steps(const weft_sim_opts *o)
     return steps;
 }
 
+/* Does the PCT run of depth d with this seed hit the bug? */
+static bool hits(unsigned d, uint64_t horizon, unsigned seed)
+{
+    g = (struct planted){ .depth = d };
+    weft_sim_opts o = { .seed = seed, .workers = 1, .pct_depth = d, .pct_steps = horizon };
+    struct root r = { .h = { WEFT_JOIN_INIT, WEFT_JOIN_INIT } };
+    weft_outcome out;
+    cr_assert_eq(weft_sim_run(&o, &WEFT_TASK(root_poll, &r), &out, NULL), 0);
+    return g.bug;
+}
+
 /* The first seed (counting from 1) whose PCT run of depth d hits the bug. */
 static unsigned first_find(unsigned d, uint64_t horizon, unsigned max_seeds)
 {
-    for (unsigned seed = 1; seed <= max_seeds; seed++) {
-        g = (struct planted){ .depth = d };
-        weft_sim_opts o = { .seed = seed, .workers = 1, .pct_depth = d, .pct_steps = horizon };
-        struct root r = { .h = { WEFT_JOIN_INIT, WEFT_JOIN_INIT } };
-        weft_outcome out;
-        cr_assert_eq(weft_sim_run(&o, &WEFT_TASK(root_poll, &r), &out, NULL), 0);
-        if (g.bug)
+    for (unsigned seed = 1; seed <= max_seeds; seed++)
+        if (hits(d, horizon, seed))
             return seed;
-    }
     return 0;
 }
 
@@ -137,18 +142,12 @@ static void bound_holds(unsigned d)
     double bound = 3;
     for (unsigned i = 1; i < d; i++)
         bound *= (double)k;
-    unsigned n = (unsigned)(20 * bound), hits = 0;
-    for (unsigned seed = 1; seed <= n; seed++) {
-        g = (struct planted){ .depth = d };
-        weft_sim_opts o = { .seed = seed, .workers = 1, .pct_depth = d, .pct_steps = k };
-        struct root r = { .h = { WEFT_JOIN_INIT, WEFT_JOIN_INIT } };
-        weft_outcome out;
-        cr_assert_eq(weft_sim_run(&o, &WEFT_TASK(root_poll, &r), &out, NULL), 0);
-        hits += g.bug;
-    }
-    fprintf(stderr, "PCT depth %u: %u of %u seeds (%.4f) find it; the bound is %.4f\n", d, hits,
-            n, (double)hits / n, 1 / bound);
-    cr_assert_geq(2.0 * hits, n / bound, "depth %u: %u of %u", d, hits, n);
+    unsigned n = (unsigned)(20 * bound), found = 0;
+    for (unsigned seed = 1; seed <= n; seed++)
+        found += hits(d, k, seed);
+    fprintf(stderr, "PCT depth %u: %u of %u seeds (%.4f) find it; the bound is %.4f\n", d, found,
+            n, (double)found / n, 1 / bound);
+    cr_assert_geq(2.0 * found, n / bound, "depth %u: %u of %u", d, found, n);
 }
 
 Test(sim_pct, bound_holds_depth_1) { bound_holds(1); }
