@@ -155,7 +155,6 @@ void weft__sim_trace_free(weft__sim *s);
  * workers (PCT: the pooled tasks, then the clock), then the ready
  * operations in submission order. */
 struct weft__driver;
-bool weft__sim_io_owns(int fd);
 /* reactor/op.c, at the start of an operation: true when the simulator took
  * it (a simulated driver and a simulated descriptor). */
 bool weft__sim_io_submit(struct weft__driver *d, struct weft__op *op);

@@ -280,11 +280,6 @@ int weft_sim_open_fds(void)
     return n;
 }
 
-bool weft__sim_io_owns(int fd)
-{
-    return fd_index(fd) >= 0;
-}
-
 uint64_t weft__sim_io_created(void)
 {
     pthread_mutex_lock(&lock);
@@ -437,7 +432,7 @@ static uint64_t coin(const weft__sim *s)
 
 bool weft__sim_io_submit(weft__driver *d, weft__op *op)
 {
-    if (!d->clock || !weft__sim_io_owns(op->sqe.fd))
+    if (!d->clock || fd_index(op->sqe.fd) < 0)
         return false;
     weft__sim *s = &d->rt->sim;
     if (s->nio == s->io_cap) {
