@@ -13,7 +13,10 @@
  *      the workers that have something to do, through the worker's own
  *      choice functions (worker.h); weft__current_worker is that worker for
  *      the duration of the step and NULL between steps, so a wake made from
- *      outside a step (the sweep's cancel) goes to the inject queue.
+ *      outside a step (the sweep's cancel) goes to the inject queue. A step
+ *      may instead complete one ready operation on a simulated descriptor
+ *      (sim_io.c), a candidate after the workers; real I/O is reaped only
+ *      when no step is possible.
  *   3. Virtual time moves only between steps, forward, to a wheel deadline:
  *      when no worker can step, or by a seeded choice (1 in TIMER_EARLY) when
  *      some timer is armed. It never passes sim.limit (the end of the grace
