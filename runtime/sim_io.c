@@ -73,7 +73,8 @@ typedef struct file {
 } file;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static file *table[MAX_FDS];
+static file **table;            /* by fd - WEFT_SIM_FD_BASE; grows */
+static unsigned table_cap;
 static unsigned nopen;
 static uint64_t created;        /* descriptors ever made */
 
@@ -129,14 +130,35 @@ static int fd_index(int fd)
     return fd - WEFT_SIM_FD_BASE;
 }
 
+/* The file behind descriptor index i, or NULL. */
+static file *file_at(int i)
+{
+    return i >= 0 && (unsigned)i < table_cap ? table[i] : NULL;
+}
+
+static int table_grow(void)
+{
+    unsigned cap = table_cap ? table_cap * 2 : 64;
+    if (table_cap == MAX_FDS)
+        return -EMFILE;
+    file **t = realloc(table, cap * sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    memset(t + table_cap, 0, (cap - table_cap) * sizeof *t);
+    table = t;
+    table_cap = cap;
+    return 0;
+}
+
 /* A descriptor for a new file on p's side `side` (p may be NULL). */
 static int file_install(uint8_t kind, pair *p, uint8_t side)
 {
     unsigned i = 0;
-    while (i < MAX_FDS && table[i])
+    while (i < table_cap && table[i])
         i++;
-    if (i == MAX_FDS)
-        return -EMFILE;
+    int rc = i == table_cap ? table_grow() : 0;
+    if (rc)
+        return rc;
     file *f = calloc(1, sizeof *f);
     if (!f)
         return -ENOMEM;
@@ -235,7 +257,7 @@ int weft_sim_connect(int listen_fd, int *fd, size_t capacity)
         return -EINVAL;
     pthread_mutex_lock(&lock);
     int i = fd_index(listen_fd), rc;
-    file *l = i < 0 ? NULL : table[i];
+    file *l = file_at(i);
     pair *p = NULL;
     if (!l)
         rc = -EBADF;
@@ -265,7 +287,7 @@ int weft_sim_close(int fd)
     if (i < 0)
         return fd < 0 ? -EBADF : close(fd) == 0 ? 0 : -errno;
     pthread_mutex_lock(&lock);
-    int rc = table[i] ? 0 : -EBADF;
+    int rc = file_at(i) ? 0 : -EBADF;
     if (rc == 0)
         close_locked(i);
     pthread_mutex_unlock(&lock);
@@ -292,7 +314,7 @@ int weft__sim_io_close_all(void)
 {
     pthread_mutex_lock(&lock);
     int n = (int)nopen;
-    for (unsigned i = 0; i < MAX_FDS && nopen; i++)
+    for (unsigned i = 0; i < table_cap && nopen; i++)
         if (table[i])
             close_locked((int)i);
     pthread_mutex_unlock(&lock);
@@ -341,6 +363,7 @@ static int32_t perform(file *f, weft__op *op, size_t limit, bool apply)
     const struct io_uring_sqe *q = &op->sqe;
     void *buf = (void *)(uintptr_t)q->addr;
     size_t len = q->len < limit ? q->len : limit;
+    len = len < INT32_MAX ? len : INT32_MAX;    /* a result is an int32 */
     if (!f || !f->open)
         return -EBADF;
     switch (q->opcode) {
@@ -446,7 +469,7 @@ bool weft__sim_io_submit(weft__driver *d, weft__op *op)
         s->io_cap = cap;
     }
     pthread_mutex_lock(&lock);
-    file *f = table[fd_index(op->sqe.fd)];
+    file *f = file_at(fd_index(op->sqe.fd));
     if (f)
         f->refs++;
     pthread_mutex_unlock(&lock);

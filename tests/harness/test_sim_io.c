@@ -311,6 +311,24 @@ Test(sim_io, descriptors_are_counted_with_the_real_ones)
     cr_assert_eq(weft_sim_open_fds(), 0);
 }
 
+Test(sim_io, many_descriptors_and_their_numbers_come_back)
+{
+    int sv[2], first = -1;
+    for (int i = 0; i < 150; i++) {
+        cr_assert_eq(weft_sim_socketpair(sv, 1), 0);
+        first = i == 0 ? sv[0] : first;
+    }
+    cr_assert_eq(weft_sim_open_fds(), 300);
+    cr_assert_eq(sv[1], first + 299, "numbered from the lowest free up");
+    for (int fd = first; fd < first + 300; fd++)
+        cr_assert_eq(weft_sim_close(fd), 0);
+    cr_assert_eq(weft_sim_open_fds(), 0);
+    cr_assert_eq(weft_sim_pipe(sv, 0), 0);
+    cr_assert_eq(sv[0], first, "a closed number is used again");
+    cr_assert_eq(weft_sim_close(sv[0]), 0);
+    cr_assert_eq(weft_sim_close(sv[1]), 0);
+}
+
 Test(sim_io, misuse)
 {
     int fd;
