@@ -19,6 +19,7 @@
 
 #include "reactor/driver.h"
 #include "runtime/rt.h"
+#include "runtime/sim.h"
 #include "runtime/task.h"
 
 
@@ -111,6 +112,8 @@ static void withdraw_record(weft__driver *d, weft__op *op, int32_t unqueued_res)
     if (op->where == WEFT__OP_QUEUED) {
         weft__unqueue_op(d, op);
         weft__op_complete(d, op, unqueued_res);
+    } else if (op->where == WEFT__OP_SIM) {
+        op->cancel_sent = true;     /* the simulator's next choice may end it */
     } else if (!op->cancel_sent) {
         weft__submit_cancel(d, op);
     }
@@ -147,7 +150,7 @@ static weft_withdraw settled(weft_cx *cx, weft__io *s)
     if (!weft_cx_is_teardown(cx))
         return WEFT_WITHDRAW_RACED;
     if (weft__op_defs[s->kind].yields_fd && s->result >= 0)
-        close((int)s->result);
+        weft_sim_close((int)s->result);     /* a simulated descriptor too */
     s->deadline_ns = 0;
     atomic_store_explicit(&s->state, WEFT__IO_IDLE, memory_order_relaxed);
     return WEFT_WITHDRAWN;
@@ -253,7 +256,8 @@ weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op)
     atomic_store_explicit(&s->state, WEFT__IO_INFLIGHT, memory_order_relaxed);
     if (s->deadline_ns)
         weft__wheel_insert(&d->deadlines, &op->deadline, s->deadline_ns);
-    weft__submit_op(d, op);
+    if (!weft__sim_io_submit(d, op))    /* a simulated descriptor? */
+        weft__submit_op(d, op);
     weft_cx_suspend(cx, s, weft__io_withdraw);
     return WEFT_PENDING;
 }

@@ -105,7 +105,9 @@ extern const weft__op_def weft__op_defs[];  /* WEFT__OP_COUNT entries */
 
 /* ---- Records ---------------------------------------------------------------------- */
 
-enum weft__op_where { WEFT__OP_FREE, WEFT__OP_QUEUED, WEFT__OP_IN_RING };
+/* SIM: the simulator holds it instead of the ring (runtime/sim_io.c): it
+ * completes it itself, and a withdrawal only sets cancel_sent. */
+enum weft__op_where { WEFT__OP_FREE, WEFT__OP_QUEUED, WEFT__OP_IN_RING, WEFT__OP_SIM };
 
 typedef struct weft__op {
     weft__io *leaf;

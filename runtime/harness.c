@@ -117,10 +117,13 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
     struct weft_cx cx;
     weft__cx_init(&cx, t, w);
     weft_poll r = t->poll(&cx, weft__task_frame(t));
-    if (r != WEFT_PENDING)
+    if (r != WEFT_PENDING) {
         finish(t, (int)w->index, r, 0);
-    else
-        go_idle(t, cx.yielded);
+        return;
+    }
+    if (__builtin_expect(t->rt->cancel_plan != NULL, 0))
+        weft__cancel_plan_suspended(t->rt->cancel_plan, t);    /* still ours */
+    go_idle(t, cx.yielded);
 }
 
 void weft__harness_shutdown(weft__task *t)

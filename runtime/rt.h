@@ -59,6 +59,8 @@ struct weft_runtime {
     _Atomic uint32_t closed_shards; /* workers that closed their shard */
     int start_error;
     weft__sim sim;                  /* sim.on: no threads; runtime/sim.h */
+    /* Threaded harness runs only; set before the first spawn (sim.h). */
+    weft__cancel_plan *cancel_plan;
 };
 
 /* How the reactor reaches drivers (reactor/driver.h): the one of the worker

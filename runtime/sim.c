@@ -13,7 +13,10 @@
  *      the workers that have something to do, through the worker's own
  *      choice functions (worker.h); weft__current_worker is that worker for
  *      the duration of the step and NULL between steps, so a wake made from
- *      outside a step (the sweep's cancel) goes to the inject queue.
+ *      outside a step (the sweep's cancel) goes to the inject queue. A step
+ *      may instead complete one ready operation on a simulated descriptor
+ *      (sim_io.c), a candidate after the workers; real I/O is reaped only
+ *      when no step is possible.
  *   3. Virtual time moves only between steps, forward, to a wheel deadline:
  *      when no worker can step, or by a seeded choice (1 in TIMER_EARLY) when
  *      some timer is armed. It never passes sim.limit (the end of the grace
@@ -129,6 +132,8 @@ static void sim_init(weft__sim *s, weft_runtime *rt, const weft_sim_opts *o)
     /* The depth is part of the seed: depth 2 and depth 3 of one seed are
      * different schedules, not one schedule with an extra change point. */
     s->rng = o->seed ^ ((uint64_t)o->pct_depth * 0xD1B54A32D192ED03ULL);
+    uint64_t salt = s->rng;
+    s->io_salt = splitmix(&salt);   /* sim_io.c, invariant 3: not from rng */
     s->now = o->start_ns ? o->start_ns : DEFAULT_START_NS;
     s->hash = name_hash("weft-sim");
     s->max_steps = o->max_steps ? o->max_steps : DEFAULT_MAX_STEPS;
@@ -261,22 +266,29 @@ static void step(weft_runtime *rt, uint32_t i, weft__task *t, weft__sim_decision
     weft__sim_trace_add(s, &e);
 }
 
-/* Uniform: among the ready workers (reservoir sampling), or the script's
- * candidate (the first ready one when it names none). *idx: the choice. */
-static int choose(weft_runtime *rt, const weft__sim_decision *script, uint32_t *idx)
+/* Uniform: among the ready workers, then the ready simulated operations
+ * (reservoir sampling), or the script's candidate (the first when it names
+ * none). Returns a worker, IO_PICK for an operation (*nth: its rank among
+ * the ready ones) or -1; *idx: the choice. */
+#define IO_PICK INT32_MAX
+static int choose(weft_runtime *rt, const weft__sim_decision *script, uint32_t *idx,
+                  uint32_t *nth)
 {
     weft__sim *s = &rt->sim;
-    uint32_t nready = 0;
+    uint32_t nready = 0, nio = s->nio ? weft__sim_io_nready(rt) : 0;
     int pick = -1, first = -1;
-    for (uint32_t i = 0; i < rt->nworkers; i++) {
-        if (!weft__worker_sim_ready(&rt->workers[i]))
+    for (uint32_t c = 0; c < rt->nworkers + nio; c++) {
+        bool io = c >= rt->nworkers;
+        if (!io && !weft__worker_sim_ready(&rt->workers[c]))
             continue;
+        int cand = io ? IO_PICK : (int)c;
         if (first < 0)
-            first = (int)i;
+            first = cand;       /* an operation first: the first ready, nth 0 */
         bool take = script ? nready == script->choice : below(s, nready + 1) == 0;
         if (take) {
-            pick = (int)i;
+            pick = cand;
             *idx = nready;
+            *nth = io ? c - rt->nworkers : 0;
         }
         nready++;
     }
@@ -285,6 +297,19 @@ static int choose(weft_runtime *rt, const weft__sim_decision *script, uint32_t *
         *idx = 0;
     }
     return pick;
+}
+
+/* A step that completes a simulated operation (sim_io.c): a decision, in
+ * the hash by its name and result. */
+static void io_step(weft_runtime *rt, uint32_t nth, const weft__sim_decision *d)
+{
+    weft__sim *s = &rt->sim;
+    weft__sim_event e = { .step = s->steps, .decision = true, .d = *d };
+    int32_t res = weft__sim_io_run(rt, nth, &e);
+    absorb(s, name_hash(e.name) ^ (uint64_t)(uint32_t)res);
+    s->steps++;
+    e.now = s->now;
+    weft__sim_trace_add(s, &e);
 }
 
 /* ---- time and I/O -------------------------------------------------------- */
@@ -343,8 +368,8 @@ static bool wait_io(weft_runtime *rt)
     bool waited = false;
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         weft_worker *w = &rt->workers[i];
-        if (w->driver.ops.live == 0)
-            continue;
+        if (w->driver.ops.live == weft__sim_io_live(rt, i))
+            continue;       /* none in the kernel: the simulator has them */
         weft__current_worker = w;
         if (!waited)
             weft__driver_park(&w->driver, IO_WAIT_NS, always, NULL);  /* submits too */
@@ -377,8 +402,8 @@ static int uniform_step(weft_runtime *rt)
     weft__sim *s = &rt->sim;
     weft__sim_decision d = { 0 };
     bool scripted = weft__sim_scripted(s, &d);
-    uint32_t idx = 0;
-    int i = choose(rt, scripted ? &d : NULL, &idx);
+    uint32_t idx = 0, nth = 0;
+    int i = choose(rt, scripted ? &d : NULL, &idx, &nth);
     if (i < 0)
         return 0;
     bool armed = next_deadline(rt) != UINT64_MAX;
@@ -386,7 +411,10 @@ static int uniform_step(weft_runtime *rt)
     d = (weft__sim_decision){ .choice = idx, .jump = jump && armed, .cancel = d.cancel };
     if (d.jump)
         advance_time(rt);
-    step(rt, (uint32_t)i, NULL, &d);
+    if (i == IO_PICK)
+        io_step(rt, nth, &d);      /* still ready: a jump only adds withdrawals */
+    else
+        step(rt, (uint32_t)i, NULL, &d);
     return 1;
 }
 
@@ -400,10 +428,16 @@ static int pct_step(weft_runtime *rt)
     weft__sim_decision d = { 0 };
     (void)weft__sim_scripted(s, &d);
     bool clock;
-    int idx = weft__sim_pct_choose(rt, &clock);
+    int32_t io = -1;
+    int idx = weft__sim_pct_choose(rt, &clock, &io);
     if (idx < 0)
         return 0;
     d.choice = (uint32_t)idx;
+    if (io >= 0) {
+        io_step(rt, (uint32_t)io, &(weft__sim_decision){ .choice = d.choice });
+        weft__sim_pct_io_ran(rt);
+        return 1;
+    }
     if (clock) {
         advance_time(rt);
         weft__sim_event e = { .step = s->steps, .now = s->now, .worker = UINT32_MAX,
@@ -491,8 +525,10 @@ void weft__sim_close(weft_runtime *rt)
     s->cancel_one_in = 0;
     s->record = false;
     simulate(rt);       /* each worker closes its shard at its next step */
+    weft__sim_io_drain(rt);     /* what the grace left: no ring holds them */
     for (uint32_t i = 0; i < rt->nworkers; i++)
         weft__worker_sim_detach(&rt->workers[i]);
+    weft__sim_io_free(s);
     weft__sim_pct_free(s);
     weft__sim_trace_free(s);
 }

@@ -10,6 +10,7 @@
 #ifndef WEFT_RUNTIME_SIM_H
 #define WEFT_RUNTIME_SIM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,6 +46,18 @@ typedef struct weft__sim_slot {
     struct weft__task *task;
     uint32_t worker;                /* the worker whose queue it came from */
 } weft__sim_slot;
+
+/* An operation on a simulated descriptor (sim_io.c), waiting for the step
+ * that completes it. */
+typedef struct weft__sim_iop {
+    struct weft__op *op;
+    void *file;                     /* what its descriptor named, held */
+    uint32_t worker;                /* the owner: the ring it was started on */
+    uint64_t prio;                  /* PCT's */
+} weft__sim_iop;
+
+/* weft__sim_event.worker of a step that completed an operation. */
+#define WEFT__SIM_IO_STEP (UINT32_MAX - 1)
 
 /* Task priorities by address; an entry goes when its task completes. */
 typedef struct weft__sim_prio {
@@ -95,6 +108,11 @@ typedef struct weft__sim {
     int error;                      /* -ENOMEM: the pool could not grow */
     bool trace_lost;                /* the list could not grow: it stops */
     bool quiesce_cut;               /* max_steps ended the wait for quiescence */
+    /* Simulated I/O (sim_io.c): operations in submission order. */
+    weft__sim_iop *io;
+    uint32_t nio, io_cap;
+    uint64_t io_salt;               /* from the seed: a completion's own coin */
+    uint64_t io_done;               /* completions so far */
 } weft__sim;
 
 /* Options the harness sets on a simulated runtime before it runs. */
@@ -120,7 +138,8 @@ int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
 /* sim_pct.c: task-level PCT. */
 uint64_t weft__sim_next(weft__sim *s);
 void weft__sim_pct_collect(weft_runtime *rt);
-int weft__sim_pct_choose(weft_runtime *rt, bool *clock);
+int weft__sim_pct_choose(weft_runtime *rt, bool *clock, int32_t *io);
+void weft__sim_pct_io_ran(weft_runtime *rt);
 struct weft__task *weft__sim_pct_take(weft_runtime *rt, uint32_t idx, uint32_t *worker);
 void weft__sim_pct_ran(weft_runtime *rt, struct weft__task *t, bool complete);
 void weft__sim_pct_clock_ran(weft_runtime *rt);
@@ -131,6 +150,40 @@ void weft__sim_pct_free(weft__sim *s);
 void weft__sim_trace_add(weft__sim *s, const weft__sim_event *e);
 bool weft__sim_scripted(const weft__sim *s, weft__sim_decision *d);
 void weft__sim_trace_free(weft__sim *s);
+
+/* sim_io.c: simulated descriptors. The candidates of a step are the ready
+ * workers (PCT: the pooled tasks, then the clock), then the ready
+ * operations in submission order. */
+struct weft__driver;
+/* reactor/op.c, at the start of an operation: true when the simulator took
+ * it (a simulated driver and a simulated descriptor). */
+bool weft__sim_io_submit(struct weft__driver *d, struct weft__op *op);
+uint32_t weft__sim_io_nready(weft_runtime *rt);
+/* The ready operation of highest priority (its rank among the ready), or
+ * -1; *prio receives its priority. */
+int weft__sim_io_pct_best(weft_runtime *rt, uint64_t *prio);
+/* Complete the nth ready operation; fills ev's worker and name. */
+int32_t weft__sim_io_run(weft_runtime *rt, uint32_t nth, weft__sim_event *ev);
+/* Operations worker `worker` started that are still pending. */
+uint32_t weft__sim_io_live(const weft_runtime *rt, uint32_t worker);
+/* Shutdown: complete every operation left, withdrawn (close happens). */
+void weft__sim_io_drain(weft_runtime *rt);
+void weft__sim_io_free(weft__sim *s);
+/* The harness, after each run: close every simulated descriptor left. */
+int weft__sim_io_close_all(void);
+/* Simulated descriptors ever made in this process. */
+uint64_t weft__sim_io_created(void);
+
+/* Threaded harness runs (sim_harness.c): the task that makes the at-th
+ * suspension of all tasks but `skip` gets an abort request, right after
+ * that poll. runtime/harness.c calls in when a runtime has a plan. */
+typedef struct weft__cancel_plan {
+    _Atomic uint32_t suspensions;
+    _Atomic uint32_t cancels;
+    uint32_t at;                    /* 0: never */
+    struct weft__task *_Atomic skip;    /* the harness's own task */
+} weft__cancel_plan;
+void weft__cancel_plan_suspended(weft__cancel_plan *p, struct weft__task *t);
 
 /* runtime.c: a runtime set up as weft_runtime_new would, minus its threads. */
 int weft__runtime_new_unstarted(weft_runtime **out, const weft_runtime_opts *opts);

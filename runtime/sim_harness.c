@@ -14,10 +14,11 @@
  *   3. Minimisation only replays scripts (sim_trace.c): a candidate is kept
  *      only if the check still fails on it, so what is printed at the end
  *      is a schedule that fails.
- *   4. A threaded run wraps the root (struct wrap): the scenario's frame
- *      sits inside the harness's, its poll and drop hook are called
- *      unchanged, and all the wrapper adds is one token cancel, right after
- *      the chosen suspension, from inside the root's own poll.
+ *   4. A threaded run spawns the scenario's root unchanged under a task of
+ *      the harness's, and injects at most one cancellation: an abort
+ *      request to whichever task makes the planned suspension (counted over
+ *      every task but the harness's), right after that poll, from the
+ *      worker that polled it (weft__cancel_plan, via runtime/harness.c).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -138,6 +139,8 @@ int weft__harness_sim_one(weft__harness *h, weft__hrun *r)
     rc = weft__sim_run_plan(&r->sim, &r->plan, &root, &out, inspect, pair);
     if (h->sc->teardown)
         h->sc->teardown(h->sc->arg);
+    /* The check has seen them: the next run starts from the same numbers. */
+    (void)weft__sim_io_close_all();
     return rc == 0 || rc == -EDEADLK || rc == -ELOOP ? 0 : rc;
 }
 
@@ -183,11 +186,13 @@ static int sweep(weft__harness *h)
 {
     weft__hrun base = { .info = { .mode = WEFT_HARNESS_SWEEP, .seed = h->o.first_seed },
                         .plan = { .cancel_any = true } };
+    uint64_t made = weft__sim_io_created();
     int rc = weft__harness_sim_one(h, &base);
     if (rc)
         return rc;
+    h->sim_io = weft__sim_io_created() != made;
     h->horizon = base.steps ? base.steps : 1;
-    h->root_awaits = base.root_suspensions;
+    h->all_awaits = base.suspensions;
     if (!mode_on(h, WEFT_HARNESS_SWEEP))
         return 0;
     counted(h, &base);
@@ -245,51 +250,25 @@ static int pct(weft__harness *h)
 
 /* ---- threaded runs ------------------------------------------------------- */
 
-/* What a threaded run reports back: written by its tasks, read by the
- * caller after weft_block_on returned (which orders the two). */
-struct thread_result {
-    weft_outcome root;
-    _Atomic unsigned cancels;
-};
-
-/* The root as the scenario described it, inside a frame of the harness's:
- * the wrapper counts the root's suspensions and, right after the
- * cancel_at-th, cancels the token the root is bound to, so the request
- * meets the root at exactly that await, on real threads. */
-struct wrap {
-    weft_frame f;                   /* the runtime's view; the user's is below */
-    weft_poll_fn poll;
-    weft_drop_fn drop;
-    weft_token *token;
-    struct thread_result *res;
-    uint32_t suspensions, cancel_at;
-    _Alignas(WEFT_FRAME_ALIGN) unsigned char user[];
-};
-
-static weft_poll wrap_poll(weft_cx *cx, void *p)
+void weft__cancel_plan_suspended(weft__cancel_plan *p, weft__task *t)
 {
-    struct wrap *w = p;
-    weft_poll r = w->poll(cx, w->user);
-    if (r == WEFT_PENDING && ++w->suspensions == w->cancel_at) {
-        weft_token_cancel(w->token);
-        atomic_fetch_add_explicit(&w->res->cancels, 1, memory_order_relaxed);
-    }
-    return r;
+    if (t == atomic_load_explicit(&p->skip, memory_order_relaxed))
+        return;
+    uint32_t n = atomic_fetch_add_explicit(&p->suspensions, 1, memory_order_relaxed) + 1;
+    if (n != p->at)
+        return;
+    (void)weft__task_request_cancel(t, WEFT_CANCEL_ABORT);
+    atomic_fetch_add_explicit(&p->cancels, 1, memory_order_relaxed);
 }
 
-static void wrap_drop(void *p)
-{
-    struct wrap *w = p;
-    if (w->drop)
-        w->drop(w->user);
-}
-
-/* The root of a threaded run: spawns the wrapped root, waits for it (for
- * ROOT_LIMIT_NS at most), then for quiescence. */
+/* The root of a threaded run: spawns the scenario's root, waits for it (for
+ * ROOT_LIMIT_NS at most), then for quiescence. It is the plan's `skip`, so
+ * its own suspensions are not counted. */
 struct driver {
     weft_frame f;
     weft_task_desc root;
-    struct thread_result *res;
+    weft__cancel_plan *plan;
+    weft_outcome *root_out;         /* read after weft_block_on returned */
     weft_join h;
     weft_join_timeout jt;
     weft_outcome out;
@@ -303,58 +282,29 @@ static weft_poll driver_poll(weft_cx *cx, void *p)
     struct driver *d = p;
     weft_runtime *rt = weft_cx_runtime(cx);
     WEFT_BEGIN(&d->f);
+    atomic_store_explicit(&d->plan->skip, cx->task, memory_order_relaxed);
     d->rc = weft_spawn(rt, &d->root, &d->h);
     if (d->rc < 0)
         WEFT_RETURN(&d->f, d->rc);
     WEFT_AWAIT(&d->f, d->rc, weft_join_await_timeout(cx, &d->jt, &d->h, &d->out, ROOT_LIMIT_NS));
     if (d->rc == -ETIMEDOUT)
         WEFT_RETURN(&d->f, -ETIMEDOUT);     /* reported as run->rc */
-    d->res->root = d->out;
+    *d->root_out = d->out;
     for (d->i = 0; d->i < THREAD_QUIESCE_MS && weft_runtime_live_tasks(rt) > 1; d->i++)
         WEFT_AWAIT(&d->f, d->rc, weft_sleep_for(cx, &d->sleep, 1000000));
     WEFT_RETURN(&d->f, 0);
     WEFT_END(&d->f);
 }
 
-/* The scenario's root inside a wrap (malloc'd: the spawn copies it), bound
- * to token besides its own tokens. */
-static int wrap_root(const weft_task_desc *user, weft_token *token, struct thread_result *res,
-                     uint32_t cancel_at, weft_task_desc *out, struct wrap **buf,
-                     weft_token **tokens)
-{
-    if (!user->poll || user->frame_size < sizeof(weft_frame)
-        || user->ntokens >= WEFT_MAX_TASK_TOKENS)
-        return -EINVAL;
-    struct wrap *w = calloc(1, sizeof *w + user->frame_size);
-    if (!w)
-        return -ENOMEM;
-    *w = (struct wrap){ .poll = user->poll, .drop = user->drop, .token = token, .res = res,
-                        .cancel_at = cancel_at };
-    if (user->frame)
-        memcpy(w->user, user->frame, user->frame_size);
-    ((weft_frame *)(void *)w->user)->weft_resume = 0;   /* as a spawn does */
-    for (unsigned i = 0; i < user->ntokens; i++)
-        tokens[i] = user->tokens[i];
-    tokens[user->ntokens] = token;
-    *out = *user;
-    out->poll = wrap_poll;
-    out->drop = wrap_drop;
-    out->frame = w;
-    out->frame_size = sizeof *w + user->frame_size;
-    out->tokens = tokens;
-    out->ntokens = user->ntokens + 1;
-    *buf = w;
-    return 0;
-}
-
-/* One in four runs lets the root finish; the others cancel it right after
- * a seeded one of the suspensions the uncancelled simulated run saw. */
+/* One in four runs cancels nothing; the others cancel whichever task makes
+ * a seeded one of the suspensions the uncancelled simulated run saw (of all
+ * its tasks), on real threads. */
 static uint32_t thread_cancel_at(const weft__harness *h, uint64_t seed)
 {
     uint64_t x = seed * 0x9E3779B97F4A7C15ULL;
-    if (x >> 62 == 0 || h->root_awaits == 0)
+    if (x >> 62 == 0 || h->all_awaits == 0)
         return 0;
-    return 1 + (uint32_t)((x >> 8) % h->root_awaits);
+    return 1 + (uint32_t)((x >> 8) % h->all_awaits);
 }
 
 static int threaded_run(weft__harness *h, weft__hrun *r, struct driver *d)
@@ -364,11 +314,13 @@ static int threaded_run(weft__harness *h, weft__hrun *r, struct driver *d)
     int rc = weft_runtime_new(&rt, &ro);
     if (rc)
         return rc;
-    weft_outcome out;
+    rt->cancel_plan = d->plan;      /* before the first spawn (sim.h) */
+    weft_outcome out, root = { 0 };
+    d->root_out = &root;
     rc = weft_block_on(rt, &WEFT_TASK(driver_poll, d), &out);
     r->info.rc = rc ? rc : (int)out.value;
-    r->info.root = d->res->root;
-    r->info.cancels = atomic_load_explicit(&d->res->cancels, memory_order_relaxed);
+    r->info.root = root;
+    r->info.cancels = atomic_load_explicit(&d->plan->cancels, memory_order_relaxed);
     r->info.live_tasks = weft_runtime_live_tasks(rt);
     r->info.rt = rt;
     check_run(h, r);
@@ -379,24 +331,14 @@ static int threaded_run(weft__harness *h, weft__hrun *r, struct driver *d)
 
 static int threaded_one(weft__harness *h, weft__hrun *r)
 {
-    struct thread_result res = { .root = { 0 } };
-    struct driver d = { .res = &res, .h = WEFT_JOIN_INIT, .jt = WEFT_JOIN_TIMEOUT_INIT,
+    weft__cancel_plan plan = { .at = thread_cancel_at(h, r->info.seed) };
+    struct driver d = { .plan = &plan, .h = WEFT_JOIN_INIT, .jt = WEFT_JOIN_TIMEOUT_INIT,
                         .sleep = WEFT_SLEEP_INIT };
-    weft_task_desc user;
-    memset(&user, 0, sizeof user);
-    int rc = h->sc->setup(h->sc->arg, &user);
+    memset(&d.root, 0, sizeof d.root);
+    int rc = h->sc->setup(h->sc->arg, &d.root);
     if (rc)
         return rc < 0 ? rc : -EINVAL;
-    weft_token *token, *tokens[WEFT_MAX_TASK_TOKENS];
-    struct wrap *buf = NULL;
-    if ((rc = weft_token_new(&token)) == 0) {
-        rc = wrap_root(&user, token, &res, thread_cancel_at(h, r->info.seed), &d.root, &buf,
-                       tokens);
-        if (rc == 0)
-            rc = threaded_run(h, r, &d);
-        free(buf);
-        weft_token_release(token);
-    }
+    rc = threaded_run(h, r, &d);
     if (h->sc->teardown)
         h->sc->teardown(h->sc->arg);
     return rc;
@@ -404,6 +346,11 @@ static int threaded_one(weft__harness *h, weft__hrun *r)
 
 static int threaded(weft__harness *h)
 {
+    if (h->sim_io) {
+        if (!h->o.quiet)
+            fprintf(h->log, "  threaded: skipped, simulated descriptors need the simulator\n");
+        return 0;
+    }
     for (unsigned i = 0; i < h->o.threaded_runs && !stop(h); i++) {
         weft__hrun r = { .info = { .mode = WEFT_HARNESS_THREADS, .seed = h->o.first_seed + i } };
         int rc = threaded_one(h, &r);
@@ -411,7 +358,8 @@ static int threaded(weft__harness *h)
             return rc;
         counted(h, &r);
     }
-    mode_done(h, "threaded, the root cancelled at a seeded await", h->o.threaded_runs);
+    mode_done(h, "threaded, a task cancelled at a seeded await of all tasks",
+              h->o.threaded_runs);
     return 0;
 }
 

@@ -36,7 +36,8 @@ typedef struct weft__harness {
     FILE *log;
     uint64_t t0;
     uint64_t horizon;               /* steps of the uncancelled run */
-    uint32_t root_awaits;           /* the root's suspensions in that run */
+    uint32_t all_awaits;            /* every task's suspensions in that run */
+    bool sim_io;                    /* that run made simulated descriptors */
 } weft__harness;
 
 void weft__harness_defaults(weft__harness *h, const weft_harness_scenario *sc,

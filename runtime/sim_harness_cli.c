@@ -8,7 +8,8 @@
  *      everything that makes a simulated run's schedule (sim_harness.c,
  *      invariant 1), the worker count aside, which the command line gives.
  *   2. A printed schedule shows each step as worker, task, the await it
- *      resumed from and the one it suspended at (or "done"); a decision
+ *      resumed from and the one it suspended at (or "done"), or as the
+ *      simulated operation it completed and its result; a decision
  *      other than the default is starred, a cancellation and a jump of
  *      virtual time are named. Lines are never the only record: the saved
  *      file holds every decision.
@@ -88,6 +89,11 @@ static void print_event(FILE *f, const weft__sim_event *e, uint64_t start)
     if (e->worker == UINT32_MAX) {
         fprintf(f, "%6" PRIu64 "%s clock  %10.3f ms  (PCT: a timer fires first)\n", e->step,
                 star, ms);
+        return;
+    }
+    if (e->worker == WEFT__SIM_IO_STEP) {
+        fprintf(f, "%6" PRIu64 "%s io     %-20s%s\n", e->step, star, e->name,
+                e->d.jump ? "  [time jumps first]" : "");
         return;
     }
     if (!e->polled) {
@@ -350,7 +356,7 @@ int weft_harness_open_fds(void)
     for (struct dirent *e; (e = readdir(d)) != NULL;)
         n += e->d_name[0] != '.';
     closedir(d);
-    return n - 1;   /* the directory's own descriptor */
+    return n - 1 + weft_sim_open_fds();     /* less the directory's own */
 }
 
 void weft_harness_acquire(weft_harness_counter *c)

@@ -20,10 +20,11 @@
  *      (pct_depth - 1, then - 2, ...). It is forgotten when the task
  *      completes. The table is looked up by address only: no choice depends
  *      on an address or on the table's order.
- *   3. The clock has a priority like a task. It may step (jump to the next
- *      deadline) only when a timer is armed and the previous step was not
- *      its own, so a program that keeps re-arming a timer cannot starve the
- *      tasks.
+ *   3. The clock has a priority like a task, and so has each simulated
+ *      operation (drawn when it starts; it contends once it is ready). The
+ *      clock may step (jump to the next deadline) only when a timer is
+ *      armed and the previous step was not its own, so a program that
+ *      keeps re-arming a timer cannot starve the tasks.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -172,15 +173,18 @@ static bool clock_may_step(weft_runtime *rt)
     return false;
 }
 
-/* The pooled task of highest priority, or the clock (*clock, returning
- * npool) when its priority is higher still; -1 when neither can step. A
- * script's choice, when it names a candidate, wins. */
-int weft__sim_pct_choose(weft_runtime *rt, bool *clock)
+/* The pooled task of highest priority, the clock (*clock, returning npool)
+ * or a ready simulated operation (*io: its rank among the ready ones) when
+ * its priority is higher still; -1 when none can step. A script's choice,
+ * when it names a candidate, wins. */
+int weft__sim_pct_choose(weft_runtime *rt, bool *clock, int32_t *io)
 {
     weft__sim *s = &rt->sim;
     bool clk = clock_may_step(rt);
-    uint32_t ncand = s->npool + (clk ? 1 : 0);
+    uint32_t nio = s->nio ? weft__sim_io_nready(rt) : 0;
+    uint32_t first_io = s->npool + (clk ? 1 : 0), ncand = first_io + nio;
     *clock = false;
+    *io = -1;
     if (ncand == 0)
         return -1;
     weft__sim_decision d;
@@ -188,7 +192,7 @@ int weft__sim_pct_choose(weft_runtime *rt, bool *clock)
     if (weft__sim_scripted(s, &d)) {
         pick = d.choice < ncand ? (int)d.choice : 0;
     } else {
-        uint64_t best = 0;
+        uint64_t best = 0, iop = 0;
         for (uint32_t i = 0; i < s->npool; i++) {
             weft__sim_prio *e = prio_entry(s, s->pool[i].task);
             uint64_t p = e ? e->prio : 0;
@@ -197,10 +201,17 @@ int weft__sim_pct_choose(weft_runtime *rt, bool *clock)
                 best = p;
             }
         }
-        if (clk && (pick < 0 || s->clock_prio > best))
+        if (clk && (pick < 0 || s->clock_prio > best)) {
             pick = (int)s->npool;
+            best = s->clock_prio;
+        }
+        int nth = nio ? weft__sim_io_pct_best(rt, &iop) : -1;
+        if (nth >= 0 && (pick < 0 || iop > best))
+            pick = (int)first_io + nth;
     }
-    *clock = (uint32_t)pick == s->npool;
+    *clock = clk && (uint32_t)pick == s->npool;
+    if ((uint32_t)pick >= first_io)
+        *io = pick - (int)first_io;
     return pick;
 }
 
@@ -250,6 +261,16 @@ void weft__sim_pct_clock_ran(weft_runtime *rt)
     s->clock_last = true;
     if (change_point(s, &low))
         s->clock_prio = low;
+}
+
+/* An operation completed: like a task that did, it spends a change point
+ * that falls on its step. */
+void weft__sim_pct_io_ran(weft_runtime *rt)
+{
+    weft__sim *s = &rt->sim;
+    uint64_t low;
+    s->clock_last = false;
+    (void)change_point(s, &low);
 }
 
 void weft__sim_pct_requeue(weft_runtime *rt)

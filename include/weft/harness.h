@@ -19,10 +19,16 @@
  *             over tasks (weft/sim.h) with the horizon set to the length of
  *             the uncancelled run.
  *   threads   `threaded_runs` runs on a real runtime of `workers` threads;
- *             three in four cancel the root (through a token it is bound
- *             to) right after a seeded one of its awaits, counted as in the
- *             uncancelled simulated run. Only the root is cancelled here,
- *             and the interleaving is the machine's: not replayable.
+ *             three in four cancel (an abort request) whichever task makes
+ *             a seeded one of the suspensions of all tasks, counted as in
+ *             the uncancelled simulated run, right after that poll. The
+ *             interleaving is the machine's: not replayable. Skipped for a
+ *             scenario that makes simulated descriptors (weft/sim.h), whose
+ *             operations only the simulator completes.
+ *
+ * I/O: a scenario whose tasks use simulated descriptors (weft/sim.h)
+ * replays bit for bit like any other, and its schedules show each
+ * completion; one using real descriptors does not (see weft/sim.h).
  *
  * Quiescence: after the root finishes, a simulated run goes on until no
  * task can run and no timer or I/O is left (at most `quiesce_steps` polls);

@@ -17,10 +17,13 @@
  * Deterministic: every scheduling decision; weft_now_ns and every sleep,
  * timeout and interval inside a task (outside the tasks weft_now_ns is the
  * real clock: use weft_sim_now); when cancellations are delivered.
+ * Simulated I/O (below): every operation on a simulated descriptor, its
+ * result, its length (a short transfer is a seeded choice), and when it
+ * completes, which is one more choice of a step.
  * Not deterministic:
- *   - I/O: real io_uring operations, reaped only when no task can run, given
- *     up to 10 ms of real time before virtual time moves on; their deadlines
- *     read the real clock;
+ *   - real I/O: io_uring operations on real descriptors, reaped only when
+ *     no task can run, given up to 10 ms of real time before virtual time
+ *     moves on (their deadlines are on virtual time);
  *   - the blocking pool: real threads, which the simulator does not wait for
  *     (a root that waits only on a blocking job may be reported as blocked);
  *   - anything a task does with threads or the real clock itself;
@@ -45,9 +48,11 @@
  * it wins (never twice in a row) virtual time jumps to the next deadline,
  * so a timer can fire between any two polls under PCT too. At d - 1 random
  * distinct steps among the first pct_steps, whatever just ran (a task or
- * the clock) drops below everything else. The bound that holds: a bug
+ * the clock) drops below everything else. Each operation on a simulated
+ * descriptor (below) is a contender too, with a priority drawn when it
+ * starts, from the step it can complete. The bound that holds: a bug
  * needing d ordering constraints among n contenders (the tasks of the run,
- * plus the clock when it has timers) is found by one seed with probability
+ * plus the clock when it has timers, plus its simulated operations) is found by one seed with probability
  * at least 1 / (n * pct_steps^(d-1)), provided the run takes at most
  * pct_steps steps; a pct_steps far above the run's length wastes change
  * points (weft/harness.h sets it to the length of an uncancelled run). The
@@ -63,6 +68,7 @@
 #define WEFT_SIM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "weft/runtime.h"
@@ -112,6 +118,64 @@ WEFT_EXTERN uint64_t weft_sim_now(const weft_runtime *rt);
  */
 WEFT_EXTERN int weft_sim_run(const weft_sim_opts *opts, const weft_task_desc *root,
                              weft_outcome *out, uint64_t *schedule);
+
+/* ---- Simulated descriptors ------------------------------------------------- */
+
+/*
+ * Socket pairs, pipes and listeners that exist only for the simulator, so
+ * that a program doing I/O replays bit for bit. Their descriptors are
+ * numbers from WEFT_SIM_FD_BASE up, process-wide, which no real descriptor
+ * reaches; pass them to the ordinary awaitables of weft/io.h: weft_recv,
+ * weft_send, weft_read, weft_write (and what is built on them:
+ * weft_send_all, weft_recv_exact, streams), weft_accept, weft_shutdown,
+ * weft_close. Any other operation on one completes -EOPNOTSUPP; under a
+ * runtime that is not simulated every operation on one fails -EBADF.
+ *
+ * An operation does nothing when it starts. It waits until it can complete
+ * (bytes to read, room to write, a connection to accept, an end of stream,
+ * an error, or a withdrawal), and then completing it is one more candidate
+ * of the simulator's steps, like a worker with a task to poll: so a timer,
+ * a cancellation or a poll of another task can come between any two
+ * completions, and the order in which ready operations complete is a
+ * seeded choice. At the step that completes it, it moves its bytes, at
+ * most what its buffer holds; one transfer in four moves fewer, a seeded
+ * count from 1 up (a short read or write).
+ *
+ * Cancellation: the contract of real operations holds. A withdrawal (the
+ * task cancelled at the await, an I/O deadline in virtual time) is
+ * answered by the completion of the operation: -ECANCELED (-ETIMEDOUT for
+ * a deadline) when it did not happen, having moved nothing; when it could
+ * also complete at that step, a seeded coin decides whether it happened
+ * instead, and then its result is reported. weft_close is never withdrawn.
+ *
+ * Streams: each direction buffers `capacity` bytes (0 = 4096); a send that
+ * finds no room waits. Closing (or shutting down for writing) one end ends
+ * the stream it writes: the peer reads what was sent, then 0. Writing to
+ * an end whose peer is closed fails -EPIPE. An operation still pending on
+ * a descriptor that gets closed completes -EBADF.
+ *
+ * Descriptors are counted by weft_harness_open_fds (weft/harness.h) with
+ * the real ones, so a leak check covers both; the harness closes any left
+ * open after each run (after its check), so every run starts from the same
+ * numbers. Outside the harness, close them yourself: a leaked one keeps
+ * its number, and later ones get others.
+ */
+#define WEFT_SIM_FD_BASE 0x60000000
+
+/* A connected pair, fds[0] and fds[1], both read and written. */
+WEFT_EXTERN int weft_sim_socketpair(int fds[2], size_t capacity);
+/* A pipe: fds[0] reads what fds[1] writes. */
+WEFT_EXTERN int weft_sim_pipe(int fds[2], size_t capacity);
+/* A listener: weft_accept on *fd completes once weft_sim_connect queued a
+ * connection, with a descriptor for the server's end of it. */
+WEFT_EXTERN int weft_sim_listen(int *fd);
+/* Queue a connection on a simulated listener; *fd is the client's end. */
+WEFT_EXTERN int weft_sim_connect(int listen_fd, int *fd, size_t capacity);
+/* Close a descriptor now, without awaiting (a drop hook's close): a
+ * simulated one, or a real one with close(2). 0 or -errno (-EBADF). */
+WEFT_EXTERN int weft_sim_close(int fd);
+/* Simulated descriptors open in this process. */
+WEFT_EXTERN int weft_sim_open_fds(void);
 
 /* ---- Cancel at each await: the sweep -------------------------------------- */
 

@@ -18,6 +18,10 @@ typedef struct program {
 extern const program programs[];
 extern const size_t nprograms;
 
+/* Programs over simulated descriptors (io_programs.c). */
+extern const program io_programs[];
+extern const size_t nio_programs;
+
 /* The buggy ordering program among six tasks that only yield. */
 extern const weft_harness_scenario noisy_order;
 
