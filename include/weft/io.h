@@ -165,6 +165,50 @@ WEFT_EXTERN weft_poll weft_send_all(weft_cx *cx, weft_xfer *x, int fd, const voi
                                     size_t len);
 WEFT_EXTERN weft_poll weft_recv_exact(weft_cx *cx, weft_xfer *x, int fd, void *buf, size_t len);
 
+/* ---- File to socket ------------------------------------------------------------- */
+
+/*
+ * Send count bytes of file_fd, from offset, on the socket sock_fd without
+ * copying them through user memory: splice(2) from the file into a pipe the
+ * transfer owns, then from the pipe into the socket, up to 64 KiB at a time.
+ * file_fd's own position is neither used nor moved. Yields the bytes sent:
+ * count, or fewer when the file ends first (0 for an offset at or past its
+ * end), or a negative errno. `done` says how many bytes reached the socket
+ * whatever the ending (read-only); a deadline set on `io` before the first
+ * poll covers the whole transfer. Start each transfer zeroed
+ * (WEFT_SENDFILE_OP_INIT).
+ *
+ * Cancellation contract: a withdrawal (abort, token, deadline, select loss,
+ * shutdown) reaches the splice in flight, as for any operation; bytes it
+ * moved before the withdrawal took effect are counted. The await yields
+ * -ECANCELED (-ETIMEDOUT for the deadline) with `done` exact: the first
+ * `done` bytes were sent, none after them. Bytes already read into the pipe
+ * but not sent are dropped, so a caller that resumes sends from
+ * offset + done. Before each further splice the transfer checks
+ * weft_cx_cancel_due and stops. The pipe is closed on every ending,
+ * a cancel-safe tear-down included: nothing leaks.
+ *
+ * A peer that has gone yields -EPIPE: since splice cannot pass MSG_NOSIGNAL,
+ * the first call sets SIGPIPE to SIG_IGN if it still has its default action
+ * (as servers usually do anyway). -EINVAL for NULL arguments or an fd that
+ * cannot be spliced (a file_fd that is a socket, say).
+ */
+typedef struct weft_sendfile_op {
+    weft_io io;
+    uint64_t done;              /* read-only: bytes that reached the socket */
+    uint64_t weft_off;          /* private: file offset of the next read */
+    uint64_t weft_left;         /* private: file bytes not yet read */
+    uint64_t weft_deadline;     /* private */
+    uint32_t weft_piped;        /* private: bytes in the pipe, not yet sent */
+    int weft_pipe[2];           /* private: valid while weft_running */
+    uint32_t weft_running;      /* private */
+} weft_sendfile_op;
+
+#define WEFT_SENDFILE_OP_INIT { WEFT_IO_INIT, 0, 0, 0, 0, 0, { 0, 0 }, 0 }
+
+WEFT_EXTERN weft_poll weft_sendfile(weft_cx *cx, weft_sendfile_op *s, int sock_fd, int file_fd,
+                                    uint64_t offset, size_t count);
+
 #ifdef __cplusplus
 }
 #endif
