@@ -87,6 +87,7 @@ enum weft__op_kind {
     WEFT__OP_FSYNC,
     WEFT__OP_STATX,
     WEFT__OP_CLOSE,
+    WEFT__OP_SPLICE,
     WEFT__OP_COUNT
 };
 
@@ -220,5 +221,8 @@ weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op);
  * its weft_io (reader.c, writer.c, signal.c, dial.c) suspends under its own
  * hook at the same leaf address and calls this one from it. */
 weft_withdraw weft__io_withdraw(weft_cx *cx, void *leaf);
+/* The deadline set on an idle leaf as an instant (0: none), for a transfer
+ * that applies it to each of its operations (xfer.c, sendfile.c). */
+uint64_t weft__io_deadline_instant(const weft__io *s);
 
 #endif /* WEFT_REACTOR_OP_H */

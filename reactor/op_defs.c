@@ -101,6 +101,11 @@ const weft__op_def weft__op_defs[] = {
         .name = "close",
         .opcode = IORING_OP_CLOSE,
     },
+    [WEFT__OP_SPLICE] = {
+        .name = "splice",
+        .opcode = IORING_OP_SPLICE,
+        .withdrawable = true,
+    },
 };
 
 _Static_assert(sizeof weft__op_defs / sizeof weft__op_defs[0] == WEFT__OP_COUNT,

@@ -190,8 +190,9 @@ WEFT_EXTERN weft_poll weft_recv_exact(weft_cx *cx, weft_xfer *x, int fd, void *b
  *
  * A peer that has gone yields -EPIPE: since splice cannot pass MSG_NOSIGNAL,
  * the first call sets SIGPIPE to SIG_IGN if it still has its default action
- * (as servers usually do anyway). -EINVAL for NULL arguments or an fd that
- * cannot be spliced (a file_fd that is a socket, say).
+ * (as servers usually do anyway). -EINVAL for NULL or a negative fd;
+ * splice's errors for fds it refuses (-ESPIPE or -EINVAL for a file_fd
+ * that cannot be read at an offset, such as a socket).
  */
 typedef struct weft_sendfile_op {
     weft_io io;
