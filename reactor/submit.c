@@ -303,6 +303,8 @@ static void dispatch(weft__driver *d, const struct cqe_copy *c)
             break;
         if (!(c->flags & IORING_CQE_F_MORE))
             weft__op_complete(d, op, c->res);
+        else if (weft__op_defs[op->kind].more)
+            weft__op_defs[op->kind].more(op, c->res);
         return;
     }
     d->ops.stale_cqes++;

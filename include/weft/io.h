@@ -86,6 +86,43 @@ WEFT_EXTERN int weft_local_port(int fd);
 WEFT_EXTERN weft_poll weft_accept(weft_cx *cx, weft_io *io, int fd, struct sockaddr *addr,
                                   socklen_t *addrlen, int flags);
 
+/*
+ * Accept connections on fd until stopped, with one multishot accept (one
+ * submission for any number of connections, re-armed whenever the kernel
+ * ends it): each accepted socket (SOCK_CLOEXEC) is passed to fn(arg, fd),
+ * which owns it from then on. fn runs on a worker thread outside any task,
+ * between tasks, so it must not block: spawn a task for the connection
+ * (closing the fd if the spawn fails), or close it. The await never yields a
+ * value >= 0: it yields the error that ended accepting (accept(2)'s errors:
+ * -EMFILE, -ECONNABORTED, ...; await it again to go on), or -ECANCELED /
+ * -ETIMEDOUT when withdrawn. `accepted` counts the connections handed to fn
+ * by this await (read it once the await has finished). A deadline set on
+ * `io` before the first poll bounds the whole loop. Start zeroed
+ * (WEFT_ACCEPT_LOOP_INIT). -EINVAL for NULL cx, l or fn, or a negative fd.
+ *
+ * Cancellation contract: no connection is lost. Withdrawn (abort, token,
+ * deadline, select loss, shutdown), the accept is cancelled in the kernel;
+ * every connection the kernel accepted before the cancel took effect,
+ * including those accepted after the withdrawal was asked for, is still
+ * passed to fn before the await yields -ECANCELED. The task is not resumed
+ * or freed, and fn and arg stay in use, until then; a torn-down task's fn
+ * keeps receiving them the same way. Connections still in the listen
+ * backlog stay there for the next accept.
+ */
+typedef void weft_accept_fn(void *arg, int fd);
+
+typedef struct weft_accept_loop {
+    weft_io io;
+    uint64_t accepted;          /* read-only: connections handed to fn */
+    uint64_t weft_deadline;     /* private */
+    uint32_t weft_running;      /* private */
+} weft_accept_loop;
+
+#define WEFT_ACCEPT_LOOP_INIT { WEFT_IO_INIT, 0, 0, 0 }
+
+WEFT_EXTERN weft_poll weft_accept_each(weft_cx *cx, weft_accept_loop *l, int fd,
+                                       weft_accept_fn *fn, void *arg);
+
 WEFT_EXTERN weft_poll weft_connect(weft_cx *cx, weft_io *io, int fd,
                                    const struct sockaddr *addr, socklen_t addrlen);
 
