@@ -274,6 +274,14 @@ static int set_deadline(weft_io *io, uint64_t ns, bool relative)
     return 0;
 }
 
+uint64_t weft__io_deadline_instant(const weft__io *s)
+{
+    if (!s->deadline_ns || !s->deadline_relative)
+        return s->deadline_ns;
+    uint64_t now = weft_now_ns();
+    return s->deadline_ns > UINT64_MAX - now ? UINT64_MAX : now + s->deadline_ns;
+}
+
 int weft_io_deadline(weft_io *io, uint64_t deadline_ns)
 {
     return set_deadline(io, deadline_ns, false);

@@ -34,6 +34,11 @@
  *   6. A release (an op whose definition is not `withdrawable`: close) is
  *      never withdrawn, not even off the overflow queue, and a deadline never
  *      applies to it: once started it happens, and its own CQE ends it.
+ *   7. A multishot (a definition with a `more` hook: accept_each) keeps its
+ *      record and its leaf INFLIGHT across every CQE flagged F_MORE; the
+ *      owner runs the hook for each, and only the CQE without F_MORE
+ *      completes it. So rules 2-5 hold unchanged for the final CQE, and the
+ *      frame the hook writes to is pinned until then.
  */
 #ifndef WEFT_REACTOR_OP_H
 #define WEFT_REACTOR_OP_H
@@ -87,6 +92,8 @@ enum weft__op_kind {
     WEFT__OP_FSYNC,
     WEFT__OP_STATX,
     WEFT__OP_CLOSE,
+    WEFT__OP_SPLICE,
+    WEFT__OP_ACCEPT_MULTI,
     WEFT__OP_COUNT
 };
 
@@ -99,6 +106,8 @@ typedef struct weft__op_def {
     bool withdrawable;          /* false: run to completion (close) */
     /* Owner, at the final CQE, before the result is published. */
     void (*complete)(struct weft__op *op, int32_t *res);
+    /* Owner, at each CQE that says more will follow (a multishot). */
+    void (*more)(struct weft__op *op, int32_t res);
 } weft__op_def;
 
 extern const weft__op_def weft__op_defs[];  /* WEFT__OP_COUNT entries */
@@ -128,6 +137,11 @@ typedef struct weft__op {
             struct iovec iov;
             socklen_t *addrlen;     /* recvfrom: where the name length goes */
         } msg;
+        struct {
+            void (*fn)(void *arg, int fd);
+            void *arg;
+            uint64_t *accepted;     /* in the frame, alive while the record is */
+        } each;
     } u;
     struct io_uring_sqe sqe;        /* prepared here, copied into the SQ */
 } weft__op;
@@ -222,5 +236,8 @@ weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op);
  * its weft_io (reader.c, writer.c, signal.c, dial.c) suspends under its own
  * hook at the same leaf address and calls this one from it. */
 weft_withdraw weft__io_withdraw(weft_cx *cx, void *leaf);
+/* The deadline set on an idle leaf as an instant (0: none), for a transfer
+ * that applies it to each of its operations (xfer.c, sendfile.c). */
+uint64_t weft__io_deadline_instant(const weft__io *s);
 
 #endif /* WEFT_REACTOR_OP_H */

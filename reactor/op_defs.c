@@ -17,6 +17,25 @@ static void recvmsg_complete(weft__op *op, int32_t *res)
         *op->u.msg.addrlen = op->u.msg.msg.msg_namelen;
 }
 
+/* A multishot accept hands every connection to the loop's callback, also
+ * one carried by its final CQE (the kernel ends a multishot that way when
+ * it cannot post another CQE); the await then sees 0 and re-arms. */
+static void accept_each_more(weft__op *op, int32_t res)
+{
+    if (res < 0)
+        return;
+    (*op->u.each.accepted)++;
+    op->u.each.fn(op->u.each.arg, res);
+}
+
+static void accept_each_complete(weft__op *op, int32_t *res)
+{
+    if (*res >= 0) {
+        accept_each_more(op, *res);
+        *res = 0;
+    }
+}
+
 const weft__op_def weft__op_defs[] = {
     [WEFT__OP_SOCKET] = {
         .name = "socket",
@@ -100,6 +119,18 @@ const weft__op_def weft__op_defs[] = {
     [WEFT__OP_CLOSE] = {
         .name = "close",
         .opcode = IORING_OP_CLOSE,
+    },
+    [WEFT__OP_SPLICE] = {
+        .name = "splice",
+        .opcode = IORING_OP_SPLICE,
+        .withdrawable = true,
+    },
+    [WEFT__OP_ACCEPT_MULTI] = {
+        .name = "accept_each",
+        .opcode = IORING_OP_ACCEPT,
+        .withdrawable = true,
+        .complete = accept_each_complete,
+        .more = accept_each_more,
     },
 };
 

@@ -19,12 +19,7 @@ static void begin_transfer(weft__io *s, weft_xfer *x)
 {
     x->done = 0;
     x->weft_running = 1;
-    x->weft_deadline = s->deadline_ns;
-    if (s->deadline_ns && s->deadline_relative) {
-        uint64_t now = weft_now_ns();
-        x->weft_deadline = s->deadline_ns > UINT64_MAX - now ? UINT64_MAX
-                                                             : now + s->deadline_ns;
-    }
+    x->weft_deadline = weft__io_deadline_instant(s);
 }
 
 static weft_poll end_transfer(weft_xfer *x, weft_poll r)

@@ -98,9 +98,13 @@ void echo_conn_unadmit(struct echo_server *srv, int fd)
     weft_waitgroup_done(&srv->live);
 }
 
-/* Hand an accepted socket to a new conn task, or close it if we are full. */
-static void admit(weft_cx *cx, struct echo_server *srv, int fd)
+/* Hand an accepted socket to a new conn task, or close it if we are full.
+ * Called by weft_accept_each between tasks, for every connection the kernel
+ * accepted, also while the acceptor is being stopped: none is lost. */
+static void admit(void *arg, int fd)
 {
+    struct echo_acceptor *a = arg;
+    struct echo_server *srv = a->srv;
     struct echo_conn init;
     weft_task_desc desc;
     if (!echo_conn_admit(srv, fd, &init, &desc)) {
@@ -110,7 +114,7 @@ static void admit(weft_cx *cx, struct echo_server *srv, int fd)
     }
     /* Detached: nobody needs a connection's result; main waits for all of
      * them through srv->live instead. */
-    int rc = weft_spawn_detached(weft_cx_runtime(cx), &desc);
+    int rc = weft_spawn_detached(a->rt, &desc);
     if (rc < 0) {
         if (rc != -ESHUTDOWN)
             fprintf(stderr, "weft-echo: spawn: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
@@ -143,10 +147,12 @@ static weft_poll acceptor_poll(weft_cx *cx, void *frame)
     struct echo_acceptor *a = frame;
     WEFT_BEGIN(&a->f);
     for (;;) {
-        WEFT_AWAIT(&a->f, a->r, weft_accept(cx, &a->io, a->srv->listen_fd, NULL, NULL, 0));
-        if (a->r >= 0) {
-            admit(cx, a->srv, (int)a->r);
-        } else if (a->r == -ECANCELED) {
+        /* One multishot accept for every connection; it yields only the
+         * error that ended it. */
+        a->rt = weft_cx_runtime(cx);
+        a->loop = (weft_accept_loop)WEFT_ACCEPT_LOOP_INIT;
+        WEFT_AWAIT(&a->f, a->r, weft_accept_each(cx, &a->loop, a->srv->listen_fd, admit, a));
+        if (a->r == -ECANCELED) {
             break;
         } else if (accept_error_is_exhaustion(a->r)) {
             fprintf(stderr, "weft-echo: accept: %s (%s); pausing\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
@@ -166,7 +172,7 @@ static weft_poll acceptor_poll(weft_cx *cx, void *frame)
 void echo_acceptor_task(struct echo_server *srv, struct echo_acceptor *frame,
                         weft_task_desc *desc)
 {
-    *frame = (struct echo_acceptor){ .srv = srv, .io = WEFT_IO_INIT,
+    *frame = (struct echo_acceptor){ .srv = srv, .loop = WEFT_ACCEPT_LOOP_INIT,
                                      .backoff = WEFT_SLEEP_INIT };
     *desc = WEFT_TASK(acceptor_poll, frame);
     desc->name = "acceptor";

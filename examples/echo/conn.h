@@ -59,7 +59,8 @@ struct echo_conn {
 struct echo_acceptor {
     weft_frame f;
     struct echo_server *srv;
-    weft_io io;
+    weft_runtime *rt;           /* where admit spawns conn tasks */
+    weft_accept_loop loop;      /* the multishot accept */
     weft_sleep backoff;
     weft_poll r;
 };

@@ -86,6 +86,43 @@ WEFT_EXTERN int weft_local_port(int fd);
 WEFT_EXTERN weft_poll weft_accept(weft_cx *cx, weft_io *io, int fd, struct sockaddr *addr,
                                   socklen_t *addrlen, int flags);
 
+/*
+ * Accept connections on fd until stopped, with one multishot accept (one
+ * submission for any number of connections, re-armed whenever the kernel
+ * ends it): each accepted socket (SOCK_CLOEXEC) is passed to fn(arg, fd),
+ * which owns it from then on. fn runs on a worker thread outside any task,
+ * between tasks, so it must not block: spawn a task for the connection
+ * (closing the fd if the spawn fails), or close it. The await never yields a
+ * value >= 0: it yields the error that ended accepting (accept(2)'s errors:
+ * -EMFILE, -ECONNABORTED, ...; await it again to go on), or -ECANCELED /
+ * -ETIMEDOUT when withdrawn. `accepted` counts the connections handed to fn
+ * by this await (read it once the await has finished). A deadline set on
+ * `io` before the first poll bounds the whole loop. Start zeroed
+ * (WEFT_ACCEPT_LOOP_INIT). -EINVAL for NULL cx, l or fn, or a negative fd.
+ *
+ * Cancellation contract: no connection is lost. Withdrawn (abort, token,
+ * deadline, select loss, shutdown), the accept is cancelled in the kernel;
+ * every connection the kernel accepted before the cancel took effect,
+ * including those accepted after the withdrawal was asked for, is still
+ * passed to fn before the await yields -ECANCELED. The task is not resumed
+ * or freed, and fn and arg stay in use, until then; a torn-down task's fn
+ * keeps receiving them the same way. Connections still in the listen
+ * backlog stay there for the next accept.
+ */
+typedef void weft_accept_fn(void *arg, int fd);
+
+typedef struct weft_accept_loop {
+    weft_io io;
+    uint64_t accepted;          /* read-only: connections handed to fn */
+    uint64_t weft_deadline;     /* private */
+    uint32_t weft_running;      /* private */
+} weft_accept_loop;
+
+#define WEFT_ACCEPT_LOOP_INIT { WEFT_IO_INIT, 0, 0, 0 }
+
+WEFT_EXTERN weft_poll weft_accept_each(weft_cx *cx, weft_accept_loop *l, int fd,
+                                       weft_accept_fn *fn, void *arg);
+
 WEFT_EXTERN weft_poll weft_connect(weft_cx *cx, weft_io *io, int fd,
                                    const struct sockaddr *addr, socklen_t addrlen);
 
@@ -164,6 +201,51 @@ typedef struct weft_xfer {
 WEFT_EXTERN weft_poll weft_send_all(weft_cx *cx, weft_xfer *x, int fd, const void *buf,
                                     size_t len);
 WEFT_EXTERN weft_poll weft_recv_exact(weft_cx *cx, weft_xfer *x, int fd, void *buf, size_t len);
+
+/* ---- File to socket ------------------------------------------------------------- */
+
+/*
+ * Send count bytes of file_fd, from offset, on the socket sock_fd without
+ * copying them through user memory: splice(2) from the file into a pipe the
+ * transfer owns, then from the pipe into the socket, up to 64 KiB at a time.
+ * file_fd's own position is neither used nor moved. Yields the bytes sent:
+ * count, or fewer when the file ends first (0 for an offset at or past its
+ * end), or a negative errno. `done` says how many bytes reached the socket
+ * whatever the ending (read-only); a deadline set on `io` before the first
+ * poll covers the whole transfer. Start each transfer zeroed
+ * (WEFT_SENDFILE_OP_INIT).
+ *
+ * Cancellation contract: a withdrawal (abort, token, deadline, select loss,
+ * shutdown) reaches the splice in flight, as for any operation; bytes it
+ * moved before the withdrawal took effect are counted. The await yields
+ * -ECANCELED (-ETIMEDOUT for the deadline) with `done` exact: the first
+ * `done` bytes were sent, none after them. Bytes already read into the pipe
+ * but not sent are dropped, so a caller that resumes sends from
+ * offset + done. Before each further splice the transfer checks
+ * weft_cx_cancel_due and stops. The pipe is closed on every ending,
+ * a cancel-safe tear-down included: nothing leaks.
+ *
+ * A peer that has gone yields -EPIPE: since splice cannot pass MSG_NOSIGNAL,
+ * the first call sets SIGPIPE to SIG_IGN if it still has its default action
+ * (as servers usually do anyway). -EINVAL for NULL or a negative fd;
+ * splice's errors for fds it refuses (-ESPIPE or -EINVAL for a file_fd
+ * that cannot be read at an offset, such as a socket).
+ */
+typedef struct weft_sendfile_op {
+    weft_io io;
+    uint64_t done;              /* read-only: bytes that reached the socket */
+    uint64_t weft_off;          /* private: file offset of the next read */
+    uint64_t weft_left;         /* private: file bytes not yet read */
+    uint64_t weft_deadline;     /* private */
+    uint32_t weft_piped;        /* private: bytes in the pipe, not yet sent */
+    int weft_pipe[2];           /* private: valid while weft_running */
+    uint32_t weft_running;      /* private */
+} weft_sendfile_op;
+
+#define WEFT_SENDFILE_OP_INIT { WEFT_IO_INIT, 0, 0, 0, 0, 0, { 0, 0 }, 0 }
+
+WEFT_EXTERN weft_poll weft_sendfile(weft_cx *cx, weft_sendfile_op *s, int sock_fd, int file_fd,
+                                    uint64_t offset, size_t count);
 
 #ifdef __cplusplus
 }

@@ -8,8 +8,9 @@
  *     chunk sizes and random I/O timeouts. A canceller thread aborts them and
  *     cancels their lane's token at random; the main thread respawns every
  *     task that stopped, carrying on from the lane's byte count;
- *   - acceptors (half cancel-safe) on one listener while a client thread
- *     connects and disconnects, and file tasks (half cancel-safe, a drop hook
+ *   - acceptors (half cancel-safe; half of them one multishot accept,
+ *     weft_accept_each, whose callback closes each connection) on one
+ *     listener while a client thread connects and disconnects, and file tasks (half cancel-safe, a drop hook
  *     closing their fd) that openat, write, read back and close.
  * At the end of a round every task is aborted and joined, and then:
  *   - bytes: what the writers reported as sent is exactly what the reader
@@ -225,6 +226,7 @@ static void lane_settle(struct lane *ln)
 struct job {
     weft_frame f;
     weft_io io;
+    weft_accept_loop loop;
     int lfd, fd;
     const char *path;
     int64_t off;
@@ -242,6 +244,21 @@ static weft_poll acceptor_poll(weft_cx *cx, void *p)
             WEFT_RETURN(&j->f, j->rc);
         close((int)j->rc);
     }
+    WEFT_END(&j->f);
+}
+
+static void close_accepted(void *arg, int fd)
+{
+    (void)arg;
+    close(fd);
+}
+
+static weft_poll multi_acceptor_poll(weft_cx *cx, void *p)
+{
+    struct job *j = p;
+    WEFT_BEGIN(&j->f);
+    WEFT_AWAIT(&j->f, j->rc, weft_accept_each(cx, &j->loop, j->lfd, close_accepted, NULL));
+    WEFT_RETURN(&j->f, j->rc);
     WEFT_END(&j->f);
 }
 
@@ -330,8 +347,10 @@ static void spawn_jobs(weft_runtime *rt, struct round *r, int l, const char *pat
 {
     for (int i = 0; i < JOBS; i++) {
         bool acceptor = i < ACCEPTORS;
-        struct job j = { .lfd = l, .fd = -1, .path = path, .off = (int64_t)i * 512 };
-        weft_task_desc d = { .poll = acceptor ? acceptor_poll : filer_poll, .frame = &j,
+        struct job j = { .loop = WEFT_ACCEPT_LOOP_INIT, .lfd = l, .fd = -1, .path = path,
+                         .off = (int64_t)i * 512 };
+        weft_poll_fn accept_fn = i < ACCEPTORS / 2 ? acceptor_poll : multi_acceptor_poll;
+        weft_task_desc d = { .poll = acceptor ? accept_fn : filer_poll, .frame = &j,
                              .frame_size = sizeof j, .drop = acceptor ? NULL : filer_drop,
                              .flags = i % 2 ? WEFT_TASK_CANCEL_SAFE : 0 };
         int rc = weft_spawn(rt, &d, &r->jobs[i]);
