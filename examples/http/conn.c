@@ -78,22 +78,28 @@ static int conn_request_line(struct http_conn *c)
     return 414;
 }
 
-/* After a header line was awaited into c->n: 0 to read the next one, the
- * status to answer with, or -1 when the connection ended (c->n says how). */
-static int conn_header(struct http_conn *c)
+/* After a header line was awaited into c->n: update c->status (-1 when the
+ * connection ended, c->n saying how) and c->in_headers. A request refused
+ * for its path (403) still has its headers read, so the connection can go
+ * on with the next request; any other refusal closes it. */
+static void conn_header(struct http_conn *c)
 {
+    int rc;
     if (c->n == -EMSGSIZE)
-        return 431;
-    if (c->n <= 0)
-        return -1;
-    c->req.header_bytes += (size_t)c->n;
-    if (c->req.header_bytes > c->srv->max_header)
-        return 431;
-    if (c->len == 0) {
-        int rc = http_finish_request(&c->req);
-        return rc ? rc : 200;
+        rc = 431;
+    else if (c->n <= 0)
+        rc = -1;
+    else if ((c->req.header_bytes += (size_t)c->n) > c->srv->max_header)
+        rc = 431;
+    else if (c->len > 0)
+        rc = http_parse_header(c->line, c->len, &c->req);
+    else
+        rc = http_finish_request(&c->req);
+    if (rc != 0 || c->len == 0) {
+        c->in_headers = false;
+        if (rc != 0 || c->status == 0)
+            c->status = rc ? rc : 200;
     }
-    return http_parse_header(c->line, c->len, &c->req);
 }
 
 /* After the openat awaited into c->n: 200 with c->file and c->size set,
@@ -199,9 +205,10 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
         /* The request: its line, its headers, then the answer. */
         conn_phase(c, c->srv->request_ns);
         c->status = conn_request_line(c);
-        while (c->status == 0) {
+        c->in_headers = c->status == 0 || c->status == 403;
+        while (c->in_headers) {
             WEFT_AWAIT(&c->f, c->n, weft_read_line(cx, &c->rd, &c->line, &c->len));
-            c->status = conn_header(c);
+            conn_header(c);
         }
         if (c->status < 0)
             break;

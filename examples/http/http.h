@@ -72,7 +72,8 @@ struct http_conn {
     weft_io io;                 /* file operations, shutdown */
     weft_poll n;
     int status;                 /* of the response being made; 0 before */
-    bool keep_alive, ended;     /* ended: the peer closed or a call failed */
+    bool in_headers;            /* reading the request's header lines */
+    bool keep_alive;            /* after this response */
     char *line;
     size_t len;
     uint64_t conn_deadline, deadline;

@@ -164,7 +164,7 @@ def test_requests(port, files):
     if status != 200 or body != files["index.html"] or headers["content-type"] != "text/html":
         fail("GET / did not serve index.html")
 
-    # Keep-alive, then pipelining: five requests in one send, in order.
+    # Keep-alive, then pipelining: six requests in one send, in order.
     s = connect(port)
     r = Reader(s)
     for _ in range(3):
@@ -172,12 +172,13 @@ def test_requests(port, files):
         if r.response()[2] != files["index.html"]:
             fail("keep-alive: wrong body")
     s.sendall(get("/1k.bin") + b"HEAD /sub/big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
-              + get("/missing") + get("/index.html") + get("/1k.bin"))
-    got = [r.response(), r.response(head_only=True), r.response(), r.response(), r.response()]
-    if [g[0] for g in got] != [200, 200, 404, 200, 200]:
+              + get("/missing") + get("/../secret") + get("/index.html") + get("/1k.bin"))
+    got = [r.response(), r.response(head_only=True), r.response(), r.response(), r.response(),
+           r.response()]
+    if [g[0] for g in got] != [200, 200, 404, 403, 200, 200]:
         fail(f"pipelined statuses {[g[0] for g in got]}")
-    if got[0][2] != files["1k.bin"] or got[3][2] != files["index.html"] \
-            or got[4][2] != files["1k.bin"]:
+    if got[0][2] != files["1k.bin"] or got[4][2] != files["index.html"] \
+            or got[5][2] != files["1k.bin"]:
         fail("pipelined bodies out of order")
     if got[1][1]["content-length"] != str(len(files["sub/big.bin"])) or r.buf:
         fail("HEAD: wrong Content-Length, or a body was sent")
