@@ -12,9 +12,10 @@ START_TIMEOUT = 10  # seconds for a server to print its port
 STOP_TIMEOUT = 10   # seconds for a server to exit after SIGTERM
 
 
-def start_server(tool, binary, threads, preexec_fn=None):
-    """Start binary with `threads` workers; return (process, port)."""
-    proc = subprocess.Popen([binary, "--port", "0", "--threads", str(threads)],
+def start_server(tool, binary, threads, preexec_fn=None, extra=()):
+    """Start binary with `threads` workers (and extra arguments); return
+    (process, port)."""
+    proc = subprocess.Popen([binary, "--port", "0", "--threads", str(threads), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=preexec_fn)
     ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
