@@ -111,9 +111,10 @@ static int conn_opened(struct http_conn *c)
             ? 404 : c->n == -EACCES || c->n == -EPERM ? 403 : 500;
     int fd = (int)c->n;
     struct stat st;
-    /* O_NONBLOCK kept a FIFO from blocking the open; a regular file must
-     * lose it, or io_uring would fail uncached reads with -EAGAIN. */
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, 0) != 0) {
+    /* O_NONBLOCK kept a FIFO from blocking the open. A regular file keeps
+     * it (one syscall less per request) until a read finds its pages
+     * uncached: see conn_read_blocking. */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return 403;             /* a directory without '/', a device, ... */
     }
@@ -146,6 +147,17 @@ static size_t conn_head(struct http_conn *c)
         n += (size_t)tn;
     }
     return n;
+}
+
+/* A read of the file yielded -EAGAIN: its pages are not cached and the
+ * file is still O_NONBLOCK (kernels whose io_uring honours O_NONBLOCK on a
+ * regular file fail such a read instead of waiting for the disk). True when it is now blocking (read again: the
+ * kernel's async worker will wait for the disk), false when it already was
+ * (the error stands). */
+static bool conn_read_blocking(struct http_conn *c)
+{
+    int flags = fcntl(c->file, F_GETFL);
+    return flags >= 0 && (flags & O_NONBLOCK) && fcntl(c->file, F_SETFL, flags & ~O_NONBLOCK) == 0;
 }
 
 /* Bytes of the file's next chunk. */
@@ -225,6 +237,8 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
         while (c->status == 200 && c->sent < c->size) {
             weft_io_deadline(&c->io, c->deadline);
             WEFT_AWAIT(&c->f, c->n, weft_read(cx, &c->io, c->file, c->chunk, conn_chunk(c), (int64_t)c->sent));
+            if (c->n == -EAGAIN && conn_read_blocking(c))
+                continue;
             if (c->n <= 0)
                 break;
             c->len = (size_t)c->n;

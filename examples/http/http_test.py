@@ -156,7 +156,22 @@ def make_root(tmp):
     return root, files
 
 
-def test_requests(port, files):
+def evict(root, name):
+    """Drop the file's pages from the page cache (where the filesystem lets
+    us), so that the server's first read of it finds them uncached."""
+    fd = os.open(os.path.join(root, name), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_requests(port, root, files):
+    evict(root, "sub/big.bin")
+    status, _, body = exchange(port, get("/sub/big.bin"))
+    if status != 200 or body != files["sub/big.bin"]:
+        fail("GET of an uncached 8 MiB file: wrong status or body")
     status, headers, body = exchange(port, get("/1k.bin"))
     if status != 200 or body != files["1k.bin"] or headers["content-length"] != "1024":
         fail("GET /1k.bin: wrong status, length or body")
@@ -230,7 +245,7 @@ def test_slow_client(port):
 def test_sigint_drain(binary, root, files):
     proc, port = start(binary, root, "--threads", "2", "--request-ms", "3000")
     baseline = open_fds(proc)
-    test_requests(port, files)
+    test_requests(port, root, files)
     test_refusals(port)
     test_connection_endings(port)
     test_slow_client(port)

@@ -7,7 +7,6 @@
 #include "parse.h"
 
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -262,15 +261,54 @@ static const char *date_now(void)
     return text;
 }
 
+/* Appenders for the head: it is built for every response, so no printf. */
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_str(char *p, const char *s)
+{
+    return put(p, s, strlen(s));
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char digits[20];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
 size_t http_format_head(char *buf, size_t cap, int status, const char *ctype,
                         uint64_t length, bool keep_alive)
 {
-    int n = snprintf(buf, cap,
-                     "HTTP/1.1 %d %s\r\nServer: weft-http\r\nDate: %s\r\n%s%s%s"
-                     "Content-Length: %llu\r\nConnection: %s\r\n%s\r\n",
-                     status, http_reason(status), date_now(), ctype ? "Content-Type: " : "",
-                     ctype ? ctype : "", ctype ? "\r\n" : "", (unsigned long long)length,
-                     keep_alive ? "keep-alive" : "close",
-                     status == 405 ? "Allow: GET, HEAD\r\n" : "");
-    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+    if (cap < HTTP_HEAD_MAX)
+        return 0;
+    /* Bounded: the reasons, the Date and our content types are short. */
+    char *p = PUT_LIT(buf, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)status);
+    *p++ = ' ';
+    p = put_str(p, http_reason(status));
+    p = PUT_LIT(p, "\r\nServer: weft-http\r\nDate: ");
+    p = put_str(p, date_now());
+    if (ctype) {
+        p = PUT_LIT(p, "\r\nContent-Type: ");
+        p = put_str(p, ctype);
+    }
+    p = PUT_LIT(p, "\r\nContent-Length: ");
+    p = put_u64(p, length);
+    p = keep_alive ? PUT_LIT(p, "\r\nConnection: keep-alive\r\n")
+                   : PUT_LIT(p, "\r\nConnection: close\r\n");
+    if (status == 405)
+        p = PUT_LIT(p, "Allow: GET, HEAD\r\n");
+    p = PUT_LIT(p, "\r\n");
+    return (size_t)(p - buf);
 }
