@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 
-from servers import peak_rss_kib, start_server, stop_server
+from servers import choose_cpus, peak_rss_kib, pin_to, start_server, stop_server
 
 TICKS = os.sysconf("SC_CLK_TCK")
 NGINX_CONF = """daemon off;
@@ -67,20 +67,6 @@ http {{
 
 def die(msg):
     sys.exit(f"http: {msg}")
-
-
-def pin_to(cpu):
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-def choose_cpus():
-    """(server cpu, client cpu): the last two allowed CPUs, or (None, None)."""
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) < 2:
-        return None, None
-    return allowed[-1], allowed[-2]
 
 
 def cpu_seconds(pid):
