@@ -144,7 +144,8 @@ int http_parse_request_line(const char *line, size_t len, struct http_request *r
     return http_target_path(target, (size_t)(sp2 - target), req->path, sizeof req->path);
 }
 
-/* Connection: a comma-separated list of tokens. */
+/* Connection: a comma-separated list of tokens; only "close" matters
+ * (HTTP/1.1 keeps alive by default, and HTTP/1.0 gets one response here). */
 static void parse_connection(const char *v, size_t len, struct http_request *req)
 {
     const char *end = v + len;
@@ -155,8 +156,6 @@ static void parse_connection(const char *v, size_t len, struct http_request *req
         const char *tok = trim(v, stop, &n);
         if (span_is(tok, n, "close"))
             req->close = true;
-        else if (span_is(tok, n, "keep-alive"))
-            req->keep_alive_asked = true;
         v = comma ? comma + 1 : end;
     }
 }

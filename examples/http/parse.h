@@ -32,7 +32,6 @@ struct http_request {
     enum http_method method;
     int minor;                  /* HTTP/1.<minor> */
     bool close;                 /* the client asked for Connection: close */
-    bool keep_alive_asked;      /* Connection: keep-alive (ignored for 1.0) */
     bool has_host;
     size_t header_bytes;        /* request line and headers so far */
     char path[HTTP_PATH_MAX + 16];  /* room for "index.html" after a '/' */
