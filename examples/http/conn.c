@@ -103,9 +103,12 @@ static void conn_header(struct http_conn *c)
 }
 
 /* After the openat awaited into c->n: 200 with c->file and c->size set,
- * or the status to answer with. */
+ * the status to answer with, or -1 when the request ran out of time or was
+ * cancelled (the connection ends with c->n). */
 static int conn_opened(struct http_conn *c)
 {
+    if (c->n == -ETIMEDOUT || c->n == -ECANCELED)
+        return -1;
     if (c->n < 0)
         return c->n == -ENOENT || c->n == -ENOTDIR || c->n == -ENAMETOOLONG || c->n == -ELOOP
             ? 404 : c->n == -EACCES || c->n == -EPERM ? 403 : 500;
@@ -228,6 +231,8 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
             weft_io_deadline(&c->io, c->deadline);
             WEFT_AWAIT(&c->f, c->n, weft_openat(cx, &c->io, c->srv->root_fd, c->req.path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0));
             c->status = conn_opened(c);
+            if (c->status < 0)
+                break;
         }
         c->len = conn_head(c);
         WEFT_AWAIT(&c->f, c->n, weft_write_all(cx, &c->wr, c->head, c->len));

@@ -283,6 +283,44 @@ def test_sigterm_grace(binary, root):
     expect_closed(stuck, "stuck download after the grace period")
 
 
+def test_limits(binary, root):
+    """--max-conns: a connection over the limit waits in the backlog, unread,
+    until a slot frees; --conn-ms: a busy keep-alive connection still ends."""
+    proc, port = start(binary, root, "--threads", "1", "--max-conns", "1",
+                       "--conn-ms", "1500")
+    a = connect(port)
+    ra = Reader(a)
+    a.sendall(get("/index.html"))
+    ra.response()
+    b = connect(port)                       # over the limit: not accepted yet
+    b.sendall(get("/index.html"))
+    a.sendall(get("/index.html"))           # served after b's request arrived
+    ra.response()
+    b.setblocking(False)
+    try:
+        if b.recv(1):
+            fail("a connection over the limit was served while the slot was taken")
+    except BlockingIOError:
+        pass
+    b.setblocking(True)
+    b.settimeout(WAIT)
+    start_a = time.monotonic()
+    try:                                    # a keeps asking until --conn-ms ends it
+        while True:
+            a.sendall(get("/index.html"))
+            ra.response()
+    except (EOFError, ConnectionError):
+        pass
+    print(f"busy connection ended after {time.monotonic() - start_a:.2f} s")
+    if Reader(b).response()[0] != 200:
+        fail("the waiting connection was not served once the slot freed")
+    a.close()
+    b.close()
+    timeouts, _ = stop(proc, signal.SIGTERM)
+    if timeouts < 1:
+        fail("the connection deadline was not counted")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: http_test.py WEFT_HTTP")
@@ -290,6 +328,7 @@ def main():
         root, files = make_root(tmp)
         test_sigint_drain(sys.argv[1], root, files)
         test_sigterm_grace(sys.argv[1], root)
+        test_limits(sys.argv[1], root)
     print("http_test: ok")
 
 
