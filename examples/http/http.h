@@ -33,9 +33,8 @@
 
 #include "parse.h"
 
-/* The reader's buffer: the longest request line or header line. */
-#define HTTP_LINE_MAX 8192
-/* The writer's buffer, and the file chunk read per await. */
+/* The writer's buffer, and the file chunk read per await. The reader's
+ * buffer is max_header bytes, so no one line can exceed the header limit. */
 #define HTTP_WRITE_BUF 16384
 #define HTTP_CHUNK 16384
 
@@ -43,7 +42,8 @@
 struct http_server {
     int listen_fd;
     int root_fd;                /* O_PATH|O_DIRECTORY fd of the served root */
-    size_t max_header;          /* request line and headers, bytes: else 431 */
+    size_t max_header;          /* request line and headers, bytes: else 414/431;
+                                   also the reader's buffer */
     uint64_t idle_ns;           /* wait for the next request (keep-alive) */
     uint64_t request_ns;        /* first line to last byte of the response */
     uint64_t conn_ns;           /* whole connection; 0: no bound */
@@ -53,7 +53,8 @@ struct http_server {
     weft_waitgroup live;        /* one count per conn task, done in its drop */
     atomic_int signo;           /* the signal that stopped us, or 0 */
     atomic_uint_fast64_t conns;         /* connections that got a conn task */
-    atomic_uint_fast64_t requests;      /* responses sent whole */
+    atomic_uint_fast64_t requests;      /* responses made whole (handed to the
+                                           writer; a later send may still fail) */
     atomic_uint_fast64_t errors;        /* of which 4xx/5xx */
     atomic_uint_fast64_t timeouts;      /* connections cut by a deadline */
     atomic_uint_fast64_t cut;           /* connections cancelled by stop */
