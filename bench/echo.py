@@ -30,12 +30,11 @@ below) means the client was the bottleneck; report.py warns about it. With
 two or more CPUs the server is pinned to one and the client to another.
 """
 import argparse
-import os
 import re
 import subprocess
 import sys
 
-from servers import peak_rss_kib, start_server, stop_server
+from servers import choose_cpus, peak_rss_kib, pin_to, start_server, stop_server
 
 
 CLIENT_CPU = re.compile(r"^echo-client: cpu ([\d.]+) s over ([\d.]+) s wall", re.M)
@@ -50,22 +49,6 @@ def die(msg):
 def workload_name(size):
     """echo_64B, echo_1KiB: the names bench/report.py knows the rows by."""
     return f"echo_{size // 1024}KiB" if size % 1024 == 0 else f"echo_{size}B"
-
-
-def pin_to(cpu):
-    """A preexec_fn that pins the child (and every thread it starts) to cpu."""
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-def choose_cpus():
-    """(server cpu, client cpu): the last two allowed CPUs, or (None, None)."""
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) < 2:
-        print("echo: fewer than 2 CPUs; server and client are not pinned", file=sys.stderr)
-        return None, None
-    return allowed[-1], allowed[-2]
 
 
 def run_client(a, port, server_pid, cpu):

@@ -16,6 +16,11 @@ Two kinds of row say more than ops/s:
     wall-clock second and how busy server and client were.
   - idle_tasks also reports bytes per idle task (RSS growth / tasks), shown in
     the "B/task" columns.
+  - http_1KiB (given --weft-http; nginx's column given --nginx) runs
+    bench/http.py: examples/http's weft-http against nginx, one worker each,
+    the same 1 KiB file over keep-alive connections from wrk. Its peer is
+    nginx, not tokio or Go, so it has a table of its own: requests per
+    wall-clock second, server CPU per request, and weft/nginx of both.
 
 The latency section (given --weft-wake and/or --rpc-client with the RPC
 servers; docs/benchmarks.md) has rows whose figures are not ops/s:
@@ -47,6 +52,8 @@ import sys
 RUNTIMES = ("weft", "tokio", "go")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ECHO_PY = os.path.join(HERE, "echo.py")
+HTTP_PY = os.path.join(HERE, "http.py")
+HTTP_SIZES = {"http_1KiB": 1024}
 RPC_PY = os.path.join(HERE, "rpc.py")
 ECHO_SIZES = {"echo_64B": 64, "echo_1KiB": 1024}
 WAKE = ("wake_1", "wake_8")
@@ -82,6 +89,13 @@ def command(a, runtime, workload):
                 "--server", getattr(a, f"{runtime}_rpc"), "--rate", str(rate),
                 "--name", workload, "--threads", str(a.threads),
                 "--seconds", str(seconds), "--warmup", str(warmup)]
+    if workload in HTTP_SIZES:
+        # One worker each; the windows shrink with --scale as echo's do.
+        return [sys.executable, HTTP_PY, "--server", runtime,
+                "--binary", getattr(a, f"{runtime}_http"), "--name", workload,
+                "--size", str(HTTP_SIZES[workload]),
+                "--seconds", str(max(1.0, 5 * a.scale)),
+                "--warmup", str(min(1.0, max(0.5, a.scale)))]
     if workload in ECHO_SIZES:
         # One server thread whatever --threads says; the window shrinks with
         # --scale (a quick run measures 1 s after 0.5 s of warmup).
@@ -127,6 +141,8 @@ def workloads_of(binary):
 
 def runtimes_for(a, workload):
     """The runtimes that have a program for workload."""
+    if workload in HTTP_SIZES:
+        return [r for r in ("weft", "nginx") if getattr(a, f"{r}_http")]
     if workload in WAKE:
         suffix = "_wake"
     elif workload in RPC_RATES or workload in CPU_RATES:
@@ -170,7 +186,7 @@ def summarize(a, workloads, runs):
                                             for _, e in runs[(w, r)]) / 1024, 1)
             for key in EXTRAS[1:]:
                 row[f"{r}_{key}"] = median_extra(runs[(w, r)], key)
-        for peer in ("tokio", "go"):
+        for peer in ("tokio", "go", "nginx"):
             if peer in rs and "weft" in rs:
                 if w in LATENCY:
                     # weft's figure over the peer's, round by round: lower is better.
@@ -191,7 +207,8 @@ def cell(row, key, fmt="{:.0f}"):
 
 def main_table(rows):
     """The comparison: one row per workload."""
-    rows = [row for row in rows if row["workload"] not in LATENCY]
+    rows = [row for row in rows if row["workload"] not in LATENCY
+            and row["workload"] not in HTTP_SIZES]
     bytes_cols = any(row.get(f"{r}_bytes_per_task") is not None
                      for row in rows for r in RUNTIMES)
     header = ["workload"] + [f"{r} ops/s" for r in RUNTIMES] + \
@@ -222,6 +239,31 @@ def echo_table(rows):
                 for r in RUNTIMES]
         table.append([row["workload"]] + [cell(row, f"{r}_wall_ops_per_s") for r in RUNTIMES]
                      + busy)
+    return header, table
+
+
+def http_table(rows):
+    """weft-http against nginx: one worker each, same file, same wrk."""
+    peers = ("weft", "nginx")
+    header = ["workload"] + [f"{r} req/s" for r in peers] + \
+             [f"{r} CPU us/req" for r in peers] + \
+             ["weft/nginx req per CPU-s", "weft/nginx req/s (wall)"] + \
+             [f"{r} busy % srv/cli" for r in peers]
+    table = []
+    for row in rows:
+        if row["workload"] not in HTTP_SIZES:
+            continue
+        wall = None
+        if row.get("weft_wall_ops_per_s") and row.get("nginx_wall_ops_per_s"):
+            wall = row["weft_wall_ops_per_s"] / row["nginx_wall_ops_per_s"]
+        table.append([row["workload"]] +
+                     [cell(row, f"{r}_wall_ops_per_s") for r in peers] +
+                     [cell(row, f"{r}_cpu_us_per_req", "{:.2f}") for r in peers] +
+                     [fmt_ratio(row.get("vs_nginx")),
+                      "-" if wall is None else f"{wall:.2f}"] +
+                     ["-" if row.get(f"{r}_server_busy") is None else
+                      f"{100 * row[f'{r}_server_busy']:.0f}/{100 * row[f'{r}_client_busy']:.0f}"
+                      for r in peers])
     return header, table
 
 
@@ -370,7 +412,13 @@ def markdown(header, table):
 NOTES = ("echo_* rows: ops/s = messages per server CPU-second (user+sys), one server "
          "thread each, 64 connections, same client; the ratio is peer CPU per message / "
          "weft CPU per message. idle_tasks: ops/s = tasks spawned, parked and released "
-         "per second; B/task = RSS growth per parked task.")
+         "per second; B/task = RSS growth per parked task. http_1KiB: examples/http's "
+         "weft-http (WEFT_WORKERS=1) against Debian's nginx (worker_processes 1, "
+         "master_process off, access_log off, unlimited keepalive_requests), the same 1 KiB "
+         "file, wrk -t1 -c64 over keep-alive, server and wrk pinned to different CPUs; "
+         "req/s = wrk's requests per wall second (one worker each); CPU us/req = server "
+         "user+sys over wrk's window / requests; weft/nginx req per CPU-s = nginx CPU per "
+         "request / weft's (median of per-round ratios, min-max).")
 
 LATENCY_NOTES = (
     "Latency tables: ratios are weft / peer (median of per-round ratios, min-max): "
@@ -456,6 +504,8 @@ def parse_args():
     ap.add_argument("--weft-echo")
     ap.add_argument("--tokio-echo")
     ap.add_argument("--go-echo")
+    ap.add_argument("--weft-http", help="examples/http's weft-http: enables http_1KiB")
+    ap.add_argument("--nginx-http", help="nginx: the http_1KiB row's peer")
     ap.add_argument("--weft-wake", help="weft-wake: enables the wake_* rows")
     ap.add_argument("--tokio-wake")
     ap.add_argument("--go-wake")
@@ -488,6 +538,10 @@ def known_workloads(a, sections):
         known += list(ECHO_SIZES)
         if "throughput" in sections:
             default += list(ECHO_SIZES)
+    if a.weft_http:
+        known += list(HTTP_SIZES)
+        if "throughput" in sections:
+            default += list(HTTP_SIZES)
     lat = ([w for w in WAKE if a.weft_wake] +
            [w for w in (*RPC_RATES, *CPU_RATES) if a.rpc_client and a.weft_rpc])
     known += lat
@@ -535,12 +589,14 @@ def main():
     lat_title = (f"Latency and CPU: {a.threads} threads, median of {a.reps} alternating rounds"
                  f"{'' if a.scale >= 1.0 else ' (quick: 1 s windows)'}; ratio = weft/peer, "
                  "median (min-max), LOWER is better")
-    throughput = [w for w in workloads if w not in LATENCY]
+    throughput = [w for w in workloads if w not in LATENCY and w not in HTTP_SIZES]
     tables = []
     if throughput:
         tables.append(main_table(rows))
     if any(w in ECHO_SIZES for w in workloads):
         tables.append(echo_table(rows))
+    if any(w in HTTP_SIZES for w in workloads):
+        tables.append(http_table(rows))
     lat_tables = [t for t, names in ((wake_table(rows), WAKE), (rpc_table(rows), RPC_RATES),
                                      (cpu_table(rows), CPU_RATES), (stall_table(rows), STALL),
                                      (client_table(rows), (*RPC_RATES, *CPU_RATES)))

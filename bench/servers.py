@@ -1,20 +1,39 @@
-"""bench/servers.py - starting and stopping the benchmark servers that
-bench/echo.py and bench/rpc.py measure (weft, tokio and Go alike): each is
-started with --port 0, must print "listening on 127.0.0.1:PORT", and must exit
-0 on SIGTERM. Failures raise SystemExit with a message naming the server."""
+"""bench/servers.py - pinning, starting and stopping the benchmark servers
+that bench/echo.py, bench/http.py and bench/rpc.py measure (weft, tokio and
+Go alike): each is started with --port 0, must print "listening on
+127.0.0.1:PORT", and must exit 0 on SIGTERM. Failures raise SystemExit with a message naming the server."""
 
+import os
 import re
 import select
 import signal
 import subprocess
+import sys
 
 START_TIMEOUT = 10  # seconds for a server to print its port
 STOP_TIMEOUT = 10   # seconds for a server to exit after SIGTERM
 
 
-def start_server(tool, binary, threads, preexec_fn=None):
-    """Start binary with `threads` workers; return (process, port)."""
-    proc = subprocess.Popen([binary, "--port", "0", "--threads", str(threads)],
+def pin_to(cpu):
+    """A preexec_fn that pins the child (and every thread it starts) to cpu."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def choose_cpus():
+    """(server cpu, client cpu): the last two allowed CPUs, or (None, None)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        print("bench: fewer than 2 CPUs; server and client are not pinned", file=sys.stderr)
+        return None, None
+    return allowed[-1], allowed[-2]
+
+
+def start_server(tool, binary, threads, preexec_fn=None, extra=()):
+    """Start binary with `threads` workers (and extra arguments); return
+    (process, port)."""
+    proc = subprocess.Popen([binary, "--port", "0", "--threads", str(threads), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=preexec_fn)
     ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)

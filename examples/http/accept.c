@@ -1,0 +1,90 @@
+/*
+ * examples/http/accept.c - weft-http's acceptor (see http.h): accepts under
+ * the connection limit (weft_accept_limited: beyond it, clients wait in the
+ * listen backlog) and spawns one detached conn task per connection, until
+ * the drain token is cancelled. Every accepted fd ends up owned by a conn
+ * task or closed here, with its permit given back.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define BACKOFF_NS (100 * 1000000ull)   /* pause after running out of fds */
+
+/* Hand an accepted socket (and its permit) to a new conn task. */
+static void admit(weft_cx *cx, struct http_server *srv, int fd)
+{
+    weft_task_desc desc;
+    /* The frame is large (it holds a file chunk): built on the heap, copied
+     * by the spawn. */
+    struct http_conn *init = malloc(sizeof *init);
+    if (!init) {
+        close(fd);
+        weft_semaphore_release(&srv->limit, 1);
+        return;
+    }
+    http_conn_task(srv, fd, init, &desc);
+    /* Detached: main waits for every connection through srv->live. */
+    int rc = weft_spawn_detached(weft_cx_runtime(cx), &desc);
+    free(init);
+    if (rc < 0) {
+        if (rc != -ESHUTDOWN)
+            fprintf(stderr, "weft-http: spawn: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
+        http_conn_unadmit(srv, fd);
+        return;
+    }
+    atomic_fetch_add_explicit(&srv->conns, 1, memory_order_relaxed);
+}
+
+/* accept(2) errors that concern one connection only: try the next one. */
+static bool accept_error_is_transient(weft_poll err)
+{
+    return err == -ECONNABORTED || err == -EINTR || err == -EPROTO || err == -EPERM
+        || err == -ENETDOWN || err == -ENOPROTOOPT || err == -EHOSTDOWN || err == -ENONET
+        || err == -EHOSTUNREACH || err == -EOPNOTSUPP || err == -ENETUNREACH;
+}
+
+/* Out of fds or memory: waiting lets connections finish and free some. */
+static bool accept_error_is_exhaustion(weft_poll err)
+{
+    return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
+}
+
+static weft_poll acceptor_poll(weft_cx *cx, void *frame)
+{
+    struct http_acceptor *a = frame;
+    WEFT_BEGIN(&a->f);
+    for (;;) {
+        WEFT_AWAIT(&a->f, a->r, weft_accept_limited(cx, &a->acc, a->srv->listen_fd, &a->srv->limit));
+        if (a->r >= 0) {
+            admit(cx, a->srv, (int)a->r);
+        } else if (a->r == -ECANCELED || a->r == -EPIPE) {
+            break;              /* drained, or the limit was closed */
+        } else if (accept_error_is_exhaustion(a->r)) {
+            fprintf(stderr, "weft-http: accept: %s; pausing\n", weft_strerror((int)a->r));
+            WEFT_AWAIT(&a->f, a->r, weft_sleep_for(cx, &a->backoff, BACKOFF_NS));
+            if (a->r == -ECANCELED)
+                break;
+        } else if (!accept_error_is_transient(a->r)) {
+            fprintf(stderr, "weft-http: accept: %s (%s)\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
+            weft_token_cancel(a->srv->drain);
+            WEFT_RETURN(&a->f, a->r);
+        }
+    }
+    WEFT_RETURN(&a->f, 0);
+    WEFT_END(&a->f);
+}
+
+void http_acceptor_task(struct http_server *srv, struct http_acceptor *frame,
+                        weft_task_desc *desc)
+{
+    *frame = (struct http_acceptor){ .srv = srv, .acc = WEFT_ACCEPTOR_INIT,
+                                     .backoff = WEFT_SLEEP_INIT };
+    *desc = WEFT_TASK(acceptor_poll, frame);
+    desc->name = "acceptor";
+    desc->tokens = &srv->drain;
+    desc->ntokens = 1;
+}
