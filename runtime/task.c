@@ -115,6 +115,7 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
     else
         memset(frame, 0, desc->frame_size);
     ((weft_frame *)frame)->weft_resume = 0;
+    ((weft_frame *)frame)->weft_reserved = 0;   /* no deadline scope open (reactor/scope.c) */
     return t;
 }
 
