@@ -181,7 +181,8 @@ static struct echo_server srv;
 static void server_reset(unsigned max_conns)
 {
     srv = (struct echo_server){ .listen_fd = -1, .max_conns = max_conns,
-                                .idle_ns = 30 * SEC, .live = WEFT_WAITGROUP_INIT };
+                                .idle_ns = 30 * SEC, .conn_ns = 60 * SEC,
+                                .live = WEFT_WAITGROUP_INIT };
     if (weft_token_new(&srv.stop) != 0)
         sweep_fail("weft_token_new failed");
 }
