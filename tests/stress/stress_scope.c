@@ -50,9 +50,8 @@ struct scoped {
 
 static void spin(uint32_t *seed)
 {
-    volatile uint32_t x = 0;
     for (uint32_t n = rnd(seed) % 20000; n; n--)
-        x += n;
+        atomic_signal_fence(memory_order_seq_cst);    /* a loop the compiler keeps */
 }
 
 static void count_drop(void *p)
