@@ -43,15 +43,19 @@ struct scoped {
     weft_mutex_waiter w;
     weft_poll r;
     uint32_t seed;
+    volatile uint32_t sink;     /* the spin loop's, so it stays */
     long round;
     int kind, i, nested, out_rc, in_rc;
     uint64_t dur, outer_deadline, inner_deadline;
 };
 
-static void spin(uint32_t *seed)
+/* Mostly short; one in sixteen long enough (about a millisecond) that the
+ * worker misses its own timers and the others fire them. */
+static void spin(struct scoped *t)
 {
-    for (uint32_t n = rnd(seed) % 20000; n; n--)
-        atomic_signal_fence(memory_order_seq_cst);    /* a loop the compiler keeps */
+    uint32_t n = rnd(&t->seed) % 16 == 0 ? 400000 : rnd(&t->seed) % 20000;
+    for (; n; n--)
+        t->sink = t->sink + 1;
 }
 
 static void count_drop(void *p)
@@ -99,7 +103,7 @@ static weft_poll scoped_poll(weft_cx *cx, void *p)
         } else if (t->kind == 1) {
             /* Busy between yields: the task moves, its worker is late. */
             for (t->i = 0; t->i < 8; t->i++) {
-                spin(&t->seed);
+                spin(t);
                 WEFT_YIELD(&t->f, t->r);
                 if (t->r != 0)
                     break;
@@ -107,7 +111,7 @@ static weft_poll scoped_poll(weft_cx *cx, void *p)
         } else {
             WEFT_AWAIT(&t->f, t->r, weft_mutex_lock(cx, &shared_lock, &t->w));
             if (t->r == 0) {
-                spin(&t->seed);
+                spin(t);
                 weft_mutex_unlock(&shared_lock);
             }
         }
