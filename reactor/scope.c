@@ -217,14 +217,13 @@ void weft__scopes_close_all(weft__task *t)
 
 /* ---- the calls ------------------------------------------------------------------------- */
 
-int weft_scope_enter(weft_cx *cx, weft_scope *sc, uint64_t deadline_ns)
+/* deadline_ns on d's clock, which read `now` (one clock read per enter). */
+static int enter_at(weft_cx *cx, weft__driver *d, weft_scope *sc, uint64_t deadline_ns,
+                    uint64_t now)
 {
-    if (!cx || !sc)
-        return -EINVAL;
     weft__task *t = cx->task;
-    weft__driver *d = weft__cx_driver(cx);
     uint32_t st = atomic_load_explicit(state_of(sc), memory_order_relaxed);
-    if (!d || (st != SCOPE_IDLE && st != SCOPE_CLOSED_EXPIRED) || !frame_offset(t, sc))
+    if ((st != SCOPE_IDLE && st != SCOPE_CLOSED_EXPIRED) || !frame_offset(t, sc))
         return -EINVAL;
     weft_scope *outer = innermost(t);
     /* An enclosing scope bounds this one unless a shield opened since holds
@@ -239,7 +238,6 @@ int weft_scope_enter(weft_cx *cx, weft_scope *sc, uint64_t deadline_ns)
     sc->weft_expired_ns = 0;
     sc->weft_owner = NO_TIMER;
     sc->weft_shield = t->shield_depth;
-    uint64_t now = weft__driver_now(d);
     if (deadline_ns >= enclosing) {
         /* The enclosing scope expires first, or together: it answers for both. */
         atomic_store_explicit(state_of(sc), SCOPE_OPEN, memory_order_relaxed);
@@ -254,16 +252,22 @@ int weft_scope_enter(weft_cx *cx, weft_scope *sc, uint64_t deadline_ns)
     return 0;
 }
 
+int weft_scope_enter(weft_cx *cx, weft_scope *sc, uint64_t deadline_ns)
+{
+    weft__driver *d = cx ? weft__cx_driver(cx) : NULL;
+    if (!d || !sc)
+        return -EINVAL;
+    return enter_at(cx, d, sc, deadline_ns, weft__driver_now(d));
+}
+
 int weft_scope_enter_for(weft_cx *cx, weft_scope *sc, uint64_t timeout_ns)
 {
-    if (!cx)
-        return -EINVAL;
-    weft__driver *d = weft__cx_driver(cx);
-    if (!d)
+    weft__driver *d = cx ? weft__cx_driver(cx) : NULL;
+    if (!d || !sc)
         return -EINVAL;
     uint64_t now = weft__driver_now(d);
     uint64_t deadline = timeout_ns >= WEFT_SCOPE_NEVER - now ? WEFT_SCOPE_NEVER : now + timeout_ns;
-    return weft_scope_enter(cx, sc, deadline);
+    return enter_at(cx, d, sc, deadline, now);
 }
 
 int weft_scope_exit(weft_cx *cx, weft_scope *sc)
