@@ -202,6 +202,14 @@ int weft__scope_at_await(weft_cx *cx, const weft_site *site)
     return WEFT__AWAIT_CANCELLED | WEFT__AWAIT_TIMEDOUT;
 }
 
+/* A leaf polled after the expiry was due yielded -ECANCELED: the expiry if
+ * its withdrawal for it settled, or it stopped because weft_cx_cancel_due
+ * said so; otherwise its own result (a join of a torn-down task). */
+weft_poll weft__timeout_result(weft_cx *cx)
+{
+    return cx->task->leaf_withdrawing || cx->scope_stop ? -ETIMEDOUT : -ECANCELED;
+}
+
 /* Rule 5. */
 void weft__scopes_close_all(weft__task *t)
 {

@@ -140,8 +140,13 @@ bool weft_cx_cancel_requested(weft_cx *cx)
 
 bool weft_cx_cancel_due(weft_cx *cx)
 {
-    return (weft_cx_cancel_requested(cx) && cx->task->shield_depth == 0)
-        || (cx && weft__scope_due(cx->task));
+    if (weft_cx_cancel_requested(cx) && cx->task->shield_depth == 0)
+        return true;
+    /* A compound leaf stops with -ECANCELED: remember that it meant the
+     * expiry (weft__timeout_result). */
+    if (cx && weft__scope_due(cx->task))
+        return cx->scope_stop = true;
+    return false;
 }
 
 void weft_shield_enter(weft_cx *cx)

@@ -36,6 +36,7 @@ void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
     cx->budget = WEFT__COOP_BUDGET;
     cx->teardown = false;
     cx->yielded = false;
+    cx->scope_stop = false;
 }
 
 /* Which optional parts a task spawned from desc needs (task.h). */

@@ -195,8 +195,9 @@ static inline weft_release weft__release(weft_poll r)
 
 /* What the slow path of an await says: poll the leaf, yield the withdrawal's
  * error without polling, or suspend; TIMEDOUT marks a scope's expiry, whose
- * error is -ETIMEDOUT (a leaf that settles its withdrawal with -ECANCELED
- * then yields -ETIMEDOUT too). */
+ * error is -ETIMEDOUT. A leaf polled under TIMEDOUT that yields -ECANCELED
+ * asks weft__timeout_result whether that was the expiry (a withdrawal that
+ * settled, a compound leaf that stopped) or its own real result. */
 enum {
     WEFT__AWAIT_POLL = 0,
     WEFT__AWAIT_CANCELLED = 1,
@@ -212,6 +213,7 @@ struct weft__cx_head {
 };
 
 WEFT_EXTERN int weft__cancel_at_await(weft_cx *cx, const weft_site *site);
+WEFT_EXTERN weft_poll weft__timeout_result(weft_cx *cx);
 WEFT_EXTERN weft_poll weft__yield_now(weft_cx *cx);
 WEFT_EXTERN weft_poll weft__frame_end(weft_frame *f);
 WEFT_EXTERN weft_poll weft__resume_lost(weft_frame *f, const char *file, int line);
@@ -315,7 +317,8 @@ static inline weft_poll weft__release_value(weft_release r) { return r.weft_valu
             return WEFT_PENDING;                                              \
         }                                                                     \
         if ((weft__c_ & WEFT__AWAIT_TIMEDOUT) && weft__r_ == -ECANCELED)      \
-            weft__r_ = -ETIMEDOUT;                                            \
+            weft__r_ = (weft__c_ & WEFT__AWAIT_CANCELLED) ? -ETIMEDOUT        \
+                       : weft__timeout_result(cx);                            \
         weft__await_done(cx);                                                 \
         if (WEFT__IS_RELEASE(expr))                                           \
             weft_shield_exit(cx);                                             \

@@ -193,6 +193,8 @@ Test(scope, a_shield_defers_the_expiry_and_a_scope_inside_it_still_expires)
 struct quiet {
     _Atomic int ready;
     int polls;
+    weft_poll value;        /* what it yields once ready; 0: 7 */
+    bool compound;          /* a second step it starts only if nothing stops it */
 };
 
 static weft_withdraw quiet_withdraw(weft_cx *cx, void *leaf)
@@ -205,8 +207,10 @@ static weft_withdraw quiet_withdraw(weft_cx *cx, void *leaf)
 static weft_poll quiet_wait(weft_cx *cx, struct quiet *q)
 {
     q->polls++;
+    if (atomic_load(&q->ready) && q->compound && weft_cx_cancel_due(cx))
+        return -ECANCELED;  /* as a compound leaf stops before its next step */
     if (atomic_load(&q->ready))
-        return weft_cx_coop(cx) ? 7 : WEFT_PENDING;
+        return weft_cx_coop(cx) ? (q->value ? q->value : 7) : WEFT_PENDING;
     weft_cx_suspend(cx, q, quiet_withdraw);
     return WEFT_PENDING;
 }
@@ -239,14 +243,19 @@ struct race {
     uint32_t bad;
 };
 
+/* Starts the task that readies t->q in 5 ms (an await, for its result). */
+static weft_poll spawn_setter(weft_cx *cx, struct race *t)
+{
+    struct setter s = { .q = &t->q, .s = WEFT_SLEEP_INIT };
+    return weft_spawn(weft_cx_runtime(cx), &WEFT_TASK(setter_poll, &s), &t->h);
+}
+
 static weft_poll race_poll(weft_cx *cx, void *p)
 {
     struct race *t = p;
     WEFT_BEGIN(&t->f);
-    {
-        struct setter s = { .q = &t->q, .s = WEFT_SLEEP_INIT };
-        EXPECT(0, weft_spawn(weft_cx_runtime(cx), &WEFT_TASK(setter_poll, &s), &t->h) == 0);
-    }
+    WEFT_AWAIT(&t->f, t->r, spawn_setter(cx, t));
+    EXPECT(0, t->r == 0);
     EXPECT(1, weft_scope_enter_for(cx, &t->sc, 10 * MS) == 0);
     WEFT_AWAIT(&t->f, t->r, quiet_wait(cx, &t->q));
     EXPECT(2, t->r == 7);           /* done at 5 ms, withdrawn at 10: reported */
@@ -260,6 +269,23 @@ static weft_poll race_poll(weft_cx *cx, void *p)
     WEFT_AWAIT(&t->f, t->r, weft_sleep_for(cx, &t->s, 10 * MS));
     EXPECT(7, t->r == 0);
     EXPECT(8, weft_scope_exit(cx, &t->sc) == 1);
+    WEFT_AWAIT(&t->f, t->r, weft_join_await(cx, &t->h, &t->out));
+    /* A leaf whose real result is -ECANCELED (a join of a torn-down task)
+     * keeps it; a compound leaf that stops because the expiry is due
+     * yields -ETIMEDOUT. Both completed before the expiry was seen. */
+    t->q = (struct quiet){ .value = -ECANCELED };
+    WEFT_AWAIT(&t->f, t->r, spawn_setter(cx, t));
+    EXPECT(9, weft_scope_enter_for(cx, &t->sc, 10 * MS) == 0);
+    WEFT_AWAIT(&t->f, t->r, quiet_wait(cx, &t->q));
+    EXPECT(10, t->r == -ECANCELED);
+    EXPECT(11, weft_scope_exit(cx, &t->sc) == 1);
+    WEFT_AWAIT(&t->f, t->r, weft_join_await(cx, &t->h, &t->out));
+    t->q = (struct quiet){ .compound = true };
+    WEFT_AWAIT(&t->f, t->r, spawn_setter(cx, t));
+    EXPECT(12, weft_scope_enter_for(cx, &t->sc, 10 * MS) == 0);
+    WEFT_AWAIT(&t->f, t->r, quiet_wait(cx, &t->q));
+    EXPECT(13, t->r == -ETIMEDOUT);
+    EXPECT(14, weft_scope_exit(cx, &t->sc) == 1);
     WEFT_AWAIT(&t->f, t->r, weft_join_await(cx, &t->h, &t->out));
     WEFT_RETURN(&t->f, t->bad);
     WEFT_END(&t->f);
