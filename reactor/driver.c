@@ -16,6 +16,7 @@
 
 #include <time.h>
 
+#include "reactor/scope.h"
 #include "runtime/rt.h"
 #include "weft/time.h"
 
@@ -100,11 +101,14 @@ static void settle_handoffs(weft__driver *d)
 
 /* ---- tick and park ----------------------------------------------------------------- */
 
-/* Two wheels, two kinds of timer: sleeps and I/O deadlines (rule 1). */
+/* Two wheels: sleeps and deadline scopes on one, I/O deadlines on the other
+ * (rules 1 and 4). */
 void weft__timer_fire(weft__timer *t, void *arg)
 {
     if (t->kind == WEFT__TIMER_OP_DEADLINE)
         weft__op_deadline_fired(arg, t);
+    else if (t->kind == WEFT__TIMER_SCOPE)
+        weft__scope_fire(arg, t);
     else
         weft__sleep_fire(t);
 }

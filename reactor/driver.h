@@ -27,6 +27,8 @@
  *      only under `sleep_lock`, by the owner (arming, withdrawing, settling
  *      a hand-off, firing) and by other workers (firing only, and only with
  *      a trylock: one that finds the lock taken has nothing to wait for).
+ *      Deadline scopes' timers live there too (reactor/scope.c); those are
+ *      also disarmed, with the lock, by whichever worker runs the task.
  *      `sleep_next` is when its next sleep is due, written under the lock;
  *      it may be early (a withdrawn sleep), never late.
  *      These four fields start zeroed with the runtime's allocation and are
@@ -163,7 +165,7 @@ void weft__sleep_settle_handoff(weft__driver *d, weft__handoff *h);
 void weft__io_settle_handoff(weft__driver *d, weft__handoff *h);
 /* The wheel's fire callback (arg: the driver): a sleep or an op deadline. */
 void weft__timer_fire(weft__timer *t, void *arg);
-/* A sleep's timer is due (sleep.c). */
+/* A sleep's timer is due (sleep.c); a scope's is weft__scope_fire (scope.h). */
 void weft__sleep_fire(weft__timer *t);
 /* At stop: withdraw every live record (op.c). */
 void weft__io_withdraw_all(weft__driver *d);

@@ -65,7 +65,7 @@ typedef struct weft__timer {
 } weft__timer;
 
 /* What a timer belongs to, for the driver's fire callback. */
-enum weft__timer_kind { WEFT__TIMER_SLEEP = 0, WEFT__TIMER_OP_DEADLINE = 1 };
+enum weft__timer_kind { WEFT__TIMER_SLEEP = 0, WEFT__TIMER_OP_DEADLINE = 1, WEFT__TIMER_SCOPE = 2 };
 
 typedef void (*weft__timer_fn)(weft__timer *t, void *arg);
 

@@ -17,11 +17,15 @@
  *   5. A delivery spends one unit of the cooperative budget, like a leaf that
  *      completes; with the budget gone the await suspends and the task is
  *      requeued, and the delivery happens at the next poll.
+ *   6. A request takes precedence over a deadline scope's expiry; with no
+ *      request to deliver (none, or shielded), the await is the scopes'
+ *      (reactor/scope.c).
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "reactor/scope.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
 #include "runtime/worker.h"
@@ -90,8 +94,11 @@ void weft__cancel_took_effect(weft__task *t, const weft_site *site, weft_trace_k
 int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
 {
     weft__task *t = cx->task;
-    if (t->shield_depth > 0)
-        return WEFT__AWAIT_POLL;
+    /* No request to deliver: the await may be inside an expired deadline
+     * scope instead (a shield outside the scope does not hold its expiry). */
+    if (t->shield_depth > 0
+        || !(atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED))
+        return weft__scope_at_await(cx, site);
     if (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_SAFE) {
         t->suspended_at = site;
         return WEFT__AWAIT_SUSPEND;
@@ -133,7 +140,13 @@ bool weft_cx_cancel_requested(weft_cx *cx)
 
 bool weft_cx_cancel_due(weft_cx *cx)
 {
-    return weft_cx_cancel_requested(cx) && cx->task->shield_depth == 0;
+    if (weft_cx_cancel_requested(cx) && cx->task->shield_depth == 0)
+        return true;
+    /* A compound leaf stops with -ECANCELED: remember that it meant the
+     * expiry (weft__timeout_result). */
+    if (cx && weft__scope_due(cx->task))
+        return cx->scope_stop = true;
+    return false;
 }
 
 void weft_shield_enter(weft_cx *cx)

@@ -20,12 +20,14 @@
  */
 #include "runtime/harness.h"
 
+#include "reactor/scope.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
 #include "runtime/worker.h"
 
 static void finish(weft__task *t, int worker, int64_t value, int status)
 {
+    weft__scopes_close_all(t);      /* no scope timer may outlive the frame */
     weft_drop_fn drop = weft__task_drop_fn(t);
     if (drop)
         drop(weft__task_frame(t));

@@ -31,6 +31,8 @@
 #define DEFAULT_BLOCKING_THREADS 64
 #define DEFAULT_GRACE_MS 1000
 #define MAX_WORKERS 4096    /* the idle word counts workers in 16 bits */
+_Static_assert(MAX_WORKERS + 1 <= (WEFT__SHARD_MASK >> WEFT__SHARD_SHIFT) + 1,
+               "every registry shard (a worker's, and the outside one) fits the state word");
 
 static void rt_free(weft_runtime *rt)
 {

@@ -36,6 +36,7 @@ void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
     cx->budget = WEFT__COOP_BUDGET;
     cx->teardown = false;
     cx->yielded = false;
+    cx->scope_stop = false;
 }
 
 /* Which optional parts a task spawned from desc needs (task.h). */
@@ -115,6 +116,7 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
     else
         memset(frame, 0, desc->frame_size);
     ((weft_frame *)frame)->weft_resume = 0;
+    ((weft_frame *)frame)->weft_reserved = 0;   /* no deadline scope open (reactor/scope.c) */
     return t;
 }
 

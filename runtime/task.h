@@ -178,6 +178,7 @@ struct weft_cx {
     bool teardown;      /* hooks run now precede dropping the frame */
     bool yielded;       /* gave its worker back (a yield, or no budget left):
                            requeued only after what others sent (worker.c) */
+    bool scope_stop;    /* weft_cx_cancel_due said yes for a scope's expiry */
 };
 
 void weft__cx_init(struct weft_cx *cx, weft__task *t, struct weft_worker *w);

@@ -30,8 +30,17 @@
  *   bits 12..15      LAYOUT: which optional parts the task's allocation holds
  *                    before its header (runtime/task.h). Set at spawn, never
  *                    changed: any thread may read them with a relaxed load.
- *   bits 16..31      SHARD: the registry shard the task is in, set before the
+ *   bits 16..30      SHARD: the registry shard the task is in, set before the
  *                    task is inserted there and never changed (registry.h).
+ *                    15 bits: a runtime has at most 4096 workers, so 4097 shards.
+ *   SCOPE_EXPIRED    (bit 31) A deadline scope of the task expired and may
+ *                    still be open (reactor/scope.c). Set by the worker that
+ *                    fires the scope's timer, or by the task entering a scope
+ *                    whose deadline has passed; cleared and recomputed by
+ *                    the holder of RUNNING when a scope exits. It may be set
+ *                    with no expired scope open (a firing that lost to the
+ *                    exit): awaits then find nothing to deliver. Never set
+ *                    while an expired scope is open and clear.
  *   bits 32..63      Reference count, in units of REF_ONE. An increment that
  *                    would pass 2^31 aborts: it can only be a waker leak.
  *
@@ -80,13 +89,19 @@
 #define WEFT__LAYOUT_SHIFT      12
 #define WEFT__LAYOUT_MASK       ((uint64_t)15 << WEFT__LAYOUT_SHIFT)
 #define WEFT__SHARD_SHIFT       16
-#define WEFT__SHARD_MASK        ((uint64_t)0xffff << WEFT__SHARD_SHIFT)
+#define WEFT__SHARD_MASK        ((uint64_t)0x7fff << WEFT__SHARD_SHIFT)
+#define WEFT__SCOPE_EXPIRED     ((uint64_t)1 << 31)
 #define WEFT__FLAG_MASK         (((uint64_t)1 << WEFT__SHARD_SHIFT) - 1)
 #define WEFT__REF_SHIFT         32
 #define WEFT__REF_ONE           ((uint64_t)1 << WEFT__REF_SHIFT)
 
 _Static_assert(WEFT__CANCEL_REQUESTED == WEFT__STATE_CANCEL_REQUESTED,
                "the inline await check in weft/task.h reads this bit");
+_Static_assert(WEFT__SCOPE_EXPIRED == WEFT__STATE_SCOPE_EXPIRED,
+               "the inline await check in weft/task.h reads this bit");
+_Static_assert((WEFT__SHARD_MASK & WEFT__SCOPE_EXPIRED) == 0
+               && (WEFT__SHARD_MASK | WEFT__SCOPE_EXPIRED | WEFT__FLAG_MASK) == 0xffffffffu,
+               "the low half of the state word: flags, shard, scope bit");
 
 typedef _Atomic uint64_t weft__state;
 

@@ -19,15 +19,28 @@
 
 /* ---- one connection ------------------------------------------------------ */
 
+/* Count a connection that ended in -ETIMEDOUT: the deadline scope's exit
+ * says whether it was the connection deadline, else it was the idle timeout. */
+static void count_timeout(struct echo_conn *c, int life_expired)
+{
+    if (c->n == -ETIMEDOUT)
+        atomic_fetch_add_explicit(life_expired == 1 ? &c->srv->cut : &c->srv->idled, 1,
+                                  memory_order_relaxed);
+}
+
 /*
- * Echo until EOF (recv yields 0), an error, the idle timeout (-ETIMEDOUT) or
- * the stop token (-ECANCELED). Every way out ends at WEFT_RETURN; closing the
- * socket is left to conn_drop, which runs exactly once however the task ends.
+ * Echo until EOF (recv yields 0), an error, the idle timeout or the
+ * connection deadline (-ETIMEDOUT) or the stop token (-ECANCELED). Every way
+ * out ends at WEFT_RETURN; closing the socket is left to conn_drop, which
+ * runs exactly once however the task ends.
  */
 static weft_poll conn_poll(weft_cx *cx, void *frame)
 {
     struct echo_conn *c = frame;
     WEFT_BEGIN(&c->f);
+    /* Set once: every await below yields -ETIMEDOUT once the deadline passed. */
+    if (c->srv->conn_ns && weft_scope_enter_for(cx, &c->life, c->srv->conn_ns) < 0)
+        WEFT_RETURN(&c->f, -EINVAL);
     for (;;) {
         /* A timeout covers one operation, so it is set again before each recv;
          * it fails only on misuse (an operation in flight), never here. */
@@ -46,8 +59,7 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
         c->messages++;
         c->bytes += (uint64_t)c->n;
     }
-    if (c->n == -ETIMEDOUT)
-        atomic_fetch_add_explicit(&c->srv->idled, 1, memory_order_relaxed);
+    count_timeout(c, c->srv->conn_ns ? weft_scope_exit(cx, &c->life) : 0);
     /* EOF, a peer reset, a timeout or a stop are all normal endings here. */
     WEFT_RETURN(&c->f, c->n < 0 ? c->n : 0);
     WEFT_END(&c->f);
@@ -80,7 +92,7 @@ bool echo_conn_admit(struct echo_server *srv, int fd, struct echo_conn *frame,
         fprintf(stderr, "weft-echo: TCP_NODELAY: %s\n", strerror(errno));
 
     *frame = (struct echo_conn){ .srv = srv, .fd = fd, .rx = WEFT_IO_INIT,
-                                 .tx = WEFT_XFER_INIT };
+                                 .tx = WEFT_XFER_INIT, .life = WEFT_SCOPE_INIT };
     *desc = WEFT_TASK(conn_poll, frame);
     desc->drop = conn_drop;
     desc->name = "echo-conn";

@@ -9,8 +9,15 @@
  *             the stop token is cancelled (its accept yields -ECANCELED) or
  *             accept fails for good (it then cancels the token itself).
  *   conn      the echo loop of one connection: reads up to 4 KiB, writes it
- *             all back, until EOF, an error, the idle timeout or the stop
- *             token. Its drop hook closes the socket and gives back the slot.
+ *             all back, until EOF, an error, the idle timeout, the
+ *             connection deadline or the stop token. Its drop hook closes
+ *             the socket and gives back the slot.
+ *
+ * Two limits bound a connection. The idle timeout is per operation: a recv
+ * with no data, or a send the peer does not read, for that long. It cannot
+ * stop a client that trickles a byte just before each timeout ends (a
+ * "slowloris"); the connection deadline can: a deadline scope (weft/scope.h)
+ * opened when the conn task starts bounds every await of its life.
  *
  * Both are bound to srv->stop when spawned, and are cooperative: a
  * cancellation arrives as -ECANCELED at an await and the task returns on its
@@ -32,6 +39,7 @@ struct echo_server {
     int listen_fd;
     unsigned max_conns;
     uint64_t idle_ns;
+    uint64_t conn_ns;           /* a connection's whole life; 0: unbounded */
     weft_token *stop;           /* every task is bound to it */
     atomic_int signo;           /* the signal that stopped us, or 0 */
     atomic_uint open;           /* connections open right now */
@@ -39,6 +47,7 @@ struct echo_server {
     atomic_uint_fast64_t served;    /* connections that got a conn task */
     atomic_uint_fast64_t rejected;  /* closed at once: limit reached */
     atomic_uint_fast64_t idled;     /* closed by the idle timeout */
+    atomic_uint_fast64_t cut;       /* closed by the connection deadline */
     atomic_uint_fast64_t messages;  /* reads echoed back */
     atomic_uint_fast64_t bytes;     /* bytes echoed back */
 };
@@ -50,6 +59,7 @@ struct echo_conn {
     int fd;
     weft_io rx;                 /* the recv in flight */
     weft_xfer tx;               /* the send_all in flight */
+    weft_scope life;            /* srv->conn_ns from the start */
     weft_poll n;                /* result of the last await */
     uint64_t messages, bytes;   /* added to the server's totals at the end */
     char buf[ECHO_BUF_SIZE];    /* in the frame: the kernel writes into it */

@@ -1,11 +1,13 @@
 /*
  * examples/echo/echo.c - weft-echo: a TCP echo server on 127.0.0.1.
  *
- *     weft-echo --port P [--threads N] [--max-conns M] [--idle-ms T]
+ *     weft-echo --port P [--threads N] [--max-conns M] [--idle-ms T] [--conn-ms L]
  *
  * Each connection reads up to 4 KiB and writes it all back, until the peer
  * closes, an error occurs, the connection sits idle for T ms (no data
- * arrives, or the peer stops reading our echo), or the server is stopped.
+ * arrives, or the peer stops reading our echo), it has been open for L ms
+ * (however busy: so a client trickling bytes cannot keep its slot), or the
+ * server is stopped.
  * --port 0 picks a free port; the chosen one is printed first:
  *
  *     listening on 127.0.0.1:<port>
@@ -59,6 +61,7 @@ struct options {
     unsigned threads;           /* 0: one worker per online CPU */
     unsigned max_conns;
     unsigned idle_ms;
+    unsigned conn_ms;
 };
 
 /* ---- the signal watcher -------------------------------------------------- */
@@ -93,13 +96,15 @@ static weft_poll signal_watch_poll(weft_cx *cx, void *frame)
 /* ---- setup and teardown -------------------------------------------------- */
 
 static const char usage[] =
-    "usage: weft-echo --port P [--threads N] [--max-conns M] [--idle-ms T]\n"
+    "usage: weft-echo --port P [--threads N] [--max-conns M] [--idle-ms T] [--conn-ms L]\n"
     "  --port P       TCP port on 127.0.0.1; 0 picks a free one\n"
     "  --threads N    worker threads (default: WEFT_WORKERS, else one per\n"
     "                 online CPU)\n"
     "  --max-conns M  connections served at once; more are closed at once\n"
     "                 (default 1024)\n"
-    "  --idle-ms T    close a connection idle for T ms (default 30000)\n";
+    "  --idle-ms T    close a connection idle for T ms (default 30000)\n"
+    "  --conn-ms L    close a connection L ms after it opened, however busy\n"
+    "                 (default 60000; 0: never)\n";
 
 /* Parses a decimal in [min, max]; false if text is not one. */
 static bool parse_unsigned(const char *text, unsigned min, unsigned max, unsigned *out)
@@ -118,7 +123,7 @@ static bool parse_unsigned(const char *text, unsigned min, unsigned max, unsigne
 static bool parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){ .port = UINT_MAX, .threads = 0, .max_conns = 1024,
-                           .idle_ms = 30000 };
+                           .idle_ms = 30000, .conn_ms = 60000 };
     for (int i = 1; i < argc; i += 2) {
         const char *name = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok;
@@ -130,6 +135,8 @@ static bool parse_options(int argc, char **argv, struct options *o)
             ok = parse_unsigned(value, 1, 1u << 20, &o->max_conns);
         else if (strcmp(name, "--idle-ms") == 0)
             ok = parse_unsigned(value, 1, UINT_MAX, &o->idle_ms);
+        else if (strcmp(name, "--conn-ms") == 0)
+            ok = parse_unsigned(value, 0, UINT_MAX, &o->conn_ms);
         else
             ok = false;
         if (!ok) {
@@ -282,11 +289,13 @@ static void print_summary(struct echo_server *srv, int fds_left)
 {
     int signo = atomic_load(&srv->signo);
     printf("weft-echo: stopped (%s); served %llu connections (%llu rejected at the limit,"
-           " %llu closed idle), echoed %llu messages (%llu bytes); %d fds left open\n",
+           " %llu closed idle, %llu at the connection deadline), echoed %llu messages"
+           " (%llu bytes); %d fds left open\n",
            signo ? strsignal(signo) : "error",
            (unsigned long long)atomic_load(&srv->served),
            (unsigned long long)atomic_load(&srv->rejected),
            (unsigned long long)atomic_load(&srv->idled),
+           (unsigned long long)atomic_load(&srv->cut),
            (unsigned long long)atomic_load(&srv->messages),
            (unsigned long long)atomic_load(&srv->bytes), fds_left);
     fflush(stdout);
@@ -305,6 +314,7 @@ int main(int argc, char **argv)
     struct echo_server srv = {
         .max_conns = opt.max_conns,
         .idle_ns = (uint64_t)opt.idle_ms * 1000000u,
+        .conn_ns = (uint64_t)opt.conn_ms * 1000000u,
         .listen_fd = -1,
         .live = WEFT_WAITGROUP_INIT,
     };

@@ -4,7 +4,8 @@
 Starts weft-echo on a free port and checks, with plain blocking sockets:
 echoes (small, and larger than the server's 4 KiB buffer), the connection
 limit (a connection over it is closed at once; a freed slot is reused), the
-idle timeout, and a clean exit (status 0, a summary line, every fd the server
+idle timeout, the connection deadline (a client trickling bytes, never idle,
+still loses its slot), and a clean exit (status 0, a summary line, every fd the server
 opened closed again) on SIGTERM and SIGINT while connections are still open.
 Needs only loopback. Nothing sleeps to let the server get somewhere: each wait
 is for something the test sees (a line the server prints, a connection
@@ -80,8 +81,8 @@ def stop(proc, sig):
         fail(f"weft-echo did not exit after {sig.name}")
     if proc.returncode != 0:
         fail(f"weft-echo exited with {proc.returncode} after {sig.name}")
-    m = re.search(r"served (\d+) connections \((\d+) rejected at the limit, (\d+) closed idle\), "
-                  r"echoed (\d+) messages \((\d+) bytes\); (-?\d+) fds left open", out)
+    m = re.search(r"served (\d+) connections \((\d+) rejected at the limit, (\d+) closed idle, "
+                  r"(\d+) at the connection deadline\), echoed (\d+) messages \((\d+) bytes\); (-?\d+) fds left open", out)
     if not m:
         fail(f"no summary line in {out!r}")
     print(out.strip())
@@ -135,10 +136,11 @@ def test_echo_limit_sigterm(binary):
             time.sleep(0.05)
 
     # b and c are open and idle in recv: SIGTERM must still end the server.
-    served, rejected, idled, messages, nbytes = stop(proc, signal.SIGTERM)
+    served, rejected, idled, cut, messages, nbytes = stop(proc, signal.SIGTERM)
     expect_closed(b, "open connection at shutdown")
     expect_closed(c, "open connection at shutdown")
-    if served < 3 or rejected < 1 or idled != 0 or messages < 22 or nbytes < len(big):
+    if served < 3 or rejected < 1 or idled != 0 or cut != 0 or messages < 22 \
+            or nbytes < len(big):
         fail("summary counts do not match what was sent")
 
 
@@ -179,7 +181,7 @@ def test_idle_timeout_sigint(binary):
     pinger = Pinger(connect(port))  # echoing without a pause when SIGINT arrives
     pinger.start()
     pinger.warm.wait(WAIT)
-    served, rejected, idled, messages, _ = stop(proc, signal.SIGINT)
+    served, rejected, idled, _, messages, _ = stop(proc, signal.SIGINT)
     pinger.join(WAIT)
     if pinger.is_alive():
         fail("a busy connection was still open after SIGINT")
@@ -188,11 +190,63 @@ def test_idle_timeout_sigint(binary):
         fail("summary counts do not match the idle-timeout run")
 
 
+def trickle_until_closed(s):
+    """Play slowloris on s: one byte at a time, each echoed, far more often
+    than the idle timeout, until the server ends the connection. Returns the
+    bytes echoed. The sleep only paces the trickle."""
+    deadline = time.monotonic() + WAIT
+    echoed = 0
+    while time.monotonic() < deadline:
+        try:
+            s.sendall(b"x")
+            if s.recv(1) != b"x":
+                return echoed
+        except (ConnectionError, socket.timeout):
+            return echoed
+        echoed += 1
+        time.sleep(0.02)
+    fail("a trickling client kept its slot past the connection deadline")
+
+
+def test_connection_deadline(binary):
+    # The idle timeout (a minute) cannot end these connections during the
+    # test; only the 300 ms connection deadline can. Both slots are taken by
+    # trickling clients; once the deadline has cut them, a normal client is
+    # served again.
+    proc, port = start(binary, "--threads", "2", "--max-conns", "2",
+                       "--idle-ms", "60000", "--conn-ms", "300")
+    baseline = open_fds(proc)
+    slow = [connect(port), connect(port)]
+    for s in slow:
+        trickle_until_closed(s)
+        s.close()
+    wait_fds(proc, baseline, "after the connection deadline")  # both sockets closed
+    # A slot is given back just after its socket is closed, and a client
+    # stalled for 300 ms is cut too: retry until one echo goes through.
+    deadline = time.monotonic() + WAIT
+    while True:
+        c = connect(port)
+        try:
+            echo(c, b"served after the slowloris clients were cut")
+            c.close()
+            break
+        except (SystemExit, ConnectionError):
+            c.close()
+            if time.monotonic() > deadline:
+                fail("no slot came back after the connection deadline")
+            time.sleep(0.05)
+    served, rejected, idled, cut, _, _ = stop(proc, signal.SIGTERM)
+    if served < 3 or idled != 0 or cut < 2:
+        fail(f"summary counts do not match the deadline run: served {served}, "
+             f"rejected {rejected}, idled {idled}, cut {cut}")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: echo_test.py WEFT_ECHO")
     test_echo_limit_sigterm(sys.argv[1])
     test_idle_timeout_sigint(sys.argv[1])
+    test_connection_deadline(sys.argv[1])
     print("echo_test: ok")
 
 

@@ -37,7 +37,8 @@
  * it cannot finish, otherwise its result, which by convention is >= 0 on success
  * and a negative errno on failure. Every await is a cancellation point: when a
  * cancellation request is pending and no shield holds it, the await yields
- * -ECANCELED (docs/cancellation.md has the whole model) - except an await
+ * -ECANCELED (docs/cancellation.md has the whole model), and inside an expired
+ * deadline scope (weft/scope.h) it yields -ETIMEDOUT - except an await
  * of a release operation (weft_close, or any expression wrapped in
  * WEFT_RELEASE): that one is always performed and yields its real result,
  * and the cancellation is delivered at the next await instead.
@@ -152,10 +153,12 @@ WEFT_EXTERN weft_poll weft_pending(weft_cx *cx);
 WEFT_EXTERN bool weft_cx_cancel_requested(weft_cx *cx);
 
 /*
- * True when an await would deliver a cancellation now (requested, no shield).
- * A leaf built from several operations in turn (a send-all loop) checks it
- * before starting the next one and yields -ECANCELED instead: its withdrawal
- * only reaches the operation in flight, not the ones it has yet to start.
+ * True when an await would deliver a cancellation now (requested, no shield),
+ * or the expiry of a deadline scope. A leaf built from several operations in
+ * turn (a send-all loop) checks it before starting the next one and yields
+ * -ECANCELED instead (the await turns that into -ETIMEDOUT for an expiry):
+ * its withdrawal only reaches the operation in flight, not the ones it has
+ * yet to start.
  */
 WEFT_EXTERN bool weft_cx_cancel_due(weft_cx *cx);
 
@@ -187,9 +190,20 @@ static inline weft_release weft__release(weft_poll r)
 /* ---- Internals the macros expand to (not API) ---------------------------- */
 
 #define WEFT__STATE_CANCEL_REQUESTED ((uint64_t)1 << 5)
+#define WEFT__STATE_SCOPE_EXPIRED ((uint64_t)1 << 31)
 #define WEFT__RESUME_DONE UINT32_MAX
 
-enum { WEFT__AWAIT_POLL, WEFT__AWAIT_CANCELLED, WEFT__AWAIT_SUSPEND };
+/* What the slow path of an await says: poll the leaf, yield the withdrawal's
+ * error without polling, or suspend; TIMEDOUT marks a scope's expiry, whose
+ * error is -ETIMEDOUT. A leaf polled under TIMEDOUT that yields -ECANCELED
+ * asks weft__timeout_result whether that was the expiry (a withdrawal that
+ * settled, a compound leaf that stopped) or its own real result. */
+enum {
+    WEFT__AWAIT_POLL = 0,
+    WEFT__AWAIT_CANCELLED = 1,
+    WEFT__AWAIT_SUSPEND = 2,
+    WEFT__AWAIT_TIMEDOUT = 4,
+};
 
 /* The first member of the runtime's cx; read inline on every await. */
 struct weft__cx_head {
@@ -199,6 +213,7 @@ struct weft__cx_head {
 };
 
 WEFT_EXTERN int weft__cancel_at_await(weft_cx *cx, const weft_site *site);
+WEFT_EXTERN weft_poll weft__timeout_result(weft_cx *cx);
 WEFT_EXTERN weft_poll weft__yield_now(weft_cx *cx);
 WEFT_EXTERN weft_poll weft__frame_end(weft_frame *f);
 WEFT_EXTERN weft_poll weft__resume_lost(weft_frame *f, const char *file, int line);
@@ -208,7 +223,8 @@ static inline bool weft__cancel_flagged(weft_cx *cx)
     /* Relaxed: the requester's release pairs with the acquire in the slow path. */
     const struct weft__cx_head *h = (const struct weft__cx_head *)cx;
     return __builtin_expect((__atomic_load_n(h->state, __ATOMIC_RELAXED)
-                             & WEFT__STATE_CANCEL_REQUESTED) != 0, 0);
+                             & (WEFT__STATE_CANCEL_REQUESTED | WEFT__STATE_SCOPE_EXPIRED)) != 0,
+                            0);
 }
 
 static inline void weft__await_done(weft_cx *cx)
@@ -295,11 +311,14 @@ static inline weft_poll weft__release_value(weft_release r) { return r.weft_valu
             ? weft__cancel_at_await(cx, &weft__site_) : WEFT__AWAIT_POLL;     \
         if (weft__c_ == WEFT__AWAIT_SUSPEND)                                  \
             return WEFT_PENDING;                                              \
-        if (weft__c_ == WEFT__AWAIT_POLL                                      \
+        if (!(weft__c_ & WEFT__AWAIT_CANCELLED)                               \
             && (weft__r_ = WEFT__VALUE(expr)) == WEFT_PENDING) {              \
             weft__suspended_at(cx, &weft__site_);                             \
             return WEFT_PENDING;                                              \
         }                                                                     \
+        if ((weft__c_ & WEFT__AWAIT_TIMEDOUT) && weft__r_ == -ECANCELED)      \
+            weft__r_ = (weft__c_ & WEFT__AWAIT_CANCELLED) ? -ETIMEDOUT        \
+                       : weft__timeout_result(cx);                            \
         weft__await_done(cx);                                                 \
         if (WEFT__IS_RELEASE(expr))                                           \
             weft_shield_exit(cx);                                             \

@@ -12,6 +12,7 @@
 #include "weft/task.h"
 #include "weft/runtime.h"
 #include "weft/time.h"
+#include "weft/scope.h"
 #include "weft/blocking.h"
 #include "weft/io.h"
 #include "weft/stream.h"

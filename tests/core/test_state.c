@@ -38,6 +38,35 @@ Test(state, bits_are_distinct_and_below_refcount)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+Test(state, scope_bit_sits_between_the_shard_and_the_refcount)
+{
+    cr_assert_eq(WEFT__SCOPE_EXPIRED, WEFT__STATE_SCOPE_EXPIRED);
+    cr_assert_eq(WEFT__SCOPE_EXPIRED & (WEFT__FLAG_MASK | WEFT__SHARD_MASK), 0);
+    cr_assert_lt(WEFT__SCOPE_EXPIRED, WEFT__REF_ONE);
+    /* Every shard of the largest runtime (4096 workers and the outside one). */
+    cr_assert_geq(WEFT__SHARD_MASK >> WEFT__SHARD_SHIFT, 4096);
+    set(WEFT__SCOPE_EXPIRED | R(1));
+    weft__state_set_shard(&st, 4096);
+    cr_assert_eq(weft__state_shard(get()), 4096);
+    cr_assert(get() & WEFT__SCOPE_EXPIRED, "recording the shard kept the scope bit");
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(state, transitions_keep_the_scope_bit)
+{
+    set(WEFT__NOTIFIED | WEFT__SCOPE_EXPIRED | R(3));
+    cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_OK);
+    cr_assert_eq(weft__state_to_idle(&st), WEFT__IDLE_OK);
+    cr_assert(get() & WEFT__SCOPE_EXPIRED);
+    cr_assert_eq(weft__state_request_cancel(&st, WEFT_CANCEL_ABORT), WEFT__CANCEL_SUBMIT);
+    cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_CANCELLED);
+    weft__state_to_complete(&st);
+    cr_assert(get() & WEFT__SCOPE_EXPIRED);
+    cr_assert_eq(flags() & (WEFT__COMPLETE | WEFT__CANCEL_REQUESTED),
+                 WEFT__COMPLETE | WEFT__CANCEL_REQUESTED);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
 Test(state, initial)
 {
     uint64_t s = weft__state_initial(true, false, 0);
