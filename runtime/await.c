@@ -42,8 +42,7 @@ bool weft_cx_coop(weft_cx *cx)
         cx->budget--;
         return true;
     }
-    cx->yielded = true;
-    weft__task_wake_by_ref(cx->task);   /* running: requeued after this poll */
+    cx->yielded = true;         /* requeued after this poll (harness.c, go_idle) */
     return false;
 }
 
@@ -77,8 +76,7 @@ weft_poll weft__yield_now(weft_cx *cx)
     if (t->leaf == &yield_marker)
         return 0;   /* resumed after the yield */
     weft_cx_suspend(cx, (void *)&yield_marker, nothing_to_withdraw);
-    cx->yielded = true;
-    weft__task_wake_by_ref(t);  /* running: requeued at the back after this poll */
+    cx->yielded = true;         /* requeued at the back after this poll (go_idle) */
     return WEFT_PENDING;
 }
 

@@ -78,12 +78,12 @@ static bool must_tear_down(weft__task *t)
  * queue (weft__schedule_yielded). */
 static void go_idle(weft__task *t, bool yielded)
 {
-    if (weft__state_to_idle(&t->state) != WEFT__IDLE_NOTIFIED)
-        return;
-    if (yielded)
+    if (yielded) {
+        weft__state_to_requeued(&t->state);
         weft__schedule_yielded(t);
-    else
+    } else if (weft__state_to_idle(&t->state) == WEFT__IDLE_NOTIFIED) {
         weft__schedule(t, true);
+    }
 }
 
 static void tear_down(weft_worker *w, weft__task *t)

@@ -62,6 +62,16 @@ weft__idle_outcome weft__state_to_idle(weft__state *s)
     return (cur & WEFT__NOTIFIED) ? WEFT__IDLE_NOTIFIED : WEFT__IDLE_OK;
 }
 
+void weft__state_to_requeued(weft__state *s)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    do {
+        assert(cur & WEFT__RUNNING);
+        next = (cur & ~WEFT__RUNNING) | WEFT__NOTIFIED;
+    } while (!atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+}
+
 uint64_t weft__state_to_complete(weft__state *s)
 {
     uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;

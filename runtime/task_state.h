@@ -145,6 +145,12 @@ typedef enum {
 } weft__idle_outcome;
 weft__idle_outcome weft__state_to_idle(weft__state *s);
 
+/* RUNNING -> NOTIFIED for a task that gave its worker back (a yield, or no
+ * budget left): the running reference becomes the notified one, so the
+ * caller requeues it. One CAS where a wake during the poll and then
+ * weft__state_to_idle would take two. */
+void weft__state_to_requeued(weft__state *s);
+
 /* RUNNING -> COMPLETE (clears NOTIFIED). Returns the word before. */
 uint64_t weft__state_to_complete(weft__state *s);
 

@@ -33,9 +33,13 @@
  *      yielded list, not the local queue, until the worker finds nothing else
  *      to run; then the worker reaps its ring, fires its due timers, takes a
  *      batch from the inject queue, and only then requeues the yielded tasks
- *      behind all that. Otherwise tasks that yield in a loop keep the local
- *      queue full, and a task woken from another thread (the inject queue)
- *      or by I/O waits up to global_queue_interval polls of theirs.
+ *      behind all that, as many as the local queue has room for (the rest
+ *      keep their turn in the list). Otherwise tasks that yield in a loop
+ *      keep the local queue full, and a task woken from another thread (the
+ *      inject queue) or by I/O waits up to global_queue_interval polls of
+ *      theirs. A yield costs one CAS on the task's state (RUNNING to
+ *      NOTIFIED after the poll), not a wake during the poll and then a
+ *      transition to idle.
  */
 #include "runtime/worker.h"
 
@@ -195,16 +199,24 @@ static weft__task *next_task(weft_worker *w)
  * yielded. */
 static weft__task *after_yields(weft_worker *w, enum weft__tick what)
 {
-    weft__task *t = w->yielded_head;
-    if (!t)
+    if (!w->yielded_head)
         return NULL;
-    w->yielded_head = w->yielded_tail = NULL;
     weft__driver_tick(&w->driver, what);
     weft__task *first = pull_inject(w);
-    for (weft__task *next; t; t = next) {
-        next = t->queue_next;
+    /* Only what fits: pushing more would overflow half the queue to the
+     * inject queue, under its lock, only for this worker to pull it back.
+     * The rest keeps its turn at the head of the list, for the next time
+     * the queue runs dry. */
+    uint32_t room = WEFT__LOCAL_CAPACITY - weft__local_len(&w->queue);
+    weft__task *t = w->yielded_head;
+    for (; t && room > 0; room--) {
+        weft__task *next = t->queue_next;
         push_back(w, t);
+        t = next;
     }
+    w->yielded_head = t;
+    if (!t)
+        w->yielded_tail = NULL;
     weft__notify_parked(w->rt);     /* the requeued tasks can be stolen */
     return first ? first : next_task(w);
 }
