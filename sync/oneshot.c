@@ -1,44 +1,64 @@
 /*
  * sync/oneshot.c - the oneshot channel: one value, one sender, one receiver.
  *
- * The shared object is one allocation with a lock (sync/lock.h) guarding the
- * rest. The value is stored in the object, never in the receiver's leaf, so a
- * withdrawn receive cannot lose it.
+ * The shared object is one allocation: a state word, the value, the
+ * receiver's waker and a flag only the receiver touches. There is no lock: a
+ * round trip (receiver waits, sender sends, receiver takes, receiver drops)
+ * costs five read-modify-writes on the object's line instead of a lock and an
+ * unlock per step. The value is stored in the object, never in the receiver's
+ * leaf, so a withdrawn receive cannot lose it.
  *
- * Invariants:
- *   1. VALUE is set by a successful send and cleared by the receive that takes
- *      it (or by the receiver's drop, which discards it).
- *   2. TX_DONE is set once the sender has sent or dropped; after that nothing
- *      is ever sent. RX_CLOSED is set by the receiver's close or drop; after
- *      that a send fails. RX_GONE is set by the receiver's drop.
- *   3. rx_waker is set only while the receiver waits with neither VALUE nor
- *      TX_DONE; the sender takes it when it sends or drops, and wakes it after
- *      unlocking.
- *   4. The object is freed by whichever side sets the last of TX_DONE and
- *      RX_GONE, after unlocking.
+ * State bits:
+ *   VALUE      a value was sent (set once, with TX_DONE; never cleared: the
+ *              receiver's `taken` says whether it was received)
+ *   TX_DONE    the sender has sent or dropped; nothing is ever sent after it
+ *   TX_GONE    the sender will not touch the object again
+ *   RX_CLOSED  the receiver closed or dropped; a send after it fails
+ *   RX_GONE    the receiver dropped; it will not touch the object again
+ *   RX_WAKER   the receiver published its waker in rx_waker (left set after
+ *              the sender, past TX_DONE, took it)
+ *
+ * Rules for rx_waker (who may touch it), as for a task's join waker:
+ *   1. While RX_WAKER is clear, only the receiver writes rx_waker. It claims
+ *      the empty field with a CAS, so a second receive that races the first
+ *      one (a misuse) gets -EBUSY instead of a torn waker.
+ *   2. The receiver sets RX_WAKER (CAS) only after writing rx_waker, and only
+ *      while TX_DONE is clear.
+ *   3. While RX_WAKER is set and TX_DONE clear, nobody writes rx_waker; the
+ *      receiver may clear RX_WAKER (CAS requiring TX_DONE clear) to take its
+ *      waker back (a withdrawal, a drop).
+ *   4. The sender sets TX_DONE; if RX_WAKER was set in that transition, the
+ *      field is the sender's: it takes the waker, then sets TX_GONE, then
+ *      wakes. A sender that found no waker sets TX_GONE in the same CAS.
+ *   5. VALUE and the value are published by the sender's release CAS and read
+ *      by the receiver after an acquire load that saw VALUE.
+ *   6. The object is freed by whichever side sets the last of TX_GONE and
+ *      RX_GONE. TX_GONE, not TX_DONE, because a sender that found a waker
+ *      still reads the field after TX_DONE.
  */
 #include <errno.h>
+#include <stdatomic.h>
 
 #include "runtime/alloc.h"
 #include "runtime/waker.h"
 #include "runtime/worker.h"
 #include "sync/inspect.h"
-#include "sync/lock.h"
-#include "sync/waitq.h"
 #include "weft/sync.h"
 
 enum {
     VALUE = 1u << 0,
     TX_DONE = 1u << 1,
-    RX_CLOSED = 1u << 2,
-    RX_GONE = 1u << 3,
+    TX_GONE = 1u << 2,
+    RX_CLOSED = 1u << 3,
+    RX_GONE = 1u << 4,
+    RX_WAKER = 1u << 5,
 };
 
 struct weft__oneshot {
-    uint32_t lock;
-    uint32_t flags;
+    _Atomic uint32_t state;
+    bool taken;                     /* the receiver's alone: it took the value */
     uint64_t value;
-    weft_waker rx_waker;
+    _Atomic uintptr_t rx_waker;     /* weft_waker bits; rules 1-4 */
 };
 typedef struct weft__oneshot weft__oneshot;
 
@@ -54,15 +74,18 @@ int weft_oneshot_new(weft_oneshot_tx *tx, weft_oneshot_rx *rx)
     return 0;
 }
 
-/* Unlock, run the deferred wakes, and free the object if this side was the
- * last (rule 4). */
-static void unlock_and_settle(weft__oneshot *o, weft__deferred *d)
+static void free_oneshot(weft__oneshot *o)
 {
-    bool free_it = (o->flags & (TX_DONE | RX_GONE)) == (TX_DONE | RX_GONE);
-    weft__unlock(&o->lock);
-    weft__deferred_run(d);
-    if (free_it)
-        weft__free(o, sizeof *o);
+    weft__free(o, sizeof *o);
+}
+
+/* Take the receiver's waker out of the field (rules 3 and 4: the caller
+ * owns it now). */
+static weft_waker take_rx_waker(weft__oneshot *o)
+{
+    uintptr_t bits = atomic_load_explicit(&o->rx_waker, memory_order_relaxed);
+    atomic_store_explicit(&o->rx_waker, 0, memory_order_relaxed);
+    return (weft_waker){ .weft_bits = bits };
 }
 
 /* The sender's end, with or without a value. Empties the handle. */
@@ -72,19 +95,30 @@ static int sender_done(weft_oneshot_tx *tx, bool with_value, uint64_t value)
     if (!o)
         return -EINVAL;
     tx->weft_chan = NULL;
-    weft__deferred d = WEFT__DEFERRED_INIT;
-    int r = 0;
-    weft__lock(&o->lock);
-    if (with_value && (o->flags & RX_CLOSED)) {
-        r = -EPIPE;     /* not delivered: the value stays the caller's */
-    } else if (with_value) {
-        o->value = value;
-        o->flags |= VALUE;
+    if (with_value)
+        o->value = value;       /* unread until VALUE is published (rule 5) */
+    uint32_t s = atomic_load_explicit(&o->state, memory_order_relaxed);
+    uint32_t next;
+    int r;
+    do {
+        r = with_value && (s & RX_CLOSED) ? -EPIPE : 0;     /* -EPIPE: still the caller's */
+        next = s | TX_DONE | (with_value && r == 0 ? VALUE : 0);
+        if (!(s & RX_WAKER))
+            next |= TX_GONE;    /* rule 4: no waker to take */
+    /* Release: publishes the value; acquire: the receiver's waker (rule 2). */
+    } while (!atomic_compare_exchange_weak_explicit(&o->state, &s, next, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if (next & TX_GONE) {
+        if (s & RX_GONE)
+            free_oneshot(o);    /* rule 6 */
+        return r;
     }
-    o->flags |= TX_DONE;
-    weft__defer_wake(&d, o->rx_waker);     /* rule 3 */
-    o->rx_waker.weft_bits = 0;
-    unlock_and_settle(o, &d);
+    weft_waker w = take_rx_waker(o);
+    /* Release: the field is left empty before the receiver may free it. */
+    uint32_t prev = atomic_fetch_or_explicit(&o->state, TX_GONE, memory_order_acq_rel);
+    if (prev & RX_GONE)
+        free_oneshot(o);
+    weft_waker_wake(&w);
     return r;
 }
 
@@ -103,22 +137,70 @@ bool weft_oneshot_tx_is_closed(const weft_oneshot_tx *tx)
     weft__oneshot *o = tx ? tx->weft_chan : NULL;
     if (!o)
         return true;
-    weft__lock(&o->lock);
-    bool closed = o->flags & RX_CLOSED;
-    weft__unlock(&o->lock);
-    return closed;
+    return atomic_load_explicit(&o->state, memory_order_relaxed) & RX_CLOSED;
 }
 
-/* What a receive finds, lock held: 0 with the value taken, -EPIPE at the end,
- * or 1 when it has to wait. */
-static int take_locked(weft__oneshot *o, uint64_t *out)
+/* What a receive finds in state `s` (loaded with acquire): 0 with the value
+ * taken, -EPIPE at the end, or 1 when it has to wait. */
+static int take(weft__oneshot *o, uint32_t s, uint64_t *out)
 {
-    if (o->flags & VALUE) {
+    if ((s & VALUE) && !o->taken) {
         *out = o->value;
-        o->flags &= ~(uint32_t)VALUE;
+        o->taken = true;
         return 0;
     }
-    return (o->flags & (TX_DONE | RX_CLOSED)) ? -EPIPE : 1;
+    return (s & (TX_DONE | RX_CLOSED)) ? -EPIPE : 1;
+}
+
+static uint32_t load_state(weft__oneshot *o)
+{
+    /* Acquire: pairs with the sender's release CAS (rule 5). */
+    return atomic_load_explicit(&o->state, memory_order_acquire);
+}
+
+enum install_outcome {
+    INSTALL_WAITING,    /* RX_WAKER set: the sender will wake w */
+    INSTALL_DECIDED,    /* the sender finished first; w is the caller's again */
+    INSTALL_BUSY,       /* another receive holds the field (rule 1) */
+};
+
+/* Publish the receiver's waker w (rules 1 and 2). */
+static enum install_outcome install_rx_waker(weft__oneshot *o, weft_waker w)
+{
+    uintptr_t empty = 0;
+    if (!atomic_compare_exchange_strong_explicit(&o->rx_waker, &empty, w.weft_bits,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return INSTALL_BUSY;
+    uint32_t s = atomic_load_explicit(&o->state, memory_order_relaxed);
+    do {
+        if (s & TX_DONE) {
+            atomic_store_explicit(&o->rx_waker, 0, memory_order_relaxed);
+            return INSTALL_DECIDED;
+        }
+    /* Release: the field's write before the bit the sender acts on. */
+    } while (!atomic_compare_exchange_weak_explicit(&o->state, &s, s | RX_WAKER,
+                                                    memory_order_release, memory_order_relaxed));
+    return INSTALL_WAITING;
+}
+
+/* Take the receiver's waker back while the sender has not finished (rule
+ * 3), also setting `also`. Returns the state before, and in *w the waker
+ * taken back (none when RX_WAKER was clear or TX_DONE already set). */
+static uint32_t reclaim_rx_waker(weft__oneshot *o, uint32_t also, weft_waker *w)
+{
+    uint32_t s = atomic_load_explicit(&o->state, memory_order_relaxed);
+    uint32_t next;
+    do {
+        next = s | also;
+        if (!(s & TX_DONE))
+            next &= ~(uint32_t)RX_WAKER;
+    /* Acquire: a value or a TX_GONE seen here is complete (rules 5, 6). */
+    } while (!atomic_compare_exchange_weak_explicit(&o->state, &s, next, memory_order_acq_rel,
+                                                    memory_order_acquire));
+    *w = (weft_waker){ 0 };
+    if ((s & RX_WAKER) && !(s & TX_DONE))
+        *w = take_rx_waker(o);
+    return s;
 }
 
 static weft_withdraw recv_withdraw(weft_cx *cx, void *leaf)
@@ -126,17 +208,15 @@ static weft_withdraw recv_withdraw(weft_cx *cx, void *leaf)
     weft__oneshot *o = ((weft_oneshot_rx *)leaf)->weft_chan;
     if (!o)
         return WEFT_WITHDRAWN;
-    weft__deferred d = WEFT__DEFERRED_INIT;
-    weft__lock(&o->lock);
-    if (weft_waker_will_wake(&o->rx_waker, cx)) {
-        weft__defer_drop(&d, o->rx_waker);
-        o->rx_waker.weft_bits = 0;
+    weft_waker w = { atomic_load_explicit(&o->rx_waker, memory_order_relaxed) };
+    uint32_t s = load_state(o);
+    if ((s & RX_WAKER) && !(s & TX_DONE) && weft_waker_will_wake(&w, cx)) {
+        s = reclaim_rx_waker(o, 0, &w);
+        weft_waker_drop(&w);
     }
     /* Nothing is taken here: if the value (or the end) came, the re-poll
      * returns it; a torn-down task leaves the value in the channel. */
-    bool decided = o->flags & (VALUE | TX_DONE | RX_CLOSED);
-    unlock_and_settle(o, &d);
-    return decided ? WEFT_WITHDRAW_RACED : WEFT_WITHDRAWN;
+    return (s & (VALUE | TX_DONE | RX_CLOSED)) ? WEFT_WITHDRAW_RACED : WEFT_WITHDRAWN;
 }
 
 weft_poll weft_oneshot_recv(weft_cx *cx, weft_oneshot_rx *rx, uint64_t *out)
@@ -144,37 +224,35 @@ weft_poll weft_oneshot_recv(weft_cx *cx, weft_oneshot_rx *rx, uint64_t *out)
     if (!cx || !rx || !rx->weft_chan || !out)
         return -EINVAL;
     weft__oneshot *o = rx->weft_chan;
-    weft__deferred d = WEFT__DEFERRED_INIT;
-    weft_poll r = WEFT_PENDING;
-    bool suspend = false;
-    weft__lock(&o->lock);
-    if (o->flags & VALUE) {
-        /* Out of budget: take nothing; the task is requeued. */
-        if (weft_cx_coop(cx))
-            r = take_locked(o, out);
-    } else if (o->flags & (TX_DONE | RX_CLOSED)) {
-        r = -EPIPE;
-    } else if (o->rx_waker.weft_bits && !weft_waker_will_wake(&o->rx_waker, cx)) {
-        r = -EBUSY;     /* another receive is already waiting */
-    } else {
-        if (!o->rx_waker.weft_bits)
-            o->rx_waker = weft_cx_waker(cx);
-        suspend = true;
+    for (;;) {
+        uint32_t s = load_state(o);
+        if ((s & VALUE) && !o->taken)   /* out of budget: take nothing; requeued */
+            return weft_cx_coop(cx) ? take(o, s, out) : WEFT_PENDING;
+        if (s & (TX_DONE | RX_CLOSED))
+            return -EPIPE;
+        weft_waker held = { atomic_load_explicit(&o->rx_waker, memory_order_relaxed) };
+        if (held.weft_bits) {
+            if (!weft_waker_will_wake(&held, cx))
+                return -EBUSY;  /* another receive is already waiting */
+            break;              /* a re-poll while waiting: the waker stays */
+        }
+        weft_waker mine = weft_cx_waker(cx);
+        enum install_outcome io = install_rx_waker(o, mine);
+        if (io == INSTALL_WAITING)
+            break;
+        weft_waker_drop(&mine);
+        if (io == INSTALL_BUSY)
+            return -EBUSY;
     }
-    unlock_and_settle(o, &d);
-    if (suspend)
-        weft_cx_suspend(cx, rx, recv_withdraw);
-    return r;
+    weft_cx_suspend(cx, rx, recv_withdraw);
+    return WEFT_PENDING;
 }
 
 int weft_oneshot_try_recv(weft_oneshot_rx *rx, uint64_t *out)
 {
     if (!rx || !rx->weft_chan || !out)
         return -EINVAL;
-    weft__oneshot *o = rx->weft_chan;
-    weft__lock(&o->lock);
-    int r = take_locked(o, out);
-    weft__unlock(&o->lock);
+    int r = take(rx->weft_chan, load_state(rx->weft_chan), out);
     return r == 1 ? -EAGAIN : r;
 }
 
@@ -185,33 +263,28 @@ int weft_oneshot_recv_blocking(weft_oneshot_rx *rx, uint64_t *out)
     if (weft__current_worker)
         return -EDEADLK;
     weft__oneshot *o = rx->weft_chan;
-    weft__thread_waiter tw;
-    weft__lock(&o->lock);
-    int r = take_locked(o, out);
-    if (r == 1 && o->rx_waker.weft_bits)
-        r = -EBUSY;
-    else if (r == 1)
-        o->rx_waker = weft__waker_for_thread(&tw);
-    weft__unlock(&o->lock);
-    if (r != 1)
-        return r;
-    /* Only the sender's send or drop takes the waker (rule 3), and after that
-     * the answer is final. */
-    weft__thread_waiter_wait(&tw, 0);
-    weft__lock(&o->lock);
-    r = take_locked(o, out);
-    weft__unlock(&o->lock);
-    return r;
+    for (;;) {
+        int r = take(o, load_state(o), out);
+        if (r != 1)
+            return r;
+        weft__thread_waiter tw;
+        enum install_outcome io = install_rx_waker(o, weft__waker_for_thread(&tw));
+        if (io == INSTALL_BUSY)
+            return -EBUSY;
+        if (io == INSTALL_WAITING) {
+            /* Only the sender takes the waker (rule 4), after TX_DONE: the
+             * answer is final once it wakes this thread. */
+            weft__thread_waiter_wait(&tw, 0);
+            return take(o, load_state(o), out);
+        }
+    }
 }
 
 int weft_oneshot_rx_close(weft_oneshot_rx *rx)
 {
     if (!rx || !rx->weft_chan)
         return -EINVAL;
-    weft__oneshot *o = rx->weft_chan;
-    weft__lock(&o->lock);
-    o->flags |= RX_CLOSED;
-    weft__unlock(&o->lock);
+    atomic_fetch_or_explicit(&rx->weft_chan->state, RX_CLOSED, memory_order_relaxed);
     return 0;
 }
 
@@ -221,21 +294,19 @@ int weft_oneshot_rx_drop(weft_oneshot_rx *rx)
     if (!o)
         return -EINVAL;
     rx->weft_chan = NULL;
-    weft__deferred d = WEFT__DEFERRED_INIT;
-    weft__lock(&o->lock);
-    int discarded = (o->flags & VALUE) ? 1 : 0;
-    o->flags = (o->flags & ~(uint32_t)VALUE) | RX_CLOSED | RX_GONE;
-    weft__defer_drop(&d, o->rx_waker);     /* none unless misused */
-    o->rx_waker.weft_bits = 0;
-    unlock_and_settle(o, &d);
-    return discarded;
+    bool taken = o->taken;
+    weft_waker w;
+    uint32_t s = reclaim_rx_waker(o, RX_CLOSED | RX_GONE, &w);
+    weft_waker_drop(&w);        /* none unless misused */
+    if (s & TX_GONE)
+        free_oneshot(o);        /* rule 6 */
+    return (s & VALUE) && !taken ? 1 : 0;
 }
 
+/* A receive is waiting: its waker is published and the sender has not taken
+ * it. RX_WAKER itself stays set after the sender takes the waker. */
 bool weft__oneshot_rx_waiting(const weft_oneshot_rx *rx)
 {
-    weft__oneshot *o = rx->weft_chan;
-    weft__lock(&o->lock);
-    bool waiting = o->rx_waker.weft_bits != 0;
-    weft__unlock(&o->lock);
-    return waiting;
+    uint32_t s = atomic_load_explicit(&rx->weft_chan->state, memory_order_acquire);
+    return (s & RX_WAKER) && !(s & TX_DONE);
 }

@@ -17,6 +17,12 @@
  *      sender through a bounded channel; a server replies; clients are
  *      aborted at random while sending or awaiting the reply. Every reply
  *      the server delivered is received or reported discarded.
+ *   4. oneshot between threads: a sending thread sends or drops at a random
+ *      moment while a receiving thread blocks, polls, closes or drops at
+ *      another, so each end's last step races the other's (who frees the
+ *      channel, who takes the waker). Every round checks that a delivered
+ *      value was received or discarded exactly once and a refused or never
+ *      sent one was neither.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -471,6 +477,97 @@ static void run_request_reply_phase(weft_runtime *rt, unsigned scale)
            (unsigned long)discarded, (unsigned long)refused, atomic_load(&chaos.aborted));
 }
 
+/* ---- phase 4: oneshot between threads --------------------------------------------- */
+
+enum rx_move { RX_BLOCK, RX_POLL, RX_CLOSE, RX_DROP, RX_MOVES };
+
+struct oneshot_round {
+    pthread_barrier_t start, end;
+    weft_oneshot_tx tx;
+    weft_oneshot_rx rx;
+    unsigned rounds;
+    uint64_t seed;
+    int send_rc;                /* 0 delivered, -EPIPE refused, 1 dropped unsent */
+    bool received, discarded;
+};
+
+static void *oneshot_sender(void *arg)
+{
+    struct oneshot_round *r = arg;
+    rng_state = mix(r->seed) | 1;
+    for (unsigned i = 0; i < r->rounds; i++) {
+        pthread_barrier_wait(&r->start);
+        pause_us(20);
+        if (rng() % 4) {
+            r->send_rc = weft_oneshot_send(&r->tx, i);
+            CHECK(r->send_rc == 0 || r->send_rc == -EPIPE, "send: %d", r->send_rc);
+        } else {
+            CHECK(weft_oneshot_tx_drop(&r->tx) == 0, "tx_drop");
+            r->send_rc = 1;
+        }
+        pthread_barrier_wait(&r->end);
+    }
+    return NULL;
+}
+
+/* The receiver's move for round i; leaves r->rx dropped. */
+static void oneshot_receive(struct oneshot_round *r, unsigned i)
+{
+    uint64_t v = UINT64_MAX;
+    int rc = 1;
+    pause_us(20);
+    switch (rng() % RX_MOVES) {
+    case RX_BLOCK:
+        rc = weft_oneshot_recv_blocking(&r->rx, &v);
+        break;
+    case RX_POLL:
+        while ((rc = weft_oneshot_try_recv(&r->rx, &v)) == -EAGAIN)
+            sched_yield();
+        break;
+    case RX_CLOSE:
+        CHECK(weft_oneshot_rx_close(&r->rx) == 0, "rx_close");
+        rc = weft_oneshot_try_recv(&r->rx, &v);
+        break;
+    default:
+        break;                  /* RX_DROP: give up at once */
+    }
+    CHECK(rc == 1 || rc == 0 || rc == -EPIPE || rc == -EAGAIN, "receive: %d", rc);
+    if (rc == 0)
+        CHECK(v == i, "round %u received %lu", i, (unsigned long)v);
+    r->received = rc == 0;
+    r->discarded = weft_oneshot_rx_drop(&r->rx) == 1;
+}
+
+static void run_oneshot_thread_phase(unsigned scale)
+{
+    struct oneshot_round r = { .rounds = 3000u * scale, .seed = rng() };
+    pthread_barrier_init(&r.start, NULL, 2);
+    pthread_barrier_init(&r.end, NULL, 2);
+    pthread_t th;
+    pthread_create(&th, NULL, oneshot_sender, &r);
+    unsigned delivered = 0, refused = 0, dropped = 0;
+    for (unsigned i = 0; i < r.rounds; i++) {
+        CHECK(weft_oneshot_new(&r.tx, &r.rx) == 0, "oneshot_new");
+        pthread_barrier_wait(&r.start);
+        oneshot_receive(&r, i);
+        pthread_barrier_wait(&r.end);
+        if (r.send_rc == 0) {
+            delivered++;
+            CHECK(r.received != r.discarded, "round %u: a delivered value was %s", i,
+                  r.received ? "received and discarded" : "lost");
+        } else {
+            refused += r.send_rc < 0;
+            dropped += r.send_rc == 1;
+            CHECK(!r.received && !r.discarded, "round %u: an undelivered value surfaced", i);
+        }
+    }
+    pthread_join(th, NULL);
+    pthread_barrier_destroy(&r.start);
+    pthread_barrier_destroy(&r.end);
+    printf("oneshot threads: %u rounds, %u delivered, %u refused, %u dropped unsent\n",
+           r.rounds, delivered, refused, dropped);
+}
+
 int main(int argc, char **argv)
 {
     unsigned scale = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
@@ -491,6 +588,7 @@ int main(int argc, char **argv)
     run_channel_phase(rt, false, scale);
     run_request_reply_phase(rt, scale);
     weft_runtime_free(rt);
+    run_oneshot_thread_phase(scale);
     if (failures) {
         fprintf(stderr, "stress-sync-channels: %d failures (seed %lu)\n", failures,
                 (unsigned long)seed);

@@ -24,6 +24,8 @@
  *  - Waiters are served in FIFO order. Each shared object has one internal lock
  *    (a futex mutex that spins briefly before sleeping); waiter nodes are
  *    linked and unlinked only under it, and no waker is woken while it is held.
+ *    The oneshot, which has at most one waiter, has no lock: one atomic state
+ *    word orders its sender and receiver.
  *  - Only the functions returning weft_poll suspend a task; they are the
  *    cancellation points and each states its contract. The *_blocking calls
  *    block a plain thread (never a worker). Everything else (send, try_*,
