@@ -31,6 +31,7 @@
 
 #include <weft/weft.h>
 
+#include "../common/server.h"
 #include "parse.h"
 
 /* The writer's buffer, and the file chunk read per await. The reader's
@@ -92,6 +93,7 @@ struct http_acceptor {
     weft_acceptor acc;
     weft_sleep backoff;
     weft_poll r;
+    enum example_accept_next next;  /* after a failed accept */
 };
 
 /* Describe the conn task for an accepted socket fd, for which one permit of
