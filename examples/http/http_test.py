@@ -11,6 +11,11 @@ finished, and the server exits 0 with every fd it opened closed; on SIGTERM
 with a client that stopped reading, the grace period ends and the
 connection is cancelled, still exit 0 and no fd left.
 
+Slow clients ("slowloris"), each trickling one byte every 20 ms, never
+idle for long: one trickling its request line is cut by --idle-ms, one
+trickling its headers by --request-ms, and the slot each held serves the
+next client (--max-conns 1).
+
 Nothing sleeps to let the server get somewhere: each wait is for something
 the test sees (a line the server prints, bytes, a connection closed, the
 server's fd count). The fd count can only be polled; the short sleep paces
@@ -26,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from servertest import (WAIT, connect, expect_closed, fail, open_fds, start,  # noqa: E402
-                        stop, wait_fds)
+                        stop, trickle_until_closed, wait_fds)
 
 SUMMARY = r"(\d+) cut by a deadline, (\d+) cancelled after the grace period"
 
@@ -262,6 +267,36 @@ def test_limits(binary, root):
         fail("the connection deadline was not counted")
 
 
+def test_slowloris(binary, root):
+    """Clients trickling one byte every 20 ms, never idle for long, are cut
+    when their phase's deadline scope ends (the request line: --idle-ms;
+    the headers: --request-ms), and the one slot they held serves the next
+    client. The connection deadline is off, so only the phase can end them.
+    A scope never ends before its deadline, nor starts before the client
+    connects: the time, from before the connect, is checked from below."""
+    proc, port = start_http(binary, root, "--threads", "1", "--max-conns", "1",
+                            "--idle-ms", "400", "--request-ms", "600", "--conn-ms", "0")
+    baseline = open_fds(proc)
+    for what, prefix, trickle, bound in (
+            ("request line", b"", b"GET /" + b"a" * 100, 0.4),
+            ("headers", b"GET / HTTP/1.1\r\nHost: t\r\n", b"X-Slow: " + b"a" * 100, 0.6)):
+        began = time.monotonic()
+        s = connect(port)
+        s.sendall(prefix)
+        got = trickle_until_closed(s, trickle, 0.02)
+        took = time.monotonic() - began
+        s.close()
+        print(f"slowloris trickling its {what} cut after {took:.2f} s")
+        if got or took < bound:
+            fail(f"slowloris ({what}): {got} bytes answered, cut after {took:.2f} s")
+        wait_fds(proc, baseline, f"after the slowloris ({what}) was cut")
+        if exchange(port, get("/index.html"))[0] != 200:
+            fail(f"the slot held by the slowloris ({what}) did not serve the next client")
+    timeouts, _ = stop(proc, signal.SIGTERM, SUMMARY)
+    if timeouts < 2:
+        fail(f"{timeouts} connections cut by a deadline, expected the 2 slowloris at least")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: http_test.py WEFT_HTTP")
@@ -270,6 +305,7 @@ def main():
         test_sigint_drain(sys.argv[1], root, files)
         test_sigterm_grace(sys.argv[1], root)
         test_limits(sys.argv[1], root)
+        test_slowloris(sys.argv[1], root)
     print("http_test: ok")
 
 
