@@ -271,7 +271,10 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
         WEFT_AWAIT(&c->f, c->n, weft_write_all(cx, &c->wr, c->head, c->len));
         if (c->n < 0)
             break;
-        /* The body: read a chunk, write it (a file that shrank cuts it). */
+        /* The body: read a chunk, write it (a file that shrank cuts it).
+         * Not weft_sendfile: its splices all run in io-wq threads, which
+         * costs more context switches and no less CPU than the copy
+         * (docs/io_uring.md, "splice"). */
         while (c->status == 200 && c->sent < c->size) {
             WEFT_AWAIT(&c->f, c->n, weft_read(cx, &c->io, c->file, c->chunk, conn_chunk(c), (int64_t)c->sent));
             if (c->n == -EAGAIN && conn_read_blocking(c))
