@@ -139,7 +139,10 @@ static void admit(void *arg, int fd)
 /* ---- the accept loop ----------------------------------------------------- */
 
 /* Returns 0 once stopped, or the error that made it give up (after cancelling
- * the stop token, so that the rest of the server stops too). */
+ * the stop token, so that the rest of the server stops too). weft-http's
+ * acceptor has the same shape and another connection limit (it waits under
+ * a semaphore instead of closing); see examples/http/accept.c for why the
+ * two loops are not shared. */
 static weft_poll acceptor_poll(weft_cx *cx, void *frame)
 {
     struct echo_acceptor *a = frame;

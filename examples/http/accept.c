@@ -4,6 +4,13 @@
  * listen backlog) and spawns one detached conn task per connection, until
  * the drain token is cancelled. Every accepted fd ends up owned by a conn
  * task or closed here, with its permit given back.
+ *
+ * weft-echo's acceptor (examples/echo/conn.c) has the same shape but is
+ * kept apart on purpose: each shows one way to cap connections (here,
+ * waiting in the backlog under a semaphore; there, a multishot accept that
+ * closes what is over the limit at once), and a shared loop would hide the
+ * choice behind flags. What is the same in both, sorting accept errors,
+ * is shared (../common/server.h).
  */
 #include "http.h"
 
