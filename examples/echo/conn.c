@@ -3,7 +3,7 @@
  * conn.h).
  *
  * Build against an installed weft, with echo.c:
- *     cc echo.c conn.c $(pkg-config --cflags --libs weft) -o weft-echo
+ *     cc echo.c conn.c ../common/server.c $(pkg-config --cflags --libs weft) -o weft-echo
  */
 #include "conn.h"
 
@@ -138,22 +138,11 @@ static void admit(void *arg, int fd)
 
 /* ---- the accept loop ----------------------------------------------------- */
 
-/* accept(2) errors that concern one connection only: try the next one. */
-static bool accept_error_is_transient(weft_poll err)
-{
-    return err == -ECONNABORTED || err == -EINTR || err == -EPROTO || err == -EPERM
-        || err == -ENETDOWN || err == -ENOPROTOOPT || err == -EHOSTDOWN || err == -ENONET
-        || err == -EHOSTUNREACH || err == -EOPNOTSUPP || err == -ENETUNREACH;
-}
-
-/* Out of fds or memory: waiting lets connections finish and free some. */
-static bool accept_error_is_exhaustion(weft_poll err)
-{
-    return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
-}
-
 /* Returns 0 once stopped, or the error that made it give up (after cancelling
- * the stop token, so that the rest of the server stops too). */
+ * the stop token, so that the rest of the server stops too). weft-http's
+ * acceptor has the same shape and another connection limit (it waits under
+ * a semaphore instead of closing); see examples/http/accept.c for why the
+ * two loops are not shared. */
 static weft_poll acceptor_poll(weft_cx *cx, void *frame)
 {
     struct echo_acceptor *a = frame;
@@ -164,15 +153,14 @@ static weft_poll acceptor_poll(weft_cx *cx, void *frame)
         a->rt = weft_cx_runtime(cx);
         a->loop = (weft_accept_loop)WEFT_ACCEPT_LOOP_INIT;
         WEFT_AWAIT(&a->f, a->r, weft_accept_each(cx, &a->loop, a->srv->listen_fd, admit, a));
-        if (a->r == -ECANCELED) {
+        if (a->r == -ECANCELED)
             break;
-        } else if (accept_error_is_exhaustion(a->r)) {
-            fprintf(stderr, "weft-echo: accept: %s (%s); pausing\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
+        a->next = example_accept_failed("weft-echo", a->r);
+        if (a->next == EXAMPLE_ACCEPT_PAUSE) {
             WEFT_AWAIT(&a->f, a->r, weft_sleep_for(cx, &a->backoff, BACKOFF_NS));
             if (a->r == -ECANCELED)
                 break;
-        } else if (!accept_error_is_transient(a->r)) {
-            fprintf(stderr, "weft-echo: accept: %s (%s)\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
+        } else if (a->next == EXAMPLE_ACCEPT_GIVE_UP) {
             weft_token_cancel(a->srv->stop);
             WEFT_RETURN(&a->f, a->r);
         }

@@ -32,6 +32,8 @@
 
 #include <weft/weft.h>
 
+#include "../common/server.h"
+
 #define ECHO_BUF_SIZE 4096
 
 /* What the tasks share. The counters are updated from any worker. */
@@ -73,6 +75,7 @@ struct echo_acceptor {
     weft_accept_loop loop;      /* the multishot accept */
     weft_sleep backoff;
     weft_poll r;
+    enum example_accept_next next;  /* after a failed accept */
 };
 
 /*

@@ -15,7 +15,8 @@
  * The tasks:
  *
  *   signal_watch  awaits SIGINT or SIGTERM (weft_signal_wait) and cancels
- *                 the server's stop token (here, with main, options and setup).
+ *                 the server's stop token (../common/server.c, shared with
+ *                 weft-http; main, options and setup are here).
  *   acceptor      accepts connections and spawns one conn task for each
  *                 (conn.c, conn.h).
  *   conn          the echo loop of one connection (conn.c, conn.h).
@@ -35,25 +36,23 @@
  * of hanging in the listen backlog) and the server keeps draining the backlog.
  *
  * Build against an installed weft:
- *     cc echo.c conn.c $(pkg-config --cflags --libs weft) -o weft-echo
+ *     cc echo.c conn.c ../common/server.c $(pkg-config --cflags --libs weft) -o weft-echo
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <weft/signal.h>
 #include <weft/weft.h>
 
+#include "../common/server.h"
 #include "conn.h"
 
 struct options {
@@ -63,35 +62,6 @@ struct options {
     unsigned idle_ms;
     unsigned conn_ms;
 };
-
-/* ---- the signal watcher -------------------------------------------------- */
-
-struct signal_watch {
-    weft_frame f;
-    struct echo_server *srv;
-    weft_signal *sig;           /* main's; open until the watcher is joined */
-    weft_poll r;
-};
-
-/* Waits for SIGINT or SIGTERM and cancels the stop token. Also returns, with
- * -ECANCELED, when the token is cancelled for another reason. */
-static weft_poll signal_watch_poll(weft_cx *cx, void *frame)
-{
-    struct signal_watch *s = frame;
-    WEFT_BEGIN(&s->f);
-    WEFT_AWAIT(&s->f, s->r, weft_signal_wait(cx, s->sig));
-    if (s->r > 0) {
-        atomic_store(&s->srv->signo, (int)s->r);
-        weft_token_cancel(s->srv->stop);
-        WEFT_RETURN(&s->f, 0);
-    }
-    if (s->r != -ECANCELED) {
-        fprintf(stderr, "weft-echo: signal wait: %s (%s)\n", weft_err_name((int)s->r), weft_strerror((int)s->r));
-        weft_token_cancel(s->srv->stop);
-    }
-    WEFT_RETURN(&s->f, s->r);
-    WEFT_END(&s->f);
-}
 
 /* ---- setup and teardown -------------------------------------------------- */
 
@@ -106,20 +76,6 @@ static const char usage[] =
     "  --conn-ms L    close a connection L ms after it opened, however busy\n"
     "                 (default 60000; 0: never)\n";
 
-/* Parses a decimal in [min, max]; false if text is not one. */
-static bool parse_unsigned(const char *text, unsigned min, unsigned max, unsigned *out)
-{
-    char *end;
-    if (!text || *text < '0' || *text > '9')
-        return false;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = (unsigned)v;
-    return true;
-}
-
 static bool parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){ .port = UINT_MAX, .threads = 0, .max_conns = 1024,
@@ -128,15 +84,15 @@ static bool parse_options(int argc, char **argv, struct options *o)
         const char *name = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok;
         if (strcmp(name, "--port") == 0)
-            ok = parse_unsigned(value, 0, 65535, &o->port);
+            ok = example_parse_unsigned(value, 0, 65535, &o->port);
         else if (strcmp(name, "--threads") == 0)
-            ok = parse_unsigned(value, 0, 4096, &o->threads);
+            ok = example_parse_unsigned(value, 0, 4096, &o->threads);
         else if (strcmp(name, "--max-conns") == 0)
-            ok = parse_unsigned(value, 1, 1u << 20, &o->max_conns);
+            ok = example_parse_unsigned(value, 1, 1u << 20, &o->max_conns);
         else if (strcmp(name, "--idle-ms") == 0)
-            ok = parse_unsigned(value, 1, UINT_MAX, &o->idle_ms);
+            ok = example_parse_unsigned(value, 1, UINT_MAX, &o->idle_ms);
         else if (strcmp(name, "--conn-ms") == 0)
-            ok = parse_unsigned(value, 0, UINT_MAX, &o->conn_ms);
+            ok = example_parse_unsigned(value, 0, UINT_MAX, &o->conn_ms);
         else
             ok = false;
         if (!ok) {
@@ -151,33 +107,6 @@ static bool parse_options(int argc, char **argv, struct options *o)
     return true;
 }
 
-/* Every connection holds an fd: raise the soft limit if the default one would
- * run out before --max-conns does. Not fatal: accept backs off on EMFILE. */
-static void fit_fd_limit(unsigned max_conns)
-{
-    struct rlimit rl;
-    rlim_t want = (rlim_t)max_conns + 64;   /* listener, rings, stdio, ... */
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
-        return;
-    rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
-        fprintf(stderr, "weft-echo: open-file limit %llu is below --max-conns\n",
-                (unsigned long long)rl.rlim_cur);
-}
-
-/* Blocks SIGINT and SIGTERM in this thread and opens *sig for them. Called
- * before the runtime starts, so every worker inherits the mask and the
- * signals are only ever consumed through weft_signal_wait (weft/signal.h). */
-static int open_signals(weft_signal *sig)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int rc = weft_signal_block(&set);
-    return rc < 0 ? rc : weft_signal_open(sig, &set);
-}
-
 static int open_listener(unsigned port)
 {
     struct sockaddr_in addr = {
@@ -188,54 +117,41 @@ static int open_listener(unsigned port)
     return weft_tcp_listen((const struct sockaddr *)&addr, sizeof addr, SOMAXCONN);
 }
 
-/* Spawns a task bound to the stop token, keeping its join handle. */
-static int spawn_bound(weft_runtime *rt, struct echo_server *srv, weft_task_desc desc,
-                       const char *name, weft_join *h)
+/* Spawns a task (bound to the stop token by its description), keeping its
+ * join handle. */
+static int spawn(weft_runtime *rt, const weft_task_desc *desc, weft_join *h)
 {
-    desc.name = name;
-    desc.tokens = &srv->stop;
-    desc.ntokens = 1;
-    int rc = weft_spawn(rt, &desc, h);
+    int rc = weft_spawn(rt, desc, h);
     if (rc < 0)
-        fprintf(stderr, "weft-echo: spawn %s: %s (%s)\n", name, weft_err_name(rc), weft_strerror(rc));
+        fprintf(stderr, "weft-echo: spawn %s: %s (%s)\n", desc->name, weft_err_name(rc), weft_strerror(rc));
     return rc;
-}
-
-/* Waits for a task from main's thread; returns its result or an error. */
-static int join(weft_join *h, const char *name)
-{
-    weft_outcome out;
-    int rc = weft_join_wait(h, &out);
-    if (rc == 0)
-        rc = out.status < 0 ? out.status : (int)out.value;
-    if (rc < 0 && rc != -ECANCELED)
-        fprintf(stderr, "weft-echo: %s: %s (%s)\n", name, weft_err_name(rc), weft_strerror(rc));
-    return rc == -ECANCELED ? 0 : rc;
 }
 
 /* Runs the tasks until the server is stopped and every connection has ended;
  * 0, or a negative errno. */
 static int run_tasks(weft_runtime *rt, struct echo_server *srv, weft_signal *sig)
 {
-    struct signal_watch watch = { .srv = srv, .sig = sig };
+    struct example_signal_watch watch = { .prog = "weft-echo", .sig = sig, .token = srv->stop,
+                                          .signo = &srv->signo };
     struct echo_acceptor acc;
-    weft_task_desc acc_desc;
+    weft_task_desc watch_desc, acc_desc;
+    example_signal_watch_task(&watch, &watch_desc);
     echo_acceptor_task(srv, &acc, &acc_desc);
     weft_join watch_h = WEFT_JOIN_INIT, acc_h = WEFT_JOIN_INIT;
 
-    int rc = spawn_bound(rt, srv, WEFT_TASK(signal_watch_poll, &watch), "signal-watch", &watch_h);
+    int rc = spawn(rt, &watch_desc, &watch_h);
     if (rc < 0)
         return rc;
-    rc = spawn_bound(rt, srv, acc_desc, "acceptor", &acc_h);
+    rc = spawn(rt, &acc_desc, &acc_h);
     if (rc == 0) {
         printf("listening on 127.0.0.1:%d\n", weft_local_port(srv->listen_fd));
         fflush(stdout);
         /* Returns once the stop token is cancelled, or after a fatal accept
          * error (the acceptor then cancels the token itself). */
-        rc = join(&acc_h, "acceptor");
+        rc = example_join("weft-echo", &acc_h, "acceptor");
     }
     weft_token_cancel(srv->stop);       /* no-op after a signal */
-    int wrc = join(&watch_h, "signal watcher");
+    int wrc = example_join("weft-echo", &watch_h, "signal watcher");
     /* The acceptor is gone, so no conn task is added any more; the token
      * reached all of them at their pending recv or send. */
     weft_waitgroup_wait_blocking(&srv->live);
@@ -247,20 +163,9 @@ static int run_tasks(weft_runtime *rt, struct echo_server *srv, weft_signal *sig
 static int serve(struct echo_server *srv, weft_signal *sig, unsigned threads)
 {
     weft_runtime *rt;
-    weft_runtime_opts opts = { 0 };
-    const char *bad;
-    int rc = weft_runtime_opts_from_env(&opts, &bad);
-    if (rc < 0) {
-        fprintf(stderr, "weft-echo: invalid %s=%s\n", bad, getenv(bad));
+    int rc = example_runtime_new("weft-echo", threads, &rt);
+    if (rc < 0)
         return rc;
-    }
-    if (threads)
-        opts.threads = threads;
-    rc = weft_runtime_new(&rt, &opts);
-    if (rc < 0) {
-        fprintf(stderr, "weft-echo: runtime: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
-        return rc;
-    }
     rc = run_tasks(rt, srv, sig);
     /* Every task has returned: shutdown only stops the workers and closes
      * their rings. The counters are final. */
@@ -268,21 +173,6 @@ static int serve(struct echo_server *srv, weft_signal *sig, unsigned threads)
     if (src < 0)
         fprintf(stderr, "weft-echo: shutdown: %s (%s)\n", weft_err_name(src), weft_strerror(src));
     return rc < 0 ? rc : src;
-}
-
-/* Open fds of this process (-1 if /proc is unavailable): compared at the start
- * and the end of main, it shows that every connection, ring and helper fd the
- * server opened was closed again. */
-static int count_open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1;               /* the directory's own fd */
 }
 
 static void print_summary(struct echo_server *srv, int fds_left)
@@ -308,8 +198,8 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    fit_fd_limit(opt.max_conns);
-    int fds_at_start = count_open_fds();
+    example_fit_fd_limit("weft-echo", opt.max_conns, 1);
+    int fds_at_start = example_count_open_fds();
 
     struct echo_server srv = {
         .max_conns = opt.max_conns,
@@ -319,7 +209,7 @@ int main(int argc, char **argv)
         .live = WEFT_WAITGROUP_INIT,
     };
     weft_signal sig = WEFT_SIGNAL_INIT;
-    int rc = open_signals(&sig);
+    int rc = example_open_signals(&sig);
     if (rc < 0) {
         fprintf(stderr, "weft-echo: signals: %s (%s)\n", weft_err_name(rc), weft_strerror(rc));
         return 1;
@@ -339,6 +229,6 @@ int main(int argc, char **argv)
     }
     close(srv.listen_fd);
     weft_signal_close(&sig);
-    print_summary(&srv, count_open_fds() - fds_at_start);
+    print_summary(&srv, example_count_open_fds() - fds_at_start);
     return rc < 0 ? 1 : 0;
 }

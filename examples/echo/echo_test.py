@@ -11,41 +11,21 @@ Needs only loopback. Nothing sleeps to let the server get somewhere: each wait
 is for something the test sees (a line the server prints, a connection
 closed, the server's fd count, an echo). Where that can only be polled, the
 short sleeps pace the poll. Waits are bounded generously (they guard against
-hangs); no timing decides a pass.
+hangs); no timing decides a pass. The helpers shared with http_test.py are in
+examples/common/servertest.py.
 """
 import os
-import re
-import select
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 
-WAIT = 10.0  # seconds: the bound on every wait
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from servertest import (WAIT, connect, expect_closed, fail, open_fds, start,  # noqa: E402
+                        stop, trickle_until_closed, wait_fds)
 
-
-def fail(msg):
-    sys.exit(f"echo_test: FAIL: {msg}")
-
-
-def start(binary, *args):
-    proc = subprocess.Popen([binary, "--port", "0", *args], stdout=subprocess.PIPE,
-                            text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], WAIT)
-    line = proc.stdout.readline() if ready else ""
-    m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
-    if not m:
-        proc.kill()
-        fail(f"expected 'listening on 127.0.0.1:<port>', got {line!r}")
-    return proc, int(m.group(1))
-
-
-def connect(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+SUMMARY = (r"served (\d+) connections \((\d+) rejected at the limit, (\d+) closed idle, "
+           r"(\d+) at the connection deadline\), echoed (\d+) messages \((\d+) bytes\)")
 
 
 def echo(s, data):
@@ -60,54 +40,26 @@ def echo(s, data):
         fail("echoed bytes differ from those sent")
 
 
-def expect_closed(s, what):
-    """The server must end the connection (EOF or reset) within WAIT."""
-    try:
-        data = s.recv(1)
-    except ConnectionResetError:
-        data = b""
-    except socket.timeout:
-        fail(f"{what}: the server did not close the connection")
-    if data:
-        fail(f"{what}: unexpected data {data!r}")
-
-
-def stop(proc, sig):
-    proc.send_signal(sig)
-    try:
-        out, _ = proc.communicate(timeout=WAIT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        fail(f"weft-echo did not exit after {sig.name}")
-    if proc.returncode != 0:
-        fail(f"weft-echo exited with {proc.returncode} after {sig.name}")
-    m = re.search(r"served (\d+) connections \((\d+) rejected at the limit, (\d+) closed idle, "
-                  r"(\d+) at the connection deadline\), echoed (\d+) messages \((\d+) bytes\); (-?\d+) fds left open", out)
-    if not m:
-        fail(f"no summary line in {out!r}")
-    print(out.strip())
-    counts = [int(g) for g in m.groups()]
-    if counts[-1] != 0:
-        fail(f"{counts[-1]} fds were still open when weft-echo exited")
-    return counts[:-1]
-
-
-def open_fds(proc):
-    return len(os.listdir(f"/proc/{proc.pid}/fd"))
-
-
-def wait_fds(proc, want, what):
-    """The server's fd count must come back to want within WAIT. Polled: the
-    kernel offers nothing to block on; the sleep only paces the loop."""
+def echo_on_a_new_connection(port, data, what):
+    """Connect and echo data, again and again until it goes through: until
+    the server has seen a slot freed, a new connection is closed at once as
+    over the limit, and nothing tells the client when it has. The sleep only
+    paces the retries."""
     deadline = time.monotonic() + WAIT
-    while open_fds(proc) != want:
-        if time.monotonic() > deadline:
-            fail(f"{what}: server has {open_fds(proc)} fds open, expected {want}")
-        time.sleep(0.02)
+    while True:
+        c = connect(port)
+        try:
+            echo(c, data)
+            return c
+        except (SystemExit, ConnectionError):
+            c.close()
+            if time.monotonic() > deadline:
+                fail(what)
+            time.sleep(0.05)
 
 
 def test_echo_limit_sigterm(binary):
-    proc, port = start(binary, "--threads", "2", "--max-conns", "2")
+    proc, port = start([binary, "--threads", "2", "--max-conns", "2"])
     a, b = connect(port), connect(port)
     for i in range(20):
         echo(a, b"hello %d" % i)
@@ -120,23 +72,10 @@ def test_echo_limit_sigterm(binary):
     over.close()
 
     a.close()  # frees a slot, once the server has seen the EOF
-    # Nothing tells the client when the server has seen it, so retry until a
-    # connection is echoed (one that comes too early is closed as over the
-    # limit); the sleep only paces the retries.
-    deadline = time.monotonic() + WAIT
-    while True:
-        c = connect(port)
-        try:
-            echo(c, b"after a slot freed")
-            break
-        except (SystemExit, ConnectionError):
-            c.close()
-            if time.monotonic() > deadline:
-                fail("a freed slot was never reused")
-            time.sleep(0.05)
+    c = echo_on_a_new_connection(port, b"after a slot freed", "a freed slot was never reused")
 
     # b and c are open and idle in recv: SIGTERM must still end the server.
-    served, rejected, idled, cut, messages, nbytes = stop(proc, signal.SIGTERM)
+    served, rejected, idled, cut, messages, nbytes = stop(proc, signal.SIGTERM, SUMMARY)
     expect_closed(b, "open connection at shutdown")
     expect_closed(c, "open connection at shutdown")
     if served < 3 or rejected < 1 or idled != 0 or cut != 0 or messages < 22 \
@@ -172,7 +111,7 @@ class Pinger(threading.Thread):
 
 
 def test_idle_timeout_sigint(binary):
-    proc, port = start(binary, "--threads", "1", "--idle-ms", "300")
+    proc, port = start([binary, "--threads", "1", "--idle-ms", "300"])
     baseline = open_fds(proc)
     s = connect(port)
     echo(s, b"ping")
@@ -181,7 +120,7 @@ def test_idle_timeout_sigint(binary):
     pinger = Pinger(connect(port))  # echoing without a pause when SIGINT arrives
     pinger.start()
     pinger.warm.wait(WAIT)
-    served, rejected, idled, _, messages, _ = stop(proc, signal.SIGINT)
+    served, rejected, idled, _, messages, _ = stop(proc, signal.SIGINT, SUMMARY)
     pinger.join(WAIT)
     if pinger.is_alive():
         fail("a busy connection was still open after SIGINT")
@@ -190,52 +129,24 @@ def test_idle_timeout_sigint(binary):
         fail("summary counts do not match the idle-timeout run")
 
 
-def trickle_until_closed(s):
-    """Play slowloris on s: one byte at a time, each echoed, far more often
-    than the idle timeout, until the server ends the connection. Returns the
-    bytes echoed. The sleep only paces the trickle."""
-    deadline = time.monotonic() + WAIT
-    echoed = 0
-    while time.monotonic() < deadline:
-        try:
-            s.sendall(b"x")
-            if s.recv(1) != b"x":
-                return echoed
-        except (ConnectionError, socket.timeout):
-            return echoed
-        echoed += 1
-        time.sleep(0.02)
-    fail("a trickling client kept its slot past the connection deadline")
-
-
 def test_connection_deadline(binary):
     # The idle timeout (a minute) cannot end these connections during the
     # test; only the 300 ms connection deadline can. Both slots are taken by
     # trickling clients; once the deadline has cut them, a normal client is
     # served again.
-    proc, port = start(binary, "--threads", "2", "--max-conns", "2",
-                       "--idle-ms", "60000", "--conn-ms", "300")
+    proc, port = start([binary, "--threads", "2", "--max-conns", "2",
+                       "--idle-ms", "60000", "--conn-ms", "300"])
     baseline = open_fds(proc)
     slow = [connect(port), connect(port)]
     for s in slow:
-        trickle_until_closed(s)
+        trickle_until_closed(s, b"x", 0.02)    # each byte echoed back
         s.close()
     wait_fds(proc, baseline, "after the connection deadline")  # both sockets closed
     # A slot is given back just after its socket is closed, and a client
     # stalled for 300 ms is cut too: retry until one echo goes through.
-    deadline = time.monotonic() + WAIT
-    while True:
-        c = connect(port)
-        try:
-            echo(c, b"served after the slowloris clients were cut")
-            c.close()
-            break
-        except (SystemExit, ConnectionError):
-            c.close()
-            if time.monotonic() > deadline:
-                fail("no slot came back after the connection deadline")
-            time.sleep(0.05)
-    served, rejected, idled, cut, _, _ = stop(proc, signal.SIGTERM)
+    echo_on_a_new_connection(port, b"served after the slowloris clients were cut",
+                             "no slot came back after the connection deadline").close()
+    served, rejected, idled, cut, _, _ = stop(proc, signal.SIGTERM, SUMMARY)
     if served < 3 or idled != 0 or cut < 2:
         fail(f"summary counts do not match the deadline run: served {served}, "
              f"rejected {rejected}, idled {idled}, cut {cut}")

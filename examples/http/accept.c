@@ -4,6 +4,13 @@
  * listen backlog) and spawns one detached conn task per connection, until
  * the drain token is cancelled. Every accepted fd ends up owned by a conn
  * task or closed here, with its permit given back.
+ *
+ * weft-echo's acceptor (examples/echo/conn.c) has the same shape but is
+ * kept apart on purpose: each shows one way to cap connections (here,
+ * waiting in the backlog under a semaphore; there, a multishot accept that
+ * closes what is over the limit at once), and a shared loop would hide the
+ * choice behind flags. What is the same in both, sorting accept errors,
+ * is shared (../common/server.h).
  */
 #include "http.h"
 
@@ -39,20 +46,6 @@ static void admit(weft_cx *cx, struct http_server *srv, int fd)
     atomic_fetch_add_explicit(&srv->conns, 1, memory_order_relaxed);
 }
 
-/* accept(2) errors that concern one connection only: try the next one. */
-static bool accept_error_is_transient(weft_poll err)
-{
-    return err == -ECONNABORTED || err == -EINTR || err == -EPROTO || err == -EPERM
-        || err == -ENETDOWN || err == -ENOPROTOOPT || err == -EHOSTDOWN || err == -ENONET
-        || err == -EHOSTUNREACH || err == -EOPNOTSUPP || err == -ENETUNREACH;
-}
-
-/* Out of fds or memory: waiting lets connections finish and free some. */
-static bool accept_error_is_exhaustion(weft_poll err)
-{
-    return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM;
-}
-
 static weft_poll acceptor_poll(weft_cx *cx, void *frame)
 {
     struct http_acceptor *a = frame;
@@ -61,15 +54,16 @@ static weft_poll acceptor_poll(weft_cx *cx, void *frame)
         WEFT_AWAIT(&a->f, a->r, weft_accept_limited(cx, &a->acc, a->srv->listen_fd, &a->srv->limit));
         if (a->r >= 0) {
             admit(cx, a->srv, (int)a->r);
-        } else if (a->r == -ECANCELED || a->r == -EPIPE) {
+            continue;
+        }
+        if (a->r == -ECANCELED || a->r == -EPIPE)
             break;              /* drained, or the limit was closed */
-        } else if (accept_error_is_exhaustion(a->r)) {
-            fprintf(stderr, "weft-http: accept: %s; pausing\n", weft_strerror((int)a->r));
+        a->next = example_accept_failed("weft-http", a->r);
+        if (a->next == EXAMPLE_ACCEPT_PAUSE) {
             WEFT_AWAIT(&a->f, a->r, weft_sleep_for(cx, &a->backoff, BACKOFF_NS));
             if (a->r == -ECANCELED)
                 break;
-        } else if (!accept_error_is_transient(a->r)) {
-            fprintf(stderr, "weft-http: accept: %s (%s)\n", weft_err_name((int)a->r), weft_strerror((int)a->r));
+        } else if (a->next == EXAMPLE_ACCEPT_GIVE_UP) {
             weft_token_cancel(a->srv->drain);
             WEFT_RETURN(&a->f, a->r);
         }

@@ -3,17 +3,24 @@
  * requests through a buffered reader, answers them in order through a
  * buffered writer, and serves files below the root.
  *
- * One request is three phases, each with its own deadline (conn_phase):
- * waiting for its first line (the idle timeout, or the drain, whichever
- * comes first), reading its headers and sending its response (the request
- * timeout), and never past the connection's own deadline. Pipelined
- * requests are simply the reader's leftover bytes: the next request is
- * parsed from them without waiting, and responses are flushed only when no
- * request is left buffered, so a pipelined batch goes out in one send.
+ * Deadlines are deadline scopes (weft/scope.h), not settings repeated before
+ * each operation. The connection's scope (--conn-ms) is opened first and
+ * bounds every await of the task's life. Nested in it, one phase scope at a
+ * time (conn_phase): idle (--idle-ms) until the next request's first line
+ * is complete or the drain comes; the request (--request-ms) from its
+ * headers to the last byte of its response handed to the socket; the
+ * linger after a refusal. A client that trickles bytes cannot stretch
+ * either: the scope bounds the whole phase, not each wait in it, and every
+ * await in it (reads, the file's open and reads, writes, flushes) yields
+ * -ETIMEDOUT once it has passed. Pipelined requests are simply the reader's
+ * leftover bytes: the next request is parsed from them without waiting, and
+ * responses are flushed only when no whole request is left buffered, so a
+ * pipelined batch goes out in one send, and a request still arriving never
+ * holds back the responses before it.
  *
- * Every way out of the loop ends at WEFT_RETURN with the frame consistent;
- * conn_drop closes the socket and an open file, frees the streams and gives
- * the permit and the wait-group count back, once.
+ * Every way out ends at WEFT_RETURN(conn_end(...)), which closes the
+ * scopes; conn_drop closes the socket and an open file, frees the streams
+ * and gives the permit and the wait-group count back, once.
  */
 #include "http.h"
 
@@ -33,29 +40,31 @@
 
 /* ---- between awaits ---------------------------------------------------------- */
 
-/* Set up the streams (inside the task: spawning copies the frame). */
-static int conn_setup(struct http_conn *c)
+/* Set up the streams (inside the task: spawning copies the frame) and open
+ * the connection's scope, with a first phase nested in it. */
+static int conn_setup(weft_cx *cx, struct http_conn *c)
 {
     if (weft_reader_init(&c->rd, c->fd, NULL, c->srv->max_header) < 0
         || weft_writer_init(&c->wr, c->fd, NULL, HTTP_WRITE_BUF) < 0)
         return -ENOMEM;
-    c->conn_deadline = c->srv->conn_ns ? weft_now_ns() + c->srv->conn_ns : 0;
+    uint64_t life = c->srv->conn_ns ? weft_now_ns() + c->srv->conn_ns : WEFT_SCOPE_NEVER;
+    if (weft_scope_enter(cx, &c->life, life) < 0
+        || weft_scope_enter(cx, &c->phase, WEFT_SCOPE_NEVER) < 0)
+        return -EINVAL;
     return 0;
 }
 
 /*
- * Start a phase that may last phase_ns (0: unbounded), never past the
- * connection's deadline: both streams and the file operations (c->deadline,
- * set on c->io before each) are bounded by it.
+ * End the current phase and start one that may last phase_ns (0: unbounded).
+ * Its scope is nested in the connection's, so the earlier of the two
+ * deadlines wins. Fails (-EINVAL) only on misuse.
  */
-static void conn_phase(struct http_conn *c, uint64_t phase_ns)
+static int conn_phase(weft_cx *cx, struct http_conn *c, uint64_t phase_ns)
 {
-    uint64_t d = phase_ns ? weft_now_ns() + phase_ns : 0;
-    if (c->conn_deadline && (!d || c->conn_deadline < d))
-        d = c->conn_deadline;
-    c->deadline = d;
-    weft_reader_deadline(&c->rd, d);
-    weft_writer_deadline(&c->wr, d);
+    if (weft_scope_exit(cx, &c->phase) < 0)
+        return -EINVAL;
+    return weft_scope_enter(cx, &c->phase, phase_ns ? weft_now_ns() + phase_ns
+                                                    : WEFT_SCOPE_NEVER);
 }
 
 /* The select of the idle phase: the next request's first line, or the
@@ -170,6 +179,22 @@ static size_t conn_chunk(const struct http_conn *c)
     return left < sizeof c->chunk ? (size_t)left : sizeof c->chunk;
 }
 
+/* True when the reader holds a whole next request (its blank line is
+ * buffered): it is answered without waiting, so the responses before it may
+ * stay in the writer and go out with its own. With less, the next read may
+ * wait, and the client may be waiting for those responses first. */
+static bool conn_request_buffered(const struct http_conn *c)
+{
+    const char *p, *q, *end;
+    size_t n = weft_reader_buffered(&c->rd, &p);
+    if (n == 0)
+        return false;
+    for (q = p, end = p + n; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+        if ((end - q > 1 && q[1] == '\n') || (end - q > 2 && q[1] == '\r' && q[2] == '\n'))
+            return true;
+    return false;
+}
+
 /* The response is out (in the writer, at least): count it, close the file. */
 static void conn_done(struct http_conn *c)
 {
@@ -183,9 +208,15 @@ static void conn_done(struct http_conn *c)
 }
 
 /* The task's result: 0 for a connection that ended normally (EOF, close
- * after a response, drained), else the error that cut it. */
-static weft_poll conn_result(struct http_conn *c, weft_poll err)
+ * after a response, drained, the linger over), else the error that cut it.
+ * Closes the scopes first, innermost first, rather than leave them to the
+ * task's end: so closed, a scope still says whether its own deadline
+ * expired (weft_scope_expired). An exit of a scope the setup never opened
+ * is refused, harmlessly. */
+static weft_poll conn_end(weft_cx *cx, struct http_conn *c, weft_poll err)
 {
+    weft_scope_exit(cx, &c->phase);
+    weft_scope_exit(cx, &c->life);
     if (err == -ETIMEDOUT)
         atomic_fetch_add_explicit(&c->srv->timeouts, 1, memory_order_relaxed);
     else if (err == -ECANCELED)
@@ -199,11 +230,13 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
 {
     struct http_conn *c = frame;
     WEFT_BEGIN(&c->f);
-    if (conn_setup(c) < 0)
-        WEFT_RETURN(&c->f, -ENOMEM);
+    c->n = conn_setup(cx, c);
+    if (c->n < 0)
+        WEFT_RETURN(&c->f, conn_end(cx, c, c->n));
     for (;;) {
         /* Idle: wait for the next request, unless one is buffered. */
-        conn_phase(c, c->srv->idle_ns);
+        if (conn_phase(cx, c, c->srv->idle_ns) < 0)
+            WEFT_RETURN(&c->f, conn_end(cx, c, -EINVAL));
         c->status = 0;
         if (weft_reader_buffered(&c->rd, NULL) == 0) {
             WEFT_SELECT_AWAIT(&c->f, c->n, &c->sel, 2, idle_branch, c);
@@ -218,7 +251,8 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
             break;              /* EOF, a deadline, a cancellation, an error */
 
         /* The request: its line, its headers, then the answer. */
-        conn_phase(c, c->srv->request_ns);
+        if (conn_phase(cx, c, c->srv->request_ns) < 0)
+            WEFT_RETURN(&c->f, conn_end(cx, c, -EINVAL));
         c->status = conn_request_line(c);
         c->in_headers = c->status == 0 || c->status == 403;
         while (c->in_headers) {
@@ -228,7 +262,6 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
         if (c->status < 0)
             break;
         if (c->status == 200) {
-            weft_io_deadline(&c->io, c->deadline);
             WEFT_AWAIT(&c->f, c->n, weft_openat(cx, &c->io, c->srv->root_fd, c->req.path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0));
             c->status = conn_opened(c);
             if (c->status < 0)
@@ -238,9 +271,11 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
         WEFT_AWAIT(&c->f, c->n, weft_write_all(cx, &c->wr, c->head, c->len));
         if (c->n < 0)
             break;
-        /* The body: read a chunk, write it (a file that shrank cuts it). */
+        /* The body: read a chunk, write it (a file that shrank cuts it).
+         * Not weft_sendfile: its splices all run in io-wq threads, which
+         * costs more context switches and no less CPU than the copy
+         * (docs/io_uring.md, "splice"). */
         while (c->status == 200 && c->sent < c->size) {
-            weft_io_deadline(&c->io, c->deadline);
             WEFT_AWAIT(&c->f, c->n, weft_read(cx, &c->io, c->file, c->chunk, conn_chunk(c), (int64_t)c->sent));
             if (c->n == -EAGAIN && conn_read_blocking(c))
                 continue;
@@ -259,26 +294,27 @@ static weft_poll conn_poll(weft_cx *cx, void *frame)
         conn_done(c);
         if (!c->keep_alive)
             break;
-        if (weft_reader_buffered(&c->rd, NULL) == 0) {  /* no request waiting */
+        if (!conn_request_buffered(c)) {
             WEFT_AWAIT(&c->f, c->n, weft_flush(cx, &c->wr));
             if (c->n < 0)
                 break;
         }
     }
     if (c->n < 0)
-        WEFT_RETURN(&c->f, conn_result(c, c->n));   /* the drop closes */
+        WEFT_RETURN(&c->f, conn_end(cx, c, c->n));  /* the drop closes */
     WEFT_AWAIT(&c->f, c->n, weft_flush(cx, &c->wr));
     if (c->n < 0 || c->status < 400 || c->keep_alive)
-        WEFT_RETURN(&c->f, conn_result(c, c->n));
+        WEFT_RETURN(&c->f, conn_end(cx, c, c->n));
     /* Refused: read and drop what the client still sends, for a while. */
+    if (conn_phase(cx, c, c->srv->linger_ns) < 0)
+        WEFT_RETURN(&c->f, conn_end(cx, c, -EINVAL));
     WEFT_AWAIT(&c->f, c->n, weft_shutdown(cx, &c->io, c->fd, SHUT_WR));
-    conn_phase(c, c->srv->linger_ns);
     for (c->sent = 0; c->sent < LINGER_BYTES; c->sent += (uint64_t)c->n) {
         WEFT_AWAIT(&c->f, c->n, weft_read_some(cx, &c->rd, c->chunk, sizeof c->chunk));
         if (c->n <= 0)
             break;
     }
-    WEFT_RETURN(&c->f, 0);
+    WEFT_RETURN(&c->f, conn_end(cx, c, 0));
     WEFT_END(&c->f);
 }
 
@@ -307,7 +343,8 @@ void http_conn_task(struct http_server *srv, int fd, struct http_conn *frame,
     *frame = (struct http_conn){ .srv = srv, .fd = fd, .file = -1,
                                  .rd = WEFT_READER_INIT, .wr = WEFT_WRITER_INIT,
                                  .sel = WEFT_SELECTOR_INIT, .drain_wait = WEFT_TOKEN_WAIT_INIT,
-                                 .io = WEFT_IO_INIT };
+                                 .io = WEFT_IO_INIT, .life = WEFT_SCOPE_INIT,
+                                 .phase = WEFT_SCOPE_INIT };
     *desc = WEFT_TASK(conn_poll, frame);
     desc->drop = conn_drop;
     desc->name = "http-conn";

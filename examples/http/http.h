@@ -15,6 +15,11 @@
  *          main cancels it when the grace period ends with requests still in
  *          flight.
  *
+ * Deadlines are deadline scopes (weft/scope.h) that the conn task opens
+ * itself (conn.c): the connection's (conn_ns) for its whole life and,
+ * nested in it, one for the phase it is in (idle_ns, request_ns,
+ * linger_ns). Every await inside yields -ETIMEDOUT once either has passed.
+ *
  * Invariants: a conn task's drop hook is the only place its socket and an
  * open file are closed, its permit of srv->limit given back and its
  * srv->live count done - exactly once, however the task ended. A response
@@ -31,6 +36,7 @@
 
 #include <weft/weft.h>
 
+#include "../common/server.h"
 #include "parse.h"
 
 /* The writer's buffer, and the file chunk read per await. The reader's
@@ -44,10 +50,12 @@ struct http_server {
     int root_fd;                /* O_PATH|O_DIRECTORY fd of the served root */
     size_t max_header;          /* request line and headers, bytes: else 414/431;
                                    also the reader's buffer */
-    uint64_t idle_ns;           /* wait for the next request (keep-alive) */
-    uint64_t request_ns;        /* first line to last byte of the response */
+    uint64_t idle_ns;           /* idle phase: until a request's first line is in */
+    uint64_t request_ns;        /* request phase: its headers to the last byte
+                                   of its response */
     uint64_t conn_ns;           /* whole connection; 0: no bound */
-    uint64_t linger_ns;         /* read and drop what follows a refusal */
+    uint64_t linger_ns;         /* linger phase: read and drop what follows a
+                                   refusal */
     weft_token *drain, *stop;   /* see above */
     weft_semaphore limit;       /* one permit per open connection */
     weft_waitgroup live;        /* one count per conn task, done in its drop */
@@ -71,13 +79,14 @@ struct http_conn {
     weft_selector sel;          /* next request, or the drain */
     weft_token_wait drain_wait;
     weft_io io;                 /* file operations, shutdown */
+    weft_scope life;            /* the connection's deadline (--conn-ms) */
+    weft_scope phase;           /* nested in it: idle, request or linger */
     weft_poll n;
     int status;                 /* of the response being made; 0 before */
     bool in_headers;            /* reading the request's header lines */
     bool keep_alive;            /* after this response */
     char *line;
     size_t len;
-    uint64_t conn_deadline, deadline;
     uint64_t size, sent;        /* of the file's body */
     uint64_t requests;          /* added to the server's total in the drop */
     struct http_request req;
@@ -92,6 +101,7 @@ struct http_acceptor {
     weft_acceptor acc;
     weft_sleep backoff;
     weft_poll r;
+    enum example_accept_next next;  /* after a failed accept */
 };
 
 /* Describe the conn task for an accepted socket fd, for which one permit of

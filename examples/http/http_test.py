@@ -11,44 +11,34 @@ finished, and the server exits 0 with every fd it opened closed; on SIGTERM
 with a client that stopped reading, the grace period ends and the
 connection is cancelled, still exit 0 and no fd left.
 
+Slow clients ("slowloris"), each trickling one byte every 20 ms, never
+idle for long: one trickling its request line is cut by --idle-ms, one
+trickling its headers by --request-ms, and the slot each held serves the
+next client (--max-conns 1).
+
 Nothing sleeps to let the server get somewhere: each wait is for something
 the test sees (a line the server prints, bytes, a connection closed, the
 server's fd count). The fd count can only be polled; the short sleep paces
 that poll. Waits are bounded generously (WAIT); no timing decides a pass.
+The helpers shared with echo_test.py are in examples/common/servertest.py.
 """
 import os
-import re
-import select
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
-WAIT = 20.0  # seconds: the bound on every wait
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from servertest import (WAIT, connect, expect_closed, fail, open_fds, start,  # noqa: E402
+                        stop, trickle_until_closed, wait_fds)
+
+SUMMARY = r"(\d+) cut by a deadline, (\d+) cancelled after the grace period"
 
 
-def fail(msg):
-    sys.exit(f"http_test: FAIL: {msg}")
+def start_http(binary, root, *args):
+    return start([binary, "--root", root, *args])
 
-
-def start(binary, root, *args):
-    proc = subprocess.Popen([binary, "--port", "0", "--root", root, *args],
-                            stdout=subprocess.PIPE, text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], WAIT)
-    line = proc.stdout.readline() if ready else ""
-    m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
-    if not m:
-        proc.kill()
-        fail(f"expected 'listening on 127.0.0.1:<port>', got {line!r}")
-    return proc, int(m.group(1))
-
-
-def connect(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
 
 
 class Reader:
@@ -84,18 +74,6 @@ def get(path, host=True, version="1.1", extra=""):
     return f"GET {path} HTTP/{version}\r\n{h}{extra}\r\n".encode()
 
 
-def expect_closed(s, what):
-    """The server must end the connection (EOF or reset) within WAIT."""
-    try:
-        data = s.recv(65536)
-        while data:
-            data = s.recv(65536)
-    except ConnectionResetError:
-        pass
-    except socket.timeout:
-        fail(f"{what}: the server did not close the connection")
-
-
 def exchange(port, request, head_only=False):
     s = connect(port)
     s.sendall(request)
@@ -109,38 +87,6 @@ def expect_status(port, request, want, what):
     status, _, _ = exchange(port, request)
     if status != want:
         fail(f"{what}: status {status}, expected {want}")
-
-
-def open_fds(proc):
-    return len(os.listdir(f"/proc/{proc.pid}/fd"))
-
-
-def wait_fds(proc, want, what):
-    deadline = time.monotonic() + WAIT
-    while open_fds(proc) != want:
-        if time.monotonic() > deadline:
-            fail(f"{what}: server has {open_fds(proc)} fds open, expected {want}")
-        time.sleep(0.02)
-
-
-def stop(proc, sig):
-    proc.send_signal(sig)
-    try:
-        out, _ = proc.communicate(timeout=WAIT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        fail(f"weft-http did not exit after {sig.name}")
-    print(out.strip())
-    if proc.returncode != 0:
-        fail(f"weft-http exited with {proc.returncode} after {sig.name}")
-    m = re.search(r"(\d+) cut by a deadline, (\d+) cancelled after the grace period; "
-                  r"(-?\d+) fds left open", out)
-    if not m:
-        fail(f"no summary line in {out!r}")
-    timeouts, cut, fds = (int(g) for g in m.groups())
-    if fds != 0:
-        fail(f"{fds} fds were still open when weft-http exited")
-    return timeouts, cut
 
 
 def make_root(tmp):
@@ -243,7 +189,7 @@ def test_slow_client(port):
 
 
 def test_sigint_drain(binary, root, files):
-    proc, port = start(binary, root, "--threads", "2", "--request-ms", "3000")
+    proc, port = start_http(binary, root, "--threads", "2", "--request-ms", "3000")
     baseline = open_fds(proc)
     test_requests(port, root, files)
     test_refusals(port)
@@ -266,27 +212,27 @@ def test_sigint_drain(binary, root, files):
     if status != 200 or body != files["sub/big.bin"] or headers["connection"] != "keep-alive":
         fail("the download in flight at SIGINT was not finished")
     expect_closed(dl, "download after SIGINT")
-    timeouts, cut = stop(proc, signal.SIGINT)
+    timeouts, cut = stop(proc, signal.SIGINT, SUMMARY)
     if timeouts < 1 or cut != 0:
         fail(f"summary: {timeouts} cut by a deadline (slow client), {cut} cancelled")
 
 
 def test_sigterm_grace(binary, root):
-    proc, port = start(binary, root, "--threads", "1", "--grace-ms", "300")
+    proc, port = start_http(binary, root, "--threads", "1", "--grace-ms", "300")
     stuck = connect(port)                   # stops reading its download
     stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     stuck.sendall(get("/sub/big.bin"))
     Reader(stuck).fill()
-    timeouts, cut = stop(proc, signal.SIGTERM)
+    timeouts, cut = stop(proc, signal.SIGTERM, SUMMARY)
     if cut != 1:
         fail(f"a stuck download was not cancelled after the grace period ({cut})")
-    expect_closed(stuck, "stuck download after the grace period")
+    expect_closed(stuck, "stuck download after the grace period", drain=True)
 
 
 def test_limits(binary, root):
     """--max-conns: a connection over the limit waits in the backlog, unread,
     until a slot frees; --conn-ms: a busy keep-alive connection still ends."""
-    proc, port = start(binary, root, "--threads", "1", "--max-conns", "1",
+    proc, port = start_http(binary, root, "--threads", "1", "--max-conns", "1",
                        "--conn-ms", "1500")
     a = connect(port)
     ra = Reader(a)
@@ -316,9 +262,39 @@ def test_limits(binary, root):
         fail("the waiting connection was not served once the slot freed")
     a.close()
     b.close()
-    timeouts, _ = stop(proc, signal.SIGTERM)
+    timeouts, _ = stop(proc, signal.SIGTERM, SUMMARY)
     if timeouts < 1:
         fail("the connection deadline was not counted")
+
+
+def test_slowloris(binary, root):
+    """Clients trickling one byte every 20 ms, never idle for long, are cut
+    when their phase's deadline scope ends (the request line: --idle-ms;
+    the headers: --request-ms), and the one slot they held serves the next
+    client. The connection deadline is off, so only the phase can end them.
+    A scope never ends before its deadline, nor starts before the client
+    connects: the time, from before the connect, is checked from below."""
+    proc, port = start_http(binary, root, "--threads", "1", "--max-conns", "1",
+                            "--idle-ms", "400", "--request-ms", "600", "--conn-ms", "0")
+    baseline = open_fds(proc)
+    for what, prefix, trickle, bound in (
+            ("request line", b"", b"GET /" + b"a" * 100, 0.4),
+            ("headers", b"GET / HTTP/1.1\r\nHost: t\r\n", b"X-Slow: " + b"a" * 100, 0.6)):
+        began = time.monotonic()
+        s = connect(port)
+        s.sendall(prefix)
+        got = trickle_until_closed(s, trickle, 0.02)
+        took = time.monotonic() - began
+        s.close()
+        print(f"slowloris trickling its {what} cut after {took:.2f} s")
+        if got or took < bound:
+            fail(f"slowloris ({what}): {got} bytes answered, cut after {took:.2f} s")
+        wait_fds(proc, baseline, f"after the slowloris ({what}) was cut")
+        if exchange(port, get("/index.html"))[0] != 200:
+            fail(f"the slot held by the slowloris ({what}) did not serve the next client")
+    timeouts, _ = stop(proc, signal.SIGTERM, SUMMARY)
+    if timeouts < 2:
+        fail(f"{timeouts} connections cut by a deadline, expected the 2 slowloris at least")
 
 
 def main():
@@ -329,6 +305,7 @@ def main():
         test_sigint_drain(sys.argv[1], root, files)
         test_sigterm_grace(sys.argv[1], root)
         test_limits(sys.argv[1], root)
+        test_slowloris(sys.argv[1], root)
     print("http_test: ok")
 
 

@@ -7,14 +7,15 @@
  *               [--conn-ms T] [--grace-ms T]
  *
  * GET and HEAD of the regular files below DIR, keep-alive and pipelining
- * (conn.c), limits and deadlines (http.h). --port 0 picks a free port; the
+ * (conn.c), limits (http.h) and deadline scopes (conn.c). --port 0 picks a free port; the
  * chosen one is printed first:
  *
  *     listening on 127.0.0.1:<port>
  *
- * The tasks: signal_watch (here) awaits SIGINT or SIGTERM and cancels the
- * drain token; the acceptor (accept.c) stops accepting on it; each conn task
- * (conn.c) finishes the request it is serving and closes. main then gives the
+ * The tasks: the signal watcher (../common/server.c, shared with weft-echo)
+ * awaits SIGINT or SIGTERM and cancels the drain token; the acceptor
+ * (accept.c) stops accepting on it; each conn task (conn.c) finishes the
+ * request it is serving and closes. main then gives the
  * connections --grace-ms to end (the grace task, here); those still open are
  * cancelled through the stop token. main waits on a wait group for every
  * conn task's drop hook, shuts the runtime down and prints a summary ending
@@ -23,22 +24,20 @@
  * for bad options. WEFT_WORKERS and the other WEFT_* variables apply
  * (weft_runtime_opts_from_env); --threads wins over them.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <weft/net.h>
 #include <weft/signal.h>
 #include <weft/weft.h>
 
+#include "../common/server.h"
 #include "http.h"
 
 #define MS 1000000ull
@@ -49,29 +48,7 @@ struct options {
     const char *root;
 };
 
-/* ---- the signal watcher and the grace period ---------------------------------- */
-
-struct signal_watch {
-    weft_frame f;
-    struct http_server *srv;
-    weft_signal *sig;           /* main's; open until the watcher is joined */
-    weft_poll r;
-};
-
-/* Waits for SIGINT or SIGTERM and cancels the drain token. Bound to it, so
- * it also returns (-ECANCELED) when the acceptor gave up. */
-static weft_poll signal_watch_poll(weft_cx *cx, void *frame)
-{
-    struct signal_watch *s = frame;
-    WEFT_BEGIN(&s->f);
-    WEFT_AWAIT(&s->f, s->r, weft_signal_wait(cx, s->sig));
-    if (s->r > 0) {
-        atomic_store(&s->srv->signo, (int)s->r);
-        weft_token_cancel(s->srv->drain);
-    }
-    WEFT_RETURN(&s->f, s->r > 0 ? 0 : s->r);
-    WEFT_END(&s->f);
-}
+/* ---- the grace period --------------------------------------------------------- */
 
 struct grace {
     weft_frame f;
@@ -118,19 +95,6 @@ static const char usage[] =
     "  --conn-ms T       a whole connection; 0: no bound (default 300000)\n"
     "  --grace-ms T      after SIGINT/SIGTERM, let requests finish (default 5000)\n";
 
-static bool parse_unsigned(const char *text, unsigned min, unsigned max, unsigned *out)
-{
-    char *end;
-    if (!text || *text < '0' || *text > '9')
-        return false;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = (unsigned)v;
-    return true;
-}
-
 static bool parse_option(struct options *o, const char *name, const char *value)
 {
     static const struct { const char *name; size_t off; unsigned min, max; } nums[] = {
@@ -149,7 +113,7 @@ static bool parse_option(struct options *o, const char *name, const char *value)
     }
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if (strcmp(name, nums[i].name) == 0)
-            return parse_unsigned(value, nums[i].min, nums[i].max,
+            return example_parse_unsigned(value, nums[i].min, nums[i].max,
                                   (unsigned *)((char *)o + nums[i].off));
     return false;
 }
@@ -174,46 +138,11 @@ static bool parse_options(int argc, char **argv, struct options *o)
 
 /* ---- setup, run, teardown ------------------------------------------------------------ */
 
-/* Every connection holds a socket and, while sending, a file. */
-static void fit_fd_limit(unsigned max_conns)
-{
-    struct rlimit rl;
-    rlim_t want = 2 * (rlim_t)max_conns + 64;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
-        return;
-    rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
-        fprintf(stderr, "weft-http: open-file limit %llu is below 2 x --max-conns\n",
-                (unsigned long long)rl.rlim_cur);
-}
-
-/* Blocks SIGINT and SIGTERM before the workers exist (they inherit the
- * mask), and opens *sig for them. */
-static int open_signals(weft_signal *sig)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int rc = weft_signal_block(&set);
-    return rc < 0 ? rc : weft_signal_open(sig, &set);
-}
-
 static int report(const char *what, int rc)
 {
     if (rc < 0 && rc != -ECANCELED)
         fprintf(stderr, "weft-http: %s: %s (%s)\n", what, weft_err_name(rc), weft_strerror(rc));
     return rc == -ECANCELED ? 0 : rc;
-}
-
-/* Waits for a task from main's thread; returns its result or an error. */
-static int join(weft_join *h, const char *name)
-{
-    weft_outcome out;
-    int rc = weft_join_wait(h, &out);
-    if (rc == 0)
-        rc = out.status < 0 ? out.status : (int)out.value;
-    return report(name, rc);
 }
 
 static int spawn(weft_runtime *rt, weft_task_desc desc, weft_join *h)
@@ -226,17 +155,15 @@ static int spawn(weft_runtime *rt, weft_task_desc desc, weft_join *h)
 static int run_tasks(weft_runtime *rt, struct http_server *srv, weft_signal *sig,
                      uint64_t grace_ns)
 {
-    struct signal_watch watch = { .srv = srv, .sig = sig };
+    struct example_signal_watch watch = { .prog = "weft-http", .sig = sig, .token = srv->drain,
+                                          .signo = &srv->signo };
     struct http_acceptor acc;
     struct grace grace = { .srv = srv, .grace_ns = grace_ns, .sel = WEFT_SELECTOR_INIT,
                            .wait = WEFT_WAITGROUP_WAITER_INIT, .nap = WEFT_SLEEP_INIT };
     weft_task_desc d;
     weft_join watch_h = WEFT_JOIN_INIT, acc_h = WEFT_JOIN_INIT, grace_h = WEFT_JOIN_INIT;
 
-    d = WEFT_TASK(signal_watch_poll, &watch);
-    d.name = "signal-watch";
-    d.tokens = &srv->drain;
-    d.ntokens = 1;
+    example_signal_watch_task(&watch, &d);
     int rc = spawn(rt, d, &watch_h);
     if (rc < 0)
         return rc;
@@ -245,15 +172,15 @@ static int run_tasks(weft_runtime *rt, struct http_server *srv, weft_signal *sig
     if (rc == 0) {
         printf("listening on 127.0.0.1:%d\n", weft_local_port(srv->listen_fd));
         fflush(stdout);
-        rc = join(&acc_h, "acceptor");      /* returns once drained */
+        rc = example_join("weft-http", &acc_h, "acceptor");     /* returns once drained */
     }
     weft_token_cancel(srv->drain);          /* no-op after a signal */
-    int wrc = join(&watch_h, "signal watcher");
+    int wrc = example_join("weft-http", &watch_h, "signal watcher");
     /* No conn task is added any more. */
     d = WEFT_TASK(grace_poll, &grace);
     d.name = "grace";
     if (spawn(rt, d, &grace_h) == 0)
-        join(&grace_h, "grace");
+        example_join("weft-http", &grace_h, "grace");
     else
         weft_token_cancel(srv->stop);
     weft_waitgroup_wait_blocking(&srv->live);
@@ -263,33 +190,12 @@ static int run_tasks(weft_runtime *rt, struct http_server *srv, weft_signal *sig
 static int serve(struct http_server *srv, weft_signal *sig, const struct options *o)
 {
     weft_runtime *rt;
-    weft_runtime_opts opts = { 0 };
-    const char *bad;
-    int rc = weft_runtime_opts_from_env(&opts, &bad);
-    if (rc < 0) {
-        fprintf(stderr, "weft-http: invalid %s=%s\n", bad, getenv(bad));
-        return rc;
-    }
-    if (o->threads)
-        opts.threads = o->threads;
-    rc = weft_runtime_new(&rt, &opts);
+    int rc = example_runtime_new("weft-http", o->threads, &rt);
     if (rc < 0)
-        return report("runtime", rc);
+        return rc;
     rc = run_tasks(rt, srv, sig, (uint64_t)o->grace_ms * MS);
     int src = report("shutdown", weft_runtime_free(rt));
     return rc < 0 ? rc : src;
-}
-
-static int count_open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1;               /* the directory's own fd */
 }
 
 static void print_summary(struct http_server *srv, int fds_left)
@@ -315,7 +221,7 @@ static int open_listener(unsigned port)
 /* Everything main opens before the runtime: 0, or 1 after saying why. */
 static int open_all(struct http_server *srv, const struct options *o, weft_signal *sig)
 {
-    int rc = open_signals(sig);
+    int rc = example_open_signals(sig);
     if (rc < 0)
         return report("signals", rc), 1;
     srv->root_fd = open(o->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -350,8 +256,8 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    fit_fd_limit(o.max_conns);
-    int fds_at_start = count_open_fds();
+    example_fit_fd_limit("weft-http", o.max_conns, 2);     /* a socket and a file */
+    int fds_at_start = example_count_open_fds();
     struct http_server srv = {
         .listen_fd = -1, .root_fd = -1, .max_header = o.max_header,
         .idle_ns = o.idle_ms * MS, .request_ns = o.request_ms * MS, .conn_ns = o.conn_ms * MS,
@@ -363,6 +269,6 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = serve(&srv, &sig, &o) < 0;
     close_all(&srv, &sig);
-    print_summary(&srv, count_open_fds() - fds_at_start);
+    print_summary(&srv, example_count_open_fds() - fds_at_start);
     return rc;
 }

@@ -10,7 +10,10 @@
  * the client received is a sequence of whole responses, each the right one
  * for its request in order, possibly followed by one cut short - and then
  * the connection was closed (the client saw EOF), never left open with half
- * a response on it. An uncancelled run answers every request.
+ * a response on it. An uncancelled run answers every request it got whole,
+ * and ends the way its client asked for: EOF, or -ETIMEDOUT from the
+ * deadline scope the client outwaited (the idle phase's, the request
+ * phase's or the connection's: the final frame says which expired).
  *
  * The copy's: the destination is absent or a byte-for-byte copy of the
  * source, never partial, and no temporary file is left; uncancelled, it is
@@ -89,7 +92,17 @@ static const struct {
 };
 #define NREQS (sizeof reqs / sizeof reqs[0])
 
-enum conn_mode { CONN_EOF, CONN_QUIET, CONN_DRAINED };
+/*
+ * How the client behaves after its requests: closes (EOF), goes quiet (the
+ * idle phase's scope ends the connection), goes quiet after sending only
+ * the last request's first line (the request phase's scope ends it), goes
+ * quiet with a connection deadline shorter than the idle one (the
+ * connection's scope ends it, from inside the idle phase's), or finds the
+ * server drained.
+ */
+enum conn_mode { CONN_EOF, CONN_QUIET, CONN_SLOW, CONN_LIFE, CONN_DRAINED };
+
+#define SECONDS 1000000000ull   /* virtual: the simulator's clock */
 
 static struct http_server srv;
 static struct http_conn conn_init;
@@ -100,10 +113,9 @@ static void conn_reset(void *arg, weft_task_desc *root)
 {
     enum conn_mode mode = *(enum conn_mode *)arg;
     srv = (struct http_server){ .listen_fd = -1, .root_fd = root_fd, .max_header = 8192,
-                                .idle_ns = 30 * 1000000000ull,
-                                .request_ns = 30 * 1000000000ull,
-                                .conn_ns = 300 * 1000000000ull,
-                                .linger_ns = 1000000000ull, .live = WEFT_WAITGROUP_INIT };
+                                .idle_ns = 30 * SECONDS, .request_ns = 20 * SECONDS,
+                                .conn_ns = (mode == CONN_LIFE ? 10 : 300) * SECONDS,
+                                .linger_ns = SECONDS, .live = WEFT_WAITGROUP_INIT };
     if (weft_semaphore_init(&srv.limit, 0) != 0 || weft_token_new(&srv.drain) != 0
         || weft_token_new(&srv.stop) != 0)
         sweep_fail("server state");
@@ -111,10 +123,13 @@ static void conn_reset(void *arg, weft_task_desc *root)
         weft_token_cancel(srv.drain);
     if (sweep_tcp_pair(&client, &server_fd) != 0)
         sweep_fail("no loopback pair: %s", strerror(errno));
-    size_t n = mode == CONN_QUIET ? NREQS - 1 : NREQS;     /* quiet: no close */
+    size_t n = mode == CONN_EOF || mode == CONN_DRAINED ? NREQS : NREQS - 1;
     for (size_t i = 0; i < n; i++)
         if (sweep_write_all(client, reqs[i].request, strlen(reqs[i].request)) != 0)
             sweep_fail("client write: %s", strerror(errno));
+    if (mode == CONN_SLOW && sweep_write_all(client, reqs[n].request,
+                                             strchr(reqs[n].request, '\n') + 1 - reqs[n].request) != 0)
+        sweep_fail("client write: %s", strerror(errno));
     if (mode == CONN_EOF)
         shutdown(client, SHUT_WR);
     http_conn_task(&srv, server_fd, &conn_init, root);
@@ -169,6 +184,28 @@ static int client_responses(size_t have, bool *cut)
     return whole;
 }
 
+/* An uncancelled run: every whole request answered; a client that went
+ * quiet cut by the scope it outwaited, and only by that one. */
+static int conn_check_uncancelled(enum conn_mode mode, int whole, bool cut,
+                                  const weft_outcome *out)
+{
+    bool timed_out = mode == CONN_QUIET || mode == CONN_SLOW || mode == CONN_LIFE;
+    int want = mode == CONN_DRAINED ? 1 : timed_out ? (int)NREQS - 1 : (int)NREQS;
+    int64_t ending = timed_out ? -ETIMEDOUT : 0;
+    if (whole != want || cut || out->status != 0 || out->value != ending)
+        return sweep_fail("uncancelled: %d whole responses of %d%s, value %lld", whole, want,
+                          cut ? " and one cut" : "", (long long)out->value);
+    const struct http_conn *c = sweep_final_frame();
+    bool life = weft_scope_expired(&c->life), phase = weft_scope_expired(&c->phase);
+    if (atomic_load(&srv.timeouts) != timed_out || life != (mode == CONN_LIFE)
+        || phase != (mode == CONN_QUIET || mode == CONN_SLOW))
+        return sweep_fail("uncancelled: %llu timeouts counted; the connection's scope %s,"
+                          " the phase's %s", (unsigned long long)atomic_load(&srv.timeouts),
+                          life ? "expired" : "did not expire",
+                          phase ? "expired" : "did not expire");
+    return 0;
+}
+
 static int conn_check(void *arg, unsigned k, bool cancelled, int rc, const weft_outcome *out)
 {
     (void)k;
@@ -196,11 +233,8 @@ static int conn_check(void *arg, unsigned k, bool cancelled, int rc, const weft_
     weft_token_release(srv.stop);
     if (rc != 0)
         return bad | sweep_fail("weft_sim_run: %s", weft_strerror(rc));
-    int want = mode == CONN_DRAINED ? 1 : mode == CONN_QUIET ? (int)NREQS - 1 : (int)NREQS;
-    int64_t ending = mode == CONN_QUIET ? -ETIMEDOUT : 0;
-    if (!cancelled && (whole != want || cut || out->status != 0 || out->value != ending))
-        bad |= sweep_fail("uncancelled: %d whole responses of %d%s, value %lld", whole, want,
-                          cut ? " and one cut" : "", (long long)out->value);
+    if (!cancelled)
+        bad |= conn_check_uncancelled(mode, whole, cut, out);
     return bad;
 }
 
@@ -220,6 +254,8 @@ Test(http_sweep, conn)
     cr_assert_geq(root_fd, 0);
     EXPECT_CLEAN(sweep_conn(CONN_EOF, "conn, pipelined, EOF"));
     EXPECT_CLEAN(sweep_conn(CONN_QUIET, "conn, pipelined, idle"));
+    EXPECT_CLEAN(sweep_conn(CONN_SLOW, "conn, pipelined, headers never end"));
+    EXPECT_CLEAN(sweep_conn(CONN_LIFE, "conn, pipelined, connection deadline"));
     EXPECT_CLEAN(sweep_conn(CONN_DRAINED, "conn, drained"));
     close(root_fd);
     remove_dir();
