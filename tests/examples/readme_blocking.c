@@ -219,7 +219,7 @@ int check_readme_blocking_real(void)
 {
     weft_runtime *rt;
     weft_runtime_opts o = { .threads = 2, .blocking_threads = 1 };
-    int fds = sweep_count_fds(), bad = 0;
+    int fds = weft_harness_open_fds(), bad = 0;
     if (weft_runtime_new(&rt, &o) != 0)
         return sweep_fail("weft_runtime_new failed");
     for (int when = JOB_NOT_CANCELLED; when <= JOB_CANCELLED_RUNNING; when++)
@@ -227,8 +227,8 @@ int check_readme_blocking_real(void)
             bad |= blocking_real_once(rt, (enum job_when)when, by_token);
     if (weft_runtime_free(rt) != 0)
         bad |= sweep_fail("weft_runtime_free failed");
-    if (sweep_count_fds() != fds)
-        bad |= sweep_fail("blocking job, real runtime: %d fds leaked", sweep_count_fds() - fds);
+    if (weft_harness_open_fds() != fds)
+        bad |= sweep_fail("blocking job, real runtime: %d fds leaked", weft_harness_open_fds() - fds);
     sweep_note("| %-28s | %-23s | %-11s | both  | real runtime: cancelled while queued, "
                "while running, not at all | %s\n", "README: Blocking work", "blocking job",
                "cooperative", bad ? "FAILED" : "ok");

@@ -5,7 +5,6 @@
 #include "sweep.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -108,7 +107,7 @@ static void harness_reset(void *arg)
     cur_k++;
     atomic_store(&root_drops, 0);
     have_final = false;
-    fds_before = sweep_count_fds();
+    fds_before = weft_harness_open_fds();
     if (cur->reset)
         cur->reset(cur->arg, &run_root);
     if (run_root.drop != harness_drop) {
@@ -133,7 +132,7 @@ static int harness_check(void *arg, unsigned k, bool cancelled, int rc, const we
     unsigned drops = atomic_load(&root_drops);
     if (drops != 1)
         bad |= sweep_fail("the root's drop hook ran %u times", drops);
-    int fds = sweep_count_fds();
+    int fds = weft_harness_open_fds();
     if (fds != fds_before)
         bad |= sweep_fail("%d fds leaked", fds - fds_before);
 #if defined(WEFT_TEST_LSAN) && WEFT_TEST_LSAN
@@ -217,18 +216,6 @@ int sweep_case_run(const sweep_case *c)
 }
 
 /* ---- fds and sockets ------------------------------------------------------------ */
-
-int sweep_count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1;   /* the directory's own fd */
-}
 
 bool sweep_fd_open(int fd)
 {

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <weft/harness.h>
 #include <weft/sim.h>
 #include <weft/weft.h>
 
@@ -73,9 +74,6 @@ int sweep_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The root's frame as its drop hook last saw it (NULL before it ran). */
 const void *sweep_final_frame(void);
-
-/* Open fds of this process. */
-int sweep_count_fds(void);
 
 /* True when fd is open in this process. */
 bool sweep_fd_open(int fd);
