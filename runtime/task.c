@@ -14,6 +14,7 @@
 #include "runtime/alloc.h"
 #include "runtime/rt.h"
 #include "runtime/token.h"
+#include "runtime/trace.h"
 #include "runtime/worker.h"
 
 /* Frames larger than this are almost certainly a size mix-up. */
@@ -156,12 +157,14 @@ void weft__task_unref(weft__task *t)
 
 void weft__task_wake_by_ref(weft__task *t)
 {
+    weft__trace_task(t, WEFT__TR_WAKE, 0);
     if (weft__state_notify_by_ref(&t->state) == WEFT__NOTIFY_SUBMIT)
         weft__schedule(t, false);
 }
 
 void weft__task_wake_by_val(weft__task *t)
 {
+    weft__trace_task(t, WEFT__TR_WAKE, 0);
     switch (weft__state_notify_by_val(&t->state)) {
     case WEFT__NOTIFY_SUBMIT:
         weft__schedule(t, false);
