@@ -5,6 +5,7 @@
                          [--expect NAME ...]
     check_trace.py --run PROGRAM [the same options]
     check_trace.py --stress WEFT_STRESS [the same options]
+    check_trace.py --stress-threaded WEFT_STRESS [the same options]
 
 Checks that the file is valid trace-event JSON and that:
   - every event has the fields its phase needs;
@@ -23,10 +24,14 @@ name (e.g. steal, park, timer, "cancel request") or a flow category
 --run runs PROGRAM FILE in a temporary directory and checks FILE.
 --stress runs weft-stress deterministically with a violation forced in a
 known instance, expects it to fail with a replay line and a trace line, and
-checks the trace that line names.
+checks the trace that line names. --stress-threaded runs weft-stress's
+threaded scenarios for 3 s with WEFT_TRACE set (tracing on while every
+worker, the blocking pool and plain threads record: the TSan build runs
+this) and checks the trace written when its runtime is freed.
 Python 3 standard library only. Exit status 0: all good; 1: a check failed.
 """
 import argparse
+import bisect
 import json
 import os
 import re
@@ -112,10 +117,12 @@ def check_nesting(events):
 
 
 def enclosed(ev, slices):
-    for start, end in slices.get((ev["pid"], ev["tid"]), ()):
-        if start <= ev["ts"] <= end:
-            return True
-    return False
+    """Is ev inside a slice of its track? slices: per track, (start, end)
+    sorted by start; slices nest (check_nesting), so the innermost
+    candidates are the last few that start no later than ev."""
+    track = slices.get((ev["pid"], ev["tid"]), [])
+    i = bisect.bisect_right(track, (ev["ts"], float("inf")))
+    return any(start <= ev["ts"] <= end for start, end in track[max(0, i - 8):i])
 
 
 def check_flows(events):
@@ -123,6 +130,8 @@ def check_flows(events):
     for ev in events:
         if ev["ph"] == "X":
             slices[(ev["pid"], ev["tid"])].append((ev["ts"], ev["ts"] + ev["dur"]))
+    for track in slices.values():
+        track.sort()
     starts, ends = {}, {}
     for ev in events:
         if ev["ph"] not in ("s", "f"):
@@ -202,11 +211,22 @@ def run_stress(exe, args):
         check_file(path, args)
 
 
+def run_stress_threaded(exe, args):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "threaded.json")
+        env = dict(os.environ, WEFT_TRACE=path, WEFT_TRACE_EVENTS="100000")
+        r = subprocess.run([os.path.abspath(exe), "--seconds", "3", "--seed", "0x5eed"],
+                           cwd=d, env=env)
+        need(r.returncode == 0, "weft-stress with WEFT_TRACE exited %d" % r.returncode)
+        check_file(path, args)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("trace", nargs="?")
     ap.add_argument("--run")
     ap.add_argument("--stress")
+    ap.add_argument("--stress-threaded")
     ap.add_argument("--expect-cancel")
     ap.add_argument("--expect-shield", action="store_true")
     ap.add_argument("--expect", action="append")
@@ -216,6 +236,8 @@ def main():
             run_program(args.run, args)
         elif args.stress:
             run_stress(args.stress, args)
+        elif args.stress_threaded:
+            run_stress_threaded(args.stress_threaded, args)
         elif args.trace:
             check_file(args.trace, args)
         else:
