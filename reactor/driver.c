@@ -18,6 +18,7 @@
 
 #include "reactor/scope.h"
 #include "runtime/rt.h"
+#include "runtime/trace.h"
 #include "weft/time.h"
 
 #define RING_ENTRIES 256
@@ -105,6 +106,7 @@ static void settle_handoffs(weft__driver *d)
  * (rules 1 and 4). */
 void weft__timer_fire(weft__timer *t, void *arg)
 {
+    weft__trace_timer(arg, t->kind);
     if (t->kind == WEFT__TIMER_OP_DEADLINE)
         weft__op_deadline_fired(arg, t);
     else if (t->kind == WEFT__TIMER_SCOPE)

@@ -21,6 +21,7 @@
 #include "runtime/rt.h"
 #include "runtime/sim.h"
 #include "runtime/task.h"
+#include "runtime/trace.h"
 
 
 static inline bool cas_state(weft__io *s, uint32_t *expected, uint32_t to)
@@ -85,6 +86,7 @@ void weft__op_complete(weft__driver *d, weft__op *op, int32_t res)
     if (weft__op_defs[op->kind].complete)
         weft__op_defs[op->kind].complete(op, &res);
     s->result = res;
+    weft__trace_io(d, WEFT__TR_IO_DONE, op, res);
     if (op->handoff_taken) {
         publish(d, op, s);      /* HANDOFF is ours to end */
         return;
@@ -256,6 +258,7 @@ weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op)
     atomic_store_explicit(&s->state, WEFT__IO_INFLIGHT, memory_order_relaxed);
     if (s->deadline_ns)
         weft__wheel_insert(&d->deadlines, &op->deadline, s->deadline_ns);
+    weft__trace_io(d, WEFT__TR_IO_SUBMIT, op, 0);
     if (!weft__sim_io_submit(d, op))    /* a simulated descriptor? */
         weft__submit_op(d, op);
     weft_cx_suspend(cx, s, weft__io_withdraw);

@@ -28,6 +28,7 @@
 #include "reactor/scope.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
+#include "runtime/trace.h"
 #include "runtime/worker.h"
 
 weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source source)
@@ -37,6 +38,7 @@ weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source
         weft__cancel_record *rec = weft__task_record(t);
         if (rec)
             atomic_store_explicit(&rec->requested_ns, weft__monotonic_ns(), memory_order_relaxed);
+        weft__trace_task(t, WEFT__TR_CANCEL_REQ, (int32_t)source);
     }
     if (o == WEFT__CANCEL_SUBMIT)
         weft__schedule(t, false);
@@ -76,7 +78,7 @@ void weft__cancel_took_effect(weft__task *t, const weft_site *site, weft_trace_k
     if (rec)
         rec->delivered_at = site;
     weft_runtime *rt = t->rt;
-    if (!rt->trace)
+    if (!rt->trace && !weft__tracing(rt))
         return;
     weft_trace_event ev = {
         .kind = kind,
@@ -88,7 +90,10 @@ void weft__cancel_took_effect(weft__task *t, const weft_site *site, weft_trace_k
         .requested_ns = requested_ns(t, rec),
         .shield_held_ns = rec ? rec->shield_held_ns : 0,
     };
-    rt->trace(&ev, rt->trace_arg);
+    if (rt->trace)
+        rt->trace(&ev, rt->trace_arg);
+    if (weft__tracing(rt))
+        weft__trace_cancel_slow(rt, &ev);
 }
 
 int weft__cancel_at_await(weft_cx *cx, const weft_site *site)

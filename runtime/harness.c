@@ -23,6 +23,7 @@
 #include "reactor/scope.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
+#include "runtime/trace.h"
 #include "runtime/worker.h"
 
 static void finish(weft__task *t, int worker, int64_t value, int status)
@@ -118,7 +119,7 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
     }
     struct weft_cx cx;
     weft__cx_init(&cx, t, w);
-    weft_poll r = t->poll(&cx, weft__task_frame(t));
+    weft_poll r = weft__trace_poll(w, t, &cx);
     if (r != WEFT_PENDING) {
         finish(t, (int)w->index, r, 0);
         return;

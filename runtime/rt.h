@@ -42,6 +42,7 @@ struct weft_runtime {
     bool pin_workers;
     weft_trace_fn trace;
     void *trace_arg;
+    struct weft__tracer *_Atomic tracer;    /* runtime/trace.h; NULL: off */
     /* The blocking pool (runtime/blocking.c), created on first use. */
     struct weft__blocking_pool *_Atomic blocking;
 

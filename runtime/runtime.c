@@ -25,6 +25,7 @@
 #include "runtime/harness.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
+#include "runtime/trace.h"
 #include "runtime/waker.h"
 
 #define DEFAULT_GLOBAL_QUEUE_INTERVAL 61
@@ -36,6 +37,7 @@ _Static_assert(MAX_WORKERS + 1 <= (WEFT__SHARD_MASK >> WEFT__SHARD_SHIFT) + 1,
 
 static void rt_free(weft_runtime *rt)
 {
+    weft__trace_free(rt);   /* WEFT_TRACE's file: every worker has stopped */
     for (uint32_t i = 0; i < rt->nworkers; i++) {
         weft__driver_free(&rt->workers[i].driver);
     }
@@ -165,7 +167,7 @@ int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *opts)
         return rc;
     weft_runtime *rt;
     rc = weft__runtime_new_unstarted(&rt, &env);
-    if (rc == 0 && (rc = start_workers(rt)) != 0)
+    if (rc == 0 && ((rc = weft__trace_from_env(rt)) != 0 || (rc = start_workers(rt)) != 0))
         rt_free(rt);
     if (rc == 0)
         *out = rt;
@@ -190,6 +192,7 @@ static int spawn(weft_runtime *rt, const weft_task_desc *desc, weft_join *join)
     if (join)
         join->weft_task = t;
     weft__task_bind_tokens(t, desc);
+    weft__trace_task(t, WEFT__TR_SPAWN, 0);
     weft__schedule(t, false);
     return 0;
 }

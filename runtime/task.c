@@ -14,6 +14,7 @@
 #include "runtime/alloc.h"
 #include "runtime/rt.h"
 #include "runtime/token.h"
+#include "runtime/trace.h"
 #include "runtime/worker.h"
 
 /* Frames larger than this are almost certainly a size mix-up. */
@@ -154,16 +155,22 @@ void weft__task_unref(weft__task *t)
         weft__task_free(t);
 }
 
+/* A wake is traced only when it queues the task: a complete task's runtime
+ * may be gone (rt.h), and one that is running or queued already has its
+ * next poll coming anyway. */
 void weft__task_wake_by_ref(weft__task *t)
 {
-    if (weft__state_notify_by_ref(&t->state) == WEFT__NOTIFY_SUBMIT)
+    if (weft__state_notify_by_ref(&t->state) == WEFT__NOTIFY_SUBMIT) {
+        weft__trace_task(t, WEFT__TR_WAKE, 0);
         weft__schedule(t, false);
+    }
 }
 
 void weft__task_wake_by_val(weft__task *t)
 {
     switch (weft__state_notify_by_val(&t->state)) {
     case WEFT__NOTIFY_SUBMIT:
+        weft__trace_task(t, WEFT__TR_WAKE, 0);
         weft__schedule(t, false);
         break;
     case WEFT__NOTIFY_DEALLOC:

@@ -53,6 +53,7 @@
 #include "runtime/harness.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
+#include "runtime/trace.h"
 
 #define MAX_LIFO_POLLS 3
 #define EVENT_INTERVAL 61
@@ -282,8 +283,10 @@ static weft__task *steal_work(weft_worker *w)
         if (!worth_stealing(w, victim))
             continue;
         weft__task *t = weft__local_steal(&rt->workers[victim].queue, &w->queue);
-        if (t)
+        if (t) {
+            weft__trace_steal(w, victim, t);
             return t;
+        }
     }
     return pull_inject(w);
 }
@@ -444,6 +447,7 @@ static uint64_t park_once(weft_worker *w, int64_t max_ns)
     }
     weft__driver_park(&w->driver, max_ns, should_sleep, w);
     uint64_t back = weft__driver_now(&w->driver);
+    weft__trace_park(w, parked_at, back);
     if (sample) {
         uint64_t used = thread_cpu_ns() - cpu;
         if (back - parked_at > used)

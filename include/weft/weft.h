@@ -20,6 +20,7 @@
 #include "weft/select.h"
 #include "weft/group.h"
 #include "weft/token.h"
+#include "weft/trace.h"
 #include "weft/sync.h"
 
 #endif /* WEFT_WEFT_H */

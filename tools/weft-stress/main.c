@@ -25,6 +25,12 @@
  * every N-th SQE request finds the SQ full and every N-th enter fails with
  * -EBUSY or -EAGAIN. weft must absorb both (overflow queue, reap and retry),
  * so every scenario must still hold every invariant.
+ *
+ * Under --deterministic the first failing instance is run once more, the
+ * same way, with a trace (weft/trace.h), and the trace is written to
+ * weft-stress-SCENARIO-SEED.json in the current directory; its name is
+ * printed under the replay line. --force-violation K reports a violation
+ * after the K-th instance (from 1), so that this path can be tested.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +39,7 @@
 #include <time.h>
 
 #include <weft/sim.h>
+#include <weft/trace.h>
 
 #include "reactor/op.h"
 #include "sim_scenarios.h"
@@ -45,6 +52,10 @@ static bool opt_deterministic;
 static unsigned opt_io_faults;
 unsigned stress_sim_pct;
 static const stress_scenario *current;
+static uint64_t opt_force_violation;    /* instance to fail, from 1; 0: none */
+static uint64_t sim_instances;
+static bool rerunning;                  /* for the trace: already reported */
+static bool traced;                     /* the first failure has its trace */
 
 static double now(void)
 {
@@ -57,6 +68,8 @@ static double now(void)
 
 void stress_violation(const char *scenario, uint64_t seed, const char *fmt, ...)
 {
+    if (rerunning)
+        return;
     uint64_t n = atomic_fetch_add_explicit(&stress_totals.violations, 1, memory_order_relaxed);
     if (n == MAX_REPORTED)
         fprintf(stderr, "\nweft-stress: more violations; reporting only the count from here\n");
@@ -189,7 +202,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: weft-stress [--seconds N] [--seed S] [--threads T] "
                     "[--scenario NAME ...] [--replay SEED] [--list]\n"
-                    "       weft-stress --deterministic [--pct D] [--runs N] [same options]\n"
+                    "       weft-stress --deterministic [--pct D] [--runs N] "
+                    "[--force-violation K] [same options]\n"
                     "       weft-stress --io-faults N [same options]\n");
     return 2;
 }
@@ -207,8 +221,9 @@ static void run_instance(weft_runtime *rt, const stress_scenario *sc, uint64_t s
     stress_count(&stress_totals.scenarios, 1);
 }
 
-/* One instance on a simulated runtime of its own; returns its schedule. */
-static uint64_t run_sim_instance(const stress_scenario *sc, uint64_t seed)
+/* One instance on a simulated runtime of its own; returns its schedule.
+ * With trace_path, the runtime is traced and the trace written there. */
+static uint64_t run_sim_instance(const stress_scenario *sc, uint64_t seed, const char *trace_path)
 {
     /* A short virtual grace: tasks left at shutdown are a scenario's own
      * business, and each poll of the grace period costs real time. */
@@ -220,10 +235,37 @@ static uint64_t run_sim_instance(const stress_scenario *sc, uint64_t seed)
         fprintf(stderr, "weft-stress: simulated runtime: %s\n", weft_strerror(rc));
         exit(1);
     }
+    if (trace_path && (rc = weft_trace_start(rt, 0)) < 0)
+        fprintf(stderr, "weft-stress: trace: %s\n", weft_strerror(rc));
     run_instance(rt, sc, seed);
+    if (!trace_path && opt_force_violation == ++sim_instances)
+        stress_violation(sc->name, seed, "forced by --force-violation");
     weft_runtime_shutdown(rt);
+    if (trace_path && (rc = weft_trace_write(rt, trace_path)) < 0)
+        fprintf(stderr, "weft-stress: writing %s: %s\n", trace_path, weft_strerror(rc));
     uint64_t schedule = weft_sim_schedule(rt);
     weft_runtime_free(rt);
+    return schedule;
+}
+
+/* The first instance that failed runs again, the same way (the simulator
+ * makes it a function of its seed), with a trace written next to where the
+ * replay line says how to run it. The rerun's own violations and schedule
+ * are not counted. */
+static uint64_t run_sim_traced(const stress_scenario *sc, uint64_t seed)
+{
+    uint64_t failed = load(&stress_totals.violations);
+    uint64_t schedule = run_sim_instance(sc, seed, NULL);
+    if (traced || load(&stress_totals.violations) == failed)
+        return schedule;
+    traced = true;
+    char path[128];
+    snprintf(path, sizeof path, "weft-stress-%s-0x%016llx.json", sc->name,
+             (unsigned long long)seed);
+    rerunning = true;
+    run_sim_instance(sc, seed, path);
+    rerunning = false;
+    fprintf(stderr, "  trace: %s\n", path);
     return schedule;
 }
 
@@ -233,13 +275,13 @@ static void run_deterministic(const stress_scenario **chosen, unsigned nchosen, 
 {
     uint64_t schedule = 0;
     if (replaying) {
-        schedule = run_sim_instance(chosen[0], seed);
+        schedule = run_sim_traced(chosen[0], seed);
     } else {
         fprintf(stderr, "weft-stress: deterministic, seed 0x%llx, %u simulated workers, pct %u, "
                         "%llu runs\n", (unsigned long long)seed, opt_threads, stress_sim_pct,
                 (unsigned long long)runs);
         for (uint64_t k = 0; k < runs; k++) {
-            uint64_t fold = schedule ^ run_sim_instance(chosen[k % nchosen], mix_seed(seed, k));
+            uint64_t fold = schedule ^ run_sim_traced(chosen[k % nchosen], mix_seed(seed, k));
             schedule = stress_rng(&fold);
         }
     }
@@ -304,6 +346,9 @@ int main(int argc, char **argv)
             sim_only = true;
         } else if (strcmp(a, "--runs") == 0) {
             runs = strtoull(v, NULL, 0);
+            sim_only = true;
+        } else if (strcmp(a, "--force-violation") == 0) {
+            opt_force_violation = strtoull(v, NULL, 0);
             sim_only = true;
         } else if (strcmp(a, "--io-faults") == 0) {
             opt_io_faults = (unsigned)strtoul(v, NULL, 0);

@@ -1,0 +1,150 @@
+/*
+ * runtime/trace.h - recording the trace of weft/trace.h: the event record,
+ * the buffers, and the inline helpers that the runtime's hot paths call.
+ *
+ * Each helper first tests rt->tracer, a pointer in the runtime's first cache
+ * line (read by every tick and every spawn anyway), and does nothing else
+ * while it is NULL: tracing off is that one well-predicted branch. The
+ * recording itself is out of line (trace.c); the JSON writer is
+ * trace_json.c.
+ *
+ * Who touches what:
+ *   1. rt->tracer is NULL until weft_trace_start publishes a tracer
+ *      (release; the slow paths read it with acquire) and never changes
+ *      again until the runtime is freed, after its workers have stopped.
+ *   2. Buffer i < nworkers is written only by the thread running worker i
+ *      (weft__current_worker: its own thread, the simulator's thread while
+ *      it steps that worker, or the shutdown sweep once the workers have
+ *      stopped). The last buffer, for every other thread, is written under
+ *      its mutex. `running` (the task being polled, the waker of the wakes
+ *      it makes) belongs to the buffer's writer.
+ *   3. A writer fills ev[len] and then publishes len + 1 (release); readers
+ *      (the JSON writer, on any thread) read len with acquire and copy
+ *      ev[0..len), which never change again. A full buffer stays full: later
+ *      events only count `dropped`.
+ */
+#ifndef WEFT_RUNTIME_TRACE_H
+#define WEFT_RUNTIME_TRACE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "reactor/driver.h"
+#include "runtime/rt.h"
+#include "runtime/task.h"
+#include "weft/trace.h"
+
+enum weft__trace_kind {
+    WEFT__TR_POLL,          /* span: ts, a = duration, task, name, c = 1: returned */
+    WEFT__TR_PARK,          /* span: ts, a = duration */
+    WEFT__TR_WAKE,          /* flow start: task = woken, b = waker (0: none) */
+    WEFT__TR_SPAWN,         /* flow start: task = spawned, b = spawner */
+    WEFT__TR_STEAL,         /* task, c = victim worker */
+    WEFT__TR_IO_SUBMIT,     /* a = user_data, b = running task, p = op name */
+    WEFT__TR_IO_DONE,       /* a = user_data, c = result, p = op name */
+    WEFT__TR_TIMER,         /* p = what fired */
+    WEFT__TR_CANCEL_REQ,    /* task = target, b = requester, c = source */
+    WEFT__TR_CANCEL,        /* task, name, p = site, a = requested_ns,
+                               b = shield_held_ns, c = source, d = trace kind */
+};
+
+#define WEFT__TRACE_NAME 16
+
+/* One event: a cache line. */
+typedef struct weft__trace_ev {
+    uint64_t ts;                /* CLOCK_MONOTONIC ns */
+    uint64_t a, b;
+    uint64_t task;
+    const void *p;              /* static data: a site, an op name */
+    uint16_t kind;
+    uint16_t d;
+    int32_t c;
+    char name[WEFT__TRACE_NAME];    /* the task's name, cut */
+} weft__trace_ev;
+
+_Static_assert(sizeof(weft__trace_ev) == 64, "a trace event is one cache line");
+
+typedef struct weft__trace_buf {
+    _Alignas(64) _Atomic size_t len;    /* rule 3 */
+    _Atomic uint64_t dropped;
+    size_t cap;
+    weft__task *running;                /* rule 2 */
+    weft__trace_ev *ev;
+    pthread_mutex_t lock;               /* the outside buffer only */
+} weft__trace_buf;
+
+typedef struct weft__tracer {
+    uint64_t t0;                /* when tracing started */
+    uint32_t nbufs;             /* workers + 1: the last is "outside" */
+    char *env_path;             /* WEFT_TRACE: written when rt is freed */
+    weft__trace_buf bufs[];
+} weft__tracer;
+
+/* Rule 1: the hot paths' test. */
+static inline bool weft__tracing(weft_runtime *rt)
+{
+    return __builtin_expect(atomic_load_explicit(&rt->tracer, memory_order_relaxed) != NULL, 0);
+}
+
+/* ---- out of line (trace.c) ------------------------------------------------ */
+
+weft_poll weft__trace_poll_slow(weft_worker *w, weft__task *t, struct weft_cx *cx);
+void weft__trace_task_slow(weft__task *t, enum weft__trace_kind kind, int32_t c);
+void weft__trace_io_slow(weft_runtime *rt, enum weft__trace_kind kind, const weft__op *op,
+                         int32_t res);
+void weft__trace_timer_slow(weft_runtime *rt, unsigned timer_kind);
+void weft__trace_park_slow(weft_worker *w, uint64_t from, uint64_t to);
+void weft__trace_cancel_slow(weft_runtime *rt, const weft_trace_event *ev);
+/* weft_runtime_new: WEFT_TRACE and WEFT_TRACE_EVENTS (weft/trace.h). */
+int weft__trace_from_env(weft_runtime *rt);
+/* rt_free, workers stopped: write the WEFT_TRACE file, free the tracer. */
+void weft__trace_free(weft_runtime *rt);
+
+/* ---- the hot paths' one line each ----------------------------------------- */
+
+/* harness.c: poll t, recording the poll as a span. */
+static inline weft_poll weft__trace_poll(weft_worker *w, weft__task *t, struct weft_cx *cx)
+{
+    if (weft__tracing(t->rt))
+        return weft__trace_poll_slow(w, t, cx);
+    return t->poll(cx, weft__task_frame(t));
+}
+
+/* task.c, runtime.c, cancel.c: t is woken, spawned, or asked to cancel. */
+static inline void weft__trace_task(weft__task *t, enum weft__trace_kind kind, int32_t c)
+{
+    if (weft__tracing(t->rt))
+        weft__trace_task_slow(t, kind, c);
+}
+
+/* worker.c: w stole t from worker `victim`. */
+static inline void weft__trace_steal(weft_worker *w, uint32_t victim, weft__task *t)
+{
+    if (weft__tracing(w->rt))
+        weft__trace_task_slow(t, WEFT__TR_STEAL, (int32_t)victim);
+}
+
+/* op.c: an operation of d's ring was submitted, or completed with res. */
+static inline void weft__trace_io(weft__driver *d, enum weft__trace_kind kind,
+                                  const weft__op *op, int32_t res)
+{
+    if (weft__tracing(d->rt))
+        weft__trace_io_slow(d->rt, kind, op, res);
+}
+
+/* driver.c: a timer of d's wheels fired. */
+static inline void weft__trace_timer(weft__driver *d, unsigned timer_kind)
+{
+    if (weft__tracing(d->rt))
+        weft__trace_timer_slow(d->rt, timer_kind);
+}
+
+/* worker.c: w parked from `from` to `to` (its driver's clock). */
+static inline void weft__trace_park(weft_worker *w, uint64_t from, uint64_t to)
+{
+    if (weft__tracing(w->rt))
+        weft__trace_park_slow(w, from, to);
+}
+
+#endif /* WEFT_RUNTIME_TRACE_H */
