@@ -99,7 +99,7 @@ void scen_run_parts(const stress_parts *p, const char *scenario, weft_runtime *r
 
 /* The scenarios' parts, for the tables (stress.h). */
 extern const stress_parts scen_locks_parts, scen_gather_parts, scen_c1_parts, scen_c8_parts,
-    scen_c9_parts, scen_c11_parts, scen_c14_parts, scen_c16_parts, scen_c17_parts;
+    scen_c9_parts, scen_c11_parts, scen_c14_parts, scen_c16_parts, scen_c17_parts, scen_chan_parts;
 
 /* The scenarios outside scenarios_core.c (see each file's header). */
 void scen_run_io_frames(weft_runtime *rt, uint64_t seed, unsigned threads);

@@ -358,7 +358,7 @@ const stress_scenario stress_scenarios[] = {
     { "io_deadline", "recv and read with deadlines racing writers: timed out or delivered",
       scen_run_io_deadline },
     { "chan_conserve", "mpsc (bounded, unbounded) and oneshot under aborts and select (C4, C5)",
-      scen_run_chan_conserve },
+      scen_run_chan_conserve, false, &scen_chan_parts },
     { "locks", "mutex, rwlock, semaphore holders and raced waits (C6, C7)", scen_run_locks,
       true, &scen_locks_parts },
     { "gather", "group, wait group, barrier and notify under aborts and cancels",
