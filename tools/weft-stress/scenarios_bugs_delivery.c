@@ -342,6 +342,7 @@ struct det_root {
     bool timed_out[NT];
     uint64_t limit[NT], ns;
     uint32_t n, i;
+    int64_t wrong;              /* -(i + 1) for the first join that saw a wrong result */
     weft_join_timeout jt;
     weft_waitgroup_waiter ww;
     weft_outcome out;
@@ -361,11 +362,13 @@ static weft_poll det_root_poll(weft_cx *cx, void *p)
         /* Into the original, where the check reads them. */
         r->self->timed_out[r->i] = r->rc == -ETIMEDOUT;
         r->self->snap[r->i] = r->snap[r->i] = atomic_load(&r->s->writes[r->i]);
-        if (r->rc == 0 && (r->out.status != 0 || r->snap[r->i] != r->steps[r->i]))
-            WEFT_RETURN(&r->f, -(int64_t)r->i - 1);
+        /* Noted, and the rest still joined: every handle is consumed. */
+        if (r->rc == 0 && (r->out.status != 0 || r->snap[r->i] != r->steps[r->i])
+            && r->wrong == 0)
+            r->wrong = -(int64_t)r->i - 1;
     }
     WEFT_AWAIT(&r->f, r->rc, weft_waitgroup_wait(cx, &r->s->wg, &r->ww));
-    WEFT_RETURN(&r->f, 0);
+    WEFT_RETURN(&r->f, r->wrong);
     WEFT_END(&r->f);
 }
 
