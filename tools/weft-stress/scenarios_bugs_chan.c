@@ -17,6 +17,9 @@
  *
  * The other catalogue scenarios are in scenarios_bugs_holders.c and
  * scenarios_bugs_delivery.c.
+ *
+ * Each scenario here is written as stress_parts (stress.h): its own run and
+ * weft-stress --harness (harness.c) check the same invariants.
  */
 #include <stdlib.h>
 

@@ -19,6 +19,11 @@
  *
  * The other catalogue scenarios are in scenarios_bugs_holders.c and
  * scenarios_bugs_chan.c.
+ *
+ * c11_level and c17_detached are written as stress_parts (stress.h): their
+ * own runs and weft-stress --harness (harness.c) check the same invariants.
+ * c13_abort_race is not: its abort comes from a plain thread, outside any
+ * run the harness can make (docs/harness.md).
  */
 #include <stdlib.h>
 #include <time.h>

@@ -22,6 +22,9 @@
  * delivered and answered) and scenarios_bugs_chan.c (channel values across
  * selects and relays); the patterns the sync and I/O scenarios already cover
  * are not repeated.
+ *
+ * Each scenario here is written as stress_parts (stress.h): its own run and
+ * weft-stress --harness (harness.c) check the same invariants.
  */
 #include <fcntl.h>
 #include <stddef.h>

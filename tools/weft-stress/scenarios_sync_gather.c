@@ -13,6 +13,9 @@
  *
  * The other sync primitives: scenarios_sync_chan.c (channels) and
  * scenarios_sync_locks.c (mutex, rwlock, semaphore).
+ *
+ * Each scenario here is written as stress_parts (stress.h): its own run and
+ * weft-stress --harness (harness.c) check the same invariants.
  */
 #include <stdlib.h>
 

@@ -14,6 +14,9 @@
  * with a status that matches the cancellation rules (docs/cancellation.md).
  * The other sync primitives: scenarios_sync_chan.c (channels) and
  * scenarios_sync_gather.c (group, wait group, barrier, notify).
+ *
+ * Each scenario here is written as stress_parts (stress.h): its own run and
+ * weft-stress --harness (harness.c) check the same invariants.
  */
 #include <stdlib.h>
 
