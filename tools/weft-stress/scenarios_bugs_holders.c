@@ -83,16 +83,18 @@ static struct chaos_root chaos_root_of(weft_join *h, weft_outcome *outs, uint32_
                                 .chaos = { .h = h, .n = n, .rounds = 30, .odds = 3, .rng = rng } };
 }
 
-/* After a hang: give up the handles the root did not join (n of them), so
- * that the tasks are freed with the runtime. Under --harness this happens on
- * every simulated run of c9_blocking, whose jobs the simulator does not
- * wait for (its simulated runs only count suspensions for the threaded
- * ones). The instance is still leaked by the scenario's own run. */
-static void detach_unjoined(weft_join *h, uint32_t n)
+/* At shutdown, a root that hung is torn down (its join withdrawn first):
+ * give up the handles it did not join, so that the tasks are freed with
+ * the runtime. Under --harness this happens on every simulated run of
+ * c9_blocking, whose jobs the simulator does not wait for (its simulated
+ * runs only count suspensions for the threaded ones). Not from the check:
+ * the root may still be awaiting one of them there. */
+static void chaos_root_drop(void *p)
 {
-    for (uint32_t i = 0; i < n; i++)
-        if (h[i].weft_task)
-            weft_detach(&h[i]);
+    struct chaos_root *r = p;
+    for (uint32_t i = 0; i < r->n; i++)
+        if (r->h[i].weft_task)
+            weft_detach(&r->h[i]);
 }
 
 /* The root drives (aborts, joins): shielded, so that only the holders are
@@ -100,6 +102,7 @@ static void detach_unjoined(weft_join *h, uint32_t n)
 static weft_task_desc chaos_root_desc(struct chaos_root *r, const char *name)
 {
     weft_task_desc d = WEFT_TASK(chaos_root_poll, r);
+    d.drop = chaos_root_drop;
     d.flags = WEFT_TASK_SHIELDED;
     d.name = name;
     return d;
@@ -211,10 +214,8 @@ static void c1_check(void *st, int rc, const weft_outcome *root, unsigned inject
     (void)injected;
     struct c1_inst *x = st;
     struct persist *s = &x->s;
-    if (rc < 0) {
-        detach_unjoined(s->h, x->n);
+    if (rc < 0)
         return;
-    }
     uint64_t on_disk = 0;
     if (pread(s->fd, &on_disk, sizeof on_disk, 0) < 0 || on_disk != s->counter)
         stress_violation("c1_persist", x->seed, "persisted %llu, counter %llu (C1)",
@@ -382,7 +383,6 @@ static void c8_check(void *st, int rc, const weft_outcome *root, unsigned inject
     struct flock_state *s = &x->s;
     if (rc < 0) {
         report_stuck(s, x->n);
-        detach_unjoined(s->h, x->n);
         return;
     }
     for (uint32_t i = 0; i < x->n; i++)
@@ -510,10 +510,8 @@ static void c9_check(void *st, int rc, const weft_outcome *root, unsigned inject
     (void)injected;
     struct c9_inst *x = st;
     struct bl_state *s = &x->s;
-    if (rc < 0) {
-        detach_unjoined(s->h, x->n);
+    if (rc < 0)
         return;
-    }
     for (uint32_t i = 0; i < x->n; i++)
         if (s->outs[i].status != 0 ? !(s->safe[i] && s->outs[i].status == -ECANCELED)
                                    : s->outs[i].value < 0)
