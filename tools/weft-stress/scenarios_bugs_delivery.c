@@ -26,7 +26,6 @@
  * run the harness can make (docs/harness.md).
  */
 #include <stdlib.h>
-#include <time.h>
 
 #include "scen_util.h"
 
