@@ -592,7 +592,7 @@ int weft_sim_run(const weft_sim_opts *opts, const weft_task_desc *root, weft_out
 
 int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
                        const weft_task_desc *root, weft_outcome *out,
-                       weft__sim_inspect_fn inspect, void *arg)
+                       weft__sim_start_fn start, weft__sim_inspect_fn inspect, void *arg)
 {
     if (weft__current_worker)
         return -EDEADLK;
@@ -609,8 +609,9 @@ int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
     s->record = plan->record;
     s->script = plan->script;
     s->script_len = plan->script_len;
-    rc = weft_block_on(rt, root, out);
-    if (inspect)
+    int started = start ? start(arg, rt) : 0;
+    rc = started ? started : weft_block_on(rt, root, out);
+    if (inspect && started == 0)
         inspect(arg, rt, rc, out);
     weft_runtime_shutdown(rt);
     weft_runtime_free(rt);

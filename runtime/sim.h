@@ -127,13 +127,16 @@ typedef struct weft__sim_plan {
     size_t script_len;
 } weft__sim_plan;
 
-/* sim.c: a whole run under a plan; *rt_out (may be NULL) receives the
- * runtime before it is freed, for the caller's `inspect` callback. */
+/* sim.c: a whole run under a plan. `start` (may be NULL) is called with
+ * the new runtime before the root is spawned (a non-zero result ends the
+ * run with it); `inspect` with the runtime once the root is done, before
+ * it is shut down. Both get `arg`. */
+typedef int (*weft__sim_start_fn)(void *arg, weft_runtime *rt);
 typedef void (*weft__sim_inspect_fn)(void *arg, weft_runtime *rt, int rc,
                                      const weft_outcome *out);
 int weft__sim_run_plan(const weft_sim_opts *opts, const weft__sim_plan *plan,
                        const weft_task_desc *root, weft_outcome *out,
-                       weft__sim_inspect_fn inspect, void *arg);
+                       weft__sim_start_fn start, weft__sim_inspect_fn inspect, void *arg);
 
 /* sim_pct.c: task-level PCT. */
 uint64_t weft__sim_next(weft__sim *s);

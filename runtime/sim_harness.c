@@ -9,7 +9,8 @@
  *      again gives the same schedule, which is what makes the printed replay
  *      command, the recorded trace of a failure and minimisation agree.
  *   2. check runs once per run, after quiescence, before shutdown; setup
- *      before the run and teardown after shutdown, so a drop hook run at
+ *      before the run, start (if any) on the run's runtime before the root
+ *      is spawned, and teardown after shutdown, so a drop hook run at
  *      shutdown still finds the scenario's state.
  *   3. Minimisation only replays scripts (sim_trace.c): a candidate is kept
  *      only if the check still fails on it, so what is printed at the end
@@ -117,6 +118,20 @@ static void inspect(void *arg, weft_runtime *rt, int rc, const weft_outcome *out
     }
 }
 
+/* The scenario's start hook, if it has one; a positive result is misuse. */
+static int start_hook(const weft_harness_scenario *sc, weft_runtime *rt)
+{
+    int rc = sc->start ? sc->start(sc->arg, rt) : 0;
+    return rc > 0 ? -EINVAL : rc;
+}
+
+static int sim_start(void *arg, weft_runtime *rt)
+{
+    void **pair = arg;
+    const weft__harness *h = pair[0];
+    return start_hook(h->sc, rt);
+}
+
 int weft__harness_sim_one(weft__harness *h, weft__hrun *r)
 {
     weft_task_desc root;
@@ -136,7 +151,7 @@ int weft__harness_sim_one(weft__harness *h, weft__hrun *r)
     void *pair[2] = { h, r };
     weft_outcome out;
     memset(&out, 0, sizeof out);
-    rc = weft__sim_run_plan(&r->sim, &r->plan, &root, &out, inspect, pair);
+    rc = weft__sim_run_plan(&r->sim, &r->plan, &root, &out, sim_start, inspect, pair);
     if (h->sc->teardown)
         h->sc->teardown(h->sc->arg);
     /* The check has seen them: the next run starts from the same numbers. */
@@ -317,6 +332,11 @@ static int threaded_run(weft__harness *h, weft__hrun *r, struct driver *d)
     rt->cancel_plan = d->plan;      /* before the first spawn (sim.h) */
     weft_outcome out, root = { 0 };
     d->root_out = &root;
+    rc = start_hook(h->sc, rt);
+    if (rc) {
+        weft_runtime_free(rt);
+        return rc;
+    }
     rc = weft_block_on(rt, &WEFT_TASK(driver_poll, d), &out);
     r->info.rc = rc ? rc : (int)out.value;
     r->info.root = root;

@@ -38,7 +38,8 @@
  * weft_harness_run_info.live_tasks saying what was left.
  *
  * Per run: setup (fill in the root's description; the frame is yours and
- * must live until teardown), the run, check, teardown. Runs are sequential
+ * must live until teardown), start (optional: spawn on the run's runtime
+ * before the root), the run, check, teardown. Runs are sequential
  * on the calling thread; check and teardown run after the tasks stopped
  * running, before the runtime is shut down (so the runtime and any task
  * still blocked are still there to look at).
@@ -89,6 +90,13 @@ typedef struct weft_harness_scenario {
     int (*check)(void *arg, const weft_harness_run_info *run, char *why, size_t why_size);
     void (*teardown)(void *arg);        /* optional */
     void *arg;
+    /* Optional, after setup: the run's runtime exists, the root is not yet
+     * spawned. Called on the calling thread, outside any task, as a program
+     * spawns before it calls weft_block_on: start the tasks (channels,
+     * handles) the root expects to find. They are the scenario's tasks like
+     * any other: the sweep cancels their awaits too. On a threaded run they
+     * start running at once. 0, or a negative errno that stops the harness. */
+    int (*start)(void *arg, weft_runtime *rt);
 } weft_harness_scenario;
 
 typedef struct weft_harness_opts {
@@ -130,7 +138,7 @@ typedef struct weft_harness_report {
  * Run the scenario in every mode opts selects (see above), print what
  * happened to opts->log, fill *report (may be NULL). Returns 0 when it ran
  * (failures or not: see the report), -EINVAL for a scenario without setup
- * or check, -ENOMEM, or the first error setup returned.
+ * or check, -ENOMEM, or the first error setup or start returned.
  */
 WEFT_EXTERN int weft_harness_run(const weft_harness_scenario *sc, const weft_harness_opts *opts,
                                  weft_harness_report *report);

@@ -6,6 +6,8 @@
  *   weft-stress --scenario NAME --replay SEED     (one instance, as reported)
  *   weft-stress --deterministic [--pct D] [--runs N] [other options as above]
  *   weft-stress --io-faults N [other options]
+ *   weft-stress --harness [--runs N] [--pct D] [--planted] [--seed S] [--threads T]
+ *               [--scenario NAME ...] [--replay RUN]
  *   weft-stress --list                             (each scenario, what it does and
  *                                                  the bug-catalogue patterns it checks)
  *
@@ -20,6 +22,13 @@
  * of S, T, D and N. It prints "schedule <hash>": every instance's schedule
  * hash folded together (with --replay, that instance's), the same line for
  * the same arguments on every run.
+ *
+ * --harness runs every scenario that has the shape weft/harness.h takes
+ * (harness.c) through weft_harness_run, one instance planned by S: the
+ * sweep over every await of every task, N uniform seeds and N PCT seeds per
+ * depth 1 .. D (default 200 and 3), N / 10 threaded runs on T workers. A
+ * failure prints the command that replays it (--replay RUN). --planted
+ * turns a catalogue fix off in the scenarios that have one to turn off.
  *
  * --io-faults N turns on the reactor's fault injection for the whole run:
  * every N-th SQE request finds the SQ full and every N-th enter fails with
@@ -48,7 +57,8 @@
 stress_stats stress_totals;
 
 static unsigned opt_threads = 2;
-static bool opt_deterministic;
+static bool opt_deterministic, opt_harness;
+bool stress_planted;
 static unsigned opt_io_faults;
 unsigned stress_sim_pct;
 static const stress_scenario *current;
@@ -66,11 +76,33 @@ static double now(void)
 
 #define MAX_REPORTED 10
 
+/* stress_capture's buffer; tasks on several threads may report at once, so
+ * the first to claim it writes it. */
+static char *capture;
+static size_t capture_size;
+static atomic_flag captured;
+
+void stress_capture(char *why, size_t size)
+{
+    capture = why;
+    capture_size = size;
+    atomic_flag_clear(&captured);
+}
+
 void stress_violation(const char *scenario, uint64_t seed, const char *fmt, ...)
 {
     if (rerunning)
         return;
     uint64_t n = atomic_fetch_add_explicit(&stress_totals.violations, 1, memory_order_relaxed);
+    if (capture) {
+        if (!atomic_flag_test_and_set(&captured)) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(capture, capture_size, fmt, ap);
+            va_end(ap);
+        }
+        return;
+    }
     if (n == MAX_REPORTED)
         fprintf(stderr, "\nweft-stress: more violations; reporting only the count from here\n");
     if (n >= MAX_REPORTED)
@@ -114,16 +146,25 @@ static void print_summary(FILE *f, double secs)
             (unsigned long long)load(&s->withdrawn), (unsigned long long)load(&s->violations));
 }
 
-/* The scenarios of this mode: the main table, or under --deterministic
- * those marked deterministic in either table. */
+/* The scenarios of this mode: the main table, under --deterministic those
+ * marked deterministic in either table, under --harness those of either
+ * table that have parts. */
+static bool eligible_one(const stress_scenario *sc, bool sim_table)
+{
+    if (opt_harness)
+        return sc->parts != NULL;
+    return opt_deterministic ? sc->deterministic : !sim_table;
+}
+
 static unsigned eligible(const stress_scenario **out, unsigned max)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < stress_scenario_count && n < max; i++)
-        if (!opt_deterministic || stress_scenarios[i].deterministic)
+        if (eligible_one(&stress_scenarios[i], false))
             out[n++] = &stress_scenarios[i];
-    for (unsigned i = 0; opt_deterministic && i < stress_sim_scenario_count && n < max; i++)
-        out[n++] = &stress_sim_scenarios[i];
+    for (unsigned i = 0; i < stress_sim_scenario_count && n < max; i++)
+        if (eligible_one(&stress_sim_scenarios[i], true))
+            out[n++] = &stress_sim_scenarios[i];
     return n;
 }
 
@@ -204,7 +245,9 @@ static int usage(void)
                     "[--scenario NAME ...] [--replay SEED] [--list]\n"
                     "       weft-stress --deterministic [--pct D] [--runs N] "
                     "[--force-violation K] [same options]\n"
-                    "       weft-stress --io-faults N [same options]\n");
+                    "       weft-stress --io-faults N [same options]\n"
+                    "       weft-stress --harness [--runs N] [--pct D] [--planted] "
+                    "[--seed S] [--threads T] [--scenario NAME ...] [--replay RUN]\n");
     return 2;
 }
 
@@ -322,14 +365,18 @@ int main(int argc, char **argv)
 {
     double seconds = 10;
     uint64_t seed = (uint64_t)time(NULL), replay = 0, runs = 100;
-    bool replaying = false, listing = false, sim_only = false;
+    bool replaying = false, listing = false, sim_only = false, runs_set = false;
+    const char *replay_run = NULL;
     const char *names[MAX_SCENARIOS];
     unsigned nnames = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--list") == 0 || strcmp(a, "--deterministic") == 0) {
+        if (strcmp(a, "--list") == 0 || strcmp(a, "--deterministic") == 0
+            || strcmp(a, "--harness") == 0 || strcmp(a, "--planted") == 0) {
             listing |= a[2] == 'l';
             opt_deterministic |= a[2] == 'd';
+            opt_harness |= a[2] == 'h';
+            stress_planted |= a[2] == 'p';
             continue;
         }
         if (!v)
@@ -346,7 +393,7 @@ int main(int argc, char **argv)
             sim_only = true;
         } else if (strcmp(a, "--runs") == 0) {
             runs = strtoull(v, NULL, 0);
-            sim_only = true;
+            runs_set = true;
         } else if (strcmp(a, "--force-violation") == 0) {
             opt_force_violation = strtoull(v, NULL, 0);
             sim_only = true;
@@ -354,6 +401,7 @@ int main(int argc, char **argv)
             opt_io_faults = (unsigned)strtoul(v, NULL, 0);
         } else if (strcmp(a, "--replay") == 0) {
             replay = strtoull(v, NULL, 0);
+            replay_run = v;
             replaying = true;
         } else if (strcmp(a, "--scenario") == 0 && nnames < MAX_SCENARIOS) {
             names[nnames++] = v;    /* looked up once the mode is known */
@@ -366,7 +414,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (opt_threads == 0 || (replaying && nnames != 1) || stress_sim_pct > WEFT_SIM_MAX_PCT_DEPTH
-        || (sim_only && !opt_deterministic) || opt_io_faults == 1)
+        || ((sim_only || runs_set) && !opt_deterministic && !opt_harness) || opt_io_faults == 1
+        || (opt_harness && (opt_deterministic || opt_io_faults || runs == 0 || runs > 100000))
+        || (stress_planted && !opt_harness) || (opt_force_violation && !opt_deterministic))
         return usage();
     weft__io_inject_faults(opt_io_faults, opt_io_faults);
     const stress_scenario *chosen[MAX_SCENARIOS];
@@ -374,13 +424,21 @@ int main(int argc, char **argv)
     for (unsigned k = 0; k < nnames; k++) {
         if (!(chosen[nchosen++] = find(names[k]))) {
             fprintf(stderr, "weft-stress: no scenario '%s'%s (see --list)\n", names[k],
-                    opt_deterministic ? " runs under --deterministic" : "");
+                    opt_deterministic ? " runs under --deterministic"
+                    : opt_harness     ? " runs under --harness" : "");
             return 2;
         }
     }
     if (nchosen == 0)
         nchosen = eligible(chosen, MAX_SCENARIOS);
 
+    if (opt_harness) {
+        stress_harness_opts ho = { .seed = seed, .threads = opt_threads,
+                                   .runs = runs_set ? (unsigned)runs : 200,
+                                   .pct = stress_sim_pct ? stress_sim_pct : 3,
+                                   .replay = replay_run };
+        return stress_harness(chosen, nchosen, &ho);
+    }
     double start = now();
     if (opt_deterministic)
         run_deterministic(chosen, nchosen, replaying ? replay : seed, runs, replaying);

@@ -115,3 +115,20 @@ void scen_check_join(const char *sc, uint64_t seed, uint32_t id, bool cancel_saf
         stress_violation(sc, seed, "task %u (%s): join status %d", id,
                          cancel_safe ? "cancel-safe" : "cooperative", status);
 }
+
+void scen_run_parts(const stress_parts *p, const char *scenario, weft_runtime *rt,
+                    uint64_t seed, unsigned threads)
+{
+    void *st = p->make(seed, threads);
+    int rc = p->start ? p->start(st, rt) : 0;
+    if (rc < 0) {
+        stress_violation(scenario, seed, "start: %s", weft_strerror(rc));
+        return;     /* some tasks may have started: st is theirs */
+    }
+    weft_task_desc d = p->root(st);
+    weft_outcome out = { 0 };
+    rc = scen_block_on(rt, &d, &out, scenario, seed);
+    p->check(st, rc, &out, 0);
+    if (rc >= 0)
+        p->destroy(st);
+}

@@ -19,7 +19,9 @@
  *                        at random await points of the tasks behind them;
  *   scen_count_*()       a join outcome into the run's statistics;
  *   scen_check_*()       the checks every task of a scenario gets: its drop
- *                        hook ran once, its join status obeys the rules.
+ *                        hook ran once, its join status obeys the rules;
+ *   scen_run_parts()     a scenario's run from its parts (stress.h), the
+ *                        shape weft-stress --harness also runs.
  *
  * Selects are awaited with WEFT_SELECT_AWAIT, which resets the selector: a
  * cancellation delivered at the await before weft_select ever runs would
@@ -88,6 +90,16 @@ void scen_check_drops(const char *sc, uint64_t seed, _Atomic uint32_t *drops, ui
  * kind: a cooperative task returns (0), a cancel-safe one may be torn down. */
 void scen_check_join(const char *sc, uint64_t seed, uint32_t id, bool cancel_safe, int status,
                      uint32_t drops);
+
+/* A scenario's own run from its parts (stress.h): make, start, the root
+ * through scen_block_on, check, destroy; after a hang the instance is
+ * leaked, since tasks may still point into it. */
+void scen_run_parts(const stress_parts *p, const char *scenario, weft_runtime *rt,
+                    uint64_t seed, unsigned threads);
+
+/* The scenarios' parts, for the tables (stress.h). */
+extern const stress_parts scen_locks_parts, scen_gather_parts, scen_c1_parts, scen_c8_parts,
+    scen_c9_parts, scen_c11_parts, scen_c14_parts, scen_c16_parts, scen_c17_parts, scen_chan_parts;
 
 /* The scenarios outside scenarios_core.c (see each file's header). */
 void scen_run_io_frames(weft_runtime *rt, uint64_t seed, unsigned threads);

@@ -17,6 +17,9 @@
  *
  * The other catalogue scenarios are in scenarios_bugs_holders.c and
  * scenarios_bugs_delivery.c.
+ *
+ * Each scenario here is written as stress_parts (stress.h): its own run and
+ * weft-stress --harness (harness.c) check the same invariants.
  */
 #include <stdlib.h>
 
@@ -51,8 +54,9 @@ static weft_poll timers_or_recv(weft_cx *cx, void *frame, unsigned i)
     return weft_mpsc_recv(cx, &t->s->rx, &t->v);
 }
 
-/* Every branch that happened must have been entitled to happen. */
-static void check_select(struct selector_task *t, uint64_t end)
+/* Every branch that happened must have been entitled to happen; a select
+ * that was cancelled has no winner, but what happened still counts. */
+static void check_select(struct selector_task *t, uint64_t end, bool cancelled)
 {
     int64_t r;
     for (unsigned i = 0; i < 2; i++)
@@ -62,7 +66,7 @@ static void check_select(struct selector_task *t, uint64_t end)
     if (weft_select_outcome(&t->sel, 2, &r) && r == 0)
         t->s->received++;
     int w = weft_select_winner(&t->sel);
-    if (w < 0 || !weft_select_outcome(&t->sel, (unsigned)w, &r))
+    if (!cancelled && (w < 0 || !weft_select_outcome(&t->sel, (unsigned)w, &r)))
         stress_violation("c14_select_timer", t->s->seed, "winner %d did not happen", w);
 }
 
@@ -77,33 +81,69 @@ static weft_poll selector_poll(weft_cx *cx, void *p)
         if (stress_below(&t->rng, 2) && weft_mpsc_unbounded_send(&t->s->tx, t->round) == 0)
             t->s->sent++;
         WEFT_SELECT_AWAIT(&t->f, t->rc, &t->sel, 3, timers_or_recv, t);
-        check_select(t, weft_now_ns());
+        check_select(t, weft_now_ns(), t->rc == -ECANCELED);
+        if (t->rc == -ECANCELED)
+            WEFT_RETURN(&t->f, 1);      /* cancelled (weft-stress --harness) */
     }
     WEFT_RETURN(&t->f, 0);
     WEFT_END(&t->f);
 }
 
-void scen_run_c14_select_timer(weft_runtime *rt, uint64_t seed, unsigned threads)
+struct c14_inst {
+    struct sel_state s;
+    struct selector_task t;
+};
+
+static void *c14_make(uint64_t seed, unsigned threads)
 {
     (void)threads;
-    struct sel_state *s = scen_zalloc(sizeof *s);
-    s->seed = seed;
-    if (weft_mpsc_unbounded_new(&s->tx, &s->rx) < 0)
+    struct c14_inst *x = scen_zalloc(sizeof *x);
+    x->s.seed = seed;
+    if (weft_mpsc_unbounded_new(&x->s.tx, &x->s.rx) < 0)
         abort();
-    struct selector_task t = { .s = s, .rng = seed, .sel = WEFT_SELECTOR_INIT };
-    weft_outcome out;
-    if (scen_block_on(rt, &WEFT_TASK(selector_poll, &t), &out, "c14_select_timer", seed) < 0)
+    x->t = (struct selector_task){ .s = &x->s, .rng = seed, .sel = WEFT_SELECTOR_INIT };
+    return x;
+}
+
+/* The selector is the root and the task under test: not shielded. */
+static weft_task_desc c14_root(void *st)
+{
+    struct c14_inst *x = st;
+    weft_task_desc d = WEFT_TASK(selector_poll, &x->t);
+    d.name = "selector";
+    return d;
+}
+
+static void c14_check(void *st, int rc, const weft_outcome *root, unsigned injected)
+{
+    (void)root;
+    (void)injected;
+    struct c14_inst *x = st;
+    struct sel_state *s = &x->s;
+    if (rc < 0)
         return;
     uint64_t v;
     while (weft_mpsc_try_recv(&s->rx, &v) == 0)
         s->received++;
     if (s->received != s->sent)
-        stress_violation("c14_select_timer", seed, "sent %llu, received %llu",
+        stress_violation("c14_select_timer", s->seed, "sent %llu, received %llu",
                          (unsigned long long)s->sent, (unsigned long long)s->received);
-    weft_mpsc_unbounded_tx_drop(&s->tx);
-    weft_mpsc_rx_drop(&s->rx);
-    free(s);
     stress_count(&stress_totals.tasks, 1);
+}
+
+static void c14_destroy(void *st)
+{
+    struct c14_inst *x = st;
+    weft_mpsc_unbounded_tx_drop(&x->s.tx);
+    weft_mpsc_rx_drop(&x->s.rx);
+    free(x);
+}
+
+const stress_parts scen_c14_parts = { c14_make, NULL, c14_root, c14_check, c14_destroy };
+
+void scen_run_c14_select_timer(weft_runtime *rt, uint64_t seed, unsigned threads)
+{
+    scen_run_parts(&scen_c14_parts, "c14_select_timer", rt, seed, threads);
 }
 
 /* ==== c16_relay (and C15) =================================================== */
@@ -157,10 +197,13 @@ static weft_poll relay_poll(weft_cx *cx, void *p)
             weft_mutex_unlock(&s->mx);
             WEFT_RETURN(&t->f, t->rc == -ECANCELED || t->rc == -EPIPE ? 1 : -1);
         }
-        /* Received: the second step must happen too (C16). */
-        weft_shield_enter(cx);
+        /* Received: the second step must happen too (C16); --planted
+         * leaves the shield out. */
+        if (!stress_planted)
+            weft_shield_enter(cx);
         WEFT_AWAIT(&t->f, t->rc, weft_mpsc_send(cx, &t->tx, &t->op, t->v));
-        weft_shield_exit(cx);
+        if (!stress_planted)
+            weft_shield_exit(cx);
         weft_mutex_unlock(&s->mx);
         if (t->rc < 0)
             WEFT_RETURN(&t->f, -2);
@@ -235,42 +278,89 @@ static void relay_setup(struct relay_state *s, uint64_t *rng)
     weft_mpsc_unbounded_tx_drop(&s->in_tx);
 }
 
-void scen_run_c15_c16_relay(weft_runtime *rt, uint64_t seed, unsigned threads)
+struct c16_inst {
+    struct relay_state s;
+    struct relay_root r;
+};
+
+static void *c16_make(uint64_t seed, unsigned threads)
 {
     (void)threads;
     uint64_t rng = seed;
-    struct relay_state *s = scen_zalloc(sizeof *s);
-    s->seed = seed;
-    relay_setup(s, &rng);
-    struct relay_root *r = scen_zalloc(sizeof *r);
-    *r = (struct relay_root){ .s = s, .n = 1 + stress_below(&rng, NT), .rng = stress_rng(&rng),
-                              .sel = WEFT_SELECTOR_INIT };
-    s->canceller = stress_below(&rng, 2 * r->n);    /* half the time, nobody */
-    for (uint32_t i = 0; i < r->n; i++) {
+    struct c16_inst *x = scen_zalloc(sizeof *x);
+    x->s.seed = seed;
+    relay_setup(&x->s, &rng);
+    x->r = (struct relay_root){ .s = &x->s, .n = 1 + stress_below(&rng, NT),
+                                .rng = stress_rng(&rng), .sel = WEFT_SELECTOR_INIT };
+    x->s.canceller = stress_below(&rng, 2 * x->r.n);    /* half the time, nobody */
+    return x;
+}
+
+static int c16_start(void *st, weft_runtime *rt)
+{
+    struct c16_inst *x = st;
+    struct relay_state *s = &x->s;
+    int rc = 0;
+    for (uint32_t i = 0; i < x->r.n && rc == 0; i++) {
         struct relay t = { .id = i, .s = s };
         weft_task_desc d = { .poll = relay_poll, .frame = &t, .frame_size = sizeof t,
-                             .drop = relay_drop, .tokens = &s->tok, .ntokens = 1 };
-        if (weft_mpsc_tx_clone(&t.tx, &s->out_tx) < 0 || weft_spawn(rt, &d, &r->h[i]) < 0)
-            abort();
+                             .drop = relay_drop, .name = "relay", .tokens = &s->tok,
+                             .ntokens = 1 };
+        rc = weft_mpsc_tx_clone(&t.tx, &s->out_tx);
+        if (rc == 0 && (rc = weft_spawn(rt, &d, &x->r.h[i])) < 0)
+            weft_mpsc_tx_drop(&t.tx);
     }
-    weft_mpsc_tx_drop(&s->out_tx);
-    weft_outcome out;
-    if (scen_block_on(rt, &WEFT_TASK(relay_root_poll, r), &out, "c16_relay", seed) < 0)
+    weft_mpsc_tx_drop(&s->out_tx);      /* the relays hold the only senders */
+    return rc;
+}
+
+/* The root drains and aborts: shielded, so that only the relays are cancelled. */
+static weft_task_desc c16_root(void *st)
+{
+    struct c16_inst *x = st;
+    weft_task_desc d = WEFT_TASK(relay_root_poll, &x->r);
+    d.flags = WEFT_TASK_SHIELDED;
+    d.name = "relay-root";
+    return d;
+}
+
+static void c16_check(void *st, int rc, const weft_outcome *root, unsigned injected)
+{
+    (void)root;
+    (void)injected;
+    struct c16_inst *x = st;
+    struct relay_state *s = &x->s;
+    if (rc < 0)
         return;
     uint64_t v;
     while (weft_mpsc_try_recv(&s->in_rx, &v) == 0)
         seen(s, v);
     for (v = 0; v < NVAL; v++)
         if (s->seen[v] != 1)
-            stress_violation("c16_relay", seed, "value %llu lost between recv and send (C16)",
+            stress_violation("c16_relay", s->seed, "value %llu lost between recv and send (C16)",
                              (unsigned long long)v);
     if (weft_mutex_destroy(&s->mx) != 0)
-        stress_violation("c16_relay", seed, "mutex left held (C15)");
-    scen_check_drops("c16_relay", seed, s->drops, r->n);
-    stress_count(&stress_totals.tasks, r->n + 1);
-    weft_mpsc_rx_drop(&s->in_rx);
-    weft_mpsc_rx_drop(&s->out_rx);
-    weft_token_release(s->tok);
-    free(r);
-    free(s);
+        stress_violation("c16_relay", s->seed, "mutex left held (C15)");
+    scen_check_drops("c16_relay", s->seed, s->drops, x->r.n);
+    stress_count(&stress_totals.tasks, x->r.n + 1);
+}
+
+static void c16_destroy(void *st)
+{
+    struct c16_inst *x = st;
+    weft_mpsc_rx_drop(&x->s.in_rx);
+    weft_mpsc_rx_drop(&x->s.out_rx);
+    weft_token_release(x->s.tok);
+    free(x);
+}
+
+/* Its root polls the output between naps: no PCT (stress.h). */
+const stress_parts scen_c16_parts = {
+    c16_make, c16_start, c16_root, c16_check, c16_destroy, STRESS_NO_PCT,
+    "C16: a relay's send, after its receive, without its shield",
+};
+
+void scen_run_c15_c16_relay(weft_runtime *rt, uint64_t seed, unsigned threads)
+{
+    scen_run_parts(&scen_c16_parts, "c16_relay", rt, seed, threads);
 }

@@ -19,9 +19,13 @@
  *
  * The other catalogue scenarios are in scenarios_bugs_holders.c and
  * scenarios_bugs_chan.c.
+ *
+ * c11_level and c17_detached are written as stress_parts (stress.h): their
+ * own runs and weft-stress --harness (harness.c) check the same invariants.
+ * c13_abort_race is not: its abort comes from a plain thread, outside any
+ * run the harness can make (docs/harness.md).
  */
 #include <stdlib.h>
-#include <time.h>
 
 #include "scen_util.h"
 
@@ -98,47 +102,117 @@ static void check_level(uint64_t seed, struct level *s, const weft_outcome *outs
     }
 }
 
-void scen_run_c11_c12_level(weft_runtime *rt, uint64_t seed, unsigned threads)
+struct c11_inst {
+    struct level s;
+    uint64_t seed, pause_ns;
+    uint32_t n;
+    uint8_t abort_at_spawn[NT];
+    weft_token *tok;
+    weft_join h[NT];
+    weft_outcome outs[NT];
+    struct c11_root {
+        weft_frame f;
+        struct c11_inst *x;
+        uint32_t i;
+        weft_sleep pause;
+        weft_poll rc;
+    } root;
+};
+
+/* A pause, the token cancelled (every task is cancelled one way or the
+ * other), then every task joined: a join that never returns is C11. */
+static weft_poll c11_root_poll(weft_cx *cx, void *p)
+{
+    struct c11_root *r = p;
+    struct c11_inst *x = r->x;
+    WEFT_BEGIN(&r->f);
+    WEFT_AWAIT(&r->f, r->rc, weft_sleep_for(cx, &r->pause, x->pause_ns));
+    weft_token_cancel(x->tok);
+    for (r->i = 0; r->i < x->n; r->i++)
+        WEFT_AWAIT(&r->f, r->rc, weft_join_await(cx, &x->h[r->i], &x->outs[r->i]));
+    WEFT_RETURN(&r->f, 0);
+    WEFT_END(&r->f);
+}
+
+static void *c11_make(uint64_t seed, unsigned threads)
 {
     (void)threads;
     uint64_t rng = seed;
-    struct level *s = scen_zalloc(sizeof *s);
-    weft_mutex_init(&s->held);
-    if (weft_mutex_try_lock(&s->held) != 0 || weft_mpsc_new(&s->tx, &s->rx, 1) < 0)
+    struct c11_inst *x = scen_zalloc(sizeof *x);
+    x->seed = seed;
+    weft_mutex_init(&x->s.held);
+    if (weft_mutex_try_lock(&x->s.held) != 0 || weft_mpsc_new(&x->s.tx, &x->s.rx, 1) < 0
+        || weft_token_new(&x->tok) < 0)
         abort();
-    weft_token *tok;
-    if (weft_token_new(&tok) < 0)
-        abort();
-    uint32_t n = 1 + stress_below(&rng, NT);
-    weft_join h[NT];
-    weft_outcome outs[NT];
-    for (uint32_t i = 0; i < n; i++) {
-        struct leveller t = { .id = i, .s = s };
+    x->n = 1 + stress_below(&rng, NT);
+    for (uint32_t i = 0; i < x->n; i++)
+        x->abort_at_spawn[i] = stress_below(&rng, 2);
+    x->pause_ns = stress_below(&rng, 500000);
+    x->root = (struct c11_root){ .x = x, .pause = WEFT_SLEEP_INIT };
+    return x;
+}
+
+static int c11_start(void *st, weft_runtime *rt)
+{
+    struct c11_inst *x = st;
+    for (uint32_t i = 0; i < x->n; i++) {
+        struct leveller t = { .id = i, .s = &x->s };
         weft_task_desc d = { .poll = leveller_poll, .frame = &t, .frame_size = sizeof t,
-                             .drop = leveller_drop, .tokens = &tok, .ntokens = 1 };
-        if (weft_spawn(rt, &d, &h[i]) < 0)
-            abort();
-        if (stress_below(&rng, 2))
-            weft_abort(&h[i]);
+                             .drop = leveller_drop, .name = "leveller", .tokens = &x->tok,
+                             .ntokens = 1 };
+        int rc = weft_spawn(rt, &d, &x->h[i]);
+        if (rc < 0)
+            return rc;
+        if (x->abort_at_spawn[i])
+            weft_abort(&x->h[i]);
     }
-    struct timespec pause = { 0, (long)stress_below(&rng, 500000) };
-    nanosleep(&pause, NULL);
-    weft_token_cancel(tok);     /* every task is cancelled one way or the other */
-    for (uint32_t i = 0; i < n; i++)
-        if (weft_join_wait_timeout(&h[i], &outs[i], SCEN_HANG_NS) < 0) {
-            stress_violation("c11_level", seed, "task %u hangs after cancel (C11)", i);
-            return;
-        }
-    for (uint32_t i = 0; i < n; i++)
-        scen_count_outcome(&outs[i]);
-    check_level(seed, s, outs, n);
-    scen_check_drops("c11_level", seed, s->drops, n);
-    weft_mutex_unlock(&s->held);
-    weft_mpsc_tx_drop(&s->tx);
-    weft_mpsc_rx_drop(&s->rx);
-    weft_token_release(tok);
-    free(s);
-    stress_count(&stress_totals.tasks, n);
+    return 0;
+}
+
+/* The root cancels and joins: shielded, so that only the levellers are
+ * cancelled (also by weft-stress --harness). */
+static weft_task_desc c11_root(void *st)
+{
+    struct c11_inst *x = st;
+    weft_task_desc d = WEFT_TASK(c11_root_poll, &x->root);
+    d.flags = WEFT_TASK_SHIELDED;
+    d.name = "c11-root";
+    return d;
+}
+
+static void c11_check(void *st, int rc, const weft_outcome *root, unsigned injected)
+{
+    (void)root;
+    (void)injected;
+    struct c11_inst *x = st;
+    if (rc < 0) {
+        stress_violation("c11_level", x->seed, "a task hangs after cancel (C11)");
+        return;
+    }
+    for (uint32_t i = 0; i < x->n; i++)
+        scen_count_outcome(&x->outs[i]);
+    check_level(x->seed, &x->s, x->outs, x->n);
+    scen_check_drops("c11_level", x->seed, x->s.drops, x->n);
+    stress_count(&stress_totals.tasks, x->n);
+}
+
+static void c11_destroy(void *st)
+{
+    struct c11_inst *x = st;
+    weft_mutex_unlock(&x->s.held);
+    weft_mpsc_tx_drop(&x->s.tx);
+    weft_mpsc_rx_drop(&x->s.rx);
+    weft_token_release(x->tok);
+    free(x);
+}
+
+/* Its tasks yield until they are cancelled: no PCT (stress.h). */
+const stress_parts scen_c11_parts = { c11_make, c11_start, c11_root, c11_check, c11_destroy,
+                                      STRESS_NO_PCT };
+
+void scen_run_c11_c12_level(weft_runtime *rt, uint64_t seed, unsigned threads)
+{
+    scen_run_parts(&scen_c11_parts, "c11_level", rt, seed, threads);
 }
 
 /* ==== c13_abort_race ======================================================== */
@@ -264,6 +338,7 @@ static weft_poll det_poll(weft_cx *cx, void *p)
 
 struct det_root {
     weft_frame f;
+    struct det_root *self;      /* the original: the spawned root is a copy */
     struct det_state *s;
     weft_join h[NT];
     uint8_t safe[NT];
@@ -271,6 +346,7 @@ struct det_root {
     bool timed_out[NT];
     uint64_t limit[NT], ns;
     uint32_t n, i;
+    int64_t wrong;              /* -(i + 1) for the first join that saw a wrong result */
     weft_join_timeout jt;
     weft_waitgroup_waiter ww;
     weft_outcome out;
@@ -287,17 +363,20 @@ static weft_poll det_root_poll(weft_cx *cx, void *p)
         /* On one line: a multi-line await's resume point (__LINE__) differs
          * between gcc and clang, and the schedule hash with it. */
         WEFT_AWAIT(&r->f, r->rc, weft_join_await_timeout(cx, &r->jt, &r->h[r->i], &r->out, r->ns));
-        r->timed_out[r->i] = r->rc == -ETIMEDOUT;
-        r->snap[r->i] = atomic_load(&r->s->writes[r->i]);
-        if (r->rc == 0 && (r->out.status != 0 || r->snap[r->i] != r->steps[r->i]))
-            WEFT_RETURN(&r->f, -(int64_t)r->i - 1);
+        /* Into the original, where the check reads them. */
+        r->self->timed_out[r->i] = r->rc == -ETIMEDOUT;
+        r->self->snap[r->i] = r->snap[r->i] = atomic_load(&r->s->writes[r->i]);
+        /* Noted, and the rest still joined: every handle is consumed. */
+        if (r->rc == 0 && (r->out.status != 0 || r->snap[r->i] != r->steps[r->i])
+            && r->wrong == 0)
+            r->wrong = -(int64_t)r->i - 1;
     }
     WEFT_AWAIT(&r->f, r->rc, weft_waitgroup_wait(cx, &r->s->wg, &r->ww));
-    WEFT_RETURN(&r->f, 0);
+    WEFT_RETURN(&r->f, r->wrong);
     WEFT_END(&r->f);
 }
 
-static void check_detached(uint64_t seed, struct det_root *r)
+static void check_detached(uint64_t seed, struct det_root *r, bool injected)
 {
     for (uint32_t i = 0; i < r->n; i++) {
         uint32_t w = atomic_load(&r->s->writes[i]);
@@ -306,42 +385,85 @@ static void check_detached(uint64_t seed, struct det_root *r)
         if (r->safe[i] && w > r->snap[i] + 1)
             stress_violation("c17_detached", seed, "cancel-safe task %u wrote %u times after "
                              "its join timed out (C17)", i, w - r->snap[i]);
-        if (!r->safe[i] && w != r->steps[i])
+        if (!r->safe[i] && w != r->steps[i] && !injected)
             stress_violation("c17_detached", seed, "cooperative task %u stopped at %u of %u "
                              "steps after a join timeout: timeouts must not stop the work", i, w,
                              r->steps[i]);
     }
 }
 
-void scen_run_c17_detached(weft_runtime *rt, uint64_t seed, unsigned threads)
+struct c17_inst {
+    struct det_state s;
+    struct det_root r;
+    uint64_t seed;
+};
+
+static void *c17_make(uint64_t seed, unsigned threads)
 {
     (void)threads;
     uint64_t rng = seed;
-    struct det_state *s = scen_zalloc(sizeof *s);
-    struct det_root *r = scen_zalloc(sizeof *r);
-    r->s = s;
+    struct c17_inst *x = scen_zalloc(sizeof *x);
+    struct det_root *r = &x->r;
+    x->seed = seed;
+    r->self = r;
+    r->s = &x->s;
     r->n = 1 + stress_below(&rng, NT);
-    weft_waitgroup_init(&s->wg);
-    weft_waitgroup_add(&s->wg, r->n);
+    weft_waitgroup_init(&x->s.wg);
+    weft_waitgroup_add(&x->s.wg, r->n);
     for (uint32_t i = 0; i < r->n; i++) {
         r->safe[i] = stress_below(&rng, 2);
         r->steps[i] = stress_below(&rng, 10);
         r->limit[i] = stress_below(&rng, 4) * 300000u + 1;
-        struct det_task t = { .id = i, .steps = r->steps[i], .s = s };
-        weft_task_desc d = { .poll = det_poll, .frame = &t, .frame_size = sizeof t,
-                             .drop = det_drop, .flags = r->safe[i] ? WEFT_TASK_CANCEL_SAFE : 0 };
-        if (weft_spawn(rt, &d, &r->h[i]) < 0)
-            abort();
     }
-    weft_outcome out;
-    if (scen_block_on(rt, &WEFT_TASK(det_root_poll, r), &out, "c17_detached", seed) < 0)
+    return x;
+}
+
+static int c17_start(void *st, weft_runtime *rt)
+{
+    struct c17_inst *x = st;
+    struct det_root *r = &x->r;
+    for (uint32_t i = 0; i < r->n; i++) {
+        struct det_task t = { .id = i, .steps = r->steps[i], .s = &x->s };
+        weft_task_desc d = { .poll = det_poll, .frame = &t, .frame_size = sizeof t,
+                             .drop = det_drop, .name = "det-task",
+                             .flags = r->safe[i] ? WEFT_TASK_CANCEL_SAFE : 0 };
+        int rc = weft_spawn(rt, &d, &r->h[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The root joins with timeouts: shielded, so that only the tasks it joins
+ * are cancelled (by weft-stress --harness: nobody else cancels them). */
+static weft_task_desc c17_root(void *st)
+{
+    struct c17_inst *x = st;
+    weft_task_desc d = WEFT_TASK(det_root_poll, &x->r);
+    d.flags = WEFT_TASK_SHIELDED;
+    d.name = "det-root";
+    return d;
+}
+
+/* With cancellations injected from outside, a cooperative task may stop
+ * short for a reason of its own: only the cancel-safe half of the oracle
+ * (a timed-out task stops at once) is left to check then. */
+static void c17_check(void *st, int rc, const weft_outcome *root, unsigned injected)
+{
+    struct c17_inst *x = st;
+    if (rc < 0)
         return;
-    if (out.value != 0)
-        stress_violation("c17_detached", seed, "join %lld within the limit reported a wrong "
-                         "outcome", (long long)-out.value - 1);
-    check_detached(seed, r);
-    scen_check_drops("c17_detached", seed, s->drops, r->n);
-    stress_count(&stress_totals.tasks, r->n + 1);
-    free(r);
-    free(s);
+    if (root->value != 0 && !injected)
+        stress_violation("c17_detached", x->seed, "join %lld within the limit reported a wrong "
+                         "outcome", (long long)-root->value - 1);
+    check_detached(x->seed, &x->r, injected != 0);
+    scen_check_drops("c17_detached", x->seed, x->s.drops, x->r.n);
+    stress_count(&stress_totals.tasks, x->r.n + 1);
+}
+
+const stress_parts scen_c17_parts = { c17_make, c17_start, c17_root, c17_check, free };
+
+void scen_run_c17_detached(weft_runtime *rt, uint64_t seed, unsigned threads)
+{
+    scen_run_parts(&scen_c17_parts, "c17_detached", rt, seed, threads);
 }

@@ -19,6 +19,9 @@
  * with a status that matches the cancellation rules (docs/cancellation.md).
  * The other sync primitives: scenarios_sync_locks.c (mutex, rwlock,
  * semaphore) and scenarios_sync_gather.c (group, wait group, barrier, notify).
+ *
+ * Each scenario here is written as stress_parts (stress.h): its own run and
+ * weft-stress --harness (harness.c) check the same invariants.
  */
 #include <stdlib.h>
 
@@ -217,34 +220,6 @@ static int make_channel(struct chan *c, uint64_t *rng)
     return weft_mpsc_new(&c->tx, &c->rx, 1 + stress_below(rng, 4));
 }
 
-static void run_mpsc(weft_runtime *rt, uint64_t seed)
-{
-    struct chan *c = scen_zalloc(sizeof *c);
-    uint64_t rng = seed;
-    c->seed = seed;
-    c->unbounded = stress_below(&rng, 4) == 0;
-    c->np = 1 + stress_below(&rng, NP);
-    for (uint32_t i = 0; i < c->np; i++) {
-        c->kind[i] = (uint8_t)stress_below(&rng, P_KINDS);
-        c->nv[i] = 1 + stress_below(&rng, NV);
-    }
-    if (make_channel(c, &rng) < 0)
-        abort();
-    for (uint32_t i = 0; i < c->np; i++)
-        if (spawn_producer(rt, c, i) < 0)
-            abort();
-    weft_mpsc_tx_drop(&c->tx);
-    weft_mpsc_unbounded_tx_drop(&c->utx);
-    struct consumer co = { .c = c, .rng = stress_rng(&rng), .sel = WEFT_SELECTOR_INIT };
-    weft_outcome out;
-    if (scen_block_on(rt, &WEFT_TASK(consumer_poll, &co), &out, "chan_conserve", seed) < 0)
-        return;     /* hung: tasks may still use c */
-    check_conservation(c);
-    weft_mpsc_rx_drop(&c->rx);
-    stress_count(&stress_totals.tasks, c->np + 1);
-    free(c);
-}
-
 /* ---- oneshot: a value sent is received exactly once ------------------------ */
 
 struct os_pair {
@@ -285,46 +260,6 @@ static weft_poll os_poll(weft_cx *cx, void *p)
         atomic_fetch_add(&t->p->got, 1);
     WEFT_RETURN(&t->f, 0);
     WEFT_END(&t->f);
-}
-
-static void run_oneshot(weft_runtime *rt, uint64_t seed)
-{
-    struct os_pair *pair = scen_zalloc(sizeof *pair);    /* leaked on a hang */
-    weft_oneshot_rx rx;
-    struct os_task s = { .p = pair }, r = { .p = pair, .is_rx = true };
-    if (weft_oneshot_new(&s.tx, &rx) < 0)
-        abort();
-    r.rx = rx;      /* the receiving task borrows the handle; the run owns it */
-    weft_join hs, hr;
-    weft_task_desc ds = { .poll = os_poll, .frame = &s, .frame_size = sizeof s, .drop = os_drop };
-    weft_task_desc dr = ds;
-    dr.frame = &r;
-    if (weft_spawn(rt, &ds, &hs) < 0 || weft_spawn(rt, &dr, &hr) < 0)
-        abort();
-    uint64_t rng = seed;
-    if (stress_below(&rng, 2))
-        weft_abort(&hr);
-    if (stress_below(&rng, 3) == 0)
-        weft_abort(&hs);
-    weft_outcome os, orv;
-    if (weft_join_wait_timeout(&hs, &os, SCEN_HANG_NS) < 0
-        || weft_join_wait_timeout(&hr, &orv, SCEN_HANG_NS) < 0) {
-        stress_violation("chan_conserve", seed, "oneshot: hang");
-        return;
-    }
-    if (os.status != 0 || orv.status != 0)
-        stress_violation("chan_conserve", seed, "oneshot task status %d / %d", os.status,
-                         orv.status);
-    uint64_t v;
-    if (weft_oneshot_try_recv(&rx, &v) == 0)
-        atomic_fetch_add(&pair->got, 1);
-    weft_oneshot_rx_drop(&rx);
-    if (atomic_load(&pair->got) != atomic_load(&pair->sent) || atomic_load(&pair->drops) != 2)
-        stress_violation("chan_conserve", seed, "oneshot: sent %d, received %d, drops %u",
-                         atomic_load(&pair->sent), atomic_load(&pair->got),
-                         atomic_load(&pair->drops));
-    free(pair);
-    stress_count(&stress_totals.tasks, 2);
 }
 
 /* ---- broadcast and watch: every receiver sees an ordered stream ------------ */
@@ -462,44 +397,185 @@ static int fan_subscribe(struct fan *s, struct fan_rx *r)
     return weft_broadcast_subscribe(&s->btx, &r->brx);
 }
 
-static void run_fan(weft_runtime *rt, uint64_t seed)
+/* ---- the instance: the three parts at once, under one root -------------- */
+
+struct cc_inst {
+    uint64_t seed;
+    struct chan c;
+    struct consumer co;
+    struct os_pair pair;
+    weft_oneshot_rx os_rx;              /* the run's; the receiver borrows it */
+    struct os_task os_s, os_r;
+    bool abort_s, abort_r;
+    weft_join hs, hr;
+    weft_outcome os_out, or_out;
+    struct fan fan;
+    weft_broadcast_rx first_b;
+    weft_watch_rx first_w;
+    struct fan_root fr;
+    struct cc_root {
+        weft_frame f;
+        struct cc_inst *x;
+        weft_poll rc;
+    } root;
+};
+
+/* The consumer of the mpsc part (it also aborts producers and joins them),
+ * the oneshot pair joined, then the fan part's sender (it aborts receivers
+ * and joins them): each a state machine of its own, awaited in turn. */
+static weft_poll cc_root_poll(weft_cx *cx, void *p)
 {
-    struct fan *s = scen_zalloc(sizeof *s);
-    uint64_t rng = seed ^ 0xfa;
-    s->seed = seed;
+    struct cc_root *r = p;
+    struct cc_inst *x = r->x;
+    WEFT_BEGIN(&r->f);
+    WEFT_AWAIT(&r->f, r->rc, consumer_poll(cx, &x->co));
+    WEFT_AWAIT(&r->f, r->rc, weft_join_await(cx, &x->hs, &x->os_out));
+    WEFT_AWAIT(&r->f, r->rc, weft_join_await(cx, &x->hr, &x->or_out));
+    WEFT_AWAIT(&r->f, r->rc, fan_root_poll(cx, &x->fr));
+    WEFT_RETURN(&r->f, 0);
+    WEFT_END(&r->f);
+}
+
+static void mpsc_make(struct cc_inst *x)
+{
+    struct chan *c = &x->c;
+    uint64_t rng = x->seed;
+    c->seed = x->seed;
+    c->unbounded = stress_below(&rng, 4) == 0;
+    c->np = 1 + stress_below(&rng, NP);
+    for (uint32_t i = 0; i < c->np; i++) {
+        c->kind[i] = (uint8_t)stress_below(&rng, P_KINDS);
+        c->nv[i] = 1 + stress_below(&rng, NV);
+    }
+    if (make_channel(c, &rng) < 0)
+        abort();
+    x->co = (struct consumer){ .c = c, .rng = stress_rng(&rng), .sel = WEFT_SELECTOR_INIT };
+}
+
+static void oneshot_make(struct cc_inst *x)
+{
+    uint64_t rng = x->seed;
+    x->os_s = (struct os_task){ .p = &x->pair };
+    x->os_r = (struct os_task){ .p = &x->pair, .is_rx = true };
+    if (weft_oneshot_new(&x->os_s.tx, &x->os_rx) < 0)
+        abort();
+    x->os_r.rx = x->os_rx;
+    x->abort_r = stress_below(&rng, 2);
+    x->abort_s = stress_below(&rng, 3) == 0;
+}
+
+static void fan_make(struct cc_inst *x)
+{
+    struct fan *s = &x->fan;
+    uint64_t rng = x->seed ^ 0xfa;
+    s->seed = x->seed;
     s->watch = stress_below(&rng, 2);
     s->nrx = 1 + stress_below(&rng, NRX);
     s->nvals = 1 + stress_below(&rng, 64);
-    weft_broadcast_rx first_b;
-    weft_watch_rx first_w;
-    int rc = s->watch ? weft_watch_new(&s->wtx, &first_w, 0)
-                      : weft_broadcast_new(&s->btx, &first_b, 1 + stress_below(&rng, 8));
+    int rc = s->watch ? weft_watch_new(&s->wtx, &x->first_w, 0)
+                      : weft_broadcast_new(&s->btx, &x->first_b, 1 + stress_below(&rng, 8));
     if (rc < 0)
         abort();
-    for (uint32_t i = 0; i < s->nrx; i++) {
+    x->fr = (struct fan_root){ .s = s, .rng = stress_rng(&rng) };
+}
+
+static void *cc_make(uint64_t seed, unsigned threads)
+{
+    (void)threads;
+    struct cc_inst *x = scen_zalloc(sizeof *x);
+    x->seed = seed;
+    mpsc_make(x);
+    oneshot_make(x);
+    fan_make(x);
+    x->root = (struct cc_root){ .x = x };
+    return x;
+}
+
+static int cc_start(void *st, weft_runtime *rt)
+{
+    struct cc_inst *x = st;
+    int rc = 0;
+    for (uint32_t i = 0; i < x->c.np && rc == 0; i++)
+        rc = spawn_producer(rt, &x->c, i);
+    weft_mpsc_tx_drop(&x->c.tx);        /* the producers hold the only senders */
+    weft_mpsc_unbounded_tx_drop(&x->c.utx);
+    weft_task_desc ds = { .poll = os_poll, .frame = &x->os_s, .frame_size = sizeof x->os_s,
+                          .drop = os_drop, .name = "os-send" };
+    weft_task_desc dr = ds;
+    dr.frame = &x->os_r;
+    dr.name = "os-recv";
+    if (rc == 0 && (rc = weft_spawn(rt, &ds, &x->hs)) == 0)
+        rc = weft_spawn(rt, &dr, &x->hr);
+    if (rc == 0 && x->abort_r)
+        weft_abort(&x->hr);
+    if (rc == 0 && x->abort_s)
+        weft_abort(&x->hs);
+    struct fan *s = &x->fan;
+    for (uint32_t i = 0; i < s->nrx && rc == 0; i++) {
         struct fan_rx r = { .s = s, .id = i };
         weft_task_desc d = { .poll = fan_rx_poll, .frame = &r, .frame_size = sizeof r,
                              .drop = fan_rx_drop, .name = "fan-rx" };
-        if (fan_subscribe(s, &r) < 0 || weft_spawn(rt, &d, &s->h[i]) < 0)
-            abort();
+        if ((rc = fan_subscribe(s, &r)) == 0)
+            rc = weft_spawn(rt, &d, &s->h[i]);
     }
-    if (s->watch)
-        weft_watch_rx_drop(&first_w);
-    else
-        weft_broadcast_rx_drop(&first_b);
-    struct fan_root root = { .s = s, .rng = stress_rng(&rng) };
-    weft_outcome out;
-    if (scen_block_on(rt, &WEFT_TASK(fan_root_poll, &root), &out, "chan_conserve", seed) < 0)
-        return;
-    check_fan(s);
-    stress_count(&stress_totals.tasks, s->nrx + 1);
-    free(s);
+    weft_watch_rx_drop(&x->first_w);
+    weft_broadcast_rx_drop(&x->first_b);
+    return rc;
 }
+
+/* The root drives all three parts: shielded, so that only the producers,
+ * the oneshot pair and the receivers are cancelled by the harness. The
+ * consumer's receive still loses a select to its timer at random. */
+static weft_task_desc cc_root(void *st)
+{
+    struct cc_inst *x = st;
+    weft_task_desc d = WEFT_TASK(cc_root_poll, &x->root);
+    d.flags = WEFT_TASK_SHIELDED;
+    d.name = "chan-root";
+    return d;
+}
+
+static void check_oneshot(struct cc_inst *x)
+{
+    if (x->os_out.status != 0 || x->or_out.status != 0)
+        stress_violation("chan_conserve", x->seed, "oneshot task status %d / %d",
+                         x->os_out.status, x->or_out.status);
+    uint64_t v;
+    if (weft_oneshot_try_recv(&x->os_rx, &v) == 0)
+        atomic_fetch_add(&x->pair.got, 1);
+    if (atomic_load(&x->pair.got) != atomic_load(&x->pair.sent)
+        || atomic_load(&x->pair.drops) != 2)
+        stress_violation("chan_conserve", x->seed, "oneshot: sent %d, received %d, drops %u",
+                         atomic_load(&x->pair.sent), atomic_load(&x->pair.got),
+                         atomic_load(&x->pair.drops));
+}
+
+static void cc_check(void *st, int rc, const weft_outcome *root, unsigned injected)
+{
+    (void)root;
+    (void)injected;
+    struct cc_inst *x = st;
+    if (rc < 0)
+        return;
+    check_conservation(&x->c);
+    check_oneshot(x);
+    check_fan(&x->fan);
+    stress_count(&stress_totals.tasks, x->c.np + 2 + x->fan.nrx + 1);
+}
+
+static void cc_destroy(void *st)
+{
+    struct cc_inst *x = st;
+    weft_mpsc_rx_drop(&x->c.rx);
+    weft_oneshot_rx_drop(&x->os_rx);
+    free(x);
+}
+
+/* Its consumer polls the channel between naps: no PCT (stress.h). */
+const stress_parts scen_chan_parts = { cc_make, cc_start, cc_root, cc_check, cc_destroy,
+                                       STRESS_NO_PCT };
 
 void scen_run_chan_conserve(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
-    (void)threads;
-    run_mpsc(rt, seed);
-    run_oneshot(rt, seed);
-    run_fan(rt, seed);
+    scen_run_parts(&scen_chan_parts, "chan_conserve", rt, seed, threads);
 }

@@ -13,6 +13,9 @@
  *
  * The other sync primitives: scenarios_sync_chan.c (channels) and
  * scenarios_sync_locks.c (mutex, rwlock, semaphore).
+ *
+ * Each scenario here is written as stress_parts (stress.h): its own run and
+ * weft-stress --harness (harness.c) check the same invariants.
  */
 #include <stdlib.h>
 
@@ -185,10 +188,16 @@ static void check_gather(struct gather *g)
         stress_violation("gather", g->seed, "a barrier, notify or waitgroup wait still in flight");
 }
 
-void scen_run_gather(weft_runtime *rt, uint64_t seed, unsigned threads)
+struct gather_inst {
+    struct gather g;
+    struct gather_root root;
+};
+
+static void *gather_make(uint64_t seed, unsigned threads)
 {
     (void)threads;
-    struct gather *g = scen_zalloc(sizeof *g);
+    struct gather_inst *x = scen_zalloc(sizeof *x);
+    struct gather *g = &x->g;
     uint64_t rng = seed;
     g->seed = seed;
     g->n = 1 + stress_below(&rng, NP);
@@ -199,18 +208,61 @@ void scen_run_gather(weft_runtime *rt, uint64_t seed, unsigned threads)
         g->parties += g->kind[i] == G_BARRIER;
         g->safe_parties |= g->kind[i] == G_BARRIER && g->safe[i];
     }
-    if (weft_token_new(&g->stop) < 0 || weft_group_new(rt, NULL, &g->group) < 0)
+    if (weft_token_new(&g->stop) < 0)
         abort();
     weft_barrier_init(&g->bar, g->parties ? g->parties : 1);
     weft_notify_init(&g->nt);
     weft_waitgroup_init(&g->wg);
-    struct gather_root root = { .g = g, .rng = stress_rng(&rng) };
-    weft_outcome out;
-    if (scen_block_on(rt, &WEFT_TASK(gather_root_poll, &root), &out, "gather", seed) < 0)
+    x->root = (struct gather_root){ .g = g, .rng = stress_rng(&rng) };
+    return x;
+}
+
+/* The group needs the runtime; the root spawns the members into it. */
+static int gather_start(void *st, weft_runtime *rt)
+{
+    struct gather_inst *x = st;
+    return weft_group_new(rt, NULL, &x->g.group);
+}
+
+/* The root drives (notifies, cancels, joins): shielded, so only the
+ * members are cancelled. */
+static weft_task_desc gather_root(void *st)
+{
+    struct gather_inst *x = st;
+    weft_task_desc d = WEFT_TASK(gather_root_poll, &x->root);
+    d.flags = WEFT_TASK_SHIELDED;
+    d.name = "gather-root";
+    return d;
+}
+
+static void gather_check(void *st, int rc, const weft_outcome *root, unsigned injected)
+{
+    (void)root;
+    (void)injected;
+    struct gather_inst *x = st;
+    if (rc < 0)
         return;
-    check_gather(g);
-    weft_group_free(g->group);
-    weft_token_release(g->stop);
-    stress_count(&stress_totals.tasks, g->n + 1);
-    free(g);
+    check_gather(&x->g);
+    stress_count(&stress_totals.tasks, x->g.n + 1);
+    /* While the runtime lives, and only once every member is gone: freeing
+     * a group waits for its children, which nothing would then run. */
+    for (uint32_t i = 0; i < x->g.n; i++)
+        if (atomic_load(&x->g.drops[i]) == 0)
+            return;     /* leaked with the failure the check reported */
+    weft_group_free(x->g.group);
+}
+
+static void gather_destroy(void *st)
+{
+    struct gather_inst *x = st;
+    weft_token_release(x->g.stop);
+    free(x);
+}
+
+const stress_parts scen_gather_parts = { gather_make, gather_start, gather_root, gather_check,
+                                         gather_destroy };
+
+void scen_run_gather(weft_runtime *rt, uint64_t seed, unsigned threads)
+{
+    scen_run_parts(&scen_gather_parts, "gather", rt, seed, threads);
 }

@@ -14,6 +14,9 @@
  * with a status that matches the cancellation rules (docs/cancellation.md).
  * The other sync primitives: scenarios_sync_chan.c (channels) and
  * scenarios_sync_gather.c (group, wait group, barrier, notify).
+ *
+ * Each scenario here is written as stress_parts (stress.h): its own run and
+ * weft-stress --harness (harness.c) check the same invariants.
  */
 #include <stdlib.h>
 
@@ -178,13 +181,14 @@ static weft_poll locker_poll(weft_cx *cx, void *p)
             continue;       /* the timer won: retry from the back of the line */
         if (k->rc != 0)
             WEFT_RETURN(&k->f, k->rc == -ECANCELED ? 1 : -1);
-        /* A cancel-safe holder shields its two-step so tear-down cannot split it. */
-        if (safe)
+        /* A cancel-safe holder shields its two-step so tear-down cannot split
+         * it (C6); --planted leaves the shield out. */
+        if (safe && !stress_planted)
             weft_shield_enter(cx);
         enter(k);
         WEFT_YIELD(&k->f, k->rc);
         leave(k);
-        if (safe)
+        if (safe && !stress_planted)
             weft_shield_exit(cx);
         if (k->rc == -ECANCELED)
             WEFT_RETURN(&k->f, 1);
@@ -220,8 +224,70 @@ static weft_poll locks_root_poll(weft_cx *cx, void *p)
     WEFT_END(&r->f);
 }
 
-static void check_locks_idle(struct locks *l)
+/* The instance: the shared state and the root's frame. */
+struct locks_inst {
+    struct locks l;
+    struct locks_root root;
+    uint32_t need[NP];
+};
+
+static void *locks_make(uint64_t seed, unsigned threads)
 {
+    (void)threads;
+    struct locks_inst *x = scen_zalloc(sizeof *x);
+    struct locks *l = &x->l;
+    uint64_t rng = seed;
+    l->seed = seed;
+    l->n = 2 + stress_below(&rng, NP - 1);
+    l->permits = 1 + stress_below(&rng, 3);
+    weft_mutex_init(&l->mx);
+    weft_rwlock_init(&l->rw);
+    weft_semaphore_init(&l->sem, l->permits);
+    for (uint32_t i = 0; i < l->n; i++) {
+        l->kind[i] = (uint8_t)stress_below(&rng, L_KINDS);
+        l->iters[i] = 1 + stress_below(&rng, 24);
+        x->need[i] = 1 + stress_below(&rng, l->permits);
+    }
+    x->root = (struct locks_root){ .l = l, .chaos = { .h = l->h, .n = l->n, .rounds = 40,
+                                                      .odds = 6, .rng = stress_rng(&rng) } };
+    return x;
+}
+
+static int locks_start(void *st, weft_runtime *rt)
+{
+    struct locks_inst *x = st;
+    struct locks *l = &x->l;
+    for (uint32_t i = 0; i < l->n; i++) {
+        struct locker k = { .l = l, .id = i, .need = x->need[i] };
+        weft_task_desc d = { .poll = locker_poll, .frame = &k, .frame_size = sizeof k,
+                             .drop = locker_drop, .name = "locker" };
+        if (l->kind[i] == L_MUTEX_SAFE)
+            d.flags = WEFT_TASK_CANCEL_SAFE;
+        int rc = weft_spawn(rt, &d, &l->h[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The root drives (aborts, joins): shielded, so only the lockers are cancelled. */
+static weft_task_desc locks_root(void *st)
+{
+    struct locks_inst *x = st;
+    weft_task_desc d = WEFT_TASK(locks_root_poll, &x->root);
+    d.flags = WEFT_TASK_SHIELDED;
+    d.name = "locks-root";
+    return d;
+}
+
+static void locks_check(void *st, int rc, const weft_outcome *root, unsigned injected)
+{
+    (void)root;
+    (void)injected;
+    struct locks_inst *x = st;
+    struct locks *l = &x->l;
+    if (rc < 0)
+        return;
     if (weft_mutex_destroy(&l->mx) != 0)
         stress_violation("locks", l->seed, "mutex still held or waited for");
     if (weft_rwlock_destroy(&l->rw) != 0)
@@ -233,36 +299,15 @@ static void check_locks_idle(struct locks *l)
     if (l->a != l->b)
         stress_violation("locks", l->seed, "two-step state torn: %llu vs %llu",
                          (unsigned long long)l->a, (unsigned long long)l->b);
+    stress_count(&stress_totals.tasks, l->n + 1);
 }
+
+const stress_parts scen_locks_parts = {
+    locks_make, locks_start, locks_root, locks_check, free, 0,
+    "C6: a cancel-safe mutex holder's two-step update without its shield",
+};
 
 void scen_run_locks(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
-    (void)threads;
-    struct locks *l = scen_zalloc(sizeof *l);
-    uint64_t rng = seed;
-    l->seed = seed;
-    l->n = 2 + stress_below(&rng, NP - 1);
-    l->permits = 1 + stress_below(&rng, 3);
-    weft_mutex_init(&l->mx);
-    weft_rwlock_init(&l->rw);
-    weft_semaphore_init(&l->sem, l->permits);
-    for (uint32_t i = 0; i < l->n; i++) {
-        l->kind[i] = (uint8_t)stress_below(&rng, L_KINDS);
-        l->iters[i] = 1 + stress_below(&rng, 24);
-        struct locker k = { .l = l, .id = i, .need = 1 + stress_below(&rng, l->permits) };
-        weft_task_desc d = { .poll = locker_poll, .frame = &k, .frame_size = sizeof k,
-                             .drop = locker_drop, .name = "locker" };
-        if (l->kind[i] == L_MUTEX_SAFE)
-            d.flags = WEFT_TASK_CANCEL_SAFE;
-        if (weft_spawn(rt, &d, &l->h[i]) < 0)
-            abort();
-    }
-    struct locks_root root = { .l = l, .chaos = { .h = l->h, .n = l->n, .rounds = 40,
-                                                  .odds = 6, .rng = stress_rng(&rng) } };
-    weft_outcome out;
-    if (scen_block_on(rt, &WEFT_TASK(locks_root_poll, &root), &out, "locks", seed) < 0)
-        return;
-    check_locks_idle(l);
-    stress_count(&stress_totals.tasks, l->n + 1);
-    free(l);
+    scen_run_parts(&scen_locks_parts, "locks", rt, seed, threads);
 }

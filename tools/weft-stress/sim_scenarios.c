@@ -229,10 +229,16 @@ static weft_poll mix_root_poll(weft_cx *cx, void *p)
     WEFT_END(&r->f);
 }
 
-static void run_sim_mix(weft_runtime *rt, uint64_t seed, unsigned threads)
+struct mix_inst {
+    struct mix m;
+    struct mix_root root;
+};
+
+static void *mix_make(uint64_t seed, unsigned threads)
 {
     (void)threads;
-    struct mix *m = scen_zalloc(sizeof *m);
+    struct mix_inst *x = scen_zalloc(sizeof *x);
+    struct mix *m = &x->m;
     if (weft_token_new(&m->token) < 0)
         abort();
     uint64_t rng = seed;
@@ -243,17 +249,46 @@ static void run_sim_mix(weft_runtime *rt, uint64_t seed, unsigned threads)
         m->steps[i] = stress_below(&rng, 30);
     }
     m->bound = stress_rng(&rng);
-    struct mix_root root = { .m = m, .rng = stress_rng(&rng) };
-    weft_outcome out;
-    int rc = weft_block_on(rt, &WEFT_TASK(mix_root_poll, &root), &out);
-    stress_count(&stress_totals.tasks, m->ntasks);
-    if (rc < 0 || out.status != 0 || out.value != 0) {
-        stress_violation("sim_mix", seed, "root: rc %d (%s) status %d value %lld", rc,
-                         weft_strerror(rc), out.status, (long long)out.value);
-        return;     /* tasks may still point into m: leak it */
-    }
-    weft_token_release(m->token);
-    free(m);
+    x->root = (struct mix_root){ .m = m, .rng = stress_rng(&rng) };
+    return x;
+}
+
+/* The root spawns, aborts and joins: shielded, so that only its children
+ * are cancelled by weft-stress --harness. */
+static weft_task_desc mix_root(void *st)
+{
+    struct mix_inst *x = st;
+    weft_task_desc d = WEFT_TASK(mix_root_poll, &x->root);
+    d.flags = WEFT_TASK_SHIELDED;
+    d.name = "sim-mix-root";
+    return d;
+}
+
+/* The root checked every task as it joined it. */
+static void mix_check(void *st, int rc, const weft_outcome *out, unsigned injected)
+{
+    (void)injected;
+    struct mix_inst *x = st;
+    stress_count(&stress_totals.tasks, x->m.ntasks);
+    if (rc == 0 && (out->status != 0 || out->value != 0))
+        stress_violation("sim_mix", x->m.seed, "root: status %d value %lld", out->status,
+                         (long long)out->value);
+}
+
+static void mix_destroy(void *st)
+{
+    struct mix_inst *x = st;
+    weft_token_release(x->m.token);
+    free(x);
+}
+
+/* Its naps last up to an hour: virtual time only. */
+static const stress_parts mix_parts = { mix_make, NULL, mix_root, mix_check, mix_destroy,
+                                        STRESS_SIM_MODES };
+
+static void run_sim_mix(weft_runtime *rt, uint64_t seed, unsigned threads)
+{
+    scen_run_parts(&mix_parts, "sim_mix", rt, seed, threads);
 }
 
 /* ---- sim_sweep ---------------------------------------------------------------------- */
@@ -422,7 +457,7 @@ static void run_sim_sweep(weft_runtime *unused, uint64_t seed, unsigned threads)
 
 const stress_scenario stress_sim_scenarios[] = {
     { "sim_mix", "abort_mix on the simulator: aborts and token cancels from tasks only; "
-                 "yields, hour-long naps, shields, tear-down", run_sim_mix, true },
+                 "yields, hour-long naps, shields, tear-down", run_sim_mix, true, &mix_parts },
     { "sim_sweep", "cancel a shielded persist-then-count root at each of its awaits in turn, "
                    "by abort and by token, then every task's awaits and a few seeds through "
                    "weft/harness.h (own runtimes per run)", run_sim_sweep, true },

@@ -16,8 +16,10 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include <weft/harness.h>
 #include <weft/weft.h>
 
 typedef struct stress_stats {
@@ -35,6 +37,42 @@ typedef struct stress_stats {
 
 extern stress_stats stress_totals;
 
+/*
+ * A scenario in the shape weft/harness.h runs (harness.c, --harness):
+ *   make     plans an instance from its seed; no runtime yet;
+ *   start    (optional) spawns on rt the tasks the root expects to find:
+ *            the harness's start hook;
+ *   root     describes the root, whose frame lives in the instance;
+ *   check    after the root returned (rc: 0, or the root hung, already
+ *            reported), every broken invariant through stress_violation;
+ *            `injected`: cancellations from outside the scenario (the
+ *            harness's), for the oracles that assume only their own;
+ *   destroy  frees the instance once no task can touch it.
+ * The scenario's own run is these in a row (stress_run_parts), so both
+ * drivers check the same invariants.
+ */
+/* stress_parts.modes: the simulator's modes, and every mode but PCT (for a
+ * scenario with a task that polls until another acts: PCT keeps running
+ * the poller while its priority is the highest, and the run never ends). */
+#define STRESS_SIM_MODES                                                      \
+    (1u << WEFT_HARNESS_SWEEP | 1u << WEFT_HARNESS_UNIFORM | 1u << WEFT_HARNESS_PCT)
+#define STRESS_NO_PCT                                                         \
+    (1u << WEFT_HARNESS_SWEEP | 1u << WEFT_HARNESS_UNIFORM | 1u << WEFT_HARNESS_THREADS)
+
+typedef struct stress_parts {
+    void *(*make)(uint64_t seed, unsigned threads);
+    int (*start)(void *st, weft_runtime *rt);
+    weft_task_desc (*root)(void *st);
+    void (*check)(void *st, int rc, const weft_outcome *root, unsigned injected);
+    void (*destroy)(void *st);
+    /* The harness's modes it runs in (bits 1 << weft_harness_mode; 0: all),
+     * for the scenarios a mode cannot run (see STRESS_*): docs/harness.md
+     * says why for each. */
+    unsigned modes;
+    /* The catalogue fix --planted turns off in it (NULL: none). */
+    const char *planted;
+} stress_parts;
+
 typedef struct stress_scenario {
     const char *name;
     const char *what;
@@ -45,7 +83,14 @@ typedef struct stress_scenario {
      * drives a simulated runtime), starts no threads, does no I/O and makes
      * no runtime of its own; then the seed fixes the interleaving too. */
     bool deterministic;
+    /* Runs under --harness (NULL: it cannot; docs/harness.md says why). */
+    const stress_parts *parts;
 } stress_scenario;
+
+/* --planted: the scenarios that have a planted bug (a fix of the catalogue
+ * turned off, stress_parts.planted) plant it, and --harness runs only those
+ * and succeeds only when it finds each (the test that proves it can). */
+extern bool stress_planted;
 
 extern const stress_scenario stress_scenarios[];
 extern const unsigned stress_scenario_count;
@@ -53,6 +98,22 @@ extern const unsigned stress_scenario_count;
 /* Record a violation for the instance with this seed (printf-style detail). */
 void stress_violation(const char *scenario, uint64_t seed, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* --harness: from now on violations are counted but not printed, and the
+ * first one's detail goes into why (size bytes); NULL prints them again. */
+void stress_capture(char *why, size_t size);
+
+/* --harness: run each chosen scenario that has parts through weft/harness.h
+ * (harness.c); `replay` names one run of the one scenario chosen. 0 when
+ * every check held (--planted: when every planted bug was found and its
+ * first failure replayed), 1 when not, 2 on an error. */
+typedef struct stress_harness_opts {
+    uint64_t seed;
+    unsigned threads, runs, pct;
+    const char *replay;
+} stress_harness_opts;
+int stress_harness(const stress_scenario *const *chosen, unsigned n,
+                   const stress_harness_opts *o);
 
 static inline uint64_t stress_rng(uint64_t *state)
 {
