@@ -118,6 +118,7 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
     }
     struct weft_cx cx;
     weft__cx_init(&cx, t, w);
+    weft__count_poll(&w->metrics, t);
     weft_poll r = t->poll(&cx, weft__task_frame(t));
     if (r != WEFT_PENDING) {
         finish(t, (int)w->index, r, 0);

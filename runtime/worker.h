@@ -15,6 +15,8 @@
  *      simulator's virtual time, which only the simulator's thread moves.
  *   4. `sim_chain` and `sim_lifo_polls` are the simulator's copy of
  *      run_task's LIFO bookkeeping.
+ *   5. `metrics` follows runtime/metrics.h: written by the owner, read by
+ *      anyone.
  */
 #ifndef WEFT_RUNTIME_WORKER_H
 #define WEFT_RUNTIME_WORKER_H
@@ -25,6 +27,7 @@
 #include <stdint.h>
 
 #include "reactor/driver.h"
+#include "runtime/metrics.h"
 #include "runtime/pace.h"
 #include "runtime/queue.h"
 
@@ -72,6 +75,7 @@ typedef struct weft_worker {
     weft__driver driver;
     bool sim_chain;
     uint32_t sim_lifo_polls;
+    weft__worker_metrics metrics;
 } weft_worker;
 
 /* The worker running on this thread, or NULL. */
