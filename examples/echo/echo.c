@@ -15,7 +15,9 @@
  * The tasks:
  *
  *   signal_watch  awaits SIGINT or SIGTERM (weft_signal_wait) and cancels
- *                 the server's stop token (here, with main, options and setup).
+ *                 the server's stop token (here, with main, options and setup);
+ *                 on SIGUSR1 it prints the task dump and the runtime's
+ *                 metrics to stderr (weft/observe.h) and waits on.
  *   acceptor      accepts connections and spawns one conn task for each
  *                 (conn.c, conn.h).
  *   conn          the echo loop of one connection (conn.c, conn.h).
@@ -73,13 +75,20 @@ struct signal_watch {
     weft_poll r;
 };
 
-/* Waits for SIGINT or SIGTERM and cancels the stop token. Also returns, with
- * -ECANCELED, when the token is cancelled for another reason. */
+/* Waits for SIGINT or SIGTERM and cancels the stop token; reports on
+ * SIGUSR1. Also returns, with -ECANCELED, when the token is cancelled for
+ * another reason. */
 static weft_poll signal_watch_poll(weft_cx *cx, void *frame)
 {
     struct signal_watch *s = frame;
     WEFT_BEGIN(&s->f);
-    WEFT_AWAIT(&s->f, s->r, weft_signal_wait(cx, s->sig));
+    for (;;) {
+        WEFT_AWAIT(&s->f, s->r, weft_signal_wait(cx, s->sig));
+        if (s->r != SIGUSR1)
+            break;
+        weft_task_dump_print(weft_cx_runtime(cx), stderr);
+        weft_metrics_print(weft_cx_runtime(cx), stderr);
+    }
     if (s->r > 0) {
         atomic_store(&s->srv->signo, (int)s->r);
         weft_token_cancel(s->srv->stop);
@@ -165,7 +174,7 @@ static void fit_fd_limit(unsigned max_conns)
                 (unsigned long long)rl.rlim_cur);
 }
 
-/* Blocks SIGINT and SIGTERM in this thread and opens *sig for them. Called
+/* Blocks SIGINT, SIGTERM and SIGUSR1 in this thread and opens *sig for them. Called
  * before the runtime starts, so every worker inherits the mask and the
  * signals are only ever consumed through weft_signal_wait (weft/signal.h). */
 static int open_signals(weft_signal *sig)
@@ -174,6 +183,7 @@ static int open_signals(weft_signal *sig)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
     int rc = weft_signal_block(&set);
     return rc < 0 ? rc : weft_signal_open(sig, &set);
 }

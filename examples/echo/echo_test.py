@@ -5,7 +5,7 @@ Starts weft-echo on a free port and checks, with plain blocking sockets:
 echoes (small, and larger than the server's 4 KiB buffer), the connection
 limit (a connection over it is closed at once; a freed slot is reused), the
 idle timeout, the connection deadline (a client trickling bytes, never idle,
-still loses its slot), and a clean exit (status 0, a summary line, every fd the server
+still loses its slot), the task dump and metrics printed on SIGUSR1, and a clean exit (status 0, a summary line, every fd the server
 opened closed again) on SIGTERM and SIGINT while connections are still open.
 Needs only loopback. Nothing sleeps to let the server get somewhere: each wait
 is for something the test sees (a line the server prints, a connection
@@ -30,9 +30,9 @@ def fail(msg):
     sys.exit(f"echo_test: FAIL: {msg}")
 
 
-def start(binary, *args):
+def start(binary, *args, stderr=None):
     proc = subprocess.Popen([binary, "--port", "0", *args], stdout=subprocess.PIPE,
-                            text=True)
+                            stderr=stderr, text=True)
     ready, _, _ = select.select([proc.stdout], [], [], WAIT)
     line = proc.stdout.readline() if ready else ""
     m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
@@ -241,12 +241,41 @@ def test_connection_deadline(binary):
              f"rejected {rejected}, idled {idled}, cut {cut}")
 
 
+def test_sigusr1_dump(binary):
+    """SIGUSR1 prints the task dump (a conn task suspended in its recv, named,
+    at a file:line) and the metrics, and the server carries on."""
+    proc, port = start(binary, "--threads", "2", stderr=subprocess.PIPE)
+    a = connect(port)
+    echo(a, b"before the dump")
+    proc.send_signal(signal.SIGUSR1)
+    lines = []
+    deadline = time.monotonic() + WAIT
+    while not any(l.startswith(" w ") or l.startswith("  w ") for l in lines):
+        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
+        line = proc.stderr.readline() if ready else ""
+        if not line:
+            proc.kill()
+            fail(f"no metrics table on stderr after SIGUSR1: {lines!r}")
+        lines.append(line)
+    text = "".join(lines)
+    if not re.search(r"^weft: \d+ live tasks$", text, re.M):
+        fail(f"no task count line in {text!r}")
+    if not re.search(r"^task 0x[0-9a-f]+ conn suspended at \S+:\d+ \(\w+\)", text, re.M):
+        fail(f"no conn task suspended at an await in {text!r}")
+    if not re.search(r"^task 0x[0-9a-f]+ acceptor suspended at ", text, re.M):
+        fail(f"no acceptor in {text!r}")
+    echo(a, b"after the dump")  # still serving
+    stop(proc, signal.SIGTERM)
+    a.close()
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: echo_test.py WEFT_ECHO")
     test_echo_limit_sigterm(sys.argv[1])
     test_idle_timeout_sigint(sys.argv[1])
     test_connection_deadline(sys.argv[1])
+    test_sigusr1_dump(sys.argv[1])
     print("echo_test: ok")
 
 

@@ -13,7 +13,8 @@
  *     listening on 127.0.0.1:<port>
  *
  * The tasks: signal_watch (here) awaits SIGINT or SIGTERM and cancels the
- * drain token; the acceptor (accept.c) stops accepting on it; each conn task
+ * drain token (SIGUSR1 makes it print the task dump and the metrics to
+ * stderr, weft/observe.h, and wait on); the acceptor (accept.c) stops accepting on it; each conn task
  * (conn.c) finishes the request it is serving and closes. main then gives the
  * connections --grace-ms to end (the grace task, here); those still open are
  * cancelled through the stop token. main waits on a wait group for every
@@ -58,13 +59,20 @@ struct signal_watch {
     weft_poll r;
 };
 
-/* Waits for SIGINT or SIGTERM and cancels the drain token. Bound to it, so
- * it also returns (-ECANCELED) when the acceptor gave up. */
+/* Waits for SIGINT or SIGTERM and cancels the drain token; reports on
+ * SIGUSR1. Bound to the token, so it also returns (-ECANCELED) when the
+ * acceptor gave up. */
 static weft_poll signal_watch_poll(weft_cx *cx, void *frame)
 {
     struct signal_watch *s = frame;
     WEFT_BEGIN(&s->f);
-    WEFT_AWAIT(&s->f, s->r, weft_signal_wait(cx, s->sig));
+    for (;;) {
+        WEFT_AWAIT(&s->f, s->r, weft_signal_wait(cx, s->sig));
+        if (s->r != SIGUSR1)
+            break;
+        weft_task_dump_print(weft_cx_runtime(cx), stderr);
+        weft_metrics_print(weft_cx_runtime(cx), stderr);
+    }
     if (s->r > 0) {
         atomic_store(&s->srv->signo, (int)s->r);
         weft_token_cancel(s->srv->drain);
@@ -187,14 +195,15 @@ static void fit_fd_limit(unsigned max_conns)
                 (unsigned long long)rl.rlim_cur);
 }
 
-/* Blocks SIGINT and SIGTERM before the workers exist (they inherit the
- * mask), and opens *sig for them. */
+/* Blocks SIGINT, SIGTERM and SIGUSR1 before the workers exist (they
+ * inherit the mask), and opens *sig for them. */
 static int open_signals(weft_signal *sig)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
     int rc = weft_signal_block(&set);
     return rc < 0 ? rc : weft_signal_open(sig, &set);
 }
