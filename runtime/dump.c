@@ -123,7 +123,7 @@ int weft_task_dump(weft_runtime *rt, weft_task_info *tasks, size_t cap)
 {
     if (!rt || (!tasks && cap > 0))
         return -EINVAL;
-    struct walk w = { .out = tasks, .cap = cap, .now = weft__monotonic_ns() };
+    struct walk w = { .out = tasks, .cap = cap, .now = weft__coarse_ns() };
     dump_enter();
     for (uint32_t i = 0; i <= rt->nworkers; i++) {
         w.shard = i;

@@ -103,12 +103,15 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
 {
     switch (weft__state_to_running(&t->state)) {
     case WEFT__RUN_FAILED:
+        weft__count(&w->metrics.unpolled, 1);
         return;
     case WEFT__RUN_DEALLOC:
+        weft__count(&w->metrics.unpolled, 1);
         weft__task_free(t);
         return;
     case WEFT__RUN_CANCELLED:
         if (must_tear_down(t)) {
+            weft__count(&w->metrics.unpolled, 1);
             tear_down(w, t);
             return;
         }
@@ -118,7 +121,7 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
     }
     struct weft_cx cx;
     weft__cx_init(&cx, t, w);
-    weft__count_poll(&w->metrics, t);
+    weft__stamp_poll(&w->metrics, t);
     weft_poll r = t->poll(&cx, weft__task_frame(t));
     if (r != WEFT_PENDING) {
         finish(t, (int)w->index, r, 0);

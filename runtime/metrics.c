@@ -53,8 +53,9 @@ void weft__count_cancelled(weft__task *t)
 static void read_worker(weft_worker *w, weft_worker_metrics *out)
 {
     weft__worker_metrics *m = &w->metrics;
+    /* Rule 5; unpolled first, so that polls never reads negative. */
+    uint64_t unpolled = weft__counter_read(&m->unpolled);
     *out = (weft_worker_metrics){
-        .polls = weft__counter_read(&m->polls),
         .lifo_runs = weft__counter_read(&m->lifo_runs),
         .local_runs = weft__counter_read(&m->local_runs),
         .inject_runs = weft__counter_read(&m->inject_runs),
@@ -74,6 +75,7 @@ static void read_worker(weft_worker *w, weft_worker_metrics *out)
         .local_depth = weft__local_len(&w->queue),
         .overflow_depth = (uint32_t)weft__counter_read(&m->overflow_depth),
     };
+    out->polls = out->lifo_runs + out->local_runs + out->inject_runs + out->steals - unpolled;
 }
 
 static void read_runtime(weft_runtime *rt, weft_metrics *m)

@@ -83,6 +83,7 @@ static void worker_init(weft_runtime *rt, uint32_t i)
     w->rt = rt;
     w->index = i;
     w->lifo_enabled = true;
+    w->metrics.task_times = rt->task_times;
     w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
     w->driver.ring.eventfd = -1;
 }

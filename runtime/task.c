@@ -27,6 +27,13 @@ uint64_t weft__monotonic_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t weft__coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
 {
     cx->head.state = (const uint64_t *)&t->state;
@@ -62,7 +69,7 @@ static uint64_t layout_for(const weft_task_desc *desc, bool joinable, bool task_
 static void init_times(weft__task *t, const weft_task_desc *desc)
 {
     weft__task_times *tm = weft__task_times_of(t);
-    tm->spawned_ns = weft__monotonic_ns();
+    tm->spawned_ns = weft__coarse_ns();
     atomic_init(&tm->polled_ns, 0);
     for (unsigned i = 0; i < desc->ntokens; i++)
         if (weft__token_source(desc->tokens[i]) == WEFT_CANCEL_GROUP)

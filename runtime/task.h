@@ -98,8 +98,8 @@ typedef struct weft__cancel_record {
     const weft_site *delivered_at;
 } weft__cancel_record;
 
-/* When the task was spawned and last polled, on the real monotonic clock
- * (rule 8), and the group it was spawned into (an id: its token's address;
+/* When the task was spawned and last polled, on the coarse monotonic clock
+ * (weft__coarse_ns; rule 8), and the group it was spawned into (an id: its token's address;
  * 0 for none). */
 typedef struct weft__task_times {
     uint64_t spawned_ns;
@@ -265,5 +265,10 @@ uint64_t weft__shield_hold(weft__task *t);
  * times and grace periods are real time. Not weft_now_ns (weft/time.h), which
  * a task reads and the simulator makes virtual. */
 uint64_t weft__monotonic_ns(void);
+
+/* The monotonic clock at the kernel tick's resolution (a few ms), for the
+ * dump times: a memory read where the precise clock reads the TSC, and the
+ * dump reports ages and idle times, where milliseconds are plenty. */
+uint64_t weft__coarse_ns(void);
 
 #endif /* WEFT_RUNTIME_TASK_H */
