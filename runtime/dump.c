@@ -143,10 +143,11 @@ static const char *state_name(weft_task_run_state s)
     return "?";
 }
 
+/* Whole milliseconds: the times come from the coarse clock (task.h). */
 static void print_ms(FILE *out, const char *label, uint64_t ns)
 {
     if (ns != WEFT_TIME_UNKNOWN)
-        fprintf(out, " %s=%.3fms", label, ns / 1e6);
+        fprintf(out, " %s=%" PRIu64 "ms", label, ns / 1000000);
 }
 
 static void print_task(FILE *out, const weft_task_info *t, unsigned workers)

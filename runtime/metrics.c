@@ -107,14 +107,15 @@ int weft_metrics_read(weft_runtime *rt, weft_metrics *m, weft_worker_metrics *wo
 
 static void print_worker(FILE *out, unsigned i, const weft_worker_metrics *w)
 {
-    fprintf(out,
-            "%3u %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %8" PRIu64 "/%-8" PRIu64
-            " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %9.3f %7" PRIu64 " %8" PRIu64 "/%-8" PRIu64
-            " %8" PRIu64 "/%-8" PRIu64 "/%-6" PRIu64 " %5u %5u\n",
-            i, w->polls, w->lifo_runs, w->local_runs, w->inject_runs, w->steals,
-            w->steal_attempts, w->stolen_tasks, w->parks, w->unparks, w->parked_ns / 1e9,
-            w->budget_yields, w->timers_armed, w->timers_fired, w->io_submitted,
-            w->io_completed, w->io_withdrawn, w->local_depth, w->overflow_depth);
+    const uint64_t v[] = {
+        w->polls, w->lifo_runs, w->local_runs, w->inject_runs, w->steals, w->steal_attempts,
+        w->stolen_tasks, w->parks, w->unparks, w->budget_yields, w->timers_armed,
+        w->timers_fired, w->io_submitted, w->io_completed, w->io_withdrawn,
+    };
+    fprintf(out, "%3u", i);
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+        fprintf(out, " %9" PRIu64, v[k]);
+    fprintf(out, " %9.3f %9u %9u\n", w->parked_ns / 1e9, w->local_depth, w->overflow_depth);
 }
 
 int weft_metrics_print(weft_runtime *rt, FILE *out)
@@ -136,10 +137,15 @@ int weft_metrics_print(weft_runtime *rt, FILE *out)
             m.cancelled[WEFT_CANCEL_TOKEN], m.cancelled[WEFT_CANCEL_TIMEOUT],
             m.cancelled[WEFT_CANCEL_GROUP], m.cancelled[WEFT_CANCEL_SHUTDOWN],
             m.blocking_threads, m.blocking_idle, m.blocking_queued);
-    fprintf(out, "%3s %10s %9s %9s %9s %17s %8s %8s %8s %9s %7s %17s %24s %5s %5s\n", "w",
-            "polls", "lifo", "local", "inject", "steals/tries", "stolen", "parks", "unparks",
-            "parked_s", "budget", "timers arm/fire", "io sub/done/withdrawn", "queue",
-            "ovfl");
+    static const char *const head[] = {
+        "polls", "lifo", "local", "inject", "steals", "tries", "stolen", "parks", "unparks",
+        "budget", "armed", "fired", "io_sub", "io_done", "io_wdrawn", "parked_s", "queue",
+        "overflow",
+    };
+    fputs("  w", out);
+    for (size_t k = 0; k < sizeof head / sizeof head[0]; k++)
+        fprintf(out, " %9s", head[k]);
+    fputc('\n', out);
     for (size_t i = 0; i < n; i++)
         print_worker(out, (unsigned)i, &w[i]);
     weft__free(w, n * sizeof *w);

@@ -248,19 +248,20 @@ def test_sigusr1_dump(binary):
     a = connect(port)
     echo(a, b"before the dump")
     proc.send_signal(signal.SIGUSR1)
-    lines = []
+    # Read the raw fd: a buffered readline would hide lines from select.
+    fd = proc.stderr.fileno()
+    text = ""
     deadline = time.monotonic() + WAIT
-    while not any(l.startswith(" w ") or l.startswith("  w ") for l in lines):
-        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
-        line = proc.stderr.readline() if ready else ""
-        if not line:
+    while not re.search(r"^ +w +polls .*\n(?: +\d+ .*\n)*? +1 .*\n", text, re.M):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 65536).decode() if ready else ""
+        if not chunk:
             proc.kill()
-            fail(f"no metrics table on stderr after SIGUSR1: {lines!r}")
-        lines.append(line)
-    text = "".join(lines)
+            fail(f"no metrics table on stderr after SIGUSR1: {text!r}")
+        text += chunk
     if not re.search(r"^weft: \d+ live tasks$", text, re.M):
         fail(f"no task count line in {text!r}")
-    if not re.search(r"^task 0x[0-9a-f]+ conn suspended at \S+:\d+ \(\w+\)", text, re.M):
+    if not re.search(r"^task 0x[0-9a-f]+ echo-conn suspended at \S+conn\.c:\d+ \(\w+\)", text, re.M):
         fail(f"no conn task suspended at an await in {text!r}")
     if not re.search(r"^task 0x[0-9a-f]+ acceptor suspended at ", text, re.M):
         fail(f"no acceptor in {text!r}")
