@@ -44,7 +44,9 @@ static inline bool weft__dump_keeps(struct weft__task *t)
 #else
     atomic_thread_fence(memory_order_seq_cst);
 #endif
-    if (atomic_load_explicit(&weft__dump_readers, memory_order_relaxed) == 0)
+    /* Acquire: a dump that read t and has left (its decrement releases)
+     * happens before the free (a plain load on x86 too). */
+    if (atomic_load_explicit(&weft__dump_readers, memory_order_acquire) == 0)
         return false;
     return weft__dump_defer(t);
 }
