@@ -9,7 +9,8 @@ the connection, a slow client cut by the request deadline, and the shutdown:
 on SIGINT an idle connection is closed at once, a download in flight is
 finished, and the server exits 0 with every fd it opened closed; on SIGTERM
 with a client that stopped reading, the grace period ends and the
-connection is cancelled, still exit 0 and no fd left.
+connection is cancelled, still exit 0 and no fd left. SIGUSR1 prints the
+task dump and the metrics on stderr, and the server serves on.
 
 Nothing sleeps to let the server get somewhere: each wait is for something
 the test sees (a line the server prints, bytes, a connection closed, the
@@ -33,9 +34,9 @@ def fail(msg):
     sys.exit(f"http_test: FAIL: {msg}")
 
 
-def start(binary, root, *args):
+def start(binary, root, *args, stderr=None):
     proc = subprocess.Popen([binary, "--port", "0", "--root", root, *args],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
     ready, _, _ = select.select([proc.stdout], [], [], WAIT)
     line = proc.stdout.readline() if ready else ""
     m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
@@ -321,6 +322,35 @@ def test_limits(binary, root):
         fail("the connection deadline was not counted")
 
 
+def test_sigusr1_dump(binary, root):
+    """SIGUSR1 prints the task dump (a keep-alive connection's task, named,
+    at an await's file:line) and the metrics, and the server carries on."""
+    proc, port = start(binary, root, "--threads", "2", stderr=subprocess.PIPE)
+    s = connect(port)
+    s.sendall(get("/index.html"))
+    if not s.recv(65536).startswith(b"HTTP/1.1 200"):
+        fail("no 200 before the dump")
+    proc.send_signal(signal.SIGUSR1)
+    fd = proc.stderr.fileno()  # raw: a buffered readline would hide lines from select
+    text = ""
+    deadline = time.monotonic() + WAIT
+    while not re.search(r"^ +w +polls .*\n(?: +\d+ .*\n)*? +1 .*\n", text, re.M):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 65536).decode() if ready else ""
+        if not chunk:
+            proc.kill()
+            fail(f"no metrics table on stderr after SIGUSR1: {text!r}")
+        text += chunk
+    if not re.search(r"^task 0x[0-9a-f]+ http-conn (?:suspended|queued|running) at \S+\.c:\d+ ",
+                     text, re.M):
+        fail(f"no http-conn task at an await in {text!r}")
+    if not re.search(r"^task 0x[0-9a-f]+ acceptor suspended at ", text, re.M):
+        fail(f"no acceptor in {text!r}")
+    s.close()
+    expect_status(port, get("/index.html"), 200, "a request after the dump")
+    stop(proc, signal.SIGTERM)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: http_test.py WEFT_HTTP")
@@ -329,6 +359,7 @@ def main():
         test_sigint_drain(sys.argv[1], root, files)
         test_sigterm_grace(sys.argv[1], root)
         test_limits(sys.argv[1], root)
+        test_sigusr1_dump(sys.argv[1], root)
     print("http_test: ok")
 
 
