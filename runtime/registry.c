@@ -122,7 +122,8 @@ static int link(weft__registry_shard *s, weft__task *t, bool locked)
     uint32_t slot = s->free_head;
     t->reg_slot = slot;
     if (slot != NO_SLOT) {
-        s->free_head = (uint32_t)(atomic_load_explicit(slot_at(s, slot), memory_order_relaxed) >> 1);
+        uintptr_t next = atomic_load_explicit(slot_at(s, slot), memory_order_relaxed);
+        s->free_head = (uint32_t)(next >> 1);
         slot_set(s, slot, (uintptr_t)t);
     } else {
         uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed);

@@ -33,7 +33,7 @@ extern "C" {
 
 /* One worker's counters since the runtime started. */
 typedef struct weft_worker_metrics {
-    uint64_t polls;             /* task polls, tear-downs excluded */
+    uint64_t polls;             /* task polls (tear-downs excluded) */
     uint64_t lifo_runs;         /* tasks taken from the LIFO slot */
     uint64_t local_runs;        /* tasks taken from its own queue */
     uint64_t inject_runs;       /* tasks taken from the inject queue */

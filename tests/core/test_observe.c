@@ -43,7 +43,14 @@ static weft_poll child_poll(weft_cx *cx, void *p)
     WEFT_END(&c->f);
 }
 
-struct parent { weft_frame f; weft_join kids[CHILDREN]; weft_outcome out; int i; int64_t sum; weft_poll rc; };
+struct parent {
+    weft_frame f;
+    weft_join kids[CHILDREN];
+    weft_outcome out;
+    int i;
+    int64_t sum;
+    weft_poll rc;
+};
 
 static weft_poll parent_poll(weft_cx *cx, void *p)
 {
