@@ -24,7 +24,7 @@
 #include <stdio.h>
 
 #include "reactor/driver.h"
-#include "runtime/metrics.h"
+#include "runtime/worker.h"
 
 #define SUBMIT_RETRIES 8
 #define REAP_BATCH 64

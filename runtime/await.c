@@ -43,7 +43,7 @@ bool weft_cx_coop(weft_cx *cx)
         return true;
     }
     cx->yielded = true;
-    weft__count_budget_yield(cx);
+    weft__count_budget_yield(cx->worker);
     weft__task_wake_by_ref(cx->task);   /* running: requeued after this poll */
     return false;
 }

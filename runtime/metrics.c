@@ -19,17 +19,6 @@
 #include "runtime/worker.h"
 #include "weft/observe.h"
 
-weft__worker_metrics *weft__cx_metrics(struct weft_cx *cx)
-{
-    return cx->worker ? &cx->worker->metrics : NULL;
-}
-
-weft__worker_metrics *weft__driver_metrics(struct weft__driver *d)
-{
-    /* Every driver is a worker's (reactor/driver.h). */
-    return &((weft_worker *)(void *)((char *)d - offsetof(weft_worker, driver)))->metrics;
-}
-
 void weft__count_steal(weft__worker_metrics *m, struct weft__task *got, uint32_t queued_now)
 {
     weft__count(&m->steal_attempts, 1);

@@ -95,22 +95,8 @@ static inline void weft__count_park(weft__worker_metrics *m, uint64_t ns, bool w
     weft__count(&m->unparks, woken);
 }
 
-/* The counters of the worker polling cx, or NULL (a shutdown sweep). */
-weft__worker_metrics *weft__cx_metrics(struct weft_cx *cx);
-
-/* The cooperative budget ended a poll (cx->worker is NULL in a sweep). */
-static inline void weft__count_budget_yield(struct weft_cx *cx)
-{
-    weft__worker_metrics *m = weft__cx_metrics(cx);
-    if (m)
-        weft__count(&m->budget_yields, 1);
-}
-
 /* A cancellation took effect in t, on the calling thread (rule 3). */
 void weft__count_cancelled(weft__task *t);
 
-/* The counters of the worker whose driver is d (reactor/driver.h). */
-struct weft__driver;
-weft__worker_metrics *weft__driver_metrics(struct weft__driver *d);
 
 #endif /* WEFT_RUNTIME_METRICS_H */
