@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "reactor/scope.h"
+#include "runtime/metrics.h"
 #include "runtime/rt.h"
 #include "runtime/trace.h"
 #include "weft/time.h"
@@ -130,6 +131,7 @@ void weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_n
 {
     weft__spin_lock(&d->sleep_lock);
     weft__wheel_insert(&d->wheel, t, deadline_ns);
+    weft__count(&weft__driver_metrics(d)->timers_armed, 1);
     /* The wheel's own next time, not the deadline: it may be a cascade
      * point before it, where the wheel must be advanced too (wheel.h). */
     uint64_t due = weft__wheel_next_deadline(&d->wheel);
@@ -156,6 +158,7 @@ size_t weft__driver_fire_sleeps(weft__driver *d, uint64_t now)
     if (weft__driver_sleep_next(d) > now || !weft__spin_trylock(&d->sleep_lock))
         return 0;
     size_t fired = weft__wheel_advance(&d->wheel, now, weft__timer_fire, d);
+    weft__count(&weft__driver_metrics(d)->sleeps_fired, fired);    /* metrics.h, rule 2 */
     store_sleep_next(d, weft__wheel_next_deadline(&d->wheel));
     weft__spin_unlock(&d->sleep_lock);
     return fired;
@@ -191,7 +194,8 @@ static void fire_due_timers(weft__driver *d)
         return;
     uint64_t now = weft__driver_now(d);
     if (weft__wheel_len(&d->deadlines) > 0)
-        weft__wheel_advance(&d->deadlines, now, weft__timer_fire, d);
+        weft__count(&weft__driver_metrics(d)->timers_fired,
+                    weft__wheel_advance(&d->deadlines, now, weft__timer_fire, d));
     if (sleeps)
         weft__driver_fire_sleeps(d, now);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "reactor/driver.h"
+#include "runtime/metrics.h"
 #include "runtime/rt.h"
 #include "runtime/sim.h"
 #include "runtime/task.h"
@@ -78,6 +79,7 @@ static void publish(weft__driver *d, weft__op *op, weft__io *s)
 void weft__op_complete(weft__driver *d, weft__op *op, int32_t res)
 {
     weft__io *s = op->leaf;
+    weft__count(&weft__driver_metrics(d)->io_completed, 1);
     if (weft__timer_armed(&op->deadline))
         weft__wheel_remove(&d->deadlines, &op->deadline);
     if (d->ops.cancel_head)
@@ -111,6 +113,7 @@ static void withdraw_record(weft__driver *d, weft__op *op, int32_t unqueued_res)
 {
     if (!weft__op_defs[op->kind].withdrawable)
         return;
+    weft__count(&weft__driver_metrics(d)->io_withdrawn, 1);
     if (op->where == WEFT__OP_QUEUED) {
         weft__unqueue_op(d, op);
         weft__op_complete(d, op, unqueued_res);
@@ -256,8 +259,10 @@ weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op)
     /* Relaxed: another thread reads the leaf only after the task has moved
      * there, which the scheduler's hand-off orders after these stores. */
     atomic_store_explicit(&s->state, WEFT__IO_INFLIGHT, memory_order_relaxed);
-    if (s->deadline_ns)
+    if (s->deadline_ns) {
         weft__wheel_insert(&d->deadlines, &op->deadline, s->deadline_ns);
+        weft__count(&weft__driver_metrics(d)->timers_armed, 1);
+    }
     weft__trace_io(d, WEFT__TR_IO_SUBMIT, op, 0);
     if (!weft__sim_io_submit(d, op))    /* a simulated descriptor? */
         weft__submit_op(d, op);

@@ -183,7 +183,7 @@ int weft__scope_at_await(weft_cx *cx, const weft_site *site)
             return WEFT__AWAIT_POLL | WEFT__AWAIT_TIMEDOUT;
         case WEFT_WITHDRAW_PENDING:
             t->leaf_withdrawing = true;
-            t->suspended_at = site;
+            weft__task_set_site(t, site);
             took_effect(t, site);
             return WEFT__AWAIT_SUSPEND;
         case WEFT_WITHDRAWN:
@@ -195,7 +195,7 @@ int weft__scope_at_await(weft_cx *cx, const weft_site *site)
     t->leaf_withdrawing = false;
     t->leaf = NULL;
     if (!weft_cx_coop(cx)) {    /* a delivery spends budget, as in cancel.c */
-        t->suspended_at = site;
+        weft__task_set_site(t, site);
         return WEFT__AWAIT_SUSPEND;
     }
     took_effect(t, site);

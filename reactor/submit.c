@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "reactor/driver.h"
+#include "runtime/worker.h"
 
 #define SUBMIT_RETRIES 8
 #define REAP_BATCH 64
@@ -144,8 +145,9 @@ static void fill_op(struct io_uring_sqe *sqe, weft__op *op)
     op->where = WEFT__OP_IN_RING;
 }
 
-static void append_queued(weft__op_table *t, weft__op *op)
+static void append_queued(weft__driver *d, weft__op *op)
 {
+    weft__op_table *t = &d->ops;
     op->next = NULL;
     op->prev = t->queued_tail;
     if (t->queued_tail)
@@ -154,6 +156,7 @@ static void append_queued(weft__op_table *t, weft__op *op)
         t->queued_head = op;
     t->queued_tail = op;
     op->where = WEFT__OP_QUEUED;
+    weft__count(&weft__driver_metrics(d)->overflow_depth, 1);
 }
 
 void weft__unqueue_op(weft__driver *d, weft__op *op)
@@ -168,11 +171,13 @@ void weft__unqueue_op(weft__driver *d, weft__op *op)
     else
         t->queued_tail = op->prev;
     op->next = op->prev = NULL;
+    weft__count(&weft__driver_metrics(d)->overflow_depth, (uint64_t)-1);
 }
 
 void weft__submit_op(weft__driver *d, weft__op *op)
 {
     weft__op_table *t = &d->ops;
+    weft__count(&weft__driver_metrics(d)->io_submitted, 1);
     int32_t injected = inject_transfer(op);
     if (__builtin_expect(injected != 0, 0)) {
         weft__op_complete(d, op, injected);
@@ -183,7 +188,7 @@ void weft__submit_op(weft__driver *d, weft__op *op)
         fill_op(sqe, op);
         return;
     }
-    append_queued(t, op);     /* rule 1 */
+    append_queued(d, op);     /* rule 1 */
 }
 
 void weft__submit_cancel(weft__driver *d, weft__op *op)

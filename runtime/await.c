@@ -43,6 +43,7 @@ bool weft_cx_coop(weft_cx *cx)
         return true;
     }
     cx->yielded = true;         /* requeued after this poll (harness.c, go_idle) */
+    weft__count_budget_yield(cx->worker);
     return false;
 }
 

@@ -512,3 +512,18 @@ weft_poll weft_getaddrinfo(weft_cx *cx, weft_blocking *job, const char *node,
     }
     return r;
 }
+
+void weft__blocking_stats(weft_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued)
+{
+    *threads = *idle = 0;
+    *queued = 0;
+    weft__blocking_pool *p = atomic_load_explicit(&rt->blocking, memory_order_acquire);
+    if (!p)
+        return;     /* not created yet: no job ever ran */
+    pthread_mutex_lock(&p->lock);
+    *threads = p->nthreads;
+    *idle = p->nidle;
+    for (const weft__job *j = p->head; j; j = j->next)
+        (*queued)++;
+    pthread_mutex_unlock(&p->lock);
+}

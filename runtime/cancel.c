@@ -74,6 +74,7 @@ void weft__cancel_took_effect(weft__task *t, const weft_site *site, weft_trace_k
 {
     if (!weft__state_mark_cancel_seen(&t->state))
         return;     /* provenance records the first await only */
+    weft__count_cancelled(t);
     weft__cancel_record *rec = weft__task_record(t);
     if (rec)
         rec->delivered_at = site;
@@ -105,7 +106,7 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
         || !(atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED))
         return weft__scope_at_await(cx, site);
     if (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_SAFE) {
-        t->suspended_at = site;
+        weft__task_set_site(t, site);
         return WEFT__AWAIT_SUSPEND;
     }
     if (t->leaf && !t->leaf_withdrawing) {
@@ -116,7 +117,7 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
             /* The leaf will most likely report -ECANCELED here once it has
              * settled; this await is where the request took effect. */
             t->leaf_withdrawing = true;
-            t->suspended_at = site;
+            weft__task_set_site(t, site);
             weft__cancel_took_effect(t, site, WEFT_TRACE_CANCEL_DELIVERED);
             return WEFT__AWAIT_SUSPEND;
         case WEFT_WITHDRAWN:
@@ -130,7 +131,7 @@ int weft__cancel_at_await(weft_cx *cx, const weft_site *site)
     /* A delivery completes the await like any leaf, so it spends budget: a
      * task that ignores -ECANCELED in a loop still gives its worker back. */
     if (!weft_cx_coop(cx)) {
-        t->suspended_at = site;
+        weft__task_set_site(t, site);
         return WEFT__AWAIT_SUSPEND;
     }
     weft__cancel_took_effect(t, site, WEFT_TRACE_CANCEL_DELIVERED);
@@ -163,7 +164,8 @@ void weft_shield_enter(weft_cx *cx)
         fputs("weft: shields nested 65535 deep (an unmatched weft_shield_enter?)\n", stderr);
         abort();
     }
-    if (t->shield_depth++ > 0)
+    weft__task_set_shield_depth(t, (uint16_t)(t->shield_depth + 1));
+    if (t->shield_depth > 1)
         return;
     /* The hold runs from the later of the request and the shield's start, so
      * the start matters only when the request came first: read the clock only
@@ -178,7 +180,10 @@ void weft_shield_exit(weft_cx *cx)
     if (!cx)
         return;
     weft__task *t = cx->task;
-    if (t->shield_depth == 0 || --t->shield_depth > 0)
+    if (t->shield_depth == 0)
+        return;
+    weft__task_set_shield_depth(t, (uint16_t)(t->shield_depth - 1));
+    if (t->shield_depth > 0)
         return;
     if (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED) {
         weft__cancel_record *rec = weft__task_record(t);

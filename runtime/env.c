@@ -22,9 +22,9 @@
 
 /* What the environment gives; `has_*` false when the variable is unset. */
 struct env_opts {
-    bool has_workers, has_pin, has_blocking;
+    bool has_workers, has_pin, has_blocking, has_times;
     unsigned workers, blocking;
-    bool pin;
+    bool pin, times;
 };
 
 /* Decimal in [min, max], digits only. */
@@ -87,6 +87,11 @@ static int read_env(struct env_opts *e, const char **bad)
         if (!parse_count(v, 1, ENV_MAX_THREADS, &e->blocking))
             return refuse(bad, "WEFT_BLOCKING_THREADS");
     }
+    if ((v = given("WEFT_TASK_DUMP"))) {
+        e->has_times = true;
+        if (!parse_bool(v, &e->times))
+            return refuse(bad, "WEFT_TASK_DUMP");
+    }
     return 0;
 }
 
@@ -107,6 +112,8 @@ int weft_runtime_opts_from_env(weft_runtime_opts *opts, const char **bad)
         opts->pin_workers = e.pin;
     if (e.has_blocking)
         opts->blocking_threads = e.blocking;
+    if (e.has_times)
+        opts->task_times = e.times;
     return 0;
 }
 
@@ -124,5 +131,7 @@ int weft__runtime_opts_env_defaults(const weft_runtime_opts *in, weft_runtime_op
         out->pin_workers = e.pin;
     if (e.has_blocking && out->blocking_threads == 0)
         out->blocking_threads = e.blocking;
+    if (e.has_times && !out->task_times)
+        out->task_times = e.times;
     return 0;
 }

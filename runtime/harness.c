@@ -104,12 +104,15 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
 {
     switch (weft__state_to_running(&t->state)) {
     case WEFT__RUN_FAILED:
+        weft__count(&w->metrics.unpolled, 1);
         return;
     case WEFT__RUN_DEALLOC:
+        weft__count(&w->metrics.unpolled, 1);
         weft__task_free(t);
         return;
     case WEFT__RUN_CANCELLED:
         if (must_tear_down(t)) {
+            weft__count(&w->metrics.unpolled, 1);
             tear_down(w, t);
             return;
         }
@@ -119,6 +122,7 @@ void weft__harness_poll(weft_worker *w, weft__task *t)
     }
     struct weft_cx cx;
     weft__cx_init(&cx, t, w);
+    weft__stamp_poll(&w->metrics, t);
     weft_poll r = weft__trace_poll(w, t, &cx);
     if (r != WEFT_PENDING) {
         finish(t, (int)w->index, r, 0);

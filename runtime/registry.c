@@ -33,6 +33,7 @@ int weft__registry_init(weft__registry *r, uint32_t nworkers)
         return -ENOMEM;
     for (uint32_t i = 0; i <= nworkers; i++) {
         r->shards[i].free_head = NO_SLOT;
+        atomic_init(&r->shards[i].used, 0);
         atomic_init(&r->shards[i].inserted, 0);
         atomic_init(&r->shards[i].removed, 0);
         atomic_init(&r->shards[i].handed_back, NULL);
@@ -63,20 +64,33 @@ static inline void bump(_Atomic size_t *counter)
 static inline bool slot_is_free(uintptr_t v) { return v & 1; }
 static inline uintptr_t free_slot(uint32_t next) { return ((uintptr_t)next << 1) | 1; }
 
-static inline uintptr_t *slot_at(weft__registry_shard *s, uint32_t i)
+static inline _Atomic uintptr_t *slot_at(weft__registry_shard *s, uint32_t i)
 {
     return &s->chunks[i >> CHUNK_SHIFT][i & (CHUNK_SLOTS - 1)];
 }
 
+/* Rule 3: relaxed, or release where a reader on another thread must see the
+ * task it points to initialised. */
+static inline uintptr_t slot_get(weft__registry_shard *s, uint32_t i)
+{
+    return atomic_load_explicit(slot_at(s, i), memory_order_acquire);
+}
+
+static inline void slot_set(weft__registry_shard *s, uint32_t i, uintptr_t v)
+{
+    atomic_store_explicit(slot_at(s, i), v, memory_order_release);
+}
+
 /* One more chunk: the chunk array doubles when full (a pointer per
- * CHUNK_SLOTS tasks), the slots already handed out never move. */
-static int grow(weft__registry_shard *s)
+ * CHUNK_SLOTS tasks), the slots already handed out never move. Under the
+ * shard's lock (rule 3): a walker reads the array. */
+static int grow_locked(weft__registry_shard *s)
 {
     if (s->nchunks == s->chunks_cap) {
         if (s->chunks_cap >= MAX_CHUNKS / 2)
             return -ENOMEM;
         uint32_t cap = s->chunks_cap ? s->chunks_cap * 2 : 4;
-        uintptr_t **chunks = weft__alloc(cap * sizeof *chunks);
+        _Atomic uintptr_t **chunks = weft__alloc(cap * sizeof *chunks);
         if (!chunks)
             return -ENOMEM;
         if (s->nchunks)
@@ -85,40 +99,58 @@ static int grow(weft__registry_shard *s)
         s->chunks = chunks;
         s->chunks_cap = cap;
     }
-    uintptr_t *chunk = weft__alloc(CHUNK_SLOTS * sizeof *chunk);
+    _Atomic uintptr_t *chunk = weft__alloc(CHUNK_SLOTS * sizeof *chunk);
     if (!chunk)
         return -ENOMEM;
     s->chunks[s->nchunks++] = chunk;
     return 0;
 }
 
-static int link(weft__registry_shard *s, weft__task *t)
+static int grow(weft__registry_shard *s, bool locked)
+{
+    if (locked)
+        return grow_locked(s);
+    weft__spin_lock(&s->lock);
+    int rc = grow_locked(s);
+    weft__spin_unlock(&s->lock);
+    return rc;
+}
+
+/* locked: the caller holds the shard's lock (the outside shard). */
+static int link(weft__registry_shard *s, weft__task *t, bool locked)
 {
     uint32_t slot = s->free_head;
-    if (slot != NO_SLOT) {
-        s->free_head = (uint32_t)(*slot_at(s, slot) >> 1);
-    } else {
-        if (s->used == s->nchunks * CHUNK_SLOTS && grow(s) != 0)
-            return -ENOMEM;
-        slot = s->used++;
-    }
-    *slot_at(s, slot) = (uintptr_t)t;
     t->reg_slot = slot;
+    if (slot != NO_SLOT) {
+        uintptr_t next = atomic_load_explicit(slot_at(s, slot), memory_order_relaxed);
+        s->free_head = (uint32_t)(next >> 1);
+        slot_set(s, slot, (uintptr_t)t);
+    } else {
+        uint32_t used = atomic_load_explicit(&s->used, memory_order_relaxed);
+        if (used == s->nchunks * CHUNK_SLOTS && grow(s, locked) != 0)
+            return -ENOMEM;
+        t->reg_slot = used;
+        slot_set(s, used, (uintptr_t)t);
+        /* Release: a walker that sees the slot handed out sees it set. */
+        atomic_store_explicit(&s->used, used + 1, memory_order_release);
+    }
     bump(&s->inserted);
     return 0;
 }
 
 static void unlink_task(weft__registry_shard *s, weft__task *t)
 {
-    *slot_at(s, t->reg_slot) = free_slot(s->free_head);
+    atomic_store_explicit(slot_at(s, t->reg_slot), free_slot(s->free_head),
+                          memory_order_relaxed);
     s->free_head = t->reg_slot;
     bump(&s->removed);
 }
 
 static void for_each(weft__registry_shard *s, weft__registry_fn fn, void *arg)
 {
-    for (uint32_t i = 0; i < s->used; i++) {
-        uintptr_t v = *slot_at(s, i);
+    uint32_t used = atomic_load_explicit(&s->used, memory_order_acquire);
+    for (uint32_t i = 0; i < used; i++) {
+        uintptr_t v = slot_get(s, i);
         if (!slot_is_free(v))
             fn((weft__task *)v, arg);
     }
@@ -141,10 +173,10 @@ int weft__registry_insert(weft__registry *r, weft__task *t, int worker)
          * never grows past its peak of live tasks for want of a drain. */
         if (s->free_head == NO_SLOT && weft__registry_has_handed_back(r, idx))
             weft__registry_drain(r, idx);
-        return link(s, t);
+        return link(s, t, false);
     }
     weft__spin_lock(&s->lock);
-    int rc = s->closed ? -ESHUTDOWN : link(s, t);
+    int rc = s->closed ? -ESHUTDOWN : link(s, t, true);
     weft__spin_unlock(&s->lock);
     return rc;
 }
@@ -211,6 +243,33 @@ void weft__registry_for_each_stopped(weft__registry *r, weft__registry_fn fn, vo
         for_each(s, fn, arg);
         weft__spin_unlock(&s->lock);
     }
+}
+
+void weft__registry_walk(weft__registry *r, uint32_t shard, weft__registry_fn fn, void *arg)
+{
+    weft__registry_shard *s = &r->shards[shard];
+    weft__spin_lock(&s->lock);
+    for_each(s, fn, arg);
+    weft__spin_unlock(&s->lock);
+}
+
+static size_t sum(const weft__registry *r, size_t offset)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i <= r->nworkers; i++)
+        n += atomic_load_explicit((_Atomic size_t *)((char *)&r->shards[i] + offset),
+                                  memory_order_relaxed);
+    return n;
+}
+
+size_t weft__registry_inserted(const weft__registry *r)
+{
+    return sum(r, offsetof(weft__registry_shard, inserted));
+}
+
+size_t weft__registry_removed(const weft__registry *r)
+{
+    return sum(r, offsetof(weft__registry_shard, removed));
 }
 
 size_t weft__registry_live(const weft__registry *r)

@@ -19,7 +19,12 @@
  *      longer uses) onto its shard's `handed_back` stack, and the owner unlinks
  *      it at its next tick or its next spawn, whichever comes first. The owner also frees it, on the thread whose
  *      allocator cache it came from.
- *   3. The outside shard is guarded by its spinlock.
+ *   3. The outside shard is guarded by its spinlock. A worker shard's lock
+ *      guards only its chunk array's growth, against a reader walking the
+ *      shard from another thread (weft__registry_walk); the slots and
+ *      `used` are atomics (relaxed, published with release), so such a
+ *      reader sees each slot hold a whole task pointer or a free mark. The
+ *      tasks it finds stay allocated while it reads them: runtime/dump.h.
  *   4. Closing: the outside shard is closed by the shutdown thread; each worker
  *      closes its own shard when it sees the runtime closing. After a shard is
  *      closed, insertion into it fails with -ESHUTDOWN. Once the workers have
@@ -38,14 +43,14 @@
 struct weft__task;
 
 typedef struct weft__registry_shard {
-    _Alignas(64) uintptr_t **chunks;    /* slots: a task, or (next free << 1) | 1 */
+    _Alignas(64) _Atomic uintptr_t **chunks;    /* slots: a task, or (next free << 1) | 1 */
     uint32_t nchunks, chunks_cap;
-    uint32_t used;                  /* slots [0, used) were handed out */
+    _Atomic uint32_t used;          /* slots [0, used) were handed out */
     uint32_t free_head;             /* UINT32_MAX: no free slot below used */
     bool closed;
     _Atomic size_t inserted;        /* written by the owner only (relaxed) */
     _Atomic size_t removed;         /* written by the owner only (relaxed) */
-    weft__spinlock lock;            /* the outside shard only */
+    weft__spinlock lock;            /* rule 3 */
     _Alignas(64) struct weft__task *_Atomic handed_back;
 } weft__registry_shard;
 
@@ -85,6 +90,14 @@ void weft__registry_close(weft__registry *r, uint32_t shard, weft__registry_fn f
 /* Shutdown thread, workers stopped: call fn on every task in every shard. fn
  * must not release tasks (collect them and act afterwards). */
 void weft__registry_for_each_stopped(weft__registry *r, weft__registry_fn fn, void *arg);
+
+/* Any thread, inside a dump (runtime/dump.h): call fn on each task in the
+ * shard, under its lock. fn must not take a shard lock. */
+void weft__registry_walk(weft__registry *r, uint32_t shard, weft__registry_fn fn, void *arg);
+
+/* Tasks ever inserted into / released from the registry. */
+size_t weft__registry_inserted(const weft__registry *r);
+size_t weft__registry_removed(const weft__registry *r);
 
 /* Tasks inserted and not yet released (exact once the workers have stopped). */
 size_t weft__registry_live(const weft__registry *r);

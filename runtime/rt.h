@@ -40,6 +40,7 @@ struct weft_runtime {
     uint32_t grace_ms;
     uint32_t blocking_max;          /* threads the blocking pool may start */
     bool pin_workers;
+    bool task_times;                /* tasks keep dump times (runtime/task.h) */
     weft_trace_fn trace;
     void *trace_arg;
     struct weft__tracer *_Atomic tracer;    /* runtime/trace.h; NULL: off */
@@ -60,6 +61,9 @@ struct weft_runtime {
     _Atomic uint32_t closed_shards; /* workers that closed their shard */
     int start_error;
     weft__sim sim;                  /* sim.on: no threads; runtime/sim.h */
+    /* Cancellations that took effect off this runtime's workers
+     * (runtime/metrics.h, rule 3), by source. */
+    _Atomic uint64_t cancelled_off_worker[WEFT__SOURCES];
     /* Threaded harness runs only; set before the first spawn (sim.h). */
     weft__cancel_plan *cancel_plan;
 };
@@ -84,5 +88,8 @@ static inline weft__driver *weft__driver_of(weft_runtime *rt, uint32_t index)
 void weft__blocking_shutdown(weft_runtime *rt);
 /* Frees the pool, if one was created; after weft__blocking_shutdown. */
 void weft__blocking_free(weft_runtime *rt);
+/* The pool's threads, idle threads and queued jobs now (0s before it is
+ * first used), under its lock. */
+void weft__blocking_stats(weft_runtime *rt, unsigned *threads, unsigned *idle, size_t *queued);
 
 #endif /* WEFT_RUNTIME_RT_H */

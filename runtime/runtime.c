@@ -34,6 +34,10 @@
 #define MAX_WORKERS 4096    /* the idle word counts workers in 16 bits */
 _Static_assert(MAX_WORKERS + 1 <= (WEFT__SHARD_MASK >> WEFT__SHARD_SHIFT) + 1,
                "every registry shard (a worker's, and the outside one) fits the state word");
+_Static_assert(WEFT__PARTS_END - ((uint64_t)1 << WEFT__LAYOUT_SHIFT) == WEFT__LAYOUT_MASK
+               && (WEFT__LAYOUT_MASK & WEFT__SHARD_MASK) == 0
+               && WEFT__LAYOUT_MASK >> WEFT__SHARD_SHIFT == 0,
+               "every optional part of a task has a LAYOUT bit, below the shard field");
 
 static void rt_free(weft_runtime *rt)
 {
@@ -81,6 +85,7 @@ static void worker_init(weft_runtime *rt, uint32_t i)
     w->rt = rt;
     w->index = i;
     w->lifo_enabled = true;
+    w->metrics.task_times = rt->task_times;
     w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
     w->driver.ring.eventfd = -1;
 }
@@ -148,6 +153,7 @@ int weft__runtime_new_unstarted(weft_runtime **out, const weft_runtime_opts *opt
     rt->grace_ms = o.shutdown_grace_ms ? o.shutdown_grace_ms : DEFAULT_GRACE_MS;
     rt->blocking_max = o.blocking_threads ? o.blocking_threads : DEFAULT_BLOCKING_THREADS;
     rt->pin_workers = o.pin_workers;
+    rt->task_times = o.task_times;
     rt->trace = o.trace;
     rt->trace_arg = o.trace_arg;
     atomic_init(&rt->phase, WEFT__RT_RUNNING);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "runtime/alloc.h"
+#include "runtime/dump.h"
 #include "runtime/rt.h"
 #include "runtime/token.h"
 #include "runtime/trace.h"
@@ -24,6 +25,13 @@ uint64_t weft__monotonic_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t weft__coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -41,7 +49,7 @@ void weft__cx_init(struct weft_cx *cx, weft__task *t, weft_worker *w)
 }
 
 /* Which optional parts a task spawned from desc needs (task.h). */
-static uint64_t layout_for(const weft_task_desc *desc, bool joinable)
+static uint64_t layout_for(const weft_task_desc *desc, bool joinable, bool task_times)
 {
     uint64_t layout = 0;
     if (joinable)
@@ -52,7 +60,21 @@ static uint64_t layout_for(const weft_task_desc *desc, bool joinable)
         layout |= WEFT__HAS_DROP;
     if (desc->name)
         layout |= WEFT__HAS_NAME;
+    if (task_times)
+        layout |= WEFT__HAS_TIMES;
     return layout;
+}
+
+/* The dump's times (task.h): spawned now, and the group the task joins, if
+ * any (weft_group_spawn binds it to the group's token). */
+static void init_times(weft__task *t, const weft_task_desc *desc)
+{
+    weft__task_times *tm = weft__task_times_of(t);
+    tm->spawned_ns = weft__coarse_ns();
+    atomic_init(&tm->polled_ns, 0);
+    for (unsigned i = 0; i < desc->ntokens; i++)
+        if (weft__token_source(desc->tokens[i]) == WEFT_CANCEL_GROUP)
+            tm->group = (uintptr_t)desc->tokens[i];
 }
 
 /* Bytes before the header: the optional parts and nbindings bindings,
@@ -88,7 +110,7 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
         *err = -EINVAL;
         return NULL;
     }
-    uint64_t layout = layout_for(desc, joinable);
+    uint64_t layout = layout_for(desc, joinable, rt->task_times);
     size_t prefix = prefix_size(layout, desc->ntokens);
     char *base = weft__alloc(prefix + WEFT__FRAME_OFFSET + desc->frame_size);
     if (!base) {
@@ -109,6 +131,8 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
         set_part(t, layout, WEFT__HAS_DROP, &desc->drop, sizeof desc->drop);
     if (desc->name)
         set_part(t, layout, WEFT__HAS_NAME, &desc->name, sizeof desc->name);
+    if (layout & WEFT__HAS_TIMES)
+        init_times(t, desc);
     if (desc->flags & WEFT_TASK_SHIELDED)
         t->shield_depth = 1;    /* an outermost shield that never ends */
     void *frame = weft__task_frame(t);
@@ -143,6 +167,13 @@ void weft__task_unbind_tokens(weft__task *t)
 }
 
 void weft__task_free(weft__task *t)
+{
+    if (__builtin_expect(weft__dump_keeps(t), 0))
+        return;     /* a task dump may be reading it: freed when it ends */
+    weft__task_free_now(t);
+}
+
+void weft__task_free_now(weft__task *t)
 {
     /* nbindings is still the spawn's count: unbinding leaves it alone. */
     size_t prefix = prefix_size(weft__task_layout(t), t->nbindings);

@@ -12,6 +12,10 @@
  *              something other than shutdown: a handle, a token, or a shield
  *              from spawn on);
  *   DROP, NAME the drop hook and the name, when the spawner gave them;
+ *   TIMES      when the task was spawned and last polled, and its group, for
+ *              the task dump (runtime/dump.c): every task of a runtime made
+ *              with task times on (WEFT_TASK_DUMP=1), none otherwise, so
+ *              that a poll reads the clock only when someone asked for it;
  *   then the token bindings (`nbindings` of them) and padding to 16 bytes.
  * A detached task without tokens, hook or name is its header and its frame:
  * 128 bytes for a 64-byte frame. A shutdown request on such a task records
@@ -35,7 +39,11 @@
  *   7. The token bindings are linked at spawn and unlinked by the holder of
  *      RUNNING before COMPLETE; while linked, each belongs to its token's lock
  *      (token.c).
- *   8. Everything else is immutable after spawn.
+ *   8. The times' `polled_ns` is written (relaxed) by the holder of RUNNING
+ *      and read by the task dump from any thread; `suspended_at` and
+ *      `shield_depth` too, so they are written and read with relaxed atomic
+ *      accesses (weft__task_site, weft__task_shield_depth).
+ *   9. Everything else is immutable after spawn.
  */
 #ifndef WEFT_RUNTIME_TASK_H
 #define WEFT_RUNTIME_TASK_H
@@ -79,7 +87,8 @@ _Static_assert(sizeof(weft__task) == 64, "the task header is one cache line");
 #define WEFT__HAS_RECORD    ((uint64_t)2 << WEFT__LAYOUT_SHIFT)
 #define WEFT__HAS_DROP      ((uint64_t)4 << WEFT__LAYOUT_SHIFT)
 #define WEFT__HAS_NAME      ((uint64_t)8 << WEFT__LAYOUT_SHIFT)
-#define WEFT__PARTS_END     ((uint64_t)16 << WEFT__LAYOUT_SHIFT)   /* where bindings start */
+#define WEFT__HAS_TIMES     ((uint64_t)16 << WEFT__LAYOUT_SHIFT)
+#define WEFT__PARTS_END     ((uint64_t)32 << WEFT__LAYOUT_SHIFT)   /* where bindings start */
 
 /* When and where a cancellation request met the task (rules 3-5). */
 typedef struct weft__cancel_record {
@@ -88,6 +97,15 @@ typedef struct weft__cancel_record {
     uint64_t shield_held_ns;
     const weft_site *delivered_at;
 } weft__cancel_record;
+
+/* When the task was spawned and last polled, on the coarse monotonic clock
+ * (weft__coarse_ns; rule 8), and the group it was spawned into (an id: its token's address;
+ * 0 for none). */
+typedef struct weft__task_times {
+    uint64_t spawned_ns;
+    _Atomic uint64_t polled_ns;         /* 0 = not polled yet */
+    uintptr_t group;
+} weft__task_times;
 
 /* The frame starts right after the header, max-aligned. */
 #define WEFT__FRAME_ALIGN 16
@@ -118,6 +136,8 @@ static inline size_t weft__task_part_offset(uint64_t layout, uint64_t part)
         off += sizeof(weft_drop_fn);
     if ((layout & WEFT__HAS_NAME) && part > WEFT__HAS_NAME)
         off += sizeof(const char *);
+    if ((layout & WEFT__HAS_TIMES) && part > WEFT__HAS_TIMES)
+        off += sizeof(weft__task_times);
     return off;
 }
 
@@ -151,6 +171,36 @@ static inline const char *weft__task_name(weft__task *t)
     if (!(layout & WEFT__HAS_NAME))
         return NULL;
     return *((const char **)((char *)t - weft__task_part_offset(layout, WEFT__HAS_NAME)) - 1);
+}
+
+/* The dump times, or NULL for a task that has none. */
+static inline weft__task_times *weft__task_times_of(weft__task *t)
+{
+    uint64_t layout = weft__task_layout(t);
+    if (!(layout & WEFT__HAS_TIMES))
+        return NULL;
+    return (weft__task_times *)((char *)t - weft__task_part_offset(layout, WEFT__HAS_TIMES)) - 1;
+}
+
+/* Rule 8: the fields the task dump reads while the task runs. */
+static inline const weft_site *weft__task_site(const weft__task *t)
+{
+    return __atomic_load_n(&t->suspended_at, __ATOMIC_RELAXED);
+}
+
+static inline void weft__task_set_site(weft__task *t, const weft_site *site)
+{
+    __atomic_store_n(&t->suspended_at, site, __ATOMIC_RELAXED);
+}
+
+static inline uint16_t weft__task_shield_depth(const weft__task *t)
+{
+    return __atomic_load_n(&t->shield_depth, __ATOMIC_RELAXED);
+}
+
+static inline void weft__task_set_shield_depth(weft__task *t, uint16_t depth)
+{
+    __atomic_store_n(&t->shield_depth, depth, __ATOMIC_RELAXED);
 }
 
 struct weft__binding;
@@ -190,6 +240,8 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
 /* Drop one reference; frees the task on the last. */
 void weft__task_unref(weft__task *t);
 void weft__task_free(weft__task *t);
+/* weft__task_free without asking the task dump (runtime/dump.h). */
+void weft__task_free_now(weft__task *t);
 
 /* Wake paths: schedule the task if the transition says so. */
 void weft__task_wake_by_ref(weft__task *t);
@@ -213,5 +265,10 @@ uint64_t weft__shield_hold(weft__task *t);
  * times and grace periods are real time. Not weft_now_ns (weft/time.h), which
  * a task reads and the simulator makes virtual. */
 uint64_t weft__monotonic_ns(void);
+
+/* The monotonic clock at the kernel tick's resolution (a few ms), for the
+ * dump times: a memory read where the precise clock reads the TSC, and the
+ * dump reports ages and idle times, where milliseconds are plenty. */
+uint64_t weft__coarse_ns(void);
 
 #endif /* WEFT_RUNTIME_TASK_H */

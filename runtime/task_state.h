@@ -27,12 +27,12 @@
  *   CANCEL_SEEN      The request took effect at an await or a tear-down and
  *                    its provenance was recorded (set once, by the holder of
  *                    RUNNING, so a level-triggered cancellation is traced once).
- *   bits 12..15      LAYOUT: which optional parts the task's allocation holds
+ *   bits 12..16      LAYOUT: which optional parts the task's allocation holds
  *                    before its header (runtime/task.h). Set at spawn, never
  *                    changed: any thread may read them with a relaxed load.
- *   bits 16..30      SHARD: the registry shard the task is in, set before the
+ *   bits 17..30      SHARD: the registry shard the task is in, set before the
  *                    task is inserted there and never changed (registry.h).
- *                    15 bits: a runtime has at most 4096 workers, so 4097 shards.
+ *                    14 bits: a runtime has at most 4096 workers, so 4097 shards.
  *   SCOPE_EXPIRED    (bit 31) A deadline scope of the task expired and may
  *                    still be open (reactor/scope.c). Set by the worker that
  *                    fires the scope's timer, or by the task entering a scope
@@ -87,9 +87,9 @@
 #define WEFT__SOURCE_MASK       ((uint64_t)7 << WEFT__SOURCE_SHIFT)
 #define WEFT__CANCEL_SEEN       ((uint64_t)1 << 11)
 #define WEFT__LAYOUT_SHIFT      12
-#define WEFT__LAYOUT_MASK       ((uint64_t)15 << WEFT__LAYOUT_SHIFT)
-#define WEFT__SHARD_SHIFT       16
-#define WEFT__SHARD_MASK        ((uint64_t)0x7fff << WEFT__SHARD_SHIFT)
+#define WEFT__LAYOUT_MASK       ((uint64_t)31 << WEFT__LAYOUT_SHIFT)
+#define WEFT__SHARD_SHIFT       17
+#define WEFT__SHARD_MASK        ((uint64_t)0x3fff << WEFT__SHARD_SHIFT)
 #define WEFT__SCOPE_EXPIRED     ((uint64_t)1 << 31)
 #define WEFT__FLAG_MASK         (((uint64_t)1 << WEFT__SHARD_SHIFT) - 1)
 #define WEFT__REF_SHIFT         32

@@ -201,6 +201,11 @@ void weft__token_bind(weft__binding *b, weft__task *task, weft_token *t)
         weft__task_request_cancel(task, (weft_cancel_source)t->source);
 }
 
+weft_cancel_source weft__token_source(const weft_token *t)
+{
+    return (weft_cancel_source)t->source;
+}
+
 void weft__token_set_source(weft_token *t, weft_cancel_source source)
 {
     t->source = (uint8_t)source;

@@ -25,6 +25,9 @@ void weft__token_bind(weft__binding *b, struct weft__task *task, weft_token *t);
  * task group's token says WEFT_CANCEL_GROUP). Set before any task is bound. */
 void weft__token_set_source(weft_token *t, weft_cancel_source source);
 
+/* The source set above: immutable once a task can be bound. */
+weft_cancel_source weft__token_source(const weft_token *t);
+
 /* Unlink (the task completed) and drop the token reference. */
 void weft__token_unbind(weft__binding *b);
 

@@ -175,22 +175,22 @@ static weft__task *pull_inject(weft_worker *w)
         next = t->queue_next;
         push_back(w, t);
     }
-    return first;
+    return weft__count_run(&w->metrics.inject_runs, first);
 }
 
 static weft__task *next_task(weft_worker *w)
 {
     if (w->tick % w->rt->global_queue_interval == 0) {
-        weft__task *t = weft__inject_pop(&w->rt->inject);
+        weft__task *t = weft__count_run(&w->metrics.inject_runs, weft__inject_pop(&w->rt->inject));
         if (t)
             return t;
     }
     if (w->lifo) {
         weft__task *t = w->lifo;
         w->lifo = NULL;
-        return t;
+        return weft__count_run(&w->metrics.lifo_runs, t);
     }
-    weft__task *t = weft__local_pop(&w->queue);
+    weft__task *t = weft__count_run(&w->metrics.local_runs, weft__local_pop(&w->queue));
     return t ? t : pull_inject(w);
 }
 
@@ -283,6 +283,7 @@ static weft__task *steal_work(weft_worker *w)
         if (!worth_stealing(w, victim))
             continue;
         weft__task *t = weft__local_steal(&rt->workers[victim].queue, &w->queue);
+        weft__count_steal(&w->metrics, t, weft__local_len(&w->queue));
         if (t) {
             weft__trace_steal(w, victim, t);
             return t;
@@ -309,7 +310,7 @@ static weft__task *lifo_next(weft_worker *w, uint32_t *lifo_polls)
         return NULL;
     w->lifo = NULL;
     if ((*lifo_polls)++ < MAX_LIFO_POLLS)
-        return t;
+        return weft__count_run(&w->metrics.lifo_runs, t);
     w->lifo_enabled = false;
     push_back(w, t);
     return NULL;
@@ -455,6 +456,7 @@ static uint64_t park_once(weft_worker *w, int64_t max_ns)
     }
     uint64_t stamp = atomic_load_explicit(&w->unparked_at, memory_order_relaxed);
     w->work_seen = stamp >= parked_at && stamp <= back ? stamp : back;
+    weft__count_park(&w->metrics, back - parked_at, stamp >= parked_at && stamp <= back);
     return back;
 }
 

@@ -15,16 +15,20 @@
  *      simulator's virtual time, which only the simulator's thread moves.
  *   4. `sim_chain` and `sim_lifo_polls` are the simulator's copy of
  *      run_task's LIFO bookkeeping.
+ *   5. `metrics` follows runtime/metrics.h: written by the owner, read by
+ *      anyone.
  */
 #ifndef WEFT_RUNTIME_WORKER_H
 #define WEFT_RUNTIME_WORKER_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "reactor/driver.h"
+#include "runtime/metrics.h"
 #include "runtime/pace.h"
 #include "runtime/queue.h"
 
@@ -72,7 +76,22 @@ typedef struct weft_worker {
     weft__driver driver;
     bool sim_chain;
     uint32_t sim_lifo_polls;
+    weft__worker_metrics metrics;
 } weft_worker;
+
+/* The counters of the worker whose driver is d (runtime/metrics.h): every
+ * driver is a worker's. Inline: I/O and timer paths count through it. */
+static inline weft__worker_metrics *weft__driver_metrics(weft__driver *d)
+{
+    return &((weft_worker *)(void *)((char *)d - offsetof(weft_worker, driver)))->metrics;
+}
+
+/* The cooperative budget ended a poll (no worker in a shutdown sweep). */
+static inline void weft__count_budget_yield(weft_worker *w)
+{
+    if (w)
+        weft__count(&w->metrics.budget_yields, 1);
+}
 
 /* The worker running on this thread, or NULL. */
 extern __thread weft_worker *weft__current_worker;

@@ -9,8 +9,9 @@
  * program's name (prog, such as "weft-echo"), and returns a negative errno.
  *
  * Signals: example_open_signals is the one list of the signals the servers
- * handle, and the signal-watch task below the one place that waits for
- * them. A new signal (say, one that dumps the tasks) is added to both.
+ * handle (SIGINT and SIGTERM stop them, SIGUSR1 prints the task dump and the
+ * runtime's metrics to stderr), and the signal-watch task below the one
+ * place that waits for them. A new signal is added to both.
  */
 #ifndef WEFT_EXAMPLES_COMMON_SERVER_H
 #define WEFT_EXAMPLES_COMMON_SERVER_H
@@ -38,7 +39,7 @@ int example_count_open_fds(void);
 
 /* ---- signals ------------------------------------------------------------------ */
 
-/* Block SIGINT and SIGTERM in the calling thread and open *sig for them.
+/* Block SIGINT, SIGTERM and SIGUSR1 in the calling thread and open *sig for them.
  * Call it before the runtime starts, so that every worker inherits the mask
  * and the signals arrive only through weft_signal_wait. */
 int example_open_signals(weft_signal *sig);
@@ -54,8 +55,9 @@ struct example_signal_watch {
 };
 
 /* Describe the signal-watch task for *w, bound to w->token and named
- * "signal-watch": it waits for a signal of example_open_signals, stores it
- * in *w->signo and cancels w->token. When the token is cancelled first it
+ * "signal-watch": on SIGUSR1 it prints the task dump and the metrics and
+ * waits on; on SIGINT or SIGTERM it stores the signal in *w->signo and
+ * cancels w->token. When the token is cancelled first it
  * returns -ECANCELED; a failed wait is said and cancels the token too. */
 void example_signal_watch_task(struct example_signal_watch *w, weft_task_desc *desc);
 

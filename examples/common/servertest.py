@@ -32,10 +32,12 @@ def fail(msg):
     sys.exit(f"{name}: FAIL: {msg}")
 
 
-def start(argv):
+def start(argv, stderr=None):
     """Run the server (argv, plus --port 0) and wait for its first line,
-    'listening on 127.0.0.1:<port>'. Returns the process and the port."""
-    proc = subprocess.Popen([*argv, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    'listening on 127.0.0.1:<port>'. Returns the process and the port.
+    stderr=subprocess.PIPE keeps the server's stderr for sigusr1_report."""
+    proc = subprocess.Popen([*argv, "--port", "0"], stdout=subprocess.PIPE, stderr=stderr,
+                            text=True)
     _servers.append(proc)
     ready, _, _ = select.select([proc.stdout], [], [], WAIT)
     line = proc.stdout.readline() if ready else ""
@@ -106,6 +108,28 @@ def wait_fds(proc, want, what):
         if time.monotonic() > deadline:
             fail(f"{what}: server has {open_fds(proc)} fds open, expected {want}")
         time.sleep(0.02)
+
+
+def sigusr1_report(proc):
+    """Send SIGUSR1 to a server started with stderr=subprocess.PIPE and read
+    its stderr until the metrics table (after the task dump) is complete,
+    through worker 1. Returns the text."""
+    import signal
+    proc.send_signal(signal.SIGUSR1)
+    fd = proc.stderr.fileno()   # raw: a buffered readline would hide lines from select
+    text = ""
+    deadline = time.monotonic() + WAIT
+    while not re.search(r"^ +w +polls .*\n(?: +\d+ .*\n)*? +1 .*\n", text, re.M):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 65536).decode() if ready else ""
+        if not chunk:
+            fail(f"no metrics table on stderr after SIGUSR1: {text!r}")
+        text += chunk
+    if not re.search(r"^weft: \d+ live tasks$", text, re.M):
+        fail(f"no task count line in {text!r}")
+    if not re.search(r"^task 0x[0-9a-f]+ acceptor suspended at ", text, re.M):
+        fail(f"no acceptor in {text!r}")
+    return text
 
 
 def stop(proc, sig, summary):

@@ -15,8 +15,10 @@
  * The tasks:
  *
  *   signal_watch  awaits SIGINT or SIGTERM (weft_signal_wait) and cancels
- *                 the server's stop token (../common/server.c, shared with
- *                 weft-http; main, options and setup are here).
+ *                 the server's stop token; on SIGUSR1 it prints the task
+ *                 dump and the metrics to stderr (weft/observe.h) and waits
+ *                 on (../common/server.c, shared with weft-http; main,
+ *                 options and setup are here).
  *   acceptor      accepts connections and spawns one conn task for each
  *                 (conn.c, conn.h).
  *   conn          the echo loop of one connection (conn.c, conn.h).

@@ -5,7 +5,7 @@ Starts weft-echo on a free port and checks, with plain blocking sockets:
 echoes (small, and larger than the server's 4 KiB buffer), the connection
 limit (a connection over it is closed at once; a freed slot is reused), the
 idle timeout, the connection deadline (a client trickling bytes, never idle,
-still loses its slot), and a clean exit (status 0, a summary line, every fd the server
+still loses its slot), the task dump and metrics printed on SIGUSR1, and a clean exit (status 0, a summary line, every fd the server
 opened closed again) on SIGTERM and SIGINT while connections are still open.
 Needs only loopback. Nothing sleeps to let the server get somewhere: each wait
 is for something the test sees (a line the server prints, a connection
@@ -15,14 +15,16 @@ hangs); no timing decides a pass. The helpers shared with http_test.py are in
 examples/common/servertest.py.
 """
 import os
+import re
 import signal
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from servertest import (WAIT, connect, expect_closed, fail, open_fds, start,  # noqa: E402
-                        stop, trickle_until_closed, wait_fds)
+from servertest import (WAIT, connect, expect_closed, fail, open_fds, sigusr1_report,  # noqa: E402
+                        start, stop, trickle_until_closed, wait_fds)
 
 SUMMARY = (r"served (\d+) connections \((\d+) rejected at the limit, (\d+) closed idle, "
            r"(\d+) at the connection deadline\), echoed (\d+) messages \((\d+) bytes\)")
@@ -152,12 +154,29 @@ def test_connection_deadline(binary):
              f"rejected {rejected}, idled {idled}, cut {cut}")
 
 
+def test_sigusr1_dump(binary):
+    """SIGUSR1 prints the task dump (the conn task, named, at an await's
+    file:line: suspended in its recv, or still queued after the echo) and
+    the metrics, and the server carries on."""
+    proc, port = start([binary, "--threads", "2"], stderr=subprocess.PIPE)
+    a = connect(port)
+    echo(a, b"before the dump")
+    text = sigusr1_report(proc)
+    if not re.search(r"^task 0x[0-9a-f]+ echo-conn (?:suspended|queued|running) at "
+                     r"\S+conn\.c:\d+ \(\w+\)", text, re.M):
+        fail(f"no conn task at an await in {text!r}")
+    echo(a, b"after the dump")  # still serving
+    a.close()
+    stop(proc, signal.SIGTERM, SUMMARY)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: echo_test.py WEFT_ECHO")
     test_echo_limit_sigterm(sys.argv[1])
     test_idle_timeout_sigint(sys.argv[1])
     test_connection_deadline(sys.argv[1])
+    test_sigusr1_dump(sys.argv[1])
     print("echo_test: ok")
 
 

@@ -9,7 +9,8 @@ the connection, a slow client cut by the request deadline, and the shutdown:
 on SIGINT an idle connection is closed at once, a download in flight is
 finished, and the server exits 0 with every fd it opened closed; on SIGTERM
 with a client that stopped reading, the grace period ends and the
-connection is cancelled, still exit 0 and no fd left.
+connection is cancelled, still exit 0 and no fd left. SIGUSR1 prints the
+task dump and the metrics on stderr, and the server serves on.
 
 Slow clients ("slowloris"), each trickling one byte every 20 ms, never
 idle for long: one trickling its request line is cut by --idle-ms, one
@@ -23,15 +24,17 @@ that poll. Waits are bounded generously (WAIT); no timing decides a pass.
 The helpers shared with echo_test.py are in examples/common/servertest.py.
 """
 import os
+import re
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from servertest import (WAIT, connect, expect_closed, fail, open_fds, start,  # noqa: E402
-                        stop, trickle_until_closed, wait_fds)
+from servertest import (WAIT, connect, expect_closed, fail, open_fds, sigusr1_report,  # noqa: E402
+                        start, stop, trickle_until_closed, wait_fds)
 
 SUMMARY = r"(\d+) cut by a deadline, (\d+) cancelled after the grace period"
 
@@ -297,6 +300,24 @@ def test_slowloris(binary, root):
         fail(f"{timeouts} connections cut by a deadline, expected the 2 slowloris at least")
 
 
+def test_sigusr1_dump(binary, root):
+    """SIGUSR1 prints the task dump (a keep-alive connection's task, named,
+    at an await's file:line) and the metrics, and the server carries on."""
+    proc, port = start([binary, "--root", root, "--threads", "2"], stderr=subprocess.PIPE)
+    s = connect(port)
+    s.sendall(get("/index.html"))
+    if not s.recv(65536).startswith(b"HTTP/1.1 200"):
+        fail("no 200 before the dump")
+    text = sigusr1_report(proc)
+    if not re.search(r"^task 0x[0-9a-f]+ http-conn (?:suspended|queued|running) at \S+\.c:\d+ ",
+                     text, re.M):
+        fail(f"no http-conn task at an await in {text!r}")
+    s.close()
+    if exchange(port, get("/index.html"))[0] != 200:
+        fail("a request after the dump was not served")
+    stop(proc, signal.SIGTERM, SUMMARY)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: http_test.py WEFT_HTTP")
@@ -306,6 +327,7 @@ def main():
         test_sigterm_grace(sys.argv[1], root)
         test_limits(sys.argv[1], root)
         test_slowloris(sys.argv[1], root)
+        test_sigusr1_dump(sys.argv[1], root)
     print("http_test: ok")
 
 

@@ -13,7 +13,8 @@
  *     listening on 127.0.0.1:<port>
  *
  * The tasks: the signal watcher (../common/server.c, shared with weft-echo)
- * awaits SIGINT or SIGTERM and cancels the drain token; the acceptor
+ * awaits SIGINT or SIGTERM and cancels the drain token (SIGUSR1 makes it
+ * print the task dump and the metrics to stderr, weft/observe.h); the acceptor
  * (accept.c) stops accepting on it; each conn task (conn.c) finishes the
  * request it is serving and closes. main then gives the
  * connections --grace-ms to end (the grace task, here); those still open are

@@ -83,6 +83,9 @@ typedef struct weft_runtime_opts {
                                        (weft/blocking.h); 0 = 64 */
     weft_trace_fn trace;            /* optional cancellation trace hook */
     void *trace_arg;
+    bool task_times;                /* tasks keep their spawn and last poll
+                                       times for the task dump (weft/observe.h):
+                                       a clock read per poll */
 } weft_runtime_opts;
 
 /* Start a runtime. opts may be NULL for the defaults. Fields left at their
@@ -95,6 +98,7 @@ WEFT_EXTERN int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *op
  *   WEFT_WORKERS=N           worker threads (0..4096; 0: one per online CPU)
  *   WEFT_PIN=1|0             pin workers to CPUs (also yes/no, true/false, on/off)
  *   WEFT_BLOCKING_THREADS=N  most threads of the blocking pool (1..4096)
+ *   WEFT_TASK_DUMP=1|0       task_times: ages in the task dump (weft/observe.h)
  * An unset or empty variable changes nothing. weft_runtime_new applies them
  * to the fields its caller left at their default (0 / false); this call
  * applies them to *opts whatever it holds, so a program can read them

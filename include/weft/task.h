@@ -234,7 +234,9 @@ static inline void weft__await_done(weft_cx *cx)
 
 static inline void weft__suspended_at(weft_cx *cx, const weft_site *site)
 {
-    *((const struct weft__cx_head *)cx)->site = site;
+    /* Relaxed atomic (a plain store on every target): the task dump reads
+     * it from other threads (weft/observe.h). */
+    __atomic_store_n(((const struct weft__cx_head *)cx)->site, site, __ATOMIC_RELAXED);
 }
 
 static inline weft_poll weft__poll_value(weft_poll r) { return r; }

@@ -19,6 +19,7 @@
 #include "weft/net.h"
 #include "weft/select.h"
 #include "weft/group.h"
+#include "weft/observe.h"
 #include "weft/token.h"
 #include "weft/trace.h"
 #include "weft/sync.h"

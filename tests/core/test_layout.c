@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core_util.h"
+#include "runtime/rt.h"
 #include "runtime/task.h"
 #include "runtime/token.h"
 
@@ -36,7 +37,7 @@ static void drop_nothing(void *frame)
 }
 
 struct shape {
-    bool joinable, drop, name, shielded;
+    bool joinable, drop, name, shielded, times;
     unsigned ntokens;
 };
 
@@ -50,7 +51,9 @@ static void check_shape(const struct shape *sh, weft_token **tokens)
     d.tokens = tokens;
     d.ntokens = sh->ntokens;
     int err = 0;
-    weft__task *t = weft__task_new((weft_runtime *)&err, &d, sh->joinable, &err);
+    static weft_runtime rt;         /* task_new reads only task_times */
+    rt.task_times = sh->times;
+    weft__task *t = weft__task_new(&rt, &d, sh->joinable, &err);
     cr_assert_not_null(t, "task_new: %d", err);
 
     struct small_frame *frame = weft__task_frame(t);
@@ -70,10 +73,18 @@ static void check_shape(const struct shape *sh, weft_token **tokens)
     }
     if (sh->joinable)
         memset(weft__task_join_waker(t), 0x5a, sizeof(weft_waker));
+    weft__task_times *tm = weft__task_times_of(t);
+    cr_assert_eq(tm != NULL, sh->times);
+    if (tm) {
+        cr_assert_gt(tm->spawned_ns, 0);
+        cr_assert_eq(atomic_load(&tm->polled_ns), 0);
+        cr_assert_eq(tm->group, 0);
+        memset(tm, 0x77, sizeof *tm);
+    }
     weft__binding *b = weft__task_bindings(t);
     cr_assert_eq(t->nbindings, sh->ntokens);
     memset(b, 0x3c, sh->ntokens * sizeof *b);
-    if (!want_record && !sh->drop && !sh->name && !sh->ntokens)
+    if (!want_record && !sh->drop && !sh->name && !sh->times && !sh->ntokens)
         cr_assert_eq((void *)b, (void *)t, "a plain task is its header and frame");
 
     /* The parts must not overlap one another or the header. */
@@ -96,17 +107,17 @@ Test(layout, optional_parts_exactly_when_needed)
         cr_assert_eq(weft_token_new(&tokens[i]), 0);
     const unsigned token_counts[] = { 0, 1, 3 };
     int cases = 0;
-    for (unsigned bits = 0; bits < 16; bits++) {
+    for (unsigned bits = 0; bits < 32; bits++) {
         for (size_t k = 0; k < sizeof token_counts / sizeof *token_counts; k++) {
             struct shape sh = {
                 .joinable = bits & 1, .drop = bits & 2, .name = bits & 4,
-                .shielded = bits & 8, .ntokens = token_counts[k],
+                .shielded = bits & 8, .times = bits & 16, .ntokens = token_counts[k],
             };
             check_shape(&sh, tokens);
             cases++;
         }
     }
-    cr_assert_eq(cases, 48);
+    cr_assert_eq(cases, 96);
     for (int i = 0; i < 3; i++)
         weft_token_release(tokens[i]);
     WEFT_ASSERT_NO_LEAKS();

@@ -38,6 +38,18 @@ Test(state, bits_are_distinct_and_below_refcount)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+Test(state, layout_has_five_bits_below_the_shard)
+{
+    cr_assert_eq(WEFT__LAYOUT_MASK >> WEFT__LAYOUT_SHIFT, 31);
+    cr_assert_eq(WEFT__LAYOUT_MASK & ~WEFT__FLAG_MASK, 0);
+    cr_assert_eq(WEFT__LAYOUT_MASK & WEFT__SHARD_MASK, 0);
+    cr_assert_eq(WEFT__SHARD_SHIFT, 17);
+    set(WEFT__LAYOUT_MASK | R(1));
+    weft__state_set_shard(&st, 4096);
+    cr_assert_eq(get() & WEFT__LAYOUT_MASK, WEFT__LAYOUT_MASK, "the shard left the layout alone");
+    WEFT_ASSERT_NO_LEAKS();
+}
+
 Test(state, scope_bit_sits_between_the_shard_and_the_refcount)
 {
     cr_assert_eq(WEFT__SCOPE_EXPIRED, WEFT__STATE_SCOPE_EXPIRED);
