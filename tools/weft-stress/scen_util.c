@@ -6,7 +6,6 @@
  * after a hang the caller leaks it on purpose, because tasks that never
  * finished may still write into it.
  */
-#include <dirent.h>
 #include <stdlib.h>
 
 #include <weft/sim.h>
@@ -19,18 +18,6 @@ void *scen_zalloc(size_t n)
     if (!p)
         abort();
     return p;
-}
-
-int scen_fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1;   /* the directory's own fd */
 }
 
 int scen_block_on(weft_runtime *rt, const weft_task_desc *d, weft_outcome *out,

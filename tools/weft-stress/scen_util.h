@@ -4,8 +4,6 @@
  *
  *   scen_zalloc()        zeroed memory, or abort: scenario state is small and
  *                        a stress run has no use for a failed allocation;
- *   scen_fd_count()      open fds of the process (/proc/self/fd): a scenario
- *                        counts before and after and reports any difference;
  *   scen_block_on()      run a root task with a hang limit: a root that does
  *                        not finish is a violation (a lost wake-up, a lock
  *                        never handed over), and its state is then leaked on
@@ -43,8 +41,6 @@
 
 /* calloc(1, n) that aborts instead of returning NULL. */
 void *scen_zalloc(size_t n);
-
-int scen_fd_count(void);
 
 /* 0 when the root finished (its outcome in *out), -ETIMEDOUT when it hung. */
 int scen_block_on(weft_runtime *rt, const weft_task_desc *d, weft_outcome *out,

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <weft/harness.h>
+
 #include "scen_util.h"
 
 #define MAX_FRAME (64 * 1024)
@@ -57,7 +59,7 @@ static int tcp_pair(int fds[2])
 
 static void check_fds(const char *sc, uint64_t seed, int before)
 {
-    int after = scen_fd_count();
+    int after = weft_harness_open_fds();
     if (after != before)
         stress_violation(sc, seed, "%d fds open before, %d after", before, after);
 }
@@ -244,7 +246,7 @@ static void check_frames(struct frames *fr, const struct frames_root *r)
 void scen_run_io_frames(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
     (void)threads;
-    int before = scen_fd_count();
+    int before = weft_harness_open_fds();
     struct frames *fr = scen_zalloc(sizeof *fr);
     uint64_t rng = seed;
     fr->seed = seed;
@@ -449,7 +451,7 @@ static int spawn_fd_task(weft_runtime *rt, struct fds *s, uint32_t i)
 void scen_run_io_fds(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
     (void)threads;
-    int before = scen_fd_count();
+    int before = weft_harness_open_fds();
     struct fds *s = scen_zalloc(sizeof *s);
     uint64_t rng = seed;
     s->seed = seed;
@@ -598,7 +600,7 @@ static void check_dl(struct dl *d, const weft_outcome *w, const weft_outcome *r)
 void scen_run_io_deadline(weft_runtime *rt, uint64_t seed, unsigned threads)
 {
     (void)threads;
-    int before = scen_fd_count();
+    int before = weft_harness_open_fds();
     struct dl *d = scen_zalloc(sizeof *d);
     uint64_t rng = seed;
     d->seed = seed;
