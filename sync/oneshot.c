@@ -34,7 +34,9 @@
  *      by the receiver after an acquire load that saw VALUE.
  *   6. The object is freed by whichever side sets the last of TX_GONE and
  *      RX_GONE. TX_GONE, not TX_DONE, because a sender that found a waker
- *      still reads the field after TX_DONE.
+ *      still reads the field after TX_DONE. Neither side touches the object
+ *      after the RMW that sets its own *_GONE bit, unless that RMW found the
+ *      other one's set (then it frees it).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -295,9 +297,17 @@ int weft_oneshot_rx_drop(weft_oneshot_rx *rx)
         return -EINVAL;
     rx->weft_chan = NULL;
     bool taken = o->taken;
-    weft_waker w;
-    uint32_t s = reclaim_rx_waker(o, RX_CLOSED | RX_GONE, &w);
-    weft_waker_drop(&w);        /* none unless misused */
+    uint32_t s = load_state(o);
+    if ((s & RX_WAKER) && !(s & TX_DONE)) {
+        /* A receive still waits (a misuse): take its waker back first, in a
+         * step of its own, since after RX_GONE the sender may free o. Only
+         * the receiver sets RX_WAKER, so otherwise there is nothing to take. */
+        weft_waker w;
+        reclaim_rx_waker(o, RX_CLOSED, &w);
+        weft_waker_drop(&w);
+    }
+    /* Acq_rel: a TX_GONE seen here is the sender's last touch (rule 6). */
+    s = atomic_fetch_or_explicit(&o->state, RX_CLOSED | RX_GONE, memory_order_acq_rel);
     if (s & TX_GONE)
         free_oneshot(o);        /* rule 6 */
     return (s & VALUE) && !taken ? 1 : 0;

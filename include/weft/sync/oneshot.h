@@ -44,7 +44,8 @@ WEFT_EXTERN bool weft_oneshot_tx_is_closed(const weft_oneshot_tx *tx);
 /*
  * Await the value: yields 0 and stores it in *out, or -EPIPE when the sender
  * went away without sending (or the value was already received, or the
- * receiver was closed before a value came).
+ * receiver was closed before a value came), -EBUSY when another receive
+ * already waits on this receiver, -EINVAL for an empty handle.
  * Cancellation: withdrawn before a value or the sender's drop arrived, nothing
  * is consumed and a value sent later stays receivable (try_recv, a new recv).
  * Withdrawn after one arrived (woken, not yet run), the await reports it
@@ -55,7 +56,8 @@ WEFT_EXTERN weft_poll weft_oneshot_recv(weft_cx *cx, weft_oneshot_rx *rx, uint64
 /* 0 and *out = value; -EAGAIN while nothing was sent; -EPIPE as for recv. */
 WEFT_EXTERN int weft_oneshot_try_recv(weft_oneshot_rx *rx, uint64_t *out);
 
-/* recv for a plain thread: blocks until a value or the sender's drop. */
+/* recv for a plain thread: blocks until a value or the sender's drop.
+ * -EDEADLK on a worker thread, -EBUSY when another receive already waits. */
 WEFT_EXTERN int weft_oneshot_recv_blocking(weft_oneshot_rx *rx, uint64_t *out);
 
 /* Refuse further sends (they fail with -EPIPE and keep their value); a value
