@@ -266,6 +266,8 @@ weft_poll weft__io_start(weft_cx *cx, weft_io *io, weft__op *op)
     weft__trace_io(d, WEFT__TR_IO_SUBMIT, op, 0);
     if (!weft__sim_io_submit(d, op))    /* a simulated descriptor? */
         weft__submit_op(d, op);
+    else                                /* the simulator completes it: count it here */
+        weft__count(&weft__driver_metrics(d)->io_submitted, 1);
     weft_cx_suspend(cx, s, weft__io_withdraw);
     return WEFT_PENDING;
 }

@@ -42,8 +42,9 @@ bool weft_cx_coop(weft_cx *cx)
         cx->budget--;
         return true;
     }
+    if (!cx->yielded)           /* once per poll, however many leaves ask */
+        weft__count_budget_yield(cx->worker);
     cx->yielded = true;         /* requeued after this poll (harness.c, go_idle) */
-    weft__count_budget_yield(cx->worker);
     return false;
 }
 

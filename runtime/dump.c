@@ -48,6 +48,10 @@ static void dump_enter(void)
     pthread_mutex_lock(&dump_lock);
     /* Seq_cst: ordered before the slot reads that follow (dump.h, rule 1). */
     atomic_fetch_add_explicit(&weft__dump_readers, 1, memory_order_seq_cst);
+    /* The store-load pair with a freer's fence and load: C11 orders the
+     * increment before our later slot loads only through a fence of ours
+     * (free on x86, where the RMW is one already). */
+    atomic_thread_fence(memory_order_seq_cst);
     pthread_mutex_unlock(&dump_lock);
 }
 

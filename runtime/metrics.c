@@ -64,7 +64,9 @@ static void read_worker(weft_worker *w, weft_worker_metrics *out)
         .local_depth = weft__local_len(&w->queue),
         .overflow_depth = (uint32_t)weft__counter_read(&m->overflow_depth),
     };
-    out->polls = out->lifo_runs + out->local_runs + out->inject_runs + out->steals - unpolled;
+    uint64_t taken = out->lifo_runs + out->local_runs + out->inject_runs + out->steals;
+    /* Saturating: on a weakly ordered CPU the loads may not keep rule 5's order. */
+    out->polls = taken > unpolled ? taken - unpolled : 0;
 }
 
 static void read_runtime(weft_runtime *rt, weft_metrics *m)
@@ -73,7 +75,7 @@ static void read_runtime(weft_runtime *rt, weft_metrics *m)
     /* Removed first, so that live never reads negative. */
     m->completed = weft__registry_removed(&rt->registry);
     m->spawned = weft__registry_inserted(&rt->registry);
-    m->live_tasks = m->spawned - m->completed;
+    m->live_tasks = m->spawned > m->completed ? m->spawned - m->completed : 0;
     for (int s = 0; s < WEFT__SOURCES; s++) {
         m->cancelled[s] = atomic_load_explicit(&rt->cancelled_off_worker[s],
                                                memory_order_relaxed);

@@ -44,7 +44,7 @@ typedef struct weft_worker_metrics {
     uint64_t unparks;           /* parks ended by another thread's wake-up */
     uint64_t parked_ns;         /* time spent in those waits */
     uint64_t budget_yields;     /* polls ended by the cooperative budget */
-    uint64_t timers_armed;      /* sleeps and I/O deadlines armed on it */
+    uint64_t timers_armed;      /* sleeps, deadline scopes and I/O deadlines armed on it */
     uint64_t timers_fired;      /* timers of its wheels that fired */
     uint64_t io_submitted;      /* I/O operations handed to its ring */
     uint64_t io_completed;      /* operations finished (any result) */
