@@ -10,8 +10,11 @@
  *      is ever left open, whenever the trace is written. While it runs,
  *      the buffer's `running` names the task, so the wakes, spawns and
  *      cancellation requests the poll makes name their waker.
- *   3. Recording never fails the runtime: a full buffer, or a tracer that
- *      could not be allocated, only loses events.
+ *   3. Recording never fails the runtime: a full buffer only loses events
+ *      (counted in the file). Starting can fail: weft_trace_start returns
+ *      -ENOMEM, and a WEFT_TRACE that cannot be honoured (an invalid
+ *      WEFT_TRACE_EVENTS, no memory) fails weft_runtime_new, as any invalid
+ *      WEFT_* variable does.
  */
 #include "runtime/trace.h"
 

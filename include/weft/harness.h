@@ -40,9 +40,10 @@
  * Per run: setup (fill in the root's description; the frame is yours and
  * must live until teardown), start (optional: spawn on the run's runtime
  * before the root), the run, check, teardown. Runs are sequential
- * on the calling thread; check and teardown run after the tasks stopped
- * running, before the runtime is shut down (so the runtime and any task
- * still blocked are still there to look at).
+ * on the calling thread; check runs after the tasks stopped running, before
+ * the runtime is shut down (so the runtime and any task still blocked are
+ * still there to look at), and teardown after the runtime is freed (so a
+ * drop hook run at shutdown still finds the scenario's state).
  *
  * Results are negative errno values as everywhere in weft; a failing check
  * is not an error (see the report).

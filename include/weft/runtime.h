@@ -99,6 +99,8 @@ WEFT_EXTERN int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *op
  *   WEFT_PIN=1|0             pin workers to CPUs (also yes/no, true/false, on/off)
  *   WEFT_BLOCKING_THREADS=N  most threads of the blocking pool (1..4096)
  *   WEFT_TASK_DUMP=1|0       task_times: ages in the task dump (weft/observe.h)
+ *   WEFT_TRACE=FILE          record a trace, written to FILE by weft_runtime_free
+ *                            (weft/trace.h); WEFT_TRACE_EVENTS=N events per buffer
  * An unset or empty variable changes nothing. weft_runtime_new applies them
  * to the fields its caller left at their default (0 / false); this call
  * applies them to *opts whatever it holds, so a program can read them
