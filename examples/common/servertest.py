@@ -11,6 +11,7 @@ against hangs: no timing decides a pass.
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -114,7 +115,6 @@ def sigusr1_report(proc):
     """Send SIGUSR1 to a server started with stderr=subprocess.PIPE and read
     its stderr until the metrics table (after the task dump) is complete,
     through worker 1. Returns the text."""
-    import signal
     proc.send_signal(signal.SIGUSR1)
     fd = proc.stderr.fileno()   # raw: a buffered readline would hide lines from select
     text = ""
