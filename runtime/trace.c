@@ -26,6 +26,9 @@
 #include "runtime/alloc.h"
 #include "runtime/worker.h"
 
+/* Rule 1 of trace.h. On a line of its own: the hot paths read it. */
+_Alignas(64) _Atomic unsigned weft__tracers;
+
 /* Rule 1 of trace.h: the acquire that pairs with weft_trace_start. */
 static weft__tracer *tracer_of(weft_runtime *rt)
 {
@@ -201,6 +204,7 @@ static int start(weft_runtime *rt, size_t events, char *env_path)
         tracer_free(tr);
         return -EALREADY;
     }
+    atomic_fetch_add_explicit(&weft__tracers, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -245,6 +249,7 @@ void weft__trace_free(weft_runtime *rt)
         if (rc < 0)
             fprintf(stderr, "weft: WEFT_TRACE=%s: %s\n", tr->env_path, strerror(-rc));
     }
+    atomic_fetch_sub_explicit(&weft__tracers, 1, memory_order_relaxed);
     atomic_store_explicit(&rt->tracer, NULL, memory_order_relaxed);
     tracer_free(tr);
 }

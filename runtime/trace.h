@@ -2,16 +2,22 @@
  * runtime/trace.h - recording the trace of weft/trace.h: the event record,
  * the buffers, and the inline helpers that the runtime's hot paths call.
  *
- * Each helper first tests rt->tracer, a pointer in the runtime's first cache
- * line (read by every tick and every spawn anyway), and does nothing else
- * while it is NULL: tracing off is that one well-predicted branch. The
- * recording itself is out of line (trace.c); the JSON writer is
- * trace_json.c.
+ * Each helper first tests weft__tracers, the number of runtimes in the
+ * process that trace, a word on a line of its own that nothing writes while
+ * no trace starts or ends; only when it is non-zero does it read the
+ * runtime's tracer. Tracing off is that one load, with no dependence on the
+ * task or runtime at hand (a woken task's header may not be in the cache
+ * yet), and one well-predicted branch. The recording itself is out of line
+ * (trace.c); the JSON writer is trace_json.c.
  *
  * Who touches what:
  *   1. rt->tracer is NULL until weft_trace_start publishes a tracer
  *      (release; the slow paths read it with acquire) and never changes
  *      again until the runtime is freed, after its workers have stopped.
+ *      weft__tracers counts the runtimes whose tracer is set: raised after
+ *      the tracer is published, lowered before it is cleared. A hot path
+ *      that reads it relaxed may miss the first events of a trace started
+ *      from another thread, as it may miss rt->tracer itself.
  *   2. Buffer i < nworkers is written only by the thread running worker i
  *      (weft__current_worker: its own thread, the simulator's thread while
  *      it steps that worker, or the shutdown sweep once the workers have
@@ -81,10 +87,14 @@ typedef struct weft__tracer {
     weft__trace_buf bufs[];
 } weft__tracer;
 
+extern _Atomic unsigned weft__tracers;
+
 /* Rule 1: the hot paths' test. */
 static inline bool weft__tracing(weft_runtime *rt)
 {
-    return __builtin_expect(atomic_load_explicit(&rt->tracer, memory_order_relaxed) != NULL, 0);
+    if (__builtin_expect(atomic_load_explicit(&weft__tracers, memory_order_relaxed) == 0, 1))
+        return false;
+    return atomic_load_explicit(&rt->tracer, memory_order_relaxed) != NULL;
 }
 
 /* ---- out of line (trace.c) ------------------------------------------------ */
