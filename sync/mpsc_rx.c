@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 
 #include "runtime/spinlock.h"
+#include "runtime/task.h"
 #include "runtime/waker.h"
 #include "sync/chan.h"
 #include "sync/lock.h"
@@ -137,14 +138,6 @@ static weft_withdraw recv_withdraw(weft_cx *cx, void *leaf)
     return decided ? WEFT_WITHDRAW_RACED : WEFT_WITHDRAWN;
 }
 
-/* Look again at the next poll: the task is requeued at once. */
-static weft_poll requeue(weft_cx *cx)
-{
-    weft_waker self = weft_cx_waker(cx);
-    weft_waker_wake(&self);
-    return WEFT_PENDING;
-}
-
 weft_poll weft__ring_recv(weft_cx *cx, weft_mpsc_rx *rx, uint64_t *out)
 {
     weft__chan *c = rx->weft_chan;
@@ -178,9 +171,11 @@ weft_poll weft__ring_recv(weft_cx *cx, weft_mpsc_rx *rx, uint64_t *out)
         if (busy)
             break;
     }
-    /* A slot being filled, or a waker field being emptied: look again. */
+    /* A slot being filled, or a waker field being emptied: look again at
+     * the next poll, requeued as an exhausted budget is (await.c). */
     weft_cx_suspend(cx, rx, recv_withdraw);
-    return requeue(cx);
+    cx->yielded = true;
+    return WEFT_PENDING;
 }
 
 int weft__ring_try_recv(weft__chan *c, uint64_t *out)
