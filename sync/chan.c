@@ -7,7 +7,8 @@
  * and filling a slot, the state word's flags) is here.
  *
  * The receiver never holds a value in its leaf: a value stays in the buffer
- * until the poll that returns it pops it, under the lock. That is why a
+ * until the poll that returns it pops it (under the lock; a bounded
+ * channel's slot, by clearing its `ready` flag). That is why a
  * withdrawn recv can never lose a message, whether the task is re-polled
  * (RACED) or torn down.
  */
