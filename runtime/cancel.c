@@ -31,13 +31,27 @@
 #include "runtime/trace.h"
 #include "runtime/worker.h"
 
+/* The request time (task.h rule 4). Its readers are a trace (the hook or
+ * weft_trace_start) and a shield's hold, which starts at the later of the
+ * request and the shield's entry; with neither in sight the precise clock
+ * costs more than a cancelled task's whole teardown step, so the coarse one
+ * (a tick behind at most) stands in. A shield entered just as the request
+ * lands may be missed here; its hold is then at most a tick too long. */
+static uint64_t request_time(weft__task *t)
+{
+    weft_runtime *rt = t->rt;
+    if (rt->trace || weft__tracing(rt) || weft__task_shield_depth(t) > 0)
+        return weft__monotonic_ns();
+    return weft__coarse_ns();
+}
+
 weft__cancel_outcome weft__task_request_cancel(weft__task *t, weft_cancel_source source)
 {
     weft__cancel_outcome o = weft__state_request_cancel(&t->state, (int)source);
     if (o == WEFT__CANCEL_SUBMIT || o == WEFT__CANCEL_NOTED) {
         weft__cancel_record *rec = weft__task_record(t);
         if (rec)
-            atomic_store_explicit(&rec->requested_ns, weft__monotonic_ns(), memory_order_relaxed);
+            atomic_store_explicit(&rec->requested_ns, request_time(t), memory_order_relaxed);
         weft__trace_task(t, WEFT__TR_CANCEL_REQ, (int32_t)source);
     }
     if (o == WEFT__CANCEL_SUBMIT)

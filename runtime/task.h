@@ -30,6 +30,8 @@
  *      RUNNING, and so does the frame.
  *   4. The record's `requested_ns` is written once, by the request that set
  *      CANCEL_REQUESTED, just after it; readers treat 0 as "not known yet".
+ *      It is on the precise monotonic clock when a trace is on or the task
+ *      is shielded, else on the coarse one (runtime/cancel.c, request_time).
  *   5. The outcome (`value`, `status`, the record's shield time) is written by
  *      the holder of RUNNING before COMPLETE, read by the join side after it
  *      (task_state.h rule 5). `value` and `status` share their place with

@@ -2,10 +2,13 @@
  * sync/chan.c - the mpsc channel object (chan.h) and everything on the
  * receiving side, shared by the bounded and unbounded kinds: recv, try_recv,
  * recv_blocking, close and drop of the receiver, and the sender-handle
- * bookkeeping both kinds use.
+ * bookkeeping both kinds use. A bounded channel's receive itself, which
+ * takes no lock, is in mpsc_rx.c; what it shares with the senders (claiming
+ * and filling a slot, the state word's flags) is here.
  *
  * The receiver never holds a value in its leaf: a value stays in the buffer
- * until the poll that returns it pops it, under the lock. That is why a
+ * until the poll that returns it pops it (under the lock; a bounded
+ * channel's slot, by clearing its `ready` flag). That is why a
  * withdrawn recv can never lose a message, whether the task is re-polled
  * (RACED) or torn down.
  */
@@ -26,23 +29,29 @@
 weft__chan *weft__chan_new(bool bounded, size_t cap, int *err)
 {
     size_t bytes = sizeof(weft__chan);
+    size_t ring = 1;
     if (cap == 0) {
         *err = -EINVAL;
         return NULL;
     }
-    if (cap > (SIZE_MAX - bytes) / sizeof(uint64_t)) {
+    if (cap > (SIZE_MAX - bytes) / sizeof(uint64_t) || (bounded && cap > WEFT__CHAN_MAX_CAP)) {
         *err = -ENOMEM;
         return NULL;
     }
-    if (bounded)
-        bytes += cap * sizeof(uint64_t);
+    if (bounded) {
+        while (ring < cap)
+            ring <<= 1;     /* a power of two, so that 2^30 positions wrap evenly */
+        bytes += ring * sizeof(weft__chan_slot);
+    }
     weft__chan *c = weft__calloc(bytes);
     if (!c) {
         *err = -ENOMEM;
         return NULL;
     }
     if (bounded) {
-        c->buf = (uint64_t *)(c + 1);
+        c->slots = (weft__chan_slot *)(c + 1);
+        c->mask = ring - 1;
+        atomic_init(&c->st, (uint64_t)cap * WEFT__ST_PERMIT);
     } else if (!(c->buf = weft__alloc(cap * sizeof(uint64_t)))) {
         weft__free(c, bytes);
         *err = -ENOMEM;
@@ -50,7 +59,6 @@ weft__chan *weft__chan_new(bool bounded, size_t cap, int *err)
     }
     c->bounded = bounded;
     c->cap = cap;
-    c->permits = bounded ? cap : 0;
     c->senders = 1;
     c->rx_alive = true;
     c->alloc_size = bytes;
@@ -79,8 +87,54 @@ static void take_rx_waker(weft__chan *c, weft__chan_after *a)
     c->rx_waker.weft_bits = 0;
 }
 
+weft_waker weft__chan_take_rx_waker(weft__chan *c)
+{
+    weft_waker w = { __atomic_load_n(&c->rx_waker.weft_bits, __ATOMIC_ACQUIRE) };
+    /* Release: the receiver that reads 0 may write the field again (R2). */
+    __atomic_store_n(&c->rx_waker.weft_bits, 0, __ATOMIC_RELEASE);
+    return w;
+}
+
+weft_waker weft__chan_put(weft__chan *c, uint64_t before, uint64_t value)
+{
+    weft__chan_slot *slot = &c->slots[(before & WEFT__ST_TAIL_MASK) & c->mask];
+    slot->value = value;
+    /* Release: the value before the flag the receiver takes it by. */
+    atomic_store_explicit(&slot->ready, 1, memory_order_release);
+    if (!(before & WEFT__ST_RXW))
+        return (weft_waker){ 0 };
+    return weft__chan_take_rx_waker(c);     /* R1: woken once the slot is ready */
+}
+
+bool weft__chan_mark_queued_locked(weft__chan *c)
+{
+    uint64_t s = atomic_load_explicit(&c->st, memory_order_relaxed);
+    do {
+        if (WEFT__ST_PERMITS(s) > 0)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&c->st, &s, s | WEFT__ST_QUEUED,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+void weft__chan_unmark_queued_locked(weft__chan *c)
+{
+    if (weft__waitq_empty(&c->send_waiters))
+        atomic_fetch_and_explicit(&c->st, ~WEFT__ST_QUEUED, memory_order_relaxed);
+}
+
 void weft__chan_push_locked(weft__chan *c, uint64_t value, weft__chan_after *a)
 {
+    if (c->bounded) {
+        /* The caller holds the permit this value uses. Acq_rel: the slot
+         * freed by the receiver's release, and the waker (R1). */
+        uint64_t s = atomic_load_explicit(&c->st, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(&c->st, &s, weft__chan_claim(s, false),
+                                                      memory_order_acq_rel, memory_order_relaxed))
+            ;
+        weft__defer_wake(&a->d, weft__chan_put(c, s, value));
+        return;
+    }
     size_t idx = c->head + c->len;
     if (idx >= c->cap)
         idx -= c->cap;
@@ -105,9 +159,12 @@ void weft__chan_give_permit_locked(weft__chan *c, weft__chan_after *a)
     /* Rule 4: after the close, queued senders are only ever woken CLOSED. */
     weft_wait_node *n = c->rx_closed ? NULL : weft__waitq_pop(&c->send_waiters);
     if (!n) {
-        c->permits++;
+        /* Release: pairs with the claim that takes this permit (the slot
+         * was emptied before it). */
+        atomic_fetch_add_explicit(&c->st, WEFT__ST_PERMIT, memory_order_release);
         return;
     }
+    weft__chan_unmark_queued_locked(c);
     /* Rule 2: the first waiter gets it. A send is completed here and now. */
     struct weft_mpsc_waiter *op = (struct weft_mpsc_waiter *)n;
     if (op->weft_is_send) {
@@ -124,7 +181,18 @@ void weft__chan_drop_sender_locked(weft__chan *c, weft__chan_after *a)
 {
     if (--c->senders > 0)
         return;
-    take_rx_waker(c, a);    /* the receiver sees the end once drained */
+    if (c->bounded) {
+        uint64_t s = atomic_load_explicit(&c->st, memory_order_relaxed);
+        /* Acq_rel: the receiver's waker, if it waits (R1). */
+        while (!atomic_compare_exchange_weak_explicit(&c->st, &s,
+                                                      (s | WEFT__ST_ENDED) & ~WEFT__ST_RXW,
+                                                      memory_order_acq_rel, memory_order_relaxed))
+            ;
+        if (s & WEFT__ST_RXW)
+            weft__defer_wake(&a->d, weft__chan_take_rx_waker(c));
+    } else {
+        take_rx_waker(c, a);    /* the receiver sees the end once drained */
+    }
     if (!c->rx_alive)
         a->free_chan = true;
 }
@@ -179,6 +247,8 @@ size_t weft__mpsc_send_waiters(const weft_mpsc_tx *tx)
 bool weft__mpsc_rx_waiting(const weft_mpsc_rx *rx)
 {
     weft__chan *c = rx->weft_chan;
+    if (c->bounded)
+        return atomic_load_explicit(&c->st, memory_order_acquire) & WEFT__ST_RXW;
     weft__lock(&c->lock);
     bool waiting = c->rx_waker.weft_bits != 0;
     weft__unlock(&c->lock);
@@ -223,6 +293,8 @@ weft_poll weft_mpsc_recv(weft_cx *cx, weft_mpsc_rx *rx, uint64_t *out)
     if (!cx || !rx || !rx->weft_chan || !out)
         return -EINVAL;
     weft__chan *c = rx->weft_chan;
+    if (c->bounded)
+        return weft__ring_recv(cx, rx, out);
     weft__chan_after a = WEFT__CHAN_AFTER_INIT;
     weft_poll r = WEFT_PENDING;
     bool suspend = false;
@@ -253,6 +325,8 @@ int weft_mpsc_try_recv(weft_mpsc_rx *rx, uint64_t *out)
     if (!rx || !rx->weft_chan || !out)
         return -EINVAL;
     weft__chan *c = rx->weft_chan;
+    if (c->bounded)
+        return weft__ring_try_recv(c, out);
     weft__chan_after a = WEFT__CHAN_AFTER_INIT;
     int r;
     weft__lock(&c->lock);
@@ -273,6 +347,8 @@ int weft_mpsc_recv_blocking(weft_mpsc_rx *rx, uint64_t *out)
     if (weft__current_worker)
         return -EDEADLK;
     weft__chan *c = rx->weft_chan;
+    if (c->bounded)
+        return weft__ring_recv_blocking(c, out);
     for (;;) {
         weft__chan_after a = WEFT__CHAN_AFTER_INIT;
         weft__thread_waiter tw;
@@ -311,6 +387,8 @@ static void close_send_waiters(weft__chan *c)
             batch[n++] = weft__wait_take_waker(w);
         }
         more = !weft__waitq_empty(&c->send_waiters);
+        if (c->bounded && !more)
+            weft__chan_unmark_queued_locked(c);
         weft__unlock(&c->lock);
         for (size_t i = 0; i < n; i++)
             weft_waker_wake(&batch[i]);
@@ -324,6 +402,8 @@ int weft_mpsc_rx_close(weft_mpsc_rx *rx)
     weft__chan *c = rx->weft_chan;
     weft__lock(&c->lock);
     c->rx_closed = true;
+    if (c->bounded)
+        atomic_fetch_or_explicit(&c->st, WEFT__ST_CLOSED, memory_order_relaxed);
     weft__unlock(&c->lock);
     close_send_waiters(c);
     return 0;
@@ -339,14 +419,17 @@ int64_t weft_mpsc_rx_drop(weft_mpsc_rx *rx)
     rx->weft_chan = NULL;
     weft__chan_after a = WEFT__CHAN_AFTER_INIT;
     weft__lock(&c->lock);
-    int64_t discarded = (int64_t)c->len;
-    if (c->bounded)
-        c->permits += c->len;   /* rule 1, though nobody can use them now */
-    c->len = 0;
-    c->head = 0;
+    int64_t discarded;
+    if (c->bounded) {
+        discarded = weft__ring_rx_drop_locked(c, &a);
+    } else {
+        discarded = (int64_t)c->len;
+        c->len = 0;
+        c->head = 0;
+        weft__defer_drop(&a.d, c->rx_waker);    /* none unless misused */
+        c->rx_waker.weft_bits = 0;
+    }
     c->rx_alive = false;
-    weft__defer_drop(&a.d, c->rx_waker);    /* none unless misused */
-    c->rx_waker.weft_bits = 0;
     if (c->senders == 0)
         a.free_chan = true;     /* rule 5 */
     weft__chan_unlock(c, &a);

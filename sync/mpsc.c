@@ -17,8 +17,15 @@
  *
  * weft_chan is NULL exactly in IDLE, so the owner can tell "not in flight"
  * without the lock.
+ *
+ * A send (async, try or blocking) that finds a free permit and nobody queued
+ * takes no lock: one CAS on the state word claims the permit and a position,
+ * then it fills the slot and wakes the receiver if that CAS took its waker
+ * (chan.h, R1). Everything else (reserve, queueing, permits) runs under the
+ * lock and changes the state word atomically as well.
  */
 #include <errno.h>
+#include <stdatomic.h>
 
 #include "runtime/waker.h"
 #include "runtime/worker.h"
@@ -61,16 +68,49 @@ static void settle_idle(struct weft_mpsc_waiter *op)
     op->weft_chan = NULL;
 }
 
+static bool permit_free(weft__chan *c)
+{
+    return WEFT__ST_PERMITS(atomic_load_explicit(&c->st, memory_order_relaxed)) > 0;
+}
+
+/* A send without the lock: 0 (sent), -EPIPE (closed), WEFT_PENDING (out of
+ * budget; cx NULL for a plain thread, which has none), or 1 when it has to
+ * take the slow path: no free permit, or senders queued (rule 2). */
+static weft_poll fast_send(weft_cx *cx, weft__chan *c, uint64_t value)
+{
+    uint64_t s = atomic_load_explicit(&c->st, memory_order_relaxed);
+    bool budget = !cx;
+    do {
+        if (s & WEFT__ST_CLOSED)
+            return -EPIPE;
+        if ((s & WEFT__ST_QUEUED) || WEFT__ST_PERMITS(s) == 0)
+            return 1;
+        if (!budget && !(budget = weft_cx_coop(cx)))
+            return WEFT_PENDING;    /* take nothing; the task is requeued */
+    /* Acq_rel: the slot emptied before its permit came back, and the
+     * receiver's waker (R1). */
+    } while (!atomic_compare_exchange_weak_explicit(&c->st, &s, weft__chan_claim(s, true),
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    weft_waker w = weft__chan_put(c, s, value);
+    weft_waker_wake(&w);
+    return 0;
+}
+
 /* Take a free permit if there is one (rule 2: none is free while senders
  * queue). A reserve holds it; a send uses it at once. Lock held. */
 static bool take_free_permit_locked(weft__chan *c, struct weft_mpsc_waiter *op, bool is_send,
                                     uint64_t value, weft__chan_after *a)
 {
-    if (c->permits == 0)
-        return false;
-    c->permits--;
+    uint64_t s = atomic_load_explicit(&c->st, memory_order_relaxed);
+    do {
+        if (WEFT__ST_PERMITS(s) == 0)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&c->st, &s,
+                                                    is_send ? weft__chan_claim(s, true)
+                                                            : s - WEFT__ST_PERMIT,
+                                                    memory_order_acq_rel, memory_order_relaxed));
     if (is_send) {
-        weft__chan_push_locked(c, value, a);
+        weft__defer_wake(&a->d, weft__chan_put(c, s, value));
     } else {
         c->senders++;   /* rule 3 */
         op->weft_chan = c;
@@ -92,6 +132,7 @@ static weft_withdraw acquire_withdraw(weft_cx *cx, void *leaf)
     case WEFT__WAIT_QUEUED:
         /* Nothing was promised to it yet: leave the line. */
         weft__waitq_remove(&c->send_waiters, &op->weft_node);
+        weft__chan_unmark_queued_locked(c);
         weft__defer_drop(&a.d, weft__wait_take_waker(&op->weft_node));
         settle_idle(op);
         break;
@@ -116,32 +157,57 @@ static weft_withdraw acquire_withdraw(weft_cx *cx, void *leaf)
     return r;
 }
 
+/* Queue op behind the others. Lock held, QUEUED set. */
+static void enqueue_locked(weft__chan *c, struct weft_mpsc_waiter *op, bool is_send,
+                           uint64_t value, weft_waker w)
+{
+    op->weft_chan = c;
+    op->weft_is_send = is_send;
+    op->weft_value = value;
+    op->weft_node.weft_state = WEFT__WAIT_QUEUED;
+    op->weft_node.weft_wake = w;
+    weft__waitq_push(&c->send_waiters, &op->weft_node);
+}
+
+/* A first poll under the lock: take a free permit, or queue (*suspend). A
+ * permit freed without the lock between the two is taken on the next turn
+ * (weft__chan_mark_queued_locked refuses to queue past it). */
+static weft_poll start_locked(weft_cx *cx, weft__chan *c, struct weft_mpsc_waiter *op,
+                              bool is_send, uint64_t value, weft__chan_after *a, bool *suspend)
+{
+    if (c->rx_closed)
+        return -EPIPE;
+    for (bool budget = false;;) {
+        if (permit_free(c)) {
+            if (!budget && !(budget = weft_cx_coop(cx)))
+                return WEFT_PENDING;    /* take nothing; the task is requeued */
+            if (take_free_permit_locked(c, op, is_send, value, a))
+                return 0;
+        } else if (weft__chan_mark_queued_locked(c)) {
+            enqueue_locked(c, op, is_send, value, weft_cx_waker(cx));
+            *suspend = true;
+            return WEFT_PENDING;
+        }
+    }
+}
+
 /* The poll behind reserve (is_send false) and send (is_send true). */
 static weft_poll acquire(weft_cx *cx, weft__chan *c, struct weft_mpsc_waiter *op, bool is_send,
                          uint64_t value)
 {
     if (op->weft_chan && (op->weft_chan != c || op->weft_is_send != (uint32_t)is_send))
         return -EINVAL;     /* in flight or held for something else */
+    if (is_send && !op->weft_chan) {
+        weft_poll f = fast_send(cx, c, value);
+        if (f != 1)
+            return f;
+    }
     weft__chan_after a = WEFT__CHAN_AFTER_INIT;
     weft_poll r = WEFT_PENDING;
     bool suspend = false;
     weft__lock(&c->lock);
     if (!op->weft_chan) {
-        if (c->rx_closed) {
-            r = -EPIPE;
-        } else if (c->permits > 0) {
-            /* Out of budget: take nothing; the task is requeued. */
-            if (weft_cx_coop(cx) && take_free_permit_locked(c, op, is_send, value, &a))
-                r = 0;
-        } else {
-            op->weft_chan = c;
-            op->weft_is_send = is_send;
-            op->weft_value = value;
-            op->weft_node.weft_state = WEFT__WAIT_QUEUED;
-            op->weft_node.weft_wake = weft_cx_waker(cx);
-            weft__waitq_push(&c->send_waiters, &op->weft_node);
-            suspend = true;
-        }
+        r = start_locked(cx, c, op, is_send, value, &a, &suspend);
     } else {
         switch (op->weft_node.weft_state) {
         case WEFT__WAIT_QUEUED:
@@ -210,6 +276,9 @@ int weft_mpsc_try_send(weft_mpsc_tx *tx, uint64_t value)
 {
     if (!tx || !tx->weft_chan)
         return -EINVAL;
+    int r = fast_send(NULL, tx->weft_chan, value);
+    if (r != 1)
+        return r;
     return try_acquire(tx->weft_chan, NULL, true, value);
 }
 
@@ -255,24 +324,24 @@ int weft_mpsc_send_blocking(weft_mpsc_tx *tx, uint64_t value)
     if (weft__current_worker)
         return -EDEADLK;
     weft__chan *c = tx->weft_chan;
+    int r = fast_send(NULL, c, value);
+    if (r != 1)
+        return r;
     struct weft_mpsc_waiter op = WEFT_MPSC_SEND_OP_INIT;
     weft__thread_waiter tw;
     weft__chan_after a = WEFT__CHAN_AFTER_INIT;
-    int r = 1;
     weft__lock(&c->lock);
-    if (c->rx_closed) {
-        r = -EPIPE;
-    } else if (take_free_permit_locked(c, &op, true, value, &a)) {
-        r = 0;
-    } else {
-        /* Queue like a task would; the node lives on this stack until the
-         * receiver (SENT) or close (CLOSED) has unlinked it and woken us. */
-        op.weft_chan = c;
-        op.weft_is_send = 1;
-        op.weft_value = value;
-        op.weft_node.weft_state = WEFT__WAIT_QUEUED;
-        op.weft_node.weft_wake = weft__waker_for_thread(&tw);
-        weft__waitq_push(&c->send_waiters, &op.weft_node);
+    while (r == 1) {
+        if (c->rx_closed) {
+            r = -EPIPE;
+        } else if (take_free_permit_locked(c, &op, true, value, &a)) {
+            r = 0;
+        } else if (weft__chan_mark_queued_locked(c)) {
+            /* Queue like a task would; the node lives on this stack until the
+             * receiver (SENT) or close (CLOSED) has unlinked it and woken us. */
+            enqueue_locked(c, &op, true, value, weft__waker_for_thread(&tw));
+            break;
+        }
     }
     weft__chan_unlock(c, &a);
     if (r != 1)

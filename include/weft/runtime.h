@@ -67,7 +67,8 @@ typedef struct weft_trace_event {
     uintptr_t task_id;              /* unique while the task lives */
     weft_cancel_source source;      /* who asked first */
     const weft_site *site;          /* may be NULL: never suspended */
-    uint64_t requested_ns;          /* weft_now_ns of the request (0: unknown) */
+    uint64_t requested_ns;          /* weft_now_ns of the request (0: unknown);
+                                     * a tick early at most if no trace was on */
     uint64_t shield_held_ns;        /* how long shields deferred it so far */
 } weft_trace_event;
 

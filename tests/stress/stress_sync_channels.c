@@ -23,6 +23,12 @@
  *      channel, who takes the waker). Every round checks that a delivered
  *      value was received or discarded exactly once and a refused or never
  *      sent one was neither.
+ *   5. bounded mpsc between plain threads, capacities 1 and 3 (the lock-free
+ *      paths: a send that claims a slot, a receive that takes one or waits):
+ *      producer threads send_blocking or try_send while the receiving thread
+ *      alternates recv_blocking and try_recv; in every other round it closes
+ *      at a random moment and drains, so senders race the close. Every value
+ *      a send reported sent is received, in each sender's order.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -568,6 +574,92 @@ static void run_oneshot_thread_phase(unsigned scale)
            r.rounds, delivered, refused, dropped);
 }
 
+/* ---- phase 5: the bounded channel between threads ---------------------------- */
+
+struct ring_producer {
+    weft_mpsc_tx tx;
+    uint64_t id, count;
+    pthread_t th;
+};
+
+/* Send until done or refused (-EPIPE: the receiver closed). */
+static void *ring_produce(void *arg)
+{
+    struct ring_producer *p = arg;
+    rng_state = mix(p->id + 7) | 1;
+    for (uint64_t i = 0; i < p->count; i++) {
+        uint64_t v = make_value(p->id, i);
+        int rc;
+        if (rng() % 2) {
+            rc = weft_mpsc_send_blocking(&p->tx, v);
+        } else {
+            while ((rc = weft_mpsc_try_send(&p->tx, v)) == -EAGAIN)
+                sched_yield();
+        }
+        if (rc == -EPIPE)
+            break;
+        CHECK(rc == 0, "ring send: %d", rc);
+        ledger_add(&sent, v);
+    }
+    weft_mpsc_tx_drop(&p->tx);
+    return NULL;
+}
+
+static void ring_received(uint64_t v)
+{
+    uint64_t id = v >> 32;
+    int64_t seq = (int64_t)(v & 0xffffffffu);
+    CHECK(id < MAX_SENDERS && seq > last_seq[id], "ring: value %lx out of order",
+          (unsigned long)v);
+    if (id < MAX_SENDERS)
+        last_seq[id] = seq;
+    ledger_add(&received, v);
+}
+
+static void run_ring_round(size_t cap, bool close_early, unsigned per_sender)
+{
+    enum { SENDERS = 4 };
+    struct ring_producer p[SENDERS];
+    weft_mpsc_tx tx;
+    weft_mpsc_rx rx;
+    for (int i = 0; i < MAX_SENDERS; i++)
+        last_seq[i] = -1;       /* each round's senders count from 0 */
+    CHECK(weft_mpsc_new(&tx, &rx, cap) == 0, "mpsc_new");
+    for (uint64_t i = 0; i < SENDERS; i++) {
+        p[i] = (struct ring_producer){ .id = i, .count = per_sender };
+        weft_mpsc_tx_clone(&p[i].tx, &tx);
+        pthread_create(&p[i].th, NULL, ring_produce, &p[i]);
+    }
+    weft_mpsc_tx_drop(&tx);
+    uint64_t close_at = close_early ? rng() % (SENDERS * per_sender) : UINT64_MAX;
+    int rc = 0;
+    for (uint64_t n = 0; rc != -EPIPE; n++) {
+        uint64_t v;
+        if (n == close_at)
+            weft_mpsc_rx_close(&rx);
+        if (n % 2) {
+            rc = weft_mpsc_recv_blocking(&rx, &v);
+        } else {
+            while ((rc = weft_mpsc_try_recv(&rx, &v)) == -EAGAIN)
+                sched_yield();
+        }
+        CHECK(rc == 0 || rc == -EPIPE, "ring receive: %d", rc);
+        if (rc == 0)
+            ring_received(v);
+    }
+    for (int i = 0; i < SENDERS; i++)
+        pthread_join(p[i].th, NULL);
+    CHECK(weft_mpsc_rx_drop(&rx) == 0, "ring: values left behind after the end");
+}
+
+static void run_ring_thread_phase(unsigned scale)
+{
+    ledgers_reset();
+    for (unsigned round = 0; round < 8 * scale; round++)
+        run_ring_round(round % 4 < 2 ? 1 : 3, round % 2, 500);
+    ledgers_check("bounded mpsc threads");
+}
+
 int main(int argc, char **argv)
 {
     unsigned scale = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 1;
@@ -589,6 +681,7 @@ int main(int argc, char **argv)
     run_request_reply_phase(rt, scale);
     weft_runtime_free(rt);
     run_oneshot_thread_phase(scale);
+    run_ring_thread_phase(scale);
     if (failures) {
         fprintf(stderr, "stress-sync-channels: %d failures (seed %lu)\n", failures,
                 (unsigned long)seed);

@@ -176,6 +176,30 @@ Test(mpsc, try_send_respects_capacity)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+/* A capacity that is not a power of two: the ring is rounded up to 4 slots
+ * while permits still stop at 3, and positions wrap around the ring. */
+Test(mpsc, capacity_three_wraps_in_order)
+{
+    weft_mpsc_tx tx;
+    weft_mpsc_rx rx;
+    uint64_t v, next = 0, sent = 0;
+    cr_assert_eq(weft_mpsc_new(&tx, &rx, 3), 0);
+    for (int round = 0; round < 50; round++) {
+        unsigned n = 1 + (unsigned)round % 3;
+        for (unsigned i = 0; i < n; i++)
+            cr_assert_eq(weft_mpsc_try_send(&tx, sent++), 0);
+        if (n == 3)
+            cr_assert_eq(weft_mpsc_try_send(&tx, 99), -EAGAIN);
+        for (unsigned i = 0; i < n; i++)
+            expect_recv(&rx, next++);
+        cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EAGAIN);
+    }
+    cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
+    cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EPIPE);
+    cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
 Test(mpsc, permits_count_against_capacity)
 {
     weft_mpsc_tx tx;
@@ -490,6 +514,7 @@ Test(mpsc, misuse_is_rejected)
     cr_assert_eq(weft_mpsc_new(NULL, &rx, 1), -EINVAL);
     cr_assert_eq(weft_mpsc_new(&tx, NULL, 1), -EINVAL);
     cr_assert_eq(weft_mpsc_new(&tx, &rx, SIZE_MAX), -ENOMEM);
+    cr_assert_eq(weft_mpsc_new(&tx, &rx, (size_t)1 << 30), -ENOMEM, "past the state word's count");
     cr_assert_eq(weft_mpsc_try_send(&empty_tx, 1), -EINVAL);
     cr_assert_eq(weft_mpsc_send_blocking(&empty_tx, 1), -EINVAL);
     cr_assert_eq(weft_mpsc_try_reserve(&empty_tx, &p), -EINVAL);

@@ -48,7 +48,8 @@ typedef struct weft_mpsc_waiter weft_mpsc_send_op;
 
 /*
  * Create a bounded channel holding at most `capacity` values (>= 1). The
- * buffer is allocated here, once. -EINVAL, -ENOMEM.
+ * buffer is allocated here, once. -EINVAL, -ENOMEM (also for a capacity
+ * above 2^30 - 1).
  *
  * Capacity is counted in permits: a queued value or a held permit uses one;
  * the receiver taking a value frees one, which goes to the first waiting
