@@ -34,15 +34,19 @@ weft__chan *weft__chan_new(bool bounded, size_t cap, int *err)
         *err = -EINVAL;
         return NULL;
     }
-    if (cap > (SIZE_MAX - bytes) / sizeof(uint64_t) || (bounded && cap > WEFT__CHAN_MAX_CAP)) {
+    if (bounded) {
+        while (ring < cap && ring <= WEFT__CHAN_MAX_CAP)
+            ring <<= 1;     /* a power of two, so that 2^30 positions wrap evenly */
+    }
+    /* The ring is checked after rounding: it may be near twice cap. */
+    if (cap > (SIZE_MAX - bytes) / sizeof(uint64_t) ||
+        (bounded && (cap > WEFT__CHAN_MAX_CAP ||
+                     ring > (SIZE_MAX - bytes) / sizeof(weft__chan_slot)))) {
         *err = -ENOMEM;
         return NULL;
     }
-    if (bounded) {
-        while (ring < cap)
-            ring <<= 1;     /* a power of two, so that 2^30 positions wrap evenly */
+    if (bounded)
         bytes += ring * sizeof(weft__chan_slot);
-    }
     weft__chan *c = weft__calloc(bytes);
     if (!c) {
         *err = -ENOMEM;

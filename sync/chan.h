@@ -20,14 +20,16 @@
  *   3. senders counts sender handles plus permits granted or held (a permit
  *      keeps the channel open as a sender would); the receiver sees the end
  *      (-EPIPE) when senders == 0 and len == 0, or when rx_closed and len == 0.
- *   4. Once rx_closed is set no sender queues, no value is added and no slot
- *      is handed to a waiter; the receiver's close wakes the queued ones with
- *      CLOSED.
+ *   4. Once rx_closed is set no sender queues, no position is claimed and
+ *      no slot is handed to a waiter (a sender that claimed before may still
+ *      fill its slot: the drop counts it as discarded); the receiver's close
+ *      wakes the queued ones with CLOSED.
  *   5. The object is freed by whoever makes senders == 0 with rx_alive false
  *      (after unlocking, through weft__chan_unlock).
  *   6. rx_waker is set only while the receiver waits with len == 0 and the
- *      channel open; the first sender to add a value (or the last to leave, or
- *      close) takes it and wakes it.
+ *      channel open; the first sender to add a value (or the last to leave)
+ *      takes it and wakes it. The receiver's own close takes its waker back
+ *      (bounded: weft__ring_rx_drop_locked).
  * Unbounded channels keep invariants 3-6; their buffer grows instead of
  * making senders wait.
  *

@@ -12,12 +12,18 @@
  * A slot can be claimed (TAIL moved past it) and not ready yet: its sender
  * is between its CAS and the store that fills it. Only the receiver can see
  * that, and only for a few instructions unless that sender is preempted; it
- * spins briefly, then a task requeues itself (a thread yields) and looks
- * again. The same goes for a waker field a sender has not emptied yet (R2).
+ * spins briefly, then a task requeues itself and looks again at its next
+ * poll. A thread (try_recv, recv_blocking) cannot suspend there: it yields
+ * the CPU, and after YIELDS_BEFORE_NAPS yields it naps, each nap twice the
+ * last up to a millisecond, so that a sender stopped between its claim and
+ * its store (a debugger, SIGSTOP, a lower real-time priority on the same
+ * CPU) costs the waiting thread no more than a thousand wake-ups a second.
+ * The same goes for a waker field a sender has not emptied yet (R2).
  */
 #include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "runtime/spinlock.h"
 #include "runtime/task.h"
@@ -27,6 +33,24 @@
 
 /* Spins on a claimed slot before giving the CPU away. */
 #define READY_SPINS 64
+/* A thread's yields before it naps, and its longest nap. */
+#define YIELDS_BEFORE_NAPS 64
+#define MAX_NAP_NS 1000000L
+
+/* A thread waits for a sender to finish a step it has begun (the header):
+ * `waited` counts the calls of one wait, from 0. */
+static void thread_backoff(unsigned *waited)
+{
+    unsigned n = (*waited)++;
+    if (n < YIELDS_BEFORE_NAPS) {
+        sched_yield();
+        return;
+    }
+    unsigned doublings = n - YIELDS_BEFORE_NAPS;
+    long ns = doublings >= 10 ? MAX_NAP_NS : 1000L << doublings;
+    struct timespec nap = { 0, ns < MAX_NAP_NS ? ns : MAX_NAP_NS };
+    nanosleep(&nap, NULL);
+}
 
 static bool claimed(const weft__chan *c, uint64_t s)
 {
@@ -125,11 +149,16 @@ static weft_withdraw recv_withdraw(weft_cx *cx, void *leaf)
     if (!c)
         return WEFT_WITHDRAWN;
     uint64_t s = load_st(c);
-    weft_waker held = { __atomic_load_n(&c->rx_waker.weft_bits, __ATOMIC_RELAXED) };
+    /* Acquire: a sender that emptied the field (R1) claimed before it. */
+    weft_waker held = { __atomic_load_n(&c->rx_waker.weft_bits, __ATOMIC_ACQUIRE) };
     if ((s & WEFT__ST_RXW) && weft_waker_will_wake(&held, cx)) {
         weft_waker w;
         s = reclaim_waker(c, &w);
         weft_waker_drop(&w);
+    } else {
+        /* A sender may have claimed, and taken the waker, since s was read:
+         * then the task was woken, and this withdrawal raced. */
+        s = load_st(c);
     }
     /* Nothing is ever taken here. If what the wait was for has come (a value,
      * or the end), the re-poll returns it; a torn-down task leaves it queued.
@@ -180,6 +209,7 @@ weft_poll weft__ring_recv(weft_cx *cx, weft_mpsc_rx *rx, uint64_t *out)
 
 int weft__ring_try_recv(weft__chan *c, uint64_t *out)
 {
+    unsigned waited = 0;
     for (;;) {
         uint64_t s = load_st(c);
         if (!claimed(c, s))
@@ -189,12 +219,13 @@ int weft__ring_try_recv(weft__chan *c, uint64_t *out)
             *out = take(c, slot);
             return 0;
         }
-        sched_yield();  /* its sender was preempted mid-send */
+        thread_backoff(&waited);    /* its sender was preempted mid-send */
     }
 }
 
 int weft__ring_recv_blocking(weft__chan *c, uint64_t *out)
 {
+    unsigned waited = 0;
     for (;;) {
         int r = weft__ring_try_recv(c, out);
         if (r != -EAGAIN)
@@ -209,7 +240,7 @@ int weft__ring_recv_blocking(weft__chan *c, uint64_t *out)
              * nothing is left registered on return. */
             weft__thread_waiter_wait(&tw, 0);
         } else if (busy) {
-            sched_yield();
+            thread_backoff(&waited);
         }
     }
 }

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "runtime/alloc.h"
+#include "sync/chan.h"
 #include "sync_test.h"
 
 TestSuite(mpsc, .timeout = 120);
@@ -197,6 +198,106 @@ Test(mpsc, capacity_three_wraps_in_order)
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EPIPE);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* ---- a claimed slot its sender has not filled yet ------------------------- */
+
+/* Claim the next position of a bounded channel as a send does, without
+ * filling it: what a receiver meets while that sender is preempted between
+ * its CAS and its store (sync/mpsc_rx.c). Returns the state before the claim,
+ * which weft__chan_put takes to fill it. */
+static uint64_t claim_unfilled(weft_mpsc_rx *rx)
+{
+    weft__chan *c = rx->weft_chan;
+    uint64_t s = atomic_load(&c->st);
+    while (!atomic_compare_exchange_weak(&c->st, &s, weft__chan_claim(s, true)))
+        ;
+    return s;
+}
+
+static void fill(weft_mpsc_rx *rx, uint64_t before, uint64_t value)
+{
+    weft_waker w = weft__chan_put(rx->weft_chan, before, value);
+    weft_waker_wake(&w);
+}
+
+struct try_recv_thread {
+    weft_mpsc_rx *rx;
+    _Atomic int started;
+    int rc;
+    uint64_t v;
+};
+
+static void *try_recv_thread(void *p)
+{
+    struct try_recv_thread *t = p;
+    atomic_store(&t->started, 1);
+    t->rc = weft_mpsc_try_recv(t->rx, &t->v);
+    return NULL;
+}
+
+/* try_recv never reports empty past a claimed slot: it waits for the fill,
+ * so that a value sent after it (and returned to its sender) is not seen
+ * first. */
+Test(mpsc, try_recv_waits_for_a_claimed_slot)
+{
+    weft_mpsc_tx tx;
+    weft_mpsc_rx rx;
+    cr_assert_eq(weft_mpsc_new(&tx, &rx, 2), 0);
+    uint64_t before = claim_unfilled(&rx);
+    struct try_recv_thread t = { .rx = &rx };
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, try_recv_thread, &t), 0);
+    WAIT_FOR(atomic_load(&t.started));
+    cr_assert_eq(weft_mpsc_try_send(&tx, 8), 0);    /* completes behind the claim */
+    fill(&rx, before, 7);
+    pthread_join(th, NULL);
+    cr_assert_eq(t.rc, 0);
+    cr_assert_eq(t.v, 7);
+    expect_recv(&rx, 8);
+    cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
+    cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+struct counting_receiver {
+    weft_frame f;
+    weft_mpsc_rx *rx;
+    _Atomic int *polls;
+    uint64_t v;
+    weft_poll rc;
+};
+
+static weft_poll counting_receiver_poll(weft_cx *cx, void *p)
+{
+    struct counting_receiver *r = p;
+    atomic_fetch_add(r->polls, 1);
+    WEFT_BEGIN(&r->f);
+    WEFT_AWAIT(&r->f, r->rc, weft_mpsc_recv(cx, r->rx, &r->v));
+    WEFT_RETURN(&r->f, r->rc < 0 ? r->rc : (int64_t)r->v);
+    WEFT_END(&r->f);
+}
+
+/* recv meets a claimed slot: it cannot wait for a wake (the sender wakes
+ * only a receiver that published its waker before the claim), so it is
+ * requeued and polls again until the slot is filled. */
+Test(mpsc, recv_requeues_on_a_claimed_slot)
+{
+    weft_runtime *rt = rt_make(1);
+    weft_mpsc_tx tx;
+    weft_mpsc_rx rx;
+    cr_assert_eq(weft_mpsc_new(&tx, &rx, 2), 0);
+    uint64_t before = claim_unfilled(&rx);
+    _Atomic int polls = 0;
+    struct counting_receiver r = { .rx = &rx, .polls = &polls };
+    weft_join h = spawn_task(rt, DESC(counting_receiver_poll, &r, NULL, 0));
+    WAIT_FOR(atomic_load(&polls) >= 3);
+    fill(&rx, before, 7);
+    cr_assert_eq(join_value(&h), 7);
+    cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
+    cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
+    rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
 

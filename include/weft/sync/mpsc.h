@@ -144,7 +144,9 @@ WEFT_EXTERN int weft_mpsc_unbounded_send(weft_mpsc_unbounded_tx *tx, uint64_t va
 WEFT_EXTERN weft_poll weft_mpsc_recv(weft_cx *cx, weft_mpsc_rx *rx, uint64_t *out);
 
 /* 0 and *out; -EAGAIN when empty with senders alive; -EPIPE when drained and
- * closed. Any thread. */
+ * closed. Any thread. On a bounded channel, a send that has claimed the next
+ * slot and not yet filled it counts as queued: the call waits for it
+ * (yielding, then napping if that sender stays stopped), so order holds. */
 WEFT_EXTERN int weft_mpsc_try_recv(weft_mpsc_rx *rx, uint64_t *out);
 
 /* recv for a plain thread: blocks until a value or the end. -EDEADLK on a worker. */
