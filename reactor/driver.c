@@ -118,9 +118,9 @@ void weft__timer_fire(weft__timer *t, void *arg)
 
 /* ---- the sleep wheel (rule 4) ---------------------------------------------------- */
 
-/* Under sleep_lock. 0 stands for none (driver.h); a due time of 0 cannot
- * happen (a deadline rounds up to a tick start after it), but would read as
- * 1 ns, which is early, never late. */
+/* Under sleep_lock. 0 stands for none (driver.h); a due time of 0 (a sleep
+ * armed with deadline 0 by a clock that reads 0) reads as 1 ns, which is
+ * early, never late. */
 static void store_sleep_next(weft__driver *d, uint64_t due)
 {
     atomic_store_explicit(&d->sleep_next, due == UINT64_MAX ? 0 : due ? due : 1,
@@ -132,8 +132,8 @@ void weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_n
     weft__spin_lock(&d->sleep_lock);
     weft__wheel_insert(&d->wheel, t, deadline_ns);
     weft__count(&weft__driver_metrics(d)->timers_armed, 1);
-    /* The wheel's own next time, not the deadline: it may be a cascade
-     * point before it, where the wheel must be advanced too (wheel.h). */
+    /* The wheel's own next time, not the deadline: after a withdrawal it
+     * may be earlier, and an advance then must bring it up to date. */
     uint64_t due = weft__wheel_next_deadline(&d->wheel);
     bool earlier = due < weft__driver_sleep_next(d);
     if (earlier)

@@ -9,12 +9,17 @@
  * whether the timer's recorded slot is now empty, which is right whether the
  * timer sat in that slot or in the batch), and a timer re-placed into the
  * slot being processed waits for that slot's next turn instead of looping.
+ *
+ * A timer whose tick the wheel reaches before its deadline goes back to the
+ * pending list, and an advance walks that list only when something on it is
+ * due (pending_min), putting back what is not. So ticks are fine (16 us):
+ * the timers an advance may look at and leave are those of one tick, not of
+ * a whole millisecond, which a burst of sleeps can fill by the thousand.
  */
 #include "reactor/wheel.h"
 
 #include <assert.h>
 
-#define NS_PER_TICK WEFT__WHEEL_NS_PER_TICK
 #define LEVELS WEFT__WHEEL_LEVELS
 #define SLOT_BITS 6
 #define SLOT_MASK ((uint64_t)WEFT__WHEEL_SLOTS - 1)
@@ -27,24 +32,11 @@ _Static_assert(LEVELS < 256 && WEFT__WHEEL_SLOTS < 256, "level and slot fit in u
 
 /* ---- ticks ---- */
 
-/* The tick a clock reading has reached. UINT64_MAX alone reaches the tick
- * after the last whole one, so that advancing to the end of time fires every
- * deadline, including those in the last partial millisecond. */
-static uint64_t tick_reached(uint64_t now_ns)
+/* The tick an instant falls in: a deadline's slot, or how far a clock
+ * reading has come. No tick's start overflows. */
+static uint64_t tick_of(uint64_t ns)
 {
-    return now_ns == UINT64_MAX ? UINT64_MAX / NS_PER_TICK + 1 : now_ns / NS_PER_TICK;
-}
-
-/* Round up: a deadline between two ticks fires at the later one, never early. */
-static uint64_t tick_of_deadline(uint64_t deadline_ns)
-{
-    return deadline_ns / NS_PER_TICK + (deadline_ns % NS_PER_TICK != 0);
-}
-
-/* The instant a tick begins, saturating (only the final tick overflows). */
-static uint64_t tick_start_ns(uint64_t tick)
-{
-    return tick > UINT64_MAX / NS_PER_TICK ? UINT64_MAX : tick * NS_PER_TICK;
+    return ns >> WEFT__WHEEL_TICK_SHIFT;
 }
 
 /* ---- intrusive circular lists with a sentinel head ---- */
@@ -110,7 +102,8 @@ static unsigned level_for(uint64_t elapsed, uint64_t tick)
     return (63u - (unsigned)__builtin_clzll(masked)) / SLOT_BITS;
 }
 
-/* Put t (armed, tick > elapsed) into its slot. */
+/* Put t (armed, tick > elapsed) into its slot (invariant 2: a slot that was
+ * empty starts its minimum afresh). */
 static void place(weft__wheel *w, weft__timer *t)
 {
     assert(t->tick > w->elapsed);
@@ -119,7 +112,19 @@ static void place(weft__wheel *w, weft__timer *t)
     t->level = (uint8_t)level;
     t->slot = (uint8_t)slot;
     list_push_back(&w->slots[level][slot], &t->link);
+    uint64_t *min = &w->slot_min[level][slot];
+    if (!(w->occupied[level] & slot_bit(slot)) || t->deadline_ns < *min)
+        *min = t->deadline_ns;
     w->occupied[level] |= slot_bit(slot);
+}
+
+/* Put t (armed, tick <= now) on the pending list (invariant 3). */
+static void put_pending(weft__wheel *w, weft__timer *t)
+{
+    t->level = LEVEL_PENDING;
+    list_push_back(&w->pending, &t->link);
+    if (t->deadline_ns < w->pending_min)
+        w->pending_min = t->deadline_ns;
 }
 
 /* ---- next expiry ---- */
@@ -135,8 +140,9 @@ static uint64_t rotate_right(uint64_t x, unsigned n)
 }
 
 /* The first busy slot of the lowest busy level (invariant 4 makes it the
- * earliest). Its tick is the start of the slot, which is at or before every
- * timer in it, so acting on it never fires anything early.
+ * earliest, and below level 5 its slot_min the earliest deadline). Its tick
+ * is the start of the slot, which is at or before every timer in it, so
+ * advance reaches it no later than the first of them is due.
  *
  * The search starts one past the cursor's slot, so the cursor's own slot is
  * looked at last. Below level 5 it is never busy (invariant 4); on level 5 it
@@ -169,7 +175,7 @@ static bool next_expiry(const weft__wheel *w, expiry *e)
 
 void weft__wheel_init(weft__wheel *w, uint64_t now_ns)
 {
-    w->elapsed = w->now = tick_reached(now_ns);
+    w->elapsed = w->now = tick_of(now_ns);
     w->pending_min = UINT64_MAX;
     w->len = 0;
     w->busy = false;
@@ -185,18 +191,14 @@ void weft__wheel_insert(weft__wheel *w, weft__timer *t, uint64_t deadline_ns)
 {
     weft__wheel_remove(w, t);
     t->deadline_ns = deadline_ns;
-    t->tick = tick_of_deadline(deadline_ns);
+    t->tick = tick_of(deadline_ns);
     w->len++;
-    if (t->tick > w->now) {
+    /* In the current tick or before it (or, inside advance, before the end
+     * of the tick advance is moving to): the next advance looks at it. */
+    if (t->tick > w->now)
         place(w, t);
-        return;
-    }
-    /* Due already (or, inside advance, due by the time advance is moving to):
-     * wait for the next advance, which fires the pending list first. */
-    t->level = LEVEL_PENDING;
-    list_push_back(&w->pending, &t->link);
-    if (t->tick < w->pending_min)
-        w->pending_min = t->tick;
+    else
+        put_pending(w, t);
 }
 
 bool weft__wheel_remove(weft__wheel *w, weft__timer *t)
@@ -217,16 +219,30 @@ size_t weft__wheel_len(const weft__wheel *w)
 
 uint64_t weft__wheel_next_deadline(const weft__wheel *w)
 {
-    /* pending_min <= now < every slotted tick, so pending wins outright. */
+    /* A pending deadline falls in a tick <= now, every slotted one in a
+     * later tick, so pending wins outright. */
     if (!list_empty(&w->pending))
-        return tick_start_ns(w->pending_min);
+        return w->pending_min;
     expiry e;
-    return next_expiry(w, &e) ? tick_start_ns(e.tick) : UINT64_MAX;
+    if (!next_expiry(w, &e))
+        return UINT64_MAX;
+    if (e.level < LEVELS - 1)
+        return w->slot_min[e.level][e.slot];
+    /* Level 5 may hold a clamped far timer in a slot before a nearer one's
+     * (invariant 4 stops short of it): the earliest of its slots. */
+    uint64_t min = UINT64_MAX;
+    for (uint64_t occ = w->occupied[LEVELS - 1]; occ; occ &= occ - 1) {
+        uint64_t slot_min = w->slot_min[LEVELS - 1][__builtin_ctzll(occ)];
+        min = slot_min < min ? slot_min : min;
+    }
+    return min;
 }
 
-/* Take each timer off a batch: fire it if its tick has come, else cascade it
- * to the level it now belongs to (relative to the new elapsed). */
-static size_t run_batch(weft__wheel *w, weft__timer_link *batch, weft__timer_fn fire, void *arg)
+/* Take each timer off a batch: cascade it to the level it now belongs to
+ * (relative to the new elapsed) if its tick is still ahead, else fire it if
+ * its deadline has come, else (it is in the current tick) leave it pending. */
+static size_t run_batch(weft__wheel *w, weft__timer_link *batch, uint64_t now_ns,
+                        weft__timer_fn fire, void *arg)
 {
     size_t fired = 0;
     while (!list_empty(batch)) {
@@ -234,6 +250,10 @@ static size_t run_batch(weft__wheel *w, weft__timer_link *batch, weft__timer_fn 
         list_unlink(&t->link);
         if (t->tick > w->elapsed) {
             place(w, t);
+            continue;
+        }
+        if (t->deadline_ns > now_ns) {
+            put_pending(w, t);
             continue;
         }
         w->len--;
@@ -247,7 +267,7 @@ size_t weft__wheel_advance(weft__wheel *w, uint64_t now_ns, weft__timer_fn fire,
 {
     assert(!w->busy && "fire callbacks must not advance or drain the wheel");
     w->busy = true;
-    uint64_t target = tick_reached(now_ns);
+    uint64_t target = tick_of(now_ns);
     /* Raising now first is what defers timers that fire inserts with
      * tick <= target to the pending list (invariant 3). */
     if (target > w->now)
@@ -255,16 +275,20 @@ size_t weft__wheel_advance(weft__wheel *w, uint64_t now_ns, weft__timer_fn fire,
 
     weft__timer_link batch;
     list_init(&batch);
-    list_splice_back(&w->pending, &batch);
-    w->pending_min = UINT64_MAX;
-    size_t fired = run_batch(w, &batch, fire, arg);
+    size_t fired = 0;
+    /* Nothing pending is due before pending_min: leave the list alone. */
+    if (w->pending_min <= now_ns) {
+        list_splice_back(&w->pending, &batch);
+        w->pending_min = UINT64_MAX;
+        fired = run_batch(w, &batch, now_ns, fire, arg);
+    }
 
     expiry e;
     while (next_expiry(w, &e) && e.tick <= w->now) {
         w->elapsed = e.tick;
         list_splice_back(&w->slots[e.level][e.slot], &batch);
         w->occupied[e.level] &= ~slot_bit(e.slot);
-        fired += run_batch(w, &batch, fire, arg);
+        fired += run_batch(w, &batch, now_ns, fire, arg);
     }
     /* No busy slot is due by now, so jumping keeps invariant 4. */
     w->elapsed = w->now;
