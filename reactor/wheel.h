@@ -5,25 +5,27 @@
  * wheel under the driver's lock, its I/O deadline wheel on the worker's own
  * thread). No allocation.
  *
- * Time is counted in ticks of 2^14 ns (16.384 us). A timer fires at the
+ * Time is counted in ticks of 2^16 ns (65.5 us). A timer fires at the
  * first advance whose now is at or past its exact deadline: its slot is the
  * tick its deadline falls in, and when the wheel reaches that tick, a timer
  * whose deadline has not come yet stays (on the pending list) instead of
  * firing. So a timer never fires early, and is late by no more than its
  * owner's own lag: the tick only sets how many timers one advance may look
- * at and leave (those of one 16 us tick), never the precision.
+ * at and leave (those of one tick), never the precision.
  *
- * Six levels of 64 slots. A slot of level L spans 64^L ticks and the level
- * spans 64^(L+1): level 0 is the current 1.05 ms block, one tick per slot;
- * level 5 spans 2^36 ticks (2^50 ns, about 13 days). A timer goes to the
- * level of the highest 6-bit group in which its tick differs from the
- * wheel's position (`elapsed`). When the wheel reaches a slot of level L > 0,
- * that slot's timers cascade to lower levels (or fire, if their deadline has
- * come). A timer 2^36 ticks or more away is put on level 5 at the slot its
- * tick's bits name and re-placed each time that slot comes round, until it
- * is near enough. One 64-bit occupied bitmap per level finds the next busy
- * slot with a rotate and a ctz, and each slot keeps the earliest deadline in
- * it, so the next deadline is exact in O(1).
+ * Six levels. Level 0 has 1024 slots of one tick (the current 67 ms block),
+ * so that the common short sleeps never cascade; levels 1 to 5 have 64 slots,
+ * a slot of level L spanning 1024 * 64^(L-1) ticks; level 5 spans 2^40 ticks
+ * (2^56 ns, about 2.3 years). A timer goes to the level of the highest slot
+ * number (bits 0-9 of the tick, then 6-bit groups) in which its tick differs
+ * from the wheel's position (`elapsed`). When the wheel reaches a slot of
+ * level L > 0, that slot's timers cascade to lower levels (or fire, if their
+ * deadline has come). A timer 2^40 ticks or more away is put on level 5 at
+ * the slot its tick's bits name and re-placed each time that slot comes
+ * round, until it is near enough. Occupied bitmaps (one word per level
+ * above 0; for level 0, 16 words and a word saying which are non-zero) find
+ * the next busy slot with a few ctz, and each slot keeps the earliest
+ * deadline in it, so the next deadline is exact in O(1).
  *
  * Timers are intrusive: the caller embeds a weft__timer (in a task frame) and
  * must not move it while it is armed. Every slot is a circular doubly linked
@@ -34,7 +36,7 @@
  *
  * Invariants (ticks are absolute: now_ns >> WEFT__WHEEL_TICK_SHIFT):
  *   1. A timer is armed iff link.next != NULL; `len` counts armed timers.
- *   2. Bit s of occupied[L] is set iff slots[L][s] is non-empty; then
+ *   2. A slot's occupied bit is set iff the slot is non-empty; then
  *      slot_min[L][s] is at or before every deadline in the slot, and at or
  *      after the instant the slot is due (the start of its first tick after
  *      elapsed). It equals the earliest deadline in the slot unless that
@@ -46,9 +48,10 @@
  *      advance reached its tick before its deadline. `pending_min` is at or
  *      before every pending deadline, and exact after an advance unless a
  *      pending timer is removed.
- *   4. A timer on level L < 5 has its tick in the same 64^(L+1)-aligned block
- *      as elapsed, in a later slot; so the lowest occupied level holds the
- *      next expiry, and its first busy slot after elapsed is that expiry.
+ *   4. A timer on level L < 5 has its tick in the same span-aligned block of
+ *      level L as elapsed, in a later slot; so the lowest occupied level
+ *      holds the next expiry, and its first busy slot after elapsed is that
+ *      expiry.
  *   5. elapsed <= now. They differ only inside advance, while elapsed walks
  *      from busy slot to busy slot towards the new now.
  */
@@ -60,8 +63,11 @@
 #include <stdint.h>
 
 #define WEFT__WHEEL_LEVELS 6
-#define WEFT__WHEEL_SLOTS 64
-#define WEFT__WHEEL_TICK_SHIFT 14
+#define WEFT__WHEEL_L0_BITS 10
+#define WEFT__WHEEL_L0_SLOTS (1u << WEFT__WHEEL_L0_BITS)
+#define WEFT__WHEEL_SLOTS 64    /* on each level above 0 */
+#define WEFT__WHEEL_ALL_SLOTS (WEFT__WHEEL_L0_SLOTS + WEFT__WHEEL_SLOTS * (WEFT__WHEEL_LEVELS - 1))
+#define WEFT__WHEEL_TICK_SHIFT 16
 #define WEFT__WHEEL_NS_PER_TICK (1u << WEFT__WHEEL_TICK_SHIFT)
 
 typedef struct weft__timer_link {
@@ -74,8 +80,8 @@ typedef struct weft__timer {
     weft__timer_link link;  /* next == NULL: not armed */
     uint64_t tick;          /* the tick deadline_ns falls in */
     uint8_t level;          /* 0..5, or WEFT__WHEEL_LEVELS for the pending list */
-    uint8_t slot;
     uint8_t kind;           /* the owner's: what fires (enum weft__timer_kind) */
+    uint16_t slot;
     uint64_t deadline_ns;   /* read-only: as last passed to insert */
 } weft__timer;
 
@@ -90,10 +96,12 @@ typedef struct weft__wheel {
     uint64_t pending_min;   /* invariant 3 */
     size_t len;
     bool busy;              /* inside advance or drain (catches re-entry) */
-    uint64_t occupied[WEFT__WHEEL_LEVELS];
+    uint64_t occupied[WEFT__WHEEL_LEVELS];      /* level 0's: which occupied0 words */
+    uint64_t occupied0[WEFT__WHEEL_L0_SLOTS / 64];
     weft__timer_link pending;
-    weft__timer_link slots[WEFT__WHEEL_LEVELS][WEFT__WHEEL_SLOTS];
-    uint64_t slot_min[WEFT__WHEEL_LEVELS][WEFT__WHEEL_SLOTS];   /* invariant 2 */
+    /* Level 0's slots, then 64 per level above it. */
+    weft__timer_link slots[WEFT__WHEEL_ALL_SLOTS];
+    uint64_t slot_min[WEFT__WHEEL_ALL_SLOTS];   /* invariant 2 */
 } weft__wheel;
 
 static inline void weft__timer_init(weft__timer *t, uint8_t kind)

@@ -18,7 +18,7 @@
 #define HOUR (3600 * SEC)
 #define DAY (24 * HOUR)
 #define TICK ((uint64_t)WEFT__WHEEL_NS_PER_TICK)
-#define SPAN_TICKS (1ull << 36) /* ticks covered by the six levels */
+#define SPAN_TICKS (1ull << 40) /* ticks covered by the six levels */
 
 typedef struct item {
     weft__timer t;
@@ -95,14 +95,14 @@ static uint64_t rnd_below(uint64_t n)
     return n ? rnd() % n : 0;
 }
 
-/* A distance (ns) spread over every level, including past the 2^36-tick
+/* A distance (ns) spread over every level, including past the 2^40-tick
  * span, and often within the current tick or the next few. */
 static uint64_t rnd_distance(void)
 {
     unsigned level = (unsigned)rnd_below(8);
     uint64_t ticks;
     if (level < 6)
-        ticks = rnd_below(1ull << (6 * (level + 1)));
+        ticks = rnd_below(1ull << (WEFT__WHEEL_L0_BITS + 6 * level));
     else if (level == 6)
         ticks = SPAN_TICKS + rnd_below(SPAN_TICKS * 8); /* clamped: beyond the six levels */
     else
@@ -220,7 +220,7 @@ Test(wheel, single_timer_fires_exactly_at_its_deadline)
     cr_assert(weft__timer_armed(&it[0].t));
     cr_assert_eq(weft__wheel_len(w), 1);
     cr_assert_eq(it[0].t.deadline_ns, deadline);
-    cr_assert_eq(weft__wheel_next_deadline(w), deadline, "exact, though 5 ms is on level 1");
+    cr_assert_eq(weft__wheel_next_deadline(w), deadline, "exact");
 
     for (uint64_t now = base; now < deadline; now += 97 * 1000)
         cr_assert_eq(advance(w, &c, now), 0, "fired early at %lu", (unsigned long)now);
@@ -233,8 +233,8 @@ Test(wheel, single_timer_fires_exactly_at_its_deadline)
     cr_assert_eq(weft__wheel_next_deadline(w), UINT64_MAX);
     cr_assert_eq(advance(w, &c, deadline + HOUR), 0);
 
-    /* 70 ms ahead is on level 2 of 16 us ticks: next_deadline is still the
-     * deadline, and one advance to it cascades and fires. */
+    /* 70 ms ahead is on level 1: next_deadline is still the deadline, and
+     * one advance to it cascades and fires. */
     uint64_t far = deadline + HOUR + 70 * MS;
     weft__wheel_insert(w, &it[1].t, far);
     cr_assert_eq(weft__wheel_next_deadline(w), far);
@@ -619,7 +619,7 @@ Test(wheel, random_operations_match_model)
     WEFT_ASSERT_NO_LEAKS();
 }
 
-/* Hours, days, years and beyond the 2^36-tick span, fired by a few huge jumps:
+/* Hours, days, years and beyond the 2^40-tick span, fired by a few huge jumps:
  * far timers cascade (or wrap round level 5) without ever firing early. */
 Test(wheel, large_jumps_and_far_future)
 {
@@ -663,7 +663,7 @@ Test(wheel, end_of_time)
     item *items = new_items(2);
     weft__wheel_insert(w, &items[0].t, UINT64_MAX);
     weft__wheel_insert(w, &items[1].t, UINT64_MAX - 1);
-    /* Both sit in the final tick, 2^14 level-5 laps away: next_deadline is
+    /* Both sit in the final tick, 2^8 level-5 laps away: next_deadline is
      * exact all the same, and one advance laps there. */
     cr_assert_eq(weft__wheel_next_deadline(w), UINT64_MAX - 1);
     cr_assert_eq(advance(w, &c, UINT64_MAX - 2), 0);
