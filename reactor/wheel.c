@@ -316,6 +316,16 @@ uint64_t weft__wheel_next_deadline(const weft__wheel *w)
     return min;
 }
 
+uint64_t weft__wheel_next_change(const weft__wheel *w)
+{
+    expiry e;
+    if (!list_empty(&w->pending) || !next_expiry(w, &e) || e.level == 0)
+        return weft__wheel_next_deadline(w);
+    /* The slot's start is at or before every deadline on the wheel. */
+    return e.tick > UINT64_MAX >> WEFT__WHEEL_TICK_SHIFT ? UINT64_MAX
+                                                         : e.tick << WEFT__WHEEL_TICK_SHIFT;
+}
+
 /* Take each timer off a batch: cascade it to the level it now belongs to
  * (relative to the new elapsed) if its tick is still ahead, else fire it if
  * its deadline has come, else (it is in the current tick) leave it pending. */

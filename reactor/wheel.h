@@ -138,6 +138,15 @@ size_t weft__wheel_len(const weft__wheel *w);
  * It is already past when timers wait on the pending list overdue. */
 uint64_t weft__wheel_next_deadline(const weft__wheel *w);
 
+/* The next instant an advance changes the wheel: the earliest deadline, or
+ * before it the start of the slot above level 0 that cascades next;
+ * UINT64_MAX when empty. The driver wakes and advances at these (a timer
+ * more than one level-0 span away costs a wake per level it cascades
+ * through), and the simulator moves virtual time in these steps, so that a
+ * far timer takes a jump per level before it fires and a near one fires in
+ * one. */
+uint64_t weft__wheel_next_change(const weft__wheel *w);
+
 /* Move the wheel to now_ns (a now earlier than the last one leaves it
  * where it is) and call fire(t, arg) for every timer whose deadline <= now_ns:
  * first those that were pending, then the rest in nondecreasing tick order.

@@ -196,6 +196,7 @@ static void check_next_deadline(weft__wheel *w, item *items, size_t n, bool exac
     if (exact)
         cr_assert_eq(next, min, "next_deadline %lu, earliest armed %lu", (unsigned long)next,
                      (unsigned long)min);
+    cr_assert_leq(weft__wheel_next_change(w), next, "a change no later than the deadline");
 }
 
 static void model_insert(weft__wheel *w, item *it, uint64_t deadline)
@@ -283,6 +284,35 @@ Test(wheel, timer_in_current_tick_waits_for_its_deadline)
     cr_assert_eq(it[0].fired, 1);
     cr_assert_eq(weft__wheel_len(w), 0);
     cr_assert_eq(weft__wheel_next_deadline(w), UINT64_MAX);
+    free(it);
+    free(w);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* next_change steps towards a far deadline through its cascade points: each
+ * advance to it fires nothing until the last, and the last is the deadline;
+ * a near one (level 0) is its deadline at once. */
+Test(wheel, next_change_walks_the_cascade_points)
+{
+    const uint64_t base = 3 * SEC + 12345;
+    weft__wheel *w = new_wheel(base);
+    ctx c = { 0 };
+    item *it = new_items(1);
+    uint64_t far = base + 2 * HOUR + 777;
+    weft__wheel_insert(w, &it[0].t, far);
+    size_t hops = 0;
+    for (uint64_t next; (next = weft__wheel_next_change(w)) < far; hops++) {
+        cr_assert_eq(weft__wheel_next_deadline(w), far);
+        cr_assert_eq(advance(w, &c, next), 0);
+        cr_assert_gt(weft__wheel_next_change(w), next, "progress");
+        cr_assert_lt(hops, WEFT__WHEEL_LEVELS);
+    }
+    cr_assert_geq(hops, 1, "two hours away cascades");
+    cr_assert_eq(weft__wheel_next_change(w), far);
+    cr_assert_eq(advance(w, &c, far), 1);
+    weft__wheel_insert(w, &it[0].t, far + 5 * MS);
+    cr_assert_eq(weft__wheel_next_change(w), far + 5 * MS, "level 0: the deadline");
+    cr_assert(weft__wheel_remove(w, &it[0].t));
     free(it);
     free(w);
     WEFT_ASSERT_NO_LEAKS();
