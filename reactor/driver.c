@@ -118,9 +118,9 @@ void weft__timer_fire(weft__timer *t, void *arg)
 
 /* ---- the sleep wheel (rule 4) ---------------------------------------------------- */
 
-/* Under sleep_lock. 0 stands for none (driver.h); a due time of 0 cannot
- * happen (a deadline rounds up to a tick start after it), but would read as
- * 1 ns, which is early, never late. */
+/* Under sleep_lock. 0 stands for none (driver.h); a due time of 0 (a sleep
+ * armed with deadline 0 by a clock that reads 0) reads as 1 ns, which is
+ * early, never late. */
 static void store_sleep_next(weft__driver *d, uint64_t due)
 {
     atomic_store_explicit(&d->sleep_next, due == UINT64_MAX ? 0 : due ? due : 1,
@@ -133,8 +133,9 @@ void weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_n
     weft__wheel_insert(&d->wheel, t, deadline_ns);
     weft__count(&weft__driver_metrics(d)->timers_armed, 1);
     /* The wheel's own next time, not the deadline: it may be a cascade
-     * point before it, where the wheel must be advanced too (wheel.h). */
-    uint64_t due = weft__wheel_next_deadline(&d->wheel);
+     * point before it, where the wheel must be advanced too (wheel.h), or
+     * earlier after a withdrawal, until an advance brings it up to date. */
+    uint64_t due = weft__wheel_next_change(&d->wheel);
     bool earlier = due < weft__driver_sleep_next(d);
     if (earlier)
         store_sleep_next(d, due);   /* seq_cst: rule 5's pair with a parking worker */
@@ -159,7 +160,7 @@ size_t weft__driver_fire_sleeps(weft__driver *d, uint64_t now)
         return 0;
     size_t fired = weft__wheel_advance(&d->wheel, now, weft__timer_fire, d);
     weft__count(&weft__driver_metrics(d)->sleeps_fired, fired);    /* metrics.h, rule 2 */
-    store_sleep_next(d, weft__wheel_next_deadline(&d->wheel));
+    store_sleep_next(d, weft__wheel_next_change(&d->wheel));
     weft__spin_unlock(&d->sleep_lock);
     return fired;
 }
@@ -221,9 +222,9 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 uint64_t weft__driver_next_deadline(weft__driver *d)
 {
     weft__spin_lock(&d->sleep_lock);
-    uint64_t sleeps = weft__wheel_next_deadline(&d->wheel);
+    uint64_t sleeps = weft__wheel_next_change(&d->wheel);
     weft__spin_unlock(&d->sleep_lock);
-    return min_u64(sleeps, weft__wheel_next_deadline(&d->deadlines));
+    return min_u64(sleeps, weft__wheel_next_change(&d->deadlines));
 }
 
 void weft__driver_park_begin(weft__driver *d)

@@ -107,7 +107,9 @@ void weft__driver_park(weft__driver *d, int64_t max_ns, bool (*should_sleep)(voi
 void weft__driver_unpark(weft__driver *d);
 /* A hand-off is waiting (seq_cst: pairs with the owner's sleep, as in ring.h). */
 bool weft__driver_has_remote(weft__driver *d);
-/* The earliest timer deadline on the driver's clock, UINT64_MAX for none. */
+/* When the driver's wheels next need an advance, on its clock: the earliest
+ * timer deadline, or a cascade point before it (wheel.h,
+ * weft__wheel_next_change); UINT64_MAX for none. */
 uint64_t weft__driver_next_deadline(weft__driver *d);
 /* Rule 5, on the owning thread: the park about to start has no known end
  * yet (wakes_at = UINT64_MAX, retime cleared). The caller then reads other

@@ -5,19 +5,27 @@
  * wheel under the driver's lock, its I/O deadline wheel on the worker's own
  * thread). No allocation.
  *
- * Time is counted in ticks of 1 ms. A deadline is rounded UP to its tick and a
- * timer fires when the wheel is advanced to a time at or past that tick, so it
- * never fires early (and is late by less than 1 ms plus the owner's own lag).
+ * Time is counted in ticks of 2^16 ns (65.5 us). A timer fires at the
+ * first advance whose now is at or past its exact deadline: its slot is the
+ * tick its deadline falls in, and when the wheel reaches that tick, a timer
+ * whose deadline has not come yet stays (on the pending list) instead of
+ * firing. So a timer never fires early, and is late by no more than its
+ * owner's own lag: the tick only sets how many timers one advance may look
+ * at and leave (those of one tick), never the precision.
  *
- * Six levels of 64 slots. A slot of level L spans 64^L ticks and the level
- * spans 64^(L+1): level 0 is the current 64 ms block, one tick per slot; level 5
- * spans 2^36 ms (about 2.2 years). A timer goes to the level of the highest
- * 6-bit group in which its tick differs from the wheel's position (`elapsed`).
- * When the wheel reaches a slot of level L > 0, that slot's timers cascade to
- * lower levels (or fire, if their tick has come). A timer 2^36 ms or more away
- * is put on level 5 at the slot its tick's bits name and re-placed each time
- * that slot comes round, until it is near enough. One 64-bit occupied bitmap
- * per level finds the next busy slot with a rotate and a ctz.
+ * Six levels. Level 0 has 1024 slots of one tick (the current 67 ms block),
+ * so that the common short sleeps never cascade; levels 1 to 5 have 64 slots,
+ * a slot of level L spanning 1024 * 64^(L-1) ticks; level 5 spans 2^40 ticks
+ * (2^56 ns, about 2.3 years). A timer goes to the level of the highest slot
+ * number (bits 0-9 of the tick, then 6-bit groups) in which its tick differs
+ * from the wheel's position (`elapsed`). When the wheel reaches a slot of
+ * level L > 0, that slot's timers cascade to lower levels (or fire, if their
+ * deadline has come). A timer 2^40 ticks or more away is put on level 5 at
+ * the slot its tick's bits name and re-placed each time that slot comes
+ * round, until it is near enough. Occupied bitmaps (one word per level
+ * above 0; for level 0, 16 words and a word saying which are non-zero) find
+ * the next busy slot with a few ctz, and each slot keeps the earliest
+ * deadline in it, so the next deadline is exact in O(1).
  *
  * Timers are intrusive: the caller embeds a weft__timer (in a task frame) and
  * must not move it while it is armed. Every slot is a circular doubly linked
@@ -26,15 +34,24 @@
  * that advance or drain has taken off the wheel. The wheel holds sentinels that
  * point to themselves: never copy or move it after init.
  *
- * Invariants (ticks are absolute: now_ns / 1 ms):
+ * Invariants (ticks are absolute: now_ns >> WEFT__WHEEL_TICK_SHIFT):
  *   1. A timer is armed iff link.next != NULL; `len` counts armed timers.
- *   2. Bit s of occupied[L] is set iff slots[L][s] is non-empty.
+ *   2. A slot's occupied bit is set iff the slot is non-empty; then
+ *      slot_min[L][s] is at or before every deadline in the slot, and at or
+ *      after the instant the slot is due (the start of its first tick after
+ *      elapsed). It equals the earliest deadline in the slot unless that
+ *      timer was removed since: a removal leaves it early, never late, until
+ *      the slot is next reached.
  *   3. Every timer in a slot has tick > elapsed (> now between advances). A
- *      timer whose tick is <= now when inserted waits on the pending list
- *      instead, and fires at the next advance.
- *   4. A timer on level L < 5 has its tick in the same 64^(L+1)-aligned block
- *      as elapsed, in a later slot; so the lowest occupied level holds the
- *      next expiry, and its first busy slot after elapsed is that expiry.
+ *      timer whose tick is <= now waits on the pending list instead: when
+ *      inserted (due already, or due within the current tick), or when an
+ *      advance reached its tick before its deadline. `pending_min` is at or
+ *      before every pending deadline, and exact after an advance unless a
+ *      pending timer is removed.
+ *   4. A timer on level L < 5 has its tick in the same span-aligned block of
+ *      level L as elapsed, in a later slot; so the lowest occupied level
+ *      holds the next expiry, and its first busy slot after elapsed is that
+ *      expiry.
  *   5. elapsed <= now. They differ only inside advance, while elapsed walks
  *      from busy slot to busy slot towards the new now.
  */
@@ -46,8 +63,12 @@
 #include <stdint.h>
 
 #define WEFT__WHEEL_LEVELS 6
-#define WEFT__WHEEL_SLOTS 64
-#define WEFT__WHEEL_NS_PER_TICK 1000000u
+#define WEFT__WHEEL_L0_BITS 10
+#define WEFT__WHEEL_L0_SLOTS (1u << WEFT__WHEEL_L0_BITS)
+#define WEFT__WHEEL_SLOTS 64    /* on each level above 0 */
+#define WEFT__WHEEL_ALL_SLOTS (WEFT__WHEEL_L0_SLOTS + WEFT__WHEEL_SLOTS * (WEFT__WHEEL_LEVELS - 1))
+#define WEFT__WHEEL_TICK_SHIFT 16
+#define WEFT__WHEEL_NS_PER_TICK (1u << WEFT__WHEEL_TICK_SHIFT)
 
 typedef struct weft__timer_link {
     struct weft__timer_link *next, *prev;
@@ -57,10 +78,10 @@ typedef struct weft__timer_link {
  * disarmed timer. Fields other than deadline_ns are the wheel's. */
 typedef struct weft__timer {
     weft__timer_link link;  /* next == NULL: not armed */
-    uint64_t tick;          /* deadline rounded up to the ms */
+    uint64_t tick;          /* the tick deadline_ns falls in */
     uint8_t level;          /* 0..5, or WEFT__WHEEL_LEVELS for the pending list */
-    uint8_t slot;
     uint8_t kind;           /* the owner's: what fires (enum weft__timer_kind) */
+    uint16_t slot;
     uint64_t deadline_ns;   /* read-only: as last passed to insert */
 } weft__timer;
 
@@ -72,12 +93,15 @@ typedef void (*weft__timer_fn)(weft__timer *t, void *arg);
 typedef struct weft__wheel {
     uint64_t elapsed;       /* position: every slot up to this tick processed */
     uint64_t now;           /* tick of the latest advance (or init) */
-    uint64_t pending_min;   /* <= every pending timer's tick (may be stale low) */
+    uint64_t pending_min;   /* invariant 3 */
     size_t len;
     bool busy;              /* inside advance or drain (catches re-entry) */
-    uint64_t occupied[WEFT__WHEEL_LEVELS];
+    uint64_t occupied[WEFT__WHEEL_LEVELS];      /* level 0's: which occupied0 words */
+    uint64_t occupied0[WEFT__WHEEL_L0_SLOTS / 64];
     weft__timer_link pending;
-    weft__timer_link slots[WEFT__WHEEL_LEVELS][WEFT__WHEEL_SLOTS];
+    /* Level 0's slots, then 64 per level above it. */
+    weft__timer_link slots[WEFT__WHEEL_ALL_SLOTS];
+    uint64_t slot_min[WEFT__WHEEL_ALL_SLOTS];   /* invariant 2 */
 } weft__wheel;
 
 static inline void weft__timer_init(weft__timer *t, uint8_t kind)
@@ -95,9 +119,9 @@ static inline bool weft__timer_armed(const weft__timer *t)
 /* Empty wheel positioned at now_ns (a monotonic clock, e.g. CLOCK_MONOTONIC). */
 void weft__wheel_init(weft__wheel *w, uint64_t now_ns);
 
-/* Arm t to fire at the first advance whose now_ns >= deadline_ns rounded up to
- * the ms. A deadline at or before the wheel's current tick fires at the next
- * advance. Inserting an armed timer re-arms it (remove, then insert). */
+/* Arm t to fire at the first advance whose now_ns >= deadline_ns; one at
+ * or before the wheel's current time fires at the next advance. Inserting an
+ * armed timer re-arms it (remove, then insert). */
 void weft__wheel_insert(weft__wheel *w, weft__timer *t, uint64_t deadline_ns);
 
 /* Disarm t. Returns false if it was not armed (never inserted, already fired,
@@ -107,25 +131,34 @@ bool weft__wheel_remove(weft__wheel *w, weft__timer *t);
 /* Armed timers. */
 size_t weft__wheel_len(const weft__wheel *w);
 
-/* The instant (ns) to wake up and advance: UINT64_MAX when empty. Never later
- * than the earliest armed deadline rounded up to the ms; it may be earlier (a
- * cascade point, where advance fires nothing and moves timers down a level),
- * and is already past when timers wait on the pending list. A deadline in the
- * last partial millisecond before UINT64_MAX ns can fire only at UINT64_MAX,
- * so once only such timers remain near, this returns UINT64_MAX too. */
+/* The instant (ns) to wake up and advance: the earliest armed deadline, and
+ * UINT64_MAX when empty (or when that deadline is UINT64_MAX itself). Never
+ * later than the earliest deadline; earlier only after removals (invariants
+ * 2 and 3), and then an advance to it fires nothing but brings it up to date.
+ * It is already past when timers wait on the pending list overdue. */
 uint64_t weft__wheel_next_deadline(const weft__wheel *w);
 
-/* Move the wheel to now_ns (a now earlier than the last one counts as the
- * last one) and call fire(t, arg) for every timer whose tick <= now: first
- * those that were pending, then the rest in nondecreasing tick order. The
- * order of timers with the same tick is unspecified. Returns how many fired.
+/* The next instant an advance changes the wheel: the earliest deadline, or
+ * before it the start of the slot above level 0 that cascades next;
+ * UINT64_MAX when empty. The driver wakes and advances at these (a timer
+ * more than one level-0 span away costs a wake per level it cascades
+ * through), and the simulator moves virtual time in these steps, so that a
+ * far timer takes a jump per level before it fires and a near one fires in
+ * one. */
+uint64_t weft__wheel_next_change(const weft__wheel *w);
+
+/* Move the wheel to now_ns (a now earlier than the last one leaves it
+ * where it is) and call fire(t, arg) for every timer whose deadline <= now_ns:
+ * first those that were pending, then the rest in nondecreasing tick order.
+ * The order of timers within one tick is unspecified. Returns how many fired.
  *
  * t is disarmed before fire(t) runs. fire may insert and remove any timers,
  * including t (intervals) and timers due in this same advance (a removed one
  * does not fire). A timer inserted by fire with a tick <= now waits for the
- * NEXT advance (it goes to the pending list): so one advance is bounded by the
- * timers armed when it began, and an interval that fell behind catches up one
- * period per advance instead of spinning. fire must not call advance or drain.
+ * NEXT advance (it goes to the pending list), even one already due: so one
+ * advance is bounded by the timers armed when it began, and an interval that
+ * fell behind catches up one period per advance instead of spinning. fire
+ * must not call advance or drain.
  */
 size_t weft__wheel_advance(weft__wheel *w, uint64_t now_ns, weft__timer_fn fire, void *arg);
 

@@ -17,7 +17,8 @@
  *      may instead complete one ready operation on a simulated descriptor
  *      (sim_io.c), a candidate after the workers; real I/O is reaped only
  *      when no step is possible.
- *   3. Virtual time moves only between steps, forward, to a wheel deadline:
+ *   3. Virtual time moves only between steps, forward, to a wheel deadline
+ *      or a cascade point before one (a far timer takes several jumps):
  *      when no worker can step, or by a seeded choice (1 in TIMER_EARLY) when
  *      some timer is armed. It never passes sim.limit (the end of the grace
  *      period at shutdown, which also ends after grace_ms * 1000 polls).
@@ -314,6 +315,8 @@ static void io_step(weft_runtime *rt, uint32_t nth, const weft__sim_decision *d)
 
 /* ---- time and I/O -------------------------------------------------------- */
 
+/* Where time moves next: a deadline, or a cascade point on the way to a
+ * far one (reactor/wheel.h, weft__wheel_next_change). */
 static uint64_t next_deadline(weft_runtime *rt)
 {
     uint64_t next = UINT64_MAX;

@@ -22,7 +22,7 @@
  *      (Spinning, watching and the pace.h measurements belong to parking,
  *      which a simulated worker never does.)
  *   5. Every duration the loop acts on is measured (pace.h: a park's CPU
- *      cost, idle gaps) or is WATCH_INTERVAL_NS, the timer resolution; the
+ *      cost, idle gaps) or is WATCH_INTERVAL_NS, the timer lateness; the
  *      only other numbers are counts (MAX_LIFO_POLLS, EVENT_INTERVAL,
  *      INJECT_BATCH_MAX, the half-full queue).
  *   6. A thief that leaves work in a victim's queue watches it (idle.h, rule
@@ -66,10 +66,10 @@
  * before it looks again (idle.h, rule 5), and so the time scale of the steal
  * gate: a victim is stuck when it starts no new chain for this long, and
  * its backlog is worth moving when it would last longer than this. It is
- * the timing wheel's resolution, the precision weft already promises for
- * timers, so a timer on a stuck worker and a task queued behind it wait
- * about as long; a watching worker pays one park per interval for it. */
-#define WATCH_INTERVAL_NS WEFT__WHEEL_NS_PER_TICK
+ * the lateness weft allows a due timer while a worker is stuck (1 ms), so
+ * a timer on a stuck worker and a task queued behind it wait about as
+ * long; a watching worker pays one park per interval for it. */
+#define WATCH_INTERVAL_NS 1000000u
 
 __thread weft_worker *weft__current_worker;
 

@@ -2,9 +2,10 @@
  * weft/time.h - the clock, sleeping and intervals.
  *
  * A sleep is a leaf future stored in the task's frame. Its timer lives on the
- * timing wheel of the worker that first polled it (1 ms resolution; a sleep
- * never ends early). The task may later run on another worker; the sleep still
- * ends, and withdrawing it still works, wherever the task is.
+ * timing wheel of the worker that first polled it (it fires at the exact
+ * deadline; a sleep never ends early). The task may later run on another
+ * worker; the sleep still ends, and withdrawing it still works, wherever the
+ * task is.
  *
  * Cancellation contract: a sleep withdrawn before its deadline yields
  * -ECANCELED and leaves nothing armed; one whose deadline passed first yields 0

@@ -82,6 +82,26 @@ Test(sleep, ends_on_time_never_early_and_is_reusable)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+/* Sleeps end at their exact deadline, not at a tick boundary (reactor/wheel.h):
+ * durations below, across and between the wheel's ticks and the millisecond,
+ * many in one tick, must still never end early. */
+Test(sleep, sub_millisecond_sleeps_are_never_early)
+{
+    static const uint64_t ns[] = { 1000, 30000, 65535, 65537, 250000, 999999, 1000001, 1500000 };
+    enum { N = 2 * sizeof ns / sizeof ns[0] };
+    weft_runtime *rt = make(2);
+    weft_join h[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(spawn_napper(rt, ns[i % (N / 2)], 20, 0, &h[i]), 0);
+    for (int i = 0; i < N; i++) {
+        weft_outcome out;
+        cr_assert_eq(weft_join_wait(&h[i], &out), 0);
+        cr_assert_eq(out.value, 0, "task %d: %lld", i, (long long)out.value);
+    }
+    weft_runtime_free(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
 Test(sleep, abort_withdraws_a_long_sleep_cooperative_and_cancel_safe)
 {
     weft_runtime *rt = make(4);
