@@ -118,6 +118,16 @@ void weft__timer_fire(weft__timer *t, void *arg)
 
 /* ---- the sleep wheel (rule 4) ---------------------------------------------------- */
 
+/* When w next needs an advance. On real time, its earliest deadline: an
+ * advance to it also moves down every slot it passes on the way (wheel.h),
+ * so waking at the cascade points before it would only cost parks. The
+ * simulator's virtual time jumps to each cascade point instead (next_change):
+ * it may jump short of a deadline, and must not skip over the levels. */
+static uint64_t wake_point(const weft__driver *d, const weft__wheel *w)
+{
+    return d->clock ? weft__wheel_next_change(w) : weft__wheel_next_deadline(w);
+}
+
 /* Under sleep_lock. 0 stands for none (driver.h); a due time of 0 (a sleep
  * armed with deadline 0 by a clock that reads 0) reads as 1 ns, which is
  * early, never late. */
@@ -132,10 +142,10 @@ void weft__driver_arm_sleep(weft__driver *d, weft__timer *t, uint64_t deadline_n
     weft__spin_lock(&d->sleep_lock);
     weft__wheel_insert(&d->wheel, t, deadline_ns);
     weft__count(&weft__driver_metrics(d)->timers_armed, 1);
-    /* The wheel's own next time, not the deadline: it may be a cascade
-     * point before it, where the wheel must be advanced too (wheel.h), or
-     * earlier after a withdrawal, until an advance brings it up to date. */
-    uint64_t due = weft__wheel_next_change(&d->wheel);
+    /* The wheel's own next time, not this deadline: an earlier sleep's, or
+     * earlier still after a withdrawal, until an advance brings it up to
+     * date. */
+    uint64_t due = wake_point(d, &d->wheel);
     bool earlier = due < weft__driver_sleep_next(d);
     if (earlier)
         store_sleep_next(d, due);   /* seq_cst: rule 5's pair with a parking worker */
@@ -160,7 +170,7 @@ size_t weft__driver_fire_sleeps(weft__driver *d, uint64_t now)
         return 0;
     size_t fired = weft__wheel_advance(&d->wheel, now, weft__timer_fire, d);
     weft__count(&weft__driver_metrics(d)->sleeps_fired, fired);    /* metrics.h, rule 2 */
-    store_sleep_next(d, weft__wheel_next_change(&d->wheel));
+    store_sleep_next(d, wake_point(d, &d->wheel));
     weft__spin_unlock(&d->sleep_lock);
     return fired;
 }
@@ -222,9 +232,9 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 uint64_t weft__driver_next_deadline(weft__driver *d)
 {
     weft__spin_lock(&d->sleep_lock);
-    uint64_t sleeps = weft__wheel_next_change(&d->wheel);
+    uint64_t sleeps = wake_point(d, &d->wheel);
     weft__spin_unlock(&d->sleep_lock);
-    return min_u64(sleeps, weft__wheel_next_change(&d->deadlines));
+    return min_u64(sleeps, wake_point(d, &d->deadlines));
 }
 
 void weft__driver_park_begin(weft__driver *d)

@@ -29,8 +29,10 @@
  *      a trylock: one that finds the lock taken has nothing to wait for).
  *      Deadline scopes' timers live there too (reactor/scope.c); those are
  *      also disarmed, with the lock, by whichever worker runs the task.
- *      `sleep_next` is when its next sleep is due, written under the lock;
- *      it may be early (a withdrawn sleep), never late.
+ *      `sleep_next` is when the wheel next needs an advance (its earliest
+ *      deadline; under the simulator, its next cascade point if earlier),
+ *      written under the lock; it may be early (a withdrawn sleep), never
+ *      late.
  *      These four fields start zeroed with the runtime's allocation and are
  *      not touched by init, since other workers read them from the start.
  *   5. `wakes_at` says whether the owner is parked and until when: 0 while
@@ -108,8 +110,9 @@ void weft__driver_unpark(weft__driver *d);
 /* A hand-off is waiting (seq_cst: pairs with the owner's sleep, as in ring.h). */
 bool weft__driver_has_remote(weft__driver *d);
 /* When the driver's wheels next need an advance, on its clock: the earliest
- * timer deadline, or a cascade point before it (wheel.h,
- * weft__wheel_next_change); UINT64_MAX for none. */
+ * timer deadline (early after a withdrawal, never late); under the
+ * simulator, a cascade point before it if there is one (wheel.h,
+ * weft__wheel_next_change). UINT64_MAX for none. */
 uint64_t weft__driver_next_deadline(weft__driver *d);
 /* Rule 5, on the owning thread: the park about to start has no known end
  * yet (wakes_at = UINT64_MAX, retime cleared). The caller then reads other

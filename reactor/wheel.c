@@ -12,7 +12,7 @@
  *
  * A timer whose tick the wheel reaches before its deadline goes back to the
  * pending list, and an advance walks that list only when something on it is
- * due (pending_min), putting back what is not. So ticks are fine (16 us):
+ * due (pending_min), putting back what is not. So ticks are fine (2^16 ns):
  * the timers an advance may look at and leave are those of one tick, not of
  * a whole millisecond, which a burst of sleeps can fill by the thousand.
  */

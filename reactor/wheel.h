@@ -13,14 +13,15 @@
  * owner's own lag: the tick only sets how many timers one advance may look
  * at and leave (those of one tick), never the precision.
  *
- * Six levels. Level 0 has 1024 slots of one tick (the current 67 ms block),
- * so that the common short sleeps never cascade; levels 1 to 5 have 64 slots,
+ * Six levels. Level 0 has 1024 slots of one tick (the current 67 ms-aligned
+ * block), so that most short sleeps never cascade (only those whose
+ * deadline falls in the next block, once); levels 1 to 5 have 64 slots,
  * a slot of level L spanning 1024 * 64^(L-1) ticks; level 5 spans 2^40 ticks
  * (2^56 ns, about 2.3 years). A timer goes to the level of the highest slot
  * number (bits 0-9 of the tick, then 6-bit groups) in which its tick differs
  * from the wheel's position (`elapsed`). When the wheel reaches a slot of
  * level L > 0, that slot's timers cascade to lower levels (or fire, if their
- * deadline has come). A timer 2^40 ticks or more away is put on level 5 at
+ * deadline has come). A timer in a later 2^40-tick lap is put on level 5 at
  * the slot its tick's bits name and re-placed each time that slot comes
  * round, until it is near enough. Occupied bitmaps (one word per level
  * above 0; for level 0, 16 words and a word saying which are non-zero) find
