@@ -382,6 +382,11 @@ static void check_detached(uint64_t seed, struct det_root *r, bool injected)
         uint32_t w = atomic_load(&r->s->writes[i]);
         if (!r->timed_out[i])
             continue;
+        /* Its handle was given up, outcome and all: a timed-out join of a
+         * cancel-safe task is the one place a timeout cancels, and the
+         * check below is what shows it took effect. */
+        if (r->safe[i])
+            stress_count(&stress_totals.by_source[WEFT_CANCEL_TIMEOUT], 1);
         if (r->safe[i] && w > r->snap[i] + 1)
             stress_violation("c17_detached", seed, "cancel-safe task %u wrote %u times after "
                              "its join timed out (C17)", i, w - r->snap[i]);
