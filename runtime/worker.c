@@ -210,16 +210,23 @@ static weft__task *after_yields(weft_worker *w, enum weft__tick what)
      * the queue runs dry. */
     uint32_t room = WEFT__LOCAL_CAPACITY - weft__local_len(&w->queue);
     weft__task *t = w->yielded_head;
+    weft__push_outcome how = WEFT__PUSH_LOCAL;
     for (; t && room > 0; room--) {
         weft__task *next = t->queue_next;
-        push_back(w, t);
+        weft__push_outcome one = push_back(w, t);
+        how = one == WEFT__PUSH_LOCAL ? how : one;
         t = next;
     }
     w->yielded_head = t;
     if (!t)
         w->yielded_tail = NULL;
-    weft__notify_parked(w->rt);     /* the requeued tasks can be stolen */
-    return first ? first : next_task(w);
+    /* Wake a sleeper only for what waits behind the task we run next: a
+     * task that yields alone on this worker would otherwise cost a wake-up
+     * per yield, of a worker that then finds our queue empty. */
+    weft__task *next = first ? first : next_task(w);
+    if (weft__local_len(&w->queue) > 0)
+        notify_after_push(w, how);
+    return next;
 }
 
 /* Is v's queue worth taking from? A steal moves tasks to another core, and

@@ -2,7 +2,8 @@
  * tests/core/test_yield.c - a yield gives way to what other threads send
  * (runtime/worker.c, invariant 7): a task woken from a plain thread while
  * tasks yield in a loop on the only worker runs within about one round of
- * their yields, not after global_queue_interval (61) of their polls.
+ * their yields, not after global_queue_interval (61) of their polls. And a
+ * yield wakes nobody when nothing waits behind it.
  *
  * Counted, not timed: the opener reads the yield count right after it woke
  * the task, the woken task reads it when it runs. Load on the machine only
@@ -89,6 +90,54 @@ Test(yield, task_woken_from_a_thread_runs_within_a_round_of_yields)
     cr_assert_leq(waited, YIELDERS * ROUNDS_ALLOWED,
                   "the woken task ran after %ld yields of %d yielders", waited, YIELDERS);
     gate_release(&gate);
+    rt_done(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* A task that yields alone on its worker gives the other worker nothing to
+ * take: its worker picks it up again at once. So the other worker, once
+ * parked, stays parked however often it yields. (Each requeue used to wake
+ * whoever slept, and a parking worker that caught the task in the queue
+ * woke itself: about one wake-up per hundred yields, for a worker that then
+ * declined the task.) The count covers every worker, so the task moving
+ * between workers now and then is allowed for: one wake-up per thousand
+ * yields. */
+enum { LONE_YIELDS = 50000 };
+
+struct lone {
+    weft_frame f;
+    long left;
+    weft_poll rc;
+};
+
+static weft_poll lone_poll(weft_cx *cx, void *p)
+{
+    struct lone *l = p;
+    WEFT_BEGIN(&l->f);
+    for (; l->left > 0; l->left--)
+        WEFT_YIELD(&l->f, l->rc);
+    WEFT_RETURN(&l->f, 0);
+    WEFT_END(&l->f);
+}
+
+static uint64_t unparks(weft_runtime *rt)
+{
+    weft_metrics m;
+    weft_worker_metrics w[2];
+    cr_assert_eq(weft_metrics_read(rt, &m, w, 2), 2);
+    return w[0].unparks + w[1].unparks;
+}
+
+Test(yield, a_task_yielding_alone_does_not_wake_the_other_worker)
+{
+    weft_runtime *rt = rt_make(2, 100);
+    uint64_t before = unparks(rt);
+    struct lone l = { .left = LONE_YIELDS };
+    weft_outcome out;
+    cr_assert_eq(weft_block_on(rt, &WEFT_TASK(lone_poll, &l), &out), 0);
+    uint64_t woken = unparks(rt) - before;
+    cr_assert_leq(woken, LONE_YIELDS / 1000, "%llu wake-ups for %d yields of one task",
+                  (unsigned long long)woken, LONE_YIELDS);
     rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
