@@ -103,12 +103,16 @@ static weft__push_outcome push_back(weft_worker *w, weft__task *t)
 }
 
 /* Work went on our own queue: wake a sleeper unless one watches it already
- * (idle.h, rule 5). Work that overflowed to the inject queue is anyone's. */
+ * (idle.h, rule 5). Work that overflowed to the inject queue is anyone's,
+ * and so is a queue at least half full: a watcher would take it at its next
+ * look (worth_stealing), so it should not wait for that look. */
 static void notify_after_push(weft_worker *w, weft__push_outcome how)
 {
     weft_runtime *rt = w->rt;
-    int i = how == WEFT__PUSH_LOCAL ? weft__idle_worker_to_notify_local(&rt->idle)
-                                    : weft__idle_worker_to_notify(&rt->idle);
+    bool ours = how == WEFT__PUSH_LOCAL
+        && weft__local_len(&w->queue) < WEFT__LOCAL_CAPACITY / 2;
+    int i = ours ? weft__idle_worker_to_notify_local(&rt->idle)
+                 : weft__idle_worker_to_notify(&rt->idle);
     if (i >= 0)
         unpark_worker(&rt->workers[i]);
 }
