@@ -295,17 +295,12 @@ size_t weft__wheel_len(const weft__wheel *w)
     return w->len;
 }
 
-uint64_t weft__wheel_next_deadline(const weft__wheel *w)
+/* The earliest deadline on a wheel with no pending timer, whose next
+ * expiry is e. */
+static uint64_t slotted_deadline(const weft__wheel *w, const expiry *e)
 {
-    /* A pending deadline falls in a tick <= now, every slotted one in a
-     * later tick, so pending wins outright. */
-    if (!list_empty(&w->pending))
-        return w->pending_min;
-    expiry e;
-    if (!next_expiry(w, &e))
-        return UINT64_MAX;
-    if (e.level < LEVELS - 1)
-        return w->slot_min[slot_index(e.level, e.slot)];
+    if (e->level < LEVELS - 1)
+        return w->slot_min[slot_index(e->level, e->slot)];
     /* Level 5 may hold a clamped far timer in a slot before a nearer one's
      * (invariant 4 stops short of it): the earliest of its slots. */
     uint64_t min = UINT64_MAX;
@@ -316,11 +311,25 @@ uint64_t weft__wheel_next_deadline(const weft__wheel *w)
     return min;
 }
 
+uint64_t weft__wheel_next_deadline(const weft__wheel *w)
+{
+    /* A pending deadline falls in a tick <= now, every slotted one in a
+     * later tick, so pending wins outright. */
+    if (!list_empty(&w->pending))
+        return w->pending_min;
+    expiry e;
+    return next_expiry(w, &e) ? slotted_deadline(w, &e) : UINT64_MAX;
+}
+
 uint64_t weft__wheel_next_change(const weft__wheel *w)
 {
+    if (!list_empty(&w->pending))
+        return w->pending_min;      /* as next_deadline */
     expiry e;
-    if (!list_empty(&w->pending) || !next_expiry(w, &e) || e.level == 0)
-        return weft__wheel_next_deadline(w);
+    if (!next_expiry(w, &e))
+        return UINT64_MAX;
+    if (e.level == 0)
+        return slotted_deadline(w, &e);
     /* The slot's start is at or before every deadline on the wheel. */
     return e.tick > UINT64_MAX >> WEFT__WHEEL_TICK_SHIFT ? UINT64_MAX
                                                          : e.tick << WEFT__WHEEL_TICK_SHIFT;

@@ -162,6 +162,12 @@ int weft__ring_try_recv(weft__chan *c, uint64_t *out);
 int weft__ring_recv_blocking(weft__chan *c, uint64_t *out);
 int64_t weft__ring_rx_drop_locked(weft__chan *c, weft__chan_after *a);
 
+/* For white-box tests: the naps threads have begun so far, process-wide,
+ * while waiting for a sender to fill a claimed slot or empty the waker
+ * field (mpsc_rx.c). A test holds a slot unfilled until this moves, so it
+ * knows the wait went past its yields. */
+uint64_t weft__ring_naps(void);
+
 /* Sender handles shared by both kinds. */
 int weft__chan_tx_clone(weft__chan **dst, weft__chan *src);
 int weft__chan_tx_drop(weft__chan **slot);

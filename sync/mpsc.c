@@ -73,20 +73,32 @@ static bool permit_free(weft__chan *c)
     return WEFT__ST_PERMITS(atomic_load_explicit(&c->st, memory_order_relaxed)) > 0;
 }
 
+/* A white-box test that compiles this file into itself defines this to act
+ * in the window between a send's look at the state word and its claim, where
+ * another thread's claim makes the claim fail (tests/sync/test_mpsc_budget.c).
+ * The library has nothing there. */
+#ifndef WEFT__CLAIM_WINDOW_HOOK
+#define WEFT__CLAIM_WINDOW_HOOK(c) ((void)(c))
+#endif
+
 /* A send without the lock: 0 (sent), -EPIPE (closed), WEFT_PENDING (out of
- * budget; cx NULL for a plain thread, which has none), or 1 when it has to
- * take the slow path: no free permit, or senders queued (rule 2). */
-static weft_poll fast_send(weft_cx *cx, weft__chan *c, uint64_t value)
+ * budget), or 1 when it has to take the slow path: no free permit, or
+ * senders queued (rule 2). *charged says whether this poll has spent its
+ * budget unit (true from the start for a plain thread, which has none); a
+ * claim that loses its race (a retry finds no free permit, or senders
+ * queued) leaves it spent, for the locked path to use instead of spending
+ * another. */
+static weft_poll fast_send(weft_cx *cx, weft__chan *c, uint64_t value, bool *charged)
 {
     uint64_t s = atomic_load_explicit(&c->st, memory_order_relaxed);
-    bool budget = !cx;
     do {
         if (s & WEFT__ST_CLOSED)
             return -EPIPE;
         if ((s & WEFT__ST_QUEUED) || WEFT__ST_PERMITS(s) == 0)
             return 1;
-        if (!budget && !(budget = weft_cx_coop(cx)))
+        if (!*charged && !(*charged = weft_cx_coop(cx)))
             return WEFT_PENDING;    /* take nothing; the task is requeued */
+        WEFT__CLAIM_WINDOW_HOOK(c);
     /* Acq_rel: the slot emptied before its permit came back, and the
      * receiver's waker (R1). */
     } while (!atomic_compare_exchange_weak_explicit(&c->st, &s, weft__chan_claim(s, true),
@@ -171,13 +183,15 @@ static void enqueue_locked(weft__chan *c, struct weft_mpsc_waiter *op, bool is_s
 
 /* A first poll under the lock: take a free permit, or queue (*suspend). A
  * permit freed without the lock between the two is taken on the next turn
- * (weft__chan_mark_queued_locked refuses to queue past it). */
+ * (weft__chan_mark_queued_locked refuses to queue past it). `charged`: the
+ * fast path already spent this poll's budget unit (one unit per send). */
 static weft_poll start_locked(weft_cx *cx, weft__chan *c, struct weft_mpsc_waiter *op,
-                              bool is_send, uint64_t value, weft__chan_after *a, bool *suspend)
+                              bool is_send, uint64_t value, bool charged,
+                              weft__chan_after *a, bool *suspend)
 {
     if (c->rx_closed)
         return -EPIPE;
-    for (bool budget = false;;) {
+    for (bool budget = charged;;) {
         if (permit_free(c)) {
             if (!budget && !(budget = weft_cx_coop(cx)))
                 return WEFT_PENDING;    /* take nothing; the task is requeued */
@@ -197,8 +211,9 @@ static weft_poll acquire(weft_cx *cx, weft__chan *c, struct weft_mpsc_waiter *op
 {
     if (op->weft_chan && (op->weft_chan != c || op->weft_is_send != (uint32_t)is_send))
         return -EINVAL;     /* in flight or held for something else */
+    bool charged = false;
     if (is_send && !op->weft_chan) {
-        weft_poll f = fast_send(cx, c, value);
+        weft_poll f = fast_send(cx, c, value, &charged);
         if (f != 1)
             return f;
     }
@@ -207,7 +222,7 @@ static weft_poll acquire(weft_cx *cx, weft__chan *c, struct weft_mpsc_waiter *op
     bool suspend = false;
     weft__lock(&c->lock);
     if (!op->weft_chan) {
-        r = start_locked(cx, c, op, is_send, value, &a, &suspend);
+        r = start_locked(cx, c, op, is_send, value, charged, &a, &suspend);
     } else {
         switch (op->weft_node.weft_state) {
         case WEFT__WAIT_QUEUED:
@@ -276,7 +291,8 @@ int weft_mpsc_try_send(weft_mpsc_tx *tx, uint64_t value)
 {
     if (!tx || !tx->weft_chan)
         return -EINVAL;
-    int r = fast_send(NULL, tx->weft_chan, value);
+    bool no_budget = true;
+    int r = fast_send(NULL, tx->weft_chan, value, &no_budget);
     if (r != 1)
         return r;
     return try_acquire(tx->weft_chan, NULL, true, value);
@@ -324,7 +340,8 @@ int weft_mpsc_send_blocking(weft_mpsc_tx *tx, uint64_t value)
     if (weft__current_worker)
         return -EDEADLK;
     weft__chan *c = tx->weft_chan;
-    int r = fast_send(NULL, c, value);
+    bool no_budget = true;
+    int r = fast_send(NULL, c, value, &no_budget);
     if (r != 1)
         return r;
     struct weft_mpsc_waiter op = WEFT_MPSC_SEND_OP_INIT;

@@ -37,6 +37,10 @@
 #define YIELDS_BEFORE_NAPS 64
 #define MAX_NAP_NS 1000000L
 
+/* Naps begun so far, process-wide (weft__ring_naps): counted only on the
+ * nap path, where a relaxed increment is nothing beside the nap. */
+static _Atomic uint64_t naps;
+
 /* A thread waits for a sender to finish a step it has begun (the header):
  * `waited` counts the calls of one wait, from 0. */
 static void thread_backoff(unsigned *waited)
@@ -49,7 +53,13 @@ static void thread_backoff(unsigned *waited)
     unsigned doublings = n - YIELDS_BEFORE_NAPS;
     long ns = doublings >= 10 ? MAX_NAP_NS : 1000L << doublings;
     struct timespec nap = { 0, ns < MAX_NAP_NS ? ns : MAX_NAP_NS };
+    atomic_fetch_add_explicit(&naps, 1, memory_order_relaxed);
     nanosleep(&nap, NULL);
+}
+
+uint64_t weft__ring_naps(void)
+{
+    return atomic_load_explicit(&naps, memory_order_relaxed);
 }
 
 static bool claimed(const weft__chan *c, uint64_t s)

@@ -224,7 +224,8 @@ static void fill(weft_mpsc_rx *rx, uint64_t before, uint64_t value)
 
 struct try_recv_thread {
     weft_mpsc_rx *rx;
-    _Atomic int started;
+    bool blocking;              /* recv_blocking instead of try_recv */
+    _Atomic int started, done;
     int rc;
     uint64_t v;
 };
@@ -233,7 +234,9 @@ static void *try_recv_thread(void *p)
 {
     struct try_recv_thread *t = p;
     atomic_store(&t->started, 1);
-    t->rc = weft_mpsc_try_recv(t->rx, &t->v);
+    t->rc = t->blocking ? weft_mpsc_recv_blocking(t->rx, &t->v)
+                        : weft_mpsc_try_recv(t->rx, &t->v);
+    atomic_store(&t->done, 1);
     return NULL;
 }
 
@@ -260,6 +263,36 @@ Test(mpsc, try_recv_waits_for_a_claimed_slot)
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
     WEFT_ASSERT_NO_LEAKS();
 }
+
+/* A sender stopped between its claim and its fill for longer than the
+ * receiver's yields (a debugger, a preempted thread): the receiving thread
+ * goes on to nap (sync/mpsc_rx.c), and still takes the value once it is
+ * there. The slot stays unfilled until the nap count shows the receiver
+ * has napped twice (so it came back from a nap to look again), however
+ * slowly it gets there; the fill then ends its wait. */
+static void naps_until_filled(bool blocking)
+{
+    weft_mpsc_tx tx;
+    weft_mpsc_rx rx;
+    cr_assert_eq(weft_mpsc_new(&tx, &rx, 2), 0);
+    uint64_t before = claim_unfilled(&rx);
+    uint64_t naps = weft__ring_naps();
+    struct try_recv_thread t = { .rx = &rx, .blocking = blocking };
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, try_recv_thread, &t), 0);
+    WAIT_FOR(weft__ring_naps() >= naps + 2);
+    cr_assert_eq(atomic_load(&t.done), 0, "returned past an unfilled slot");
+    fill(&rx, before, 7);
+    pthread_join(th, NULL);
+    cr_assert_eq(t.rc, 0);
+    cr_assert_eq(t.v, 7);
+    cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
+    cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(mpsc, try_recv_naps_on_a_long_claimed_slot) { naps_until_filled(false); }
+Test(mpsc, recv_blocking_naps_on_a_long_claimed_slot) { naps_until_filled(true); }
 
 struct counting_receiver {
     weft_frame f;
