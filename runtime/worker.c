@@ -224,11 +224,12 @@ static weft__task *after_yields(weft_worker *w, enum weft__tick what)
     w->yielded_head = t;
     if (!t)
         w->yielded_tail = NULL;
-    /* Wake a sleeper only for what waits behind the task we run next: a
-     * task that yields alone on this worker would otherwise cost a wake-up
-     * per yield, of a worker that then finds our queue empty. */
+    /* Wake a sleeper only for what waits behind the task we run next (or
+     * went to the inject queue): a task that yields alone on this worker
+     * would otherwise cost a wake-up per yield, of a worker that then finds
+     * our queue empty. */
     weft__task *next = first ? first : next_task(w);
-    if (weft__local_len(&w->queue) > 0)
+    if (how != WEFT__PUSH_LOCAL || weft__local_len(&w->queue) > 0)
         notify_after_push(w, how);
     return next;
 }
