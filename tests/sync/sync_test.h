@@ -59,6 +59,16 @@ static inline weft_join spawn_task(weft_runtime *rt, weft_task_desc d)
     return h;
 }
 
+/* The next value of a bounded or unbounded mpsc channel, taken without
+ * waiting: it must be there and be `want`. */
+static inline void expect_mpsc_recv(weft_mpsc_rx *rx, uint64_t want)
+{
+    uint64_t v = ~want;
+    int rc = weft_mpsc_try_recv(rx, &v);
+    cr_assert_eq(rc, 0, "try_recv: %d", rc);
+    cr_assert_eq(v, want, "got %lu, want %lu", (unsigned long)v, (unsigned long)want);
+}
+
 static inline weft_outcome join_outcome(weft_join *h)
 {
     weft_outcome o;

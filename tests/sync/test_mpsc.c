@@ -7,7 +7,6 @@
 #include <pthread.h>
 
 #include "runtime/alloc.h"
-#include "sync/chan.h"
 #include "sync_test.h"
 
 TestSuite(mpsc, .timeout = 120);
@@ -126,14 +125,6 @@ static weft_join spawn_receiver(weft_runtime *rt, weft_mpsc_rx *rx, uint64_t *ou
     return spawn_task(rt, DESC(receiver_poll, &fr, NULL, flags));
 }
 
-static void expect_recv(weft_mpsc_rx *rx, uint64_t want)
-{
-    uint64_t v = ~want;
-    int rc = weft_mpsc_try_recv(rx, &v);
-    cr_assert_eq(rc, 0, "try_recv: %d", rc);
-    cr_assert_eq(v, want, "got %lu, want %lu", (unsigned long)v, (unsigned long)want);
-}
-
 /* ---- ordering, capacity, permits --------------------------------------------- */
 
 Test(mpsc, values_arrive_in_order_through_a_small_buffer)
@@ -166,10 +157,10 @@ Test(mpsc, try_send_respects_capacity)
     cr_assert_eq(weft_mpsc_try_send(&tx, 1), 0);
     cr_assert_eq(weft_mpsc_try_send(&tx, 2), 0);
     cr_assert_eq(weft_mpsc_try_send(&tx, 3), -EAGAIN);
-    expect_recv(&rx, 1);
+    expect_mpsc_recv(&rx, 1);
     cr_assert_eq(weft_mpsc_try_send(&tx, 3), 0);
-    expect_recv(&rx, 2);
-    expect_recv(&rx, 3);
+    expect_mpsc_recv(&rx, 2);
+    expect_mpsc_recv(&rx, 3);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EAGAIN);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EPIPE);
@@ -192,145 +183,12 @@ Test(mpsc, capacity_three_wraps_in_order)
         if (n == 3)
             cr_assert_eq(weft_mpsc_try_send(&tx, 99), -EAGAIN);
         for (unsigned i = 0; i < n; i++)
-            expect_recv(&rx, next++);
+            expect_mpsc_recv(&rx, next++);
         cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EAGAIN);
     }
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EPIPE);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
-    WEFT_ASSERT_NO_LEAKS();
-}
-
-/* ---- a claimed slot its sender has not filled yet ------------------------- */
-
-/* Claim the next position of a bounded channel as a send does, without
- * filling it: what a receiver meets while that sender is preempted between
- * its CAS and its store (sync/mpsc_rx.c). Returns the state before the claim,
- * which weft__chan_put takes to fill it. */
-static uint64_t claim_unfilled(weft_mpsc_rx *rx)
-{
-    weft__chan *c = rx->weft_chan;
-    uint64_t s = atomic_load(&c->st);
-    while (!atomic_compare_exchange_weak(&c->st, &s, weft__chan_claim(s, true)))
-        ;
-    return s;
-}
-
-static void fill(weft_mpsc_rx *rx, uint64_t before, uint64_t value)
-{
-    weft_waker w = weft__chan_put(rx->weft_chan, before, value);
-    weft_waker_wake(&w);
-}
-
-struct try_recv_thread {
-    weft_mpsc_rx *rx;
-    bool blocking;              /* recv_blocking instead of try_recv */
-    _Atomic int started, done;
-    int rc;
-    uint64_t v;
-};
-
-static void *try_recv_thread(void *p)
-{
-    struct try_recv_thread *t = p;
-    atomic_store(&t->started, 1);
-    t->rc = t->blocking ? weft_mpsc_recv_blocking(t->rx, &t->v)
-                        : weft_mpsc_try_recv(t->rx, &t->v);
-    atomic_store(&t->done, 1);
-    return NULL;
-}
-
-/* try_recv never reports empty past a claimed slot: it waits for the fill,
- * so that a value sent after it (and returned to its sender) is not seen
- * first. */
-Test(mpsc, try_recv_waits_for_a_claimed_slot)
-{
-    weft_mpsc_tx tx;
-    weft_mpsc_rx rx;
-    cr_assert_eq(weft_mpsc_new(&tx, &rx, 2), 0);
-    uint64_t before = claim_unfilled(&rx);
-    struct try_recv_thread t = { .rx = &rx };
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, try_recv_thread, &t), 0);
-    WAIT_FOR(atomic_load(&t.started));
-    cr_assert_eq(weft_mpsc_try_send(&tx, 8), 0);    /* completes behind the claim */
-    fill(&rx, before, 7);
-    pthread_join(th, NULL);
-    cr_assert_eq(t.rc, 0);
-    cr_assert_eq(t.v, 7);
-    expect_recv(&rx, 8);
-    cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
-    cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
-    WEFT_ASSERT_NO_LEAKS();
-}
-
-/* A sender stopped between its claim and its fill for longer than the
- * receiver's yields (a debugger, a preempted thread): the receiving thread
- * goes on to nap (sync/mpsc_rx.c), and still takes the value once it is
- * there. The slot stays unfilled until the nap count shows the receiver
- * has napped twice (so it came back from a nap to look again), however
- * slowly it gets there; the fill then ends its wait. */
-static void naps_until_filled(bool blocking)
-{
-    weft_mpsc_tx tx;
-    weft_mpsc_rx rx;
-    cr_assert_eq(weft_mpsc_new(&tx, &rx, 2), 0);
-    uint64_t before = claim_unfilled(&rx);
-    uint64_t naps = weft__ring_naps();
-    struct try_recv_thread t = { .rx = &rx, .blocking = blocking };
-    pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, try_recv_thread, &t), 0);
-    WAIT_FOR(weft__ring_naps() >= naps + 2);
-    cr_assert_eq(atomic_load(&t.done), 0, "returned past an unfilled slot");
-    fill(&rx, before, 7);
-    pthread_join(th, NULL);
-    cr_assert_eq(t.rc, 0);
-    cr_assert_eq(t.v, 7);
-    cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
-    cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
-    WEFT_ASSERT_NO_LEAKS();
-}
-
-Test(mpsc, try_recv_naps_on_a_long_claimed_slot) { naps_until_filled(false); }
-Test(mpsc, recv_blocking_naps_on_a_long_claimed_slot) { naps_until_filled(true); }
-
-struct counting_receiver {
-    weft_frame f;
-    weft_mpsc_rx *rx;
-    _Atomic int *polls;
-    uint64_t v;
-    weft_poll rc;
-};
-
-static weft_poll counting_receiver_poll(weft_cx *cx, void *p)
-{
-    struct counting_receiver *r = p;
-    atomic_fetch_add(r->polls, 1);
-    WEFT_BEGIN(&r->f);
-    WEFT_AWAIT(&r->f, r->rc, weft_mpsc_recv(cx, r->rx, &r->v));
-    WEFT_RETURN(&r->f, r->rc < 0 ? r->rc : (int64_t)r->v);
-    WEFT_END(&r->f);
-}
-
-/* recv meets a claimed slot: it cannot wait for a wake (the sender wakes
- * only a receiver that published its waker before the claim), so it is
- * requeued and polls again until the slot is filled. */
-Test(mpsc, recv_requeues_on_a_claimed_slot)
-{
-    weft_runtime *rt = rt_make(1);
-    weft_mpsc_tx tx;
-    weft_mpsc_rx rx;
-    cr_assert_eq(weft_mpsc_new(&tx, &rx, 2), 0);
-    uint64_t before = claim_unfilled(&rx);
-    _Atomic int polls = 0;
-    struct counting_receiver r = { .rx = &rx, .polls = &polls };
-    weft_join h = spawn_task(rt, DESC(counting_receiver_poll, &r, NULL, 0));
-    WAIT_FOR(atomic_load(&polls) >= 3);
-    fill(&rx, before, 7);
-    cr_assert_eq(join_value(&h), 7);
-    cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
-    cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
-    rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
 
@@ -349,8 +207,8 @@ Test(mpsc, permits_count_against_capacity)
     cr_assert_eq(weft_mpsc_try_reserve(&tx, &b), 0);
     cr_assert_eq(weft_mpsc_permit_send(&b, 2), 0);
     cr_assert_eq(weft_mpsc_permit_send(&b, 3), -EINVAL, "a permit sends once");
-    expect_recv(&rx, 1);
-    expect_recv(&rx, 2);
+    expect_mpsc_recv(&rx, 1);
+    expect_mpsc_recv(&rx, 2);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
     WEFT_ASSERT_NO_LEAKS();
@@ -367,7 +225,7 @@ Test(mpsc, held_permit_keeps_the_channel_open)
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EAGAIN, "not ended while a permit is held");
     cr_assert_eq(weft_mpsc_permit_send(&p, 8), 0);
-    expect_recv(&rx, 8);
+    expect_mpsc_recv(&rx, 8);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EPIPE);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
     WEFT_ASSERT_NO_LEAKS();
@@ -382,9 +240,9 @@ Test(mpsc, reserve_await_then_send)
     cr_assert_eq(weft_mpsc_try_send(&tx, 1), 0);
     weft_join h = spawn_reserver(rt, &tx, 2, NULL, 0);
     WAIT_FOR(weft__mpsc_send_waiters(&tx) == 1);
-    expect_recv(&rx, 1);    /* frees the slot: granted to the reserver */
+    expect_mpsc_recv(&rx, 1);    /* frees the slot: granted to the reserver */
     cr_assert_eq(join_value(&h), 0);
-    expect_recv(&rx, 2);
+    expect_mpsc_recv(&rx, 2);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
     rt_done(rt);
@@ -434,7 +292,7 @@ Test(mpsc, last_sender_gone_ends_after_draining)
     cr_assert_eq(weft_mpsc_tx_clone(&tx2, &tx), 0);
     cr_assert_eq(weft_mpsc_try_send(&tx, 1), 0);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
-    expect_recv(&rx, 1);
+    expect_mpsc_recv(&rx, 1);
     weft_join h = spawn_receiver(rt, &rx, NULL, 0);
     WAIT_FOR(weft__mpsc_rx_waiting(&rx));
     cr_assert_eq(weft_mpsc_try_send(&tx2, 2), 0, "the clone still sends");
@@ -468,7 +326,7 @@ Test(mpsc, receiver_close_fails_senders_and_keeps_queued_values)
     cr_assert_eq(join_value(&hr), -EPIPE, "a waiting reserve fails");
     cr_assert_eq(weft_mpsc_try_send(&tx, 2), -EPIPE);
     cr_assert_eq(weft_mpsc_permit_send(&p, 3), -EPIPE, "a held permit cannot deliver");
-    expect_recv(&rx, 1);
+    expect_mpsc_recv(&rx, 1);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EPIPE, "drained and closed");
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
@@ -716,9 +574,9 @@ Test(mpsc, cancel_queued_reserve_keeps_no_permit_and_loses_no_wakeup)
     cr_assert_eq(weft_abort(&a), 0);
     cr_assert_eq(join_value(&a), -ECANCELED);
     cr_assert_eq(weft__mpsc_send_waiters(&tx), 1, "the withdrawn reserve left the queue");
-    expect_recv(&rx, 1);    /* the freed slot goes to b, not to the withdrawn a */
+    expect_mpsc_recv(&rx, 1);    /* the freed slot goes to b, not to the withdrawn a */
     cr_assert_eq(join_value(&b), 0);
-    expect_recv(&rx, 3);
+    expect_mpsc_recv(&rx, 3);
     cr_assert_eq(weft_mpsc_try_send(&tx, 4), 0, "no permit was kept by a");
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 1);
@@ -737,14 +595,14 @@ Test(mpsc, cancel_woken_reserve_reports_the_permit)
     weft_join a = spawn_reserver(rt, &tx, 2, NULL, 0);
     WAIT_FOR(weft__mpsc_send_waiters(&tx) == 1);
     blocker_start(rt, &bl);
-    expect_recv(&rx, 1);                /* grants the permit; a cannot run */
+    expect_mpsc_recv(&rx, 1);                /* grants the permit; a cannot run */
     cr_assert_eq(weft_abort(&a), 0);
     blocker_release(&bl);
     weft_outcome o = join_outcome(&a);
     cr_assert_eq(o.status, 0);
     cr_assert_eq(o.value, 0, "RACED: the reserve yielded 0 and its permit sent");
     cr_assert_eq(o.cancel.source, WEFT_CANCEL_ABORT);
-    expect_recv(&rx, 2);
+    expect_mpsc_recv(&rx, 2);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
     rt_done(rt);
@@ -764,12 +622,12 @@ Test(mpsc, torn_down_woken_reserve_passes_the_permit_on)
     weft_join b = spawn_reserver(rt, &tx, 3, NULL, 0);
     WAIT_FOR(weft__mpsc_send_waiters(&tx) == 2);
     blocker_start(rt, &bl);
-    expect_recv(&rx, 1);                /* grants a's permit */
+    expect_mpsc_recv(&rx, 1);                /* grants a's permit */
     cr_assert_eq(weft_abort(&a), 0);
     blocker_release(&bl);
     cr_assert_eq(join_outcome(&a).status, -ECANCELED);
     cr_assert_eq(join_value(&b), 0, "b got the permit a could not use");
-    expect_recv(&rx, 3);
+    expect_mpsc_recv(&rx, 3);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0, "and nothing else was sent");
     rt_done(rt);
@@ -792,7 +650,7 @@ Test(mpsc, cancel_while_holding_a_permit)
     cr_assert_eq(weft_abort(&a), 0);
     cr_assert_eq(join_value(&a), -ECANCELED);
     cr_assert_eq(join_value(&b), 0, "the released permit went to the next waiter");
-    expect_recv(&rx, 3);
+    expect_mpsc_recv(&rx, 3);
 
     /* Cancel-safe: torn down while holding; its drop hook releases. */
     atomic_store(&released_in_drop, 0);
@@ -804,7 +662,7 @@ Test(mpsc, cancel_while_holding_a_permit)
     cr_assert_eq(join_outcome(&a).status, -ECANCELED);
     cr_assert_eq(atomic_load(&released_in_drop), 1);
     cr_assert_eq(join_value(&b), 0);
-    expect_recv(&rx, 5);
+    expect_mpsc_recv(&rx, 5);
     cr_assert_eq(weft_notify_destroy(&never), 0);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
@@ -826,10 +684,10 @@ Test(mpsc, cancel_queued_send_delivers_nothing)
     WAIT_FOR(weft__mpsc_send_waiters(&tx) == 1);
     cr_assert_eq(weft_abort(&a), 0);
     cr_assert_eq(join_value(&a), -ECANCELED);
-    expect_recv(&rx, 1);
+    expect_mpsc_recv(&rx, 1);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EAGAIN, "the withdrawn send sent nothing");
     cr_assert_eq(weft_mpsc_try_send(&tx, 3), 0, "and holds no slot");
-    expect_recv(&rx, 3);
+    expect_mpsc_recv(&rx, 3);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
     rt_done(rt);
@@ -848,7 +706,7 @@ static void cancel_woken_send(unsigned flags)
     weft_join a = spawn_sender(rt, &tx, 2, 1, flags);
     WAIT_FOR(weft__mpsc_send_waiters(&tx) == 1);
     blocker_start(rt, &bl);
-    expect_recv(&rx, 1);    /* the receiver places a's value for it */
+    expect_mpsc_recv(&rx, 1);    /* the receiver places a's value for it */
     cr_assert_eq(weft_abort(&a), 0);
     blocker_release(&bl);
     weft_outcome o = join_outcome(&a);
@@ -856,7 +714,7 @@ static void cancel_woken_send(unsigned flags)
         cr_assert_eq(o.status, -ECANCELED);
     else
         cr_assert_eq(o.value, 1, "RACED: the send that happened is reported");
-    expect_recv(&rx, 2);
+    expect_mpsc_recv(&rx, 2);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EAGAIN, "delivered exactly once");
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
@@ -884,7 +742,7 @@ Test(mpsc, cancel_queued_recv_loses_no_message)
     cr_assert_eq(join_value(&h), -ECANCELED);
     cr_assert_not(weft__mpsc_rx_waiting(&rx));
     cr_assert_eq(weft_mpsc_try_send(&tx, 5), 0);
-    expect_recv(&rx, 5);
+    expect_mpsc_recv(&rx, 5);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
     rt_done(rt);
@@ -907,7 +765,7 @@ static void cancel_woken_recv(unsigned flags)
     weft_outcome o = join_outcome(&h);
     if (flags & WEFT_TASK_CANCEL_SAFE) {
         cr_assert_eq(o.status, -ECANCELED);
-        expect_recv(&rx, 6);    /* torn down: the message stayed queued */
+        expect_mpsc_recv(&rx, 6);    /* torn down: the message stayed queued */
     } else {
         cr_assert_eq(o.value, 6, "RACED: the message is returned");
     }

@@ -37,14 +37,6 @@ static void claim_window(void)
 #define WEFT__CLAIM_WINDOW_HOOK(c) ((void)(c), claim_window())
 #include "sync/mpsc.c"
 
-static void expect_recv(weft_mpsc_rx *rx, uint64_t want)
-{
-    uint64_t v = ~want;
-    int rc = weft_mpsc_try_recv(rx, &v);
-    cr_assert_eq(rc, 0, "try_recv: %d", rc);
-    cr_assert_eq(v, want, "got %lu, want %lu", (unsigned long)v, (unsigned long)want);
-}
-
 /* Two sends in one poll, each expected to complete there: the first on the
  * fast path, the second through the window. spent[i]: the units send i took. */
 struct budget_sender {
@@ -88,13 +80,13 @@ Test(mpsc_budget, a_send_that_loses_its_claim_spends_one_unit)
     cr_assert_eq(window.other_rc, 0, "the other sender: %d", window.other_rc);
     /* 2: a contender sleeps on the lock, and the sender is the only one. */
     WAIT_FOR(__atomic_load_n(&c->lock, __ATOMIC_RELAXED) == 2);
-    expect_recv(&rx, 1);
+    expect_mpsc_recv(&rx, 1);
     weft__unlock(&c->lock);
     cr_assert_eq(join_value(&h), 0);
     cr_assert_eq(spent[0], 1, "the fast path spent %u units", spent[0]);
     cr_assert_eq(spent[1], 1, "the send that lost its claim spent %u units", spent[1]);
-    expect_recv(&rx, OTHER_VALUE);
-    expect_recv(&rx, 2);
+    expect_mpsc_recv(&rx, OTHER_VALUE);
+    expect_mpsc_recv(&rx, 2);
     cr_assert_eq(weft_mpsc_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
     rt_done(rt);

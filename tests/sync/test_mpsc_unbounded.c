@@ -36,13 +36,6 @@ static weft_poll receiver_poll(weft_cx *cx, void *p)
     WEFT_END(&r->f);
 }
 
-static void expect_recv(weft_mpsc_rx *rx, uint64_t want)
-{
-    uint64_t v = ~want;
-    cr_assert_eq(weft_mpsc_try_recv(rx, &v), 0);
-    cr_assert_eq(v, want, "got %lu, want %lu", (unsigned long)v, (unsigned long)want);
-}
-
 Test(mpsc_unbounded, grows_and_keeps_order_across_a_wrapped_ring)
 {
     weft_mpsc_unbounded_tx tx;
@@ -53,11 +46,11 @@ Test(mpsc_unbounded, grows_and_keeps_order_across_a_wrapped_ring)
     for (int i = 0; i < 50; i++)
         cr_assert_eq(weft_mpsc_unbounded_send(&tx, next_in++), 0);
     for (int i = 0; i < 30; i++)
-        expect_recv(&rx, next_out++);
+        expect_mpsc_recv(&rx, next_out++);
     for (int i = 0; i < 5000; i++)
         cr_assert_eq(weft_mpsc_unbounded_send(&tx, next_in++), 0);
     while (next_out < next_in)
-        expect_recv(&rx, next_out++);
+        expect_mpsc_recv(&rx, next_out++);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EAGAIN);
     cr_assert_eq(weft_mpsc_unbounded_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EPIPE);
@@ -84,7 +77,7 @@ Test(mpsc_unbounded, failed_growth_sends_nothing)
     cr_assert_gt(n, 0);
     cr_assert_eq(weft_mpsc_unbounded_send(&tx, n), 0, "usable after the failure");
     for (uint64_t i = 0; i <= n; i++)
-        expect_recv(&rx, i);
+        expect_mpsc_recv(&rx, i);
     cr_assert_eq(weft_mpsc_unbounded_tx_drop(&tx), 0);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
 
@@ -108,8 +101,8 @@ Test(mpsc_unbounded, close_semantics)
     cr_assert_eq(weft_mpsc_unbounded_send(&tx2, 2), 0);
     cr_assert_eq(weft_mpsc_rx_close(&rx), 0);
     cr_assert_eq(weft_mpsc_unbounded_send(&tx2, 3), -EPIPE);
-    expect_recv(&rx, 1);
-    expect_recv(&rx, 2);
+    expect_mpsc_recv(&rx, 1);
+    expect_mpsc_recv(&rx, 2);
     cr_assert_eq(weft_mpsc_try_recv(&rx, &v), -EPIPE);
     cr_assert_eq(weft_mpsc_rx_drop(&rx), 0);
     cr_assert_eq(weft_mpsc_unbounded_send(&tx2, 4), -EPIPE);
