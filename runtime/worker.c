@@ -126,7 +126,14 @@ static void schedule_local(weft_worker *w, weft__task *t, bool is_yield)
             return;     /* nothing displaced: this worker runs it next */
         t = prev;
     }
-    notify_after_push(w, push_back(w, t));
+    weft__push_outcome how = push_back(w, t);
+    /* A queue that held work already had its wake-up decided when it got
+     * that work (idle.h, rules 2-4: a searcher that parks rechecks it), so
+     * only a push that makes it non-empty, or half full, needs the fence and
+     * the look at the idle word. */
+    uint32_t len = weft__local_len(&w->queue);
+    if (how != WEFT__PUSH_LOCAL || len == 1 || len == WEFT__LOCAL_CAPACITY / 2)
+        notify_after_push(w, how);
 }
 
 void weft__schedule_yielded(weft__task *t)

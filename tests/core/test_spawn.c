@@ -513,6 +513,59 @@ Test(spawn, steal_path_two_tasks_that_need_two_workers)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+/* A burst of spawns from a task that then stays in its poll until every
+ * child but the last has run: those can only run on the other worker (the
+ * last one waits in the LIFO slot, which only the spawner's worker takes).
+ * A push wakes a sleeper only when it makes the queue non-empty or half
+ * full (the rest had their wake-up decided already), so this checks that
+ * the burst still reaches the idle worker, below half a queue and past it
+ * (the spawner overflowing to the inject queue). A hang is a lost wake-up. */
+static _Atomic int burst_ran;
+
+static weft_poll burst_child_poll(weft_cx *cx, void *p)
+{
+    (void)cx;
+    (void)p;
+    atomic_fetch_add(&burst_ran, 1);
+    return 0;
+}
+
+struct burst_parent {
+    weft_frame f;
+    int children;
+};
+
+static weft_poll burst_parent_poll(weft_cx *cx, void *p)
+{
+    struct burst_parent *bp = p;
+    for (int i = 0; i < bp->children; i++) {
+        struct weft_frame child = { 0 };
+        weft_task_desc d = DESC(burst_child_poll, &child, NULL, 0);
+        if (weft_spawn_detached(weft_cx_runtime(cx), &d) != 0)
+            return -1;
+    }
+    while (atomic_load(&burst_ran) < bp->children - 1)
+        sched_yield();
+    return 0;
+}
+
+Test(spawn, a_burst_reaches_the_idle_worker_while_its_spawner_stays_busy)
+{
+    weft_runtime *rt = rt_make(2, 0);
+    static const int sizes[] = { 2, 3, 50, 128, 129, 130, 300, 1000 };
+    for (int round = 0; round < 40; round++) {
+        struct burst_parent bp = { .children = sizes[round % 8] };
+        atomic_store(&burst_ran, 0);
+        weft_task_desc d = DESC(burst_parent_poll, &bp, NULL, 0);
+        weft_outcome out;
+        cr_assert_eq(weft_block_on(rt, &d, &out), 0);
+        cr_assert_eq(out.status, 0);
+        cr_assert_eq(out.value, 0, "round %d", round);
+    }
+    rt_done(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
 /* ---- join state --------------------------------------------------------------- */
 
 struct gated {
