@@ -10,7 +10,10 @@
  *      when the last searcher parks it rechecks every queue first.
  *   4. No lost wake-up: a producer publishes work (seq_cst) and then reads the
  *      idle word (seq_cst); a worker going to sleep updates the idle word
- *      (seq_cst) and then rechecks for work. One of them sees the other.
+ *      (seq_cst) and then rechecks for work. One of them sees the other. A
+ *      push onto a local queue that already held work may skip both: the
+ *      work already there was published that way, so a worker that went to
+ *      sleep since found the queue non-empty (worker.c, schedule_local).
  *   5. A watcher is a sleeper that saw another worker's queue and left it
  *      there (worker.c, worth_stealing), and will look again on its own
  *      within one watch interval. While one watches, a worker pushing on
