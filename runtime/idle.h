@@ -20,9 +20,9 @@
  *      its own local queue wakes nobody: whoever it would wake would find
  *      the same queue and leave it too. Work for anyone (the inject queue,
  *      or a local queue now at least half full, which a thief takes at
- *      once) still wakes a sleeper by rules 2 and 4. `watchers` pairs like the idle
- *      word: the pusher publishes, fences and reads it; a watcher stops
- *      watching (seq_cst) before it looks at the queues again.
+ *      once) still wakes a sleeper by rules 2 and 4. `watchers` pairs like
+ *      the idle word: the pusher publishes, fences and reads it; a watcher
+ *      stops watching (seq_cst) before it looks at the queues again.
  */
 #ifndef WEFT_RUNTIME_IDLE_H
 #define WEFT_RUNTIME_IDLE_H

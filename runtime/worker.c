@@ -102,15 +102,15 @@ static weft__push_outcome push_back(weft_worker *w, weft__task *t)
     return weft__local_push(&w->queue, t, &w->rt->inject);
 }
 
-/* Work went on our own queue: wake a sleeper unless one watches it already
- * (idle.h, rule 5). Work that overflowed to the inject queue is anyone's,
- * and so is a queue at least half full: a watcher would take it at its next
- * look (worth_stealing), so it should not wait for that look. */
-static void notify_after_push(weft_worker *w, weft__push_outcome how)
+/* Work went on our own queue, which now holds `len` tasks: wake a sleeper
+ * unless one watches it already (idle.h, rule 5). Work that overflowed to
+ * the inject queue is anyone's, and so is a queue at least half full: a
+ * watcher would take it at its next look (worth_stealing), so it should not
+ * wait for that look. */
+static void notify_after_push(weft_worker *w, weft__push_outcome how, uint32_t len)
 {
     weft_runtime *rt = w->rt;
-    bool ours = how == WEFT__PUSH_LOCAL
-        && weft__local_len(&w->queue) < WEFT__LOCAL_CAPACITY / 2;
+    bool ours = how == WEFT__PUSH_LOCAL && len < WEFT__LOCAL_CAPACITY / 2;
     int i = ours ? weft__idle_worker_to_notify_local(&rt->idle)
                  : weft__idle_worker_to_notify(&rt->idle);
     if (i >= 0)
@@ -133,7 +133,7 @@ static void schedule_local(weft_worker *w, weft__task *t, bool is_yield)
      * the look at the idle word. */
     uint32_t len = weft__local_len(&w->queue);
     if (how != WEFT__PUSH_LOCAL || len == 1 || len == WEFT__LOCAL_CAPACITY / 2)
-        notify_after_push(w, how);
+        notify_after_push(w, how, len);
 }
 
 void weft__schedule_yielded(weft__task *t)
@@ -236,8 +236,9 @@ static weft__task *after_yields(weft_worker *w, enum weft__tick what)
      * would otherwise cost a wake-up per yield, of a worker that then finds
      * our queue empty. */
     weft__task *next = first ? first : next_task(w);
-    if (how != WEFT__PUSH_LOCAL || weft__local_len(&w->queue) > 0)
-        notify_after_push(w, how);
+    uint32_t len = weft__local_len(&w->queue);
+    if (how != WEFT__PUSH_LOCAL || len > 0)
+        notify_after_push(w, how, len);
     return next;
 }
 
