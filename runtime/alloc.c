@@ -3,14 +3,19 @@
  *
  * Each worker thread creates an explicit jemalloc tcache at start and destroys
  * it at exit; "each explicit cache can be used by only one thread at a time",
- * which holds because only that worker reads tcache_flags. Frees from another
- * thread are fine for jemalloc: they go through the freeing thread's cache.
+ * which holds because only that worker reads tcache_flags. A worker also
+ * allocates from weft's arena for its group (runtime/alloc_arena.h); other
+ * threads allocate from jemalloc's own arenas. Frees from any thread are fine
+ * for jemalloc: they go through the freeing thread's cache back to the
+ * arena the memory came from.
  *
  * Fault injection (weft__alloc_fail_after) is compiled into every build: when
  * disarmed it costs one relaxed load and a predictable branch per allocation;
  * armed, it counts allocations process-wide and fails exactly one of them.
  */
 #include "runtime/alloc.h"
+
+#include "runtime/alloc_arena.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -53,17 +58,21 @@ long weft__alloc_fail_pending(void)
 #if WEFT_HAVE_JEMALLOC
 
 static __thread int tcache_flags;   /* 0: the thread's implicit tcache */
+static __thread int alloc_flags;    /* tcache_flags, plus the worker's arena */
 
-void weft__alloc_thread_start(void)
+void weft__alloc_thread_start(unsigned worker)
 {
     unsigned id;
     size_t len = sizeof id;
     if (mallctl("tcache.create", &id, &len, NULL, 0) == 0)
         tcache_flags = MALLOCX_TCACHE(id);
+    int arena = weft__arena_for_worker(worker);
+    alloc_flags = tcache_flags | (arena >= 0 ? (int)MALLOCX_ARENA((unsigned)arena) : 0);
 }
 
 void weft__alloc_thread_stop(void)
 {
+    alloc_flags = 0;
     if (tcache_flags == 0)
         return;
     unsigned id = (unsigned)((tcache_flags >> 8) - 2);
@@ -75,14 +84,14 @@ void *weft__alloc(size_t size)
 {
     if (injected_failure())
         return NULL;
-    return mallocx(size, tcache_flags);
+    return mallocx(size, alloc_flags);
 }
 
 void *weft__calloc(size_t size)
 {
     if (injected_failure())
         return NULL;
-    return mallocx(size, tcache_flags | MALLOCX_ZERO);
+    return mallocx(size, alloc_flags | MALLOCX_ZERO);
 }
 
 void weft__free(void *p, size_t size)
@@ -99,7 +108,10 @@ void weft__free_unsized(void *p)
 
 #else
 
-void weft__alloc_thread_start(void) {}
+void weft__alloc_thread_start(unsigned worker)
+{
+    (void)worker;
+}
 void weft__alloc_thread_stop(void) {}
 
 void *weft__alloc(size_t size)

@@ -2,7 +2,7 @@
  * runtime/alloc.h - the one allocation shim every runtime object goes through.
  *
  * With jemalloc: mallocx/sdallocx, using the calling worker's explicit tcache
- * when there is one. In sanitizer builds (or without jemalloc): libc malloc, so
+ * and arena when there are. In sanitizer builds (or without jemalloc): libc malloc, so
  * ASan sees every object. Memory from here is never handed to the user to free.
  * Fault injection: weft__alloc_fail_after(n) makes the n-th next allocation
  * fail, for tests of the -ENOMEM paths.
@@ -18,8 +18,9 @@ void weft__free(void *p, size_t size);
 /* For objects whose size is not kept (tasks): the allocator looks it up. */
 void weft__free_unsized(void *p);
 
-/* Per-thread cache: create when a worker starts, destroy when it exits. */
-void weft__alloc_thread_start(void);
+/* A worker's own cache and arena (runtime/alloc_arena.h): set up when the
+ * worker of this index starts, the cache destroyed when it exits. */
+void weft__alloc_thread_start(unsigned worker);
 void weft__alloc_thread_stop(void);
 
 /* Fail the n-th allocation from now (1 = the next one); 0 disarms. Process-wide. */

@@ -647,7 +647,7 @@ void *weft__worker_main(void *arg)
     weft_worker *w = arg;
     if (w->rt->pin_workers)
         pin_to_cpu(w);
-    weft__alloc_thread_start();
+    weft__alloc_thread_start(w->index);
     int rc = weft__driver_init(&w->driver, w->rt, w->index, NULL);
     report_started(w->rt, rc);
     if (rc == 0) {
