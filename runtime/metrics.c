@@ -39,11 +39,25 @@ void weft__count_cancelled(weft__task *t)
         atomic_fetch_add_explicit(&rt->cancelled_off_worker[source], 1, memory_order_relaxed);
 }
 
+/* Rules 5 and 6: `taken` was read before this call reads `unpolled`. */
+static uint64_t polls_since_start(weft__worker_metrics *m, uint64_t taken)
+{
+    /* Acquire: the takes' loads stay before this one on any CPU. */
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t unpolled = weft__counter_read(&m->unpolled);
+    uint64_t polls = taken > unpolled ? taken - unpolled : 0;
+    uint64_t floor = atomic_load_explicit(&m->polls_reported, memory_order_relaxed);
+    while (polls > floor
+           && !atomic_compare_exchange_weak_explicit(&m->polls_reported, &floor, polls,
+                                                     memory_order_relaxed,
+                                                     memory_order_relaxed))
+        ;
+    return polls > floor ? polls : floor;
+}
+
 static void read_worker(weft_worker *w, weft_worker_metrics *out)
 {
     weft__worker_metrics *m = &w->metrics;
-    /* Rule 5; unpolled first, so that polls never reads negative. */
-    uint64_t unpolled = weft__counter_read(&m->unpolled);
     *out = (weft_worker_metrics){
         .lifo_runs = weft__counter_read(&m->lifo_runs),
         .local_runs = weft__counter_read(&m->local_runs),
@@ -64,9 +78,8 @@ static void read_worker(weft_worker *w, weft_worker_metrics *out)
         .local_depth = weft__local_len(&w->queue),
         .overflow_depth = (uint32_t)weft__counter_read(&m->overflow_depth),
     };
-    uint64_t taken = out->lifo_runs + out->local_runs + out->inject_runs + out->steals;
-    /* Saturating: on a weakly ordered CPU the loads may not keep rule 5's order. */
-    out->polls = taken > unpolled ? taken - unpolled : 0;
+    out->polls = polls_since_start(m, out->lifo_runs + out->local_runs + out->inject_runs
+                                          + out->steals);
 }
 
 static void read_runtime(weft_runtime *rt, weft_metrics *m)

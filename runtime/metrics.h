@@ -24,6 +24,13 @@
  *      the takes that found the task complete or tore it down. That keeps
  *      the poll path itself free of counters (it measured 2-3% of
  *      chained_spawn).
+ *   6. Those counters are read one after another while the worker moves
+ *      them, so a derived count could go back between two reads (a
+ *      teardown taken before one read and marked unpolled before the next).
+ *      Readers read the takes first and `unpolled` after, so the difference
+ *      never counts a poll that did not happen, and report at least what any
+ *      reader reported before: `polls_reported`, raised with a CAS by
+ *      readers only, on a line of its own so that the worker never meets it.
  */
 #ifndef WEFT_RUNTIME_METRICS_H
 #define WEFT_RUNTIME_METRICS_H
@@ -50,6 +57,7 @@ typedef struct weft__worker_metrics {
     weft__counter overflow_depth;
     weft__counter cancelled[WEFT__SOURCES];
     _Alignas(64) weft__counter sleeps_fired;    /* rule 2 */
+    _Alignas(64) weft__counter polls_reported;  /* rule 6 */
 } weft__worker_metrics;
 
 /* Rule 1: the single writer's add. */

@@ -324,3 +324,99 @@ Test(observe, allocation_failure_is_enomem_and_harmless)
     rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
+
+/* ---- polls never go back ------------------------------------------------- */
+
+/* Torn-down tasks are taken and then marked unpolled, so a reader between
+ * the two steps must not count the take as a poll it later takes back. */
+
+enum { DOOMED = 20000, DOOMED_ROUNDS = 4 };
+
+struct doomed { weft_frame f; weft_poll r; };
+
+static weft_poll doomed_poll(weft_cx *cx, void *p)
+{
+    struct doomed *d = p;
+    WEFT_BEGIN(&d->f);
+    WEFT_AWAIT(&d->f, d->r, weft_pending(cx));
+    WEFT_RETURN(&d->f, 0);
+    WEFT_END(&d->f);
+}
+
+struct doom_root {
+    weft_frame f;
+    int round, i;
+    weft_poll r;
+    weft_outcome out;
+    weft_join *handles;
+};
+
+static weft_poll doom_root_poll(weft_cx *cx, void *p)
+{
+    struct doom_root *s = p;
+    WEFT_BEGIN(&s->f);
+    for (s->round = 0; s->round < DOOMED_ROUNDS; s->round++) {
+        for (s->i = 0; s->i < DOOMED; s->i++) {
+            weft_task_desc d = { .poll = doomed_poll, .frame_size = sizeof(struct doomed),
+                                 .flags = WEFT_TASK_CANCEL_SAFE };
+            cr_assert_eq(weft_spawn(weft_cx_runtime(cx), &d, &s->handles[s->i]), 0);
+        }
+        for (s->i = 0; s->i < DOOMED; s->i++)
+            cr_assert_eq(weft_abort(&s->handles[s->i]), 0);
+        for (s->i = 0; s->i < DOOMED; s->i++) {
+            WEFT_AWAIT(&s->f, s->r, weft_join_await(cx, &s->handles[s->i], &s->out));
+            cr_assert_eq(s->r, -ECANCELED);
+        }
+    }
+    WEFT_RETURN(&s->f, 0);
+    WEFT_END(&s->f);
+}
+
+struct poll_watch {
+    weft_runtime *rt;
+    flag started;
+    atomic_bool done;
+    unsigned long reads, backwards;
+};
+
+static void *watch_polls(void *arg)
+{
+    struct poll_watch *pw = arg;
+    uint64_t last[2] = { 0, 0 };
+    flag_add(&pw->started, 1);
+    while (!atomic_load(&pw->done)) {
+        weft_metrics m;
+        weft_worker_metrics w[2];
+        cr_assert_eq(weft_metrics_read(pw->rt, &m, w, 2), 2);
+        for (int i = 0; i < 2; i++) {
+            pw->backwards += w[i].polls < last[i];
+            last[i] = w[i].polls;
+        }
+        pw->reads++;
+    }
+    return NULL;
+}
+
+Test(observe, polls_never_go_back_while_tasks_are_torn_down)
+{
+    weft_runtime *rt = rt_make(2, 50);
+    struct poll_watch pw = { .rt = rt };
+    pthread_t reader;
+    cr_assert_eq(pthread_create(&reader, NULL, watch_polls, &pw), 0);
+    flag_wait_ge(&pw.started, 1);
+
+    struct doom_root *root = calloc(1, sizeof *root);
+    root->handles = calloc(DOOMED, sizeof *root->handles);
+    weft_outcome out;
+    cr_assert_eq(weft_block_on(rt, &WEFT_TASK(doom_root_poll, root), &out), 0);
+    cr_assert_eq(out.status, 0);
+
+    atomic_store(&pw.done, true);
+    pthread_join(reader, NULL);
+    cr_assert_gt(pw.reads, 0);
+    cr_assert_eq(pw.backwards, 0, "polls went back %lu times in %lu reads", pw.backwards,
+                 pw.reads);
+    free(root->handles);
+    free(root);
+    rt_done(rt);
+}
