@@ -86,8 +86,13 @@ uint64_t weft__shield_hold(weft__task *t)
 
 void weft__cancel_took_effect(weft__task *t, const weft_site *site, weft_trace_kind kind)
 {
-    if (!weft__state_mark_cancel_seen(&t->state))
-        return;     /* provenance records the first await only */
+    /* Provenance records the first await only. A tear-down is the last
+     * thing that happens to the task: it only looks, and leaves the bit to
+     * the CAS that completes the task (task_state.h, CANCEL_SEEN). */
+    bool first = kind == WEFT_TRACE_TORN_DOWN ? !weft__state_cancel_seen(&t->state)
+                                              : weft__state_mark_cancel_seen(&t->state);
+    if (!first)
+        return;
     weft__count_cancelled(t);
     weft__cancel_record *rec = weft__task_record(t);
     if (rec)

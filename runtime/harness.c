@@ -26,6 +26,8 @@
 #include "runtime/trace.h"
 #include "runtime/worker.h"
 
+/* status: 0 for a task whose poll returned `value`, -ECANCELED for one torn
+ * down by a cancellation. */
 static void finish(weft__task *t, int worker, int64_t value, int status)
 {
     weft__scopes_close_all(t);      /* no scope timer may outlive the frame */
@@ -39,7 +41,7 @@ static void finish(weft__task *t, int worker, int64_t value, int status)
         && (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED))
         rec->shield_held_ns += weft__shield_hold(t);
     weft__task_unbind_tokens(t);    /* before anyone can free the task */
-    uint64_t prev = weft__state_to_complete(&t->state);
+    uint64_t prev = weft__state_to_complete(&t->state, status == -ECANCELED);
     if ((prev & WEFT__JOIN_INTEREST) && (prev & WEFT__JOIN_WAKER)) {
         /* Rule 4 of task_state.h: the waker is ours now. The field is left
          * as it is: the join side may still be reading it (rule 3). */

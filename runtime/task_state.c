@@ -72,12 +72,13 @@ void weft__state_to_requeued(weft__state *s)
                                                     memory_order_relaxed));
 }
 
-uint64_t weft__state_to_complete(weft__state *s)
+uint64_t weft__state_to_complete(weft__state *s, bool torn_down)
 {
     uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    uint64_t set = WEFT__COMPLETE | (torn_down ? WEFT__CANCEL_SEEN : 0);
     do {
         assert(cur & WEFT__RUNNING && !(cur & WEFT__COMPLETE));
-        next = (cur & ~(WEFT__RUNNING | WEFT__NOTIFIED)) | WEFT__COMPLETE;
+        next = (cur & ~(WEFT__RUNNING | WEFT__NOTIFIED)) | set;
     } while (!atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
                                                     memory_order_relaxed));
     return cur;

@@ -26,7 +26,11 @@
  *                    set in the same CAS as CANCEL_REQUESTED, never changed.
  *   CANCEL_SEEN      The request took effect at an await or a tear-down and
  *                    its provenance was recorded (set once, by the holder of
- *                    RUNNING, so a level-triggered cancellation is traced once).
+ *                    RUNNING, so a level-triggered cancellation is traced once:
+ *                    at an await with its own RMW, at a tear-down in the CAS
+ *                    that completes the task, which saves one locked
+ *                    instruction on the path every abort of a cancel-safe
+ *                    task takes).
  *   bits 12..16      LAYOUT: which optional parts the task's allocation holds
  *                    before its header (runtime/task.h). Set at spawn, never
  *                    changed: any thread may read them with a relaxed load.
@@ -128,8 +132,17 @@ uint64_t weft__state_initial(bool joinable, bool cancel_safe, uint64_t layout);
  * can reach it yet): record its shard. */
 void weft__state_set_shard(weft__state *s, uint32_t shard);
 
-/* A cancellation took effect: set CANCEL_SEEN. Returns true the first time. */
+/* A cancellation took effect at an await: set CANCEL_SEEN. Returns true the
+ * first time. (At a tear-down the completing CAS sets it instead: see
+ * weft__state_to_complete.) */
 bool weft__state_mark_cancel_seen(weft__state *s);
+
+/* The holder of RUNNING asks whether a cancellation took effect before; only
+ * it sets CANCEL_SEEN, so a relaxed load answers exactly. */
+static inline bool weft__state_cancel_seen(weft__state *s)
+{
+    return atomic_load_explicit(s, memory_order_relaxed) & WEFT__CANCEL_SEEN;
+}
 
 typedef enum {
     WEFT__RUN_OK,           /* now RUNNING: poll it */
@@ -151,8 +164,9 @@ weft__idle_outcome weft__state_to_idle(weft__state *s);
  * weft__state_to_idle would take two. */
 void weft__state_to_requeued(weft__state *s);
 
-/* RUNNING -> COMPLETE (clears NOTIFIED). Returns the word before. */
-uint64_t weft__state_to_complete(weft__state *s);
+/* RUNNING -> COMPLETE (clears NOTIFIED); a task torn down by a cancellation
+ * also gets CANCEL_SEEN here. Returns the word before. */
+uint64_t weft__state_to_complete(weft__state *s, bool torn_down);
 
 typedef enum {
     WEFT__NOTIFY_NOTHING,   /* running, queued or complete: no action */

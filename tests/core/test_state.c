@@ -72,7 +72,7 @@ Test(state, transitions_keep_the_scope_bit)
     cr_assert(get() & WEFT__SCOPE_EXPIRED);
     cr_assert_eq(weft__state_request_cancel(&st, WEFT_CANCEL_ABORT), WEFT__CANCEL_SUBMIT);
     cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_CANCELLED);
-    weft__state_to_complete(&st);
+    weft__state_to_complete(&st, false);
     cr_assert(get() & WEFT__SCOPE_EXPIRED);
     cr_assert_eq(flags() & (WEFT__COMPLETE | WEFT__CANCEL_REQUESTED),
                  WEFT__COMPLETE | WEFT__CANCEL_REQUESTED);
@@ -159,12 +159,24 @@ Test(state, to_complete)
 {
     set(WEFT__RUNNING | WEFT__NOTIFIED | WEFT__JOIN_INTEREST | WEFT__JOIN_WAKER
         | WEFT__CANCEL_REQUESTED | R(3));
-    uint64_t prev = weft__state_to_complete(&st);
+    uint64_t prev = weft__state_to_complete(&st, false);
     cr_assert_eq(prev & WEFT__FLAG_MASK, WEFT__RUNNING | WEFT__NOTIFIED | WEFT__JOIN_INTEREST
                                          | WEFT__JOIN_WAKER | WEFT__CANCEL_REQUESTED);
     cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__JOIN_INTEREST | WEFT__JOIN_WAKER
                           | WEFT__CANCEL_REQUESTED);
     cr_assert_eq(refs(), 3);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(state, to_complete_after_a_tear_down_marks_the_cancellation_seen)
+{
+    set(WEFT__RUNNING | WEFT__CANCEL_SAFE | WEFT__CANCEL_REQUESTED | R(2));
+    cr_assert_not(weft__state_cancel_seen(&st));
+    weft__state_to_complete(&st, true);
+    cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__CANCEL_SAFE | WEFT__CANCEL_REQUESTED
+                          | WEFT__CANCEL_SEEN);
+    cr_assert(weft__state_cancel_seen(&st));
+    cr_assert_eq(refs(), 2);
     WEFT_ASSERT_NO_LEAKS();
 }
 
@@ -272,7 +284,7 @@ Test(state, every_source_round_trips)
         cr_assert_eq(refs(), 3, "the source bits do not leak into the refcount");
         /* later transitions keep it */
         cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_CANCELLED);
-        weft__state_to_complete(&st);
+        weft__state_to_complete(&st, false);
         cr_assert_eq(weft__state_source(get()), src);
     }
     WEFT_ASSERT_NO_LEAKS();
@@ -367,7 +379,7 @@ Test(state, whole_life_of_a_joined_task)
     cr_assert_eq(weft__state_set_join_waker(&st), WEFT__JOIN_OK);
     cr_assert_eq(weft__state_notify_by_val(&st), WEFT__NOTIFY_SUBMIT); /* 3 */
     cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_OK);
-    uint64_t prev = weft__state_to_complete(&st);
+    uint64_t prev = weft__state_to_complete(&st, false);
     cr_assert(prev & WEFT__JOIN_WAKER);
     cr_assert(prev & WEFT__JOIN_INTEREST);
     cr_assert_not(weft__state_ref_dec_n(&st, 2));          /* registry + running */
