@@ -49,8 +49,7 @@ static void finish(weft__task *t, int worker, int64_t value, int status)
         weft_waker_wake(&waker);
     }
     weft_runtime *rt = t->rt;
-    int owner = weft__registry_release(&rt->registry, t, worker);
-    weft__task_unref(t);        /* the running reference */
+    int owner = weft__registry_release(&rt->registry, t, worker);  /* and the running ref */
     if (owner >= 0 && weft__idle_is_sleeper(&rt->idle, (uint32_t)owner))
         weft__driver_unpark(&rt->workers[owner].driver);
 }

@@ -181,6 +181,14 @@ int weft__registry_insert(weft__registry *r, weft__task *t, int worker)
     return rc;
 }
 
+/* The registry's reference and the caller's, in one RMW: the slot was
+ * overwritten before it (runtime/dump.h). */
+static void drop_both_refs(weft__task *t)
+{
+    if (weft__state_ref_dec_n(&t->state, 2))
+        weft__task_free(t);
+}
+
 int weft__registry_release(weft__registry *r, weft__task *t, int worker)
 {
     uint32_t owner = weft__state_shard(atomic_load_explicit(&t->state, memory_order_relaxed));
@@ -189,12 +197,12 @@ int weft__registry_release(weft__registry *r, weft__task *t, int worker)
         weft__spin_lock(&s->lock);
         unlink_task(s, t);
         weft__spin_unlock(&s->lock);
-        weft__task_unref(t);
+        drop_both_refs(t);
         return -1;
     }
     if ((int)owner == worker) {
         unlink_task(s, t);
-        weft__task_unref(t);
+        drop_both_refs(t);
         return -1;
     }
     /* Seq_cst (not only release, so the owner that pops t sees its
@@ -206,6 +214,7 @@ int weft__registry_release(weft__registry *r, weft__task *t, int worker)
     } while (!atomic_compare_exchange_weak_explicit(&s->handed_back, &head, t,
                                                     memory_order_seq_cst,
                                                     memory_order_relaxed));
+    weft__task_unref(t);    /* the caller's; the owner drops the registry's */
     return (int)owner;
 }
 

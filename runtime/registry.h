@@ -68,10 +68,13 @@ void weft__registry_destroy(weft__registry *r);
  * shard is closed, -ENOMEM when its array could not grow. */
 int weft__registry_insert(weft__registry *r, struct weft__task *t, int worker);
 
-/* The task completed: drop the registry's reference, unlinking it now when the
- * caller owns its shard, else handing it back to the owner (rule 2). Returns
- * the owning worker's index when the task was handed back, else -1: the
- * caller must then make sure that worker is not asleep (it cannot drain). */
+/* The task completed: drop the registry's reference and the caller's own (the
+ * running one), freeing the task if they were the last. The registry's goes
+ * now, with the caller's in one read-modify-write, when the caller owns the
+ * task's shard; else the task is handed back to the owner, which drops it
+ * (rule 2). Returns the owning worker's index when the task was handed back,
+ * else -1: the caller must then make sure that worker is not asleep (it
+ * cannot drain). */
 int weft__registry_release(weft__registry *r, struct weft__task *t, int worker);
 
 /* Owner: unlink and release the tasks handed back to this shard. */
