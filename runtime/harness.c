@@ -26,6 +26,15 @@
 #include "runtime/trace.h"
 #include "runtime/worker.h"
 
+/* Rule 4 of task_state.h: the joiner's waker is ours once COMPLETE found it
+ * set. The field is left as it is: the join side may still be reading it
+ * (rule 3). */
+static void wake_joiner(weft__task *t)
+{
+    weft_waker waker = *weft__task_join_waker(t);
+    weft_waker_wake(&waker);
+}
+
 /* status: 0 for a task whose poll returned `value`, -ECANCELED for one torn
  * down by a cancellation. */
 static void finish(weft__task *t, int worker, int64_t value, int status)
@@ -41,16 +50,31 @@ static void finish(weft__task *t, int worker, int64_t value, int status)
         && (atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__CANCEL_REQUESTED))
         rec->shield_held_ns += weft__shield_hold(t);
     weft__task_unbind_tokens(t);    /* before anyone can free the task */
-    uint64_t prev = weft__state_to_complete(&t->state, status == -ECANCELED);
-    if ((prev & WEFT__JOIN_INTEREST) && (prev & WEFT__JOIN_WAKER)) {
-        /* Rule 4 of task_state.h: the waker is ours now. The field is left
-         * as it is: the join side may still be reading it (rule 3). */
-        weft_waker waker = *weft__task_join_waker(t);
-        weft_waker_wake(&waker);
-    }
     weft_runtime *rt = t->rt;
-    int owner = weft__registry_release(&rt->registry, t, worker);  /* and the running ref */
-    if (owner >= 0 && weft__idle_is_sleeper(&rt->idle, (uint32_t)owner))
+    bool torn_down = status == -ECANCELED;
+    if (weft__registry_unlink_own(&rt->registry, t, worker)) {
+        /* The usual case, a task completing on the worker that spawned it:
+         * completing and dropping the registry's and the running reference
+         * take one CAS. */
+        switch (weft__state_to_complete_released(&t->state, torn_down)) {
+        case WEFT__DONE_WAKE_JOINER:
+            wake_joiner(t);
+            if (weft__state_ref_dec_n(&t->state, 2))
+                weft__task_free(t);
+            break;
+        case WEFT__DONE_LAST:
+            weft__task_free(t);
+            break;
+        case WEFT__DONE_RELEASED:
+            break;
+        }
+        return;
+    }
+    uint64_t prev = weft__state_to_complete(&t->state, torn_down);
+    if ((prev & WEFT__JOIN_INTEREST) && (prev & WEFT__JOIN_WAKER))
+        wake_joiner(t);
+    uint32_t owner = weft__registry_hand_back(&rt->registry, t);
+    if (weft__idle_is_sleeper(&rt->idle, owner))
         weft__driver_unpark(&rt->workers[owner].driver);
 }
 

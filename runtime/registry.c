@@ -181,15 +181,7 @@ int weft__registry_insert(weft__registry *r, weft__task *t, int worker)
     return rc;
 }
 
-/* The registry's reference and the caller's, in one RMW: the slot was
- * overwritten before it (runtime/dump.h). */
-static void drop_both_refs(weft__task *t)
-{
-    if (weft__state_ref_dec_n(&t->state, 2))
-        weft__task_free(t);
-}
-
-int weft__registry_release(weft__registry *r, weft__task *t, int worker)
+bool weft__registry_unlink_own(weft__registry *r, weft__task *t, int worker)
 {
     uint32_t owner = weft__state_shard(atomic_load_explicit(&t->state, memory_order_relaxed));
     weft__registry_shard *s = &r->shards[owner];
@@ -197,14 +189,18 @@ int weft__registry_release(weft__registry *r, weft__task *t, int worker)
         weft__spin_lock(&s->lock);
         unlink_task(s, t);
         weft__spin_unlock(&s->lock);
-        drop_both_refs(t);
-        return -1;
+        return true;
     }
-    if ((int)owner == worker) {
-        unlink_task(s, t);
-        drop_both_refs(t);
-        return -1;
-    }
+    if ((int)owner != worker)
+        return false;
+    unlink_task(s, t);
+    return true;
+}
+
+uint32_t weft__registry_hand_back(weft__registry *r, weft__task *t)
+{
+    uint32_t owner = weft__state_shard(atomic_load_explicit(&t->state, memory_order_relaxed));
+    weft__registry_shard *s = &r->shards[owner];
     /* Seq_cst (not only release, so the owner that pops t sees its
      * completion): the caller next reads whether the owner sleeps, and the
      * owner publishes its sleep before rereading this stack. */
@@ -215,7 +211,7 @@ int weft__registry_release(weft__registry *r, weft__task *t, int worker)
                                                     memory_order_seq_cst,
                                                     memory_order_relaxed));
     weft__task_unref(t);    /* the caller's; the owner drops the registry's */
-    return (int)owner;
+    return owner;
 }
 
 void weft__registry_drain(weft__registry *r, uint32_t shard)

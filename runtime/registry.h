@@ -68,14 +68,20 @@ void weft__registry_destroy(weft__registry *r);
  * shard is closed, -ENOMEM when its array could not grow. */
 int weft__registry_insert(weft__registry *r, struct weft__task *t, int worker);
 
-/* The task completed: drop the registry's reference and the caller's own (the
- * running one), freeing the task if they were the last. The registry's goes
- * now, with the caller's in one read-modify-write, when the caller owns the
- * task's shard; else the task is handed back to the owner, which drops it
- * (rule 2). Returns the owning worker's index when the task was handed back,
- * else -1: the caller must then make sure that worker is not asleep (it
+/* A task about to complete on `worker` (-1: on no worker): if the caller
+ * may take it out of the registry itself (it owns the task's shard, or the
+ * shard is the outside one), unlink it now and return true; the registry's
+ * reference is then the caller's to drop, after a read-modify-write on the
+ * state word as runtime/dump.h requires. Else return false: once complete,
+ * the task goes back to its owner (weft__registry_hand_back). */
+bool weft__registry_unlink_own(weft__registry *r, struct weft__task *t, int worker);
+
+/* A complete task of a shard another worker owns: push it on that shard's
+ * hand-back stack with the registry's reference, for the owner to unlink and
+ * drop (rule 2), and drop the caller's (running) reference. Returns the
+ * owner's index: the caller must make sure that worker is not asleep (it
  * cannot drain). */
-int weft__registry_release(weft__registry *r, struct weft__task *t, int worker);
+uint32_t weft__registry_hand_back(weft__registry *r, struct weft__task *t);
 
 /* Owner: unlink and release the tasks handed back to this shard. */
 void weft__registry_drain(weft__registry *r, uint32_t shard);

@@ -84,6 +84,26 @@ uint64_t weft__state_to_complete(weft__state *s, bool torn_down)
     return cur;
 }
 
+weft__done_outcome weft__state_to_complete_released(weft__state *s, bool torn_down)
+{
+    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
+    uint64_t set = WEFT__COMPLETE | (torn_down ? WEFT__CANCEL_SEEN : 0);
+    bool wake;
+    do {
+        assert(cur & WEFT__RUNNING && !(cur & WEFT__COMPLETE));
+        wake = (cur & WEFT__JOIN_INTEREST) && (cur & WEFT__JOIN_WAKER);
+        next = (cur & ~(WEFT__RUNNING | WEFT__NOTIFIED)) | set;
+        if (!wake) {
+            assert(weft__state_refs(cur) >= 2);
+            next -= 2 * WEFT__REF_ONE;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if (wake)
+        return WEFT__DONE_WAKE_JOINER;
+    return weft__state_refs(next) == 0 ? WEFT__DONE_LAST : WEFT__DONE_RELEASED;
+}
+
 weft__notify_outcome weft__state_notify_by_ref(weft__state *s)
 {
     uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;

@@ -169,6 +169,18 @@ void weft__state_to_requeued(weft__state *s);
 uint64_t weft__state_to_complete(weft__state *s, bool torn_down);
 
 typedef enum {
+    WEFT__DONE_RELEASED,    /* complete, and the two references dropped */
+    WEFT__DONE_LAST,        /* as RELEASED, and they were the last: free it */
+    WEFT__DONE_WAKE_JOINER, /* complete, references kept: wake the joiner
+                               (its waker lives in the task), then drop them */
+} weft__done_outcome;
+
+/* weft__state_to_complete for a task whose registry entry its completer has
+ * just unlinked: in the same CAS it also drops the registry's reference and
+ * the running one, unless a joiner waits to be woken. */
+weft__done_outcome weft__state_to_complete_released(weft__state *s, bool torn_down);
+
+typedef enum {
     WEFT__NOTIFY_NOTHING,   /* running, queued or complete: no action */
     WEFT__NOTIFY_SUBMIT,    /* caller must schedule; it holds the notified ref */
     WEFT__NOTIFY_DEALLOC,   /* by_val only: the dropped ref was the last one */

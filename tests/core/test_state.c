@@ -180,6 +180,35 @@ Test(state, to_complete_after_a_tear_down_marks_the_cancellation_seen)
     WEFT_ASSERT_NO_LEAKS();
 }
 
+Test(state, to_complete_released_drops_both_references_unless_a_joiner_waits)
+{
+    /* Detached, nobody else holds it: the completer frees it. */
+    set(WEFT__RUNNING | R(2));
+    cr_assert_eq(weft__state_to_complete_released(&st, false), WEFT__DONE_LAST);
+    cr_assert_eq(flags(), WEFT__COMPLETE);
+    cr_assert_eq(refs(), 0);
+
+    /* A handle that does not wait: its reference stays, the others go. */
+    set(WEFT__RUNNING | WEFT__NOTIFIED | WEFT__JOIN_INTEREST | R(3));
+    cr_assert_eq(weft__state_to_complete_released(&st, false), WEFT__DONE_RELEASED);
+    cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__JOIN_INTEREST);
+    cr_assert_eq(refs(), 1);
+
+    /* A joiner waits: its waker lives in the task, so every reference stays
+     * until the caller has woken it. */
+    set(WEFT__RUNNING | WEFT__JOIN_INTEREST | WEFT__JOIN_WAKER | R(3));
+    cr_assert_eq(weft__state_to_complete_released(&st, false), WEFT__DONE_WAKE_JOINER);
+    cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__JOIN_INTEREST | WEFT__JOIN_WAKER);
+    cr_assert_eq(refs(), 3);
+
+    /* A tear-down marks the cancellation seen in the same CAS. */
+    set(WEFT__RUNNING | WEFT__CANCEL_SAFE | WEFT__CANCEL_REQUESTED | R(2));
+    cr_assert_eq(weft__state_to_complete_released(&st, true), WEFT__DONE_LAST);
+    cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__CANCEL_SAFE | WEFT__CANCEL_REQUESTED
+                          | WEFT__CANCEL_SEEN);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
 Test(state, notify_by_ref_each_state)
 {
     /* idle: submit, taking a reference for the queue */
