@@ -56,7 +56,7 @@ static void finish(weft__task *t, int worker, int64_t value, int status)
         /* The usual case, a task completing on the worker that spawned it:
          * completing and dropping the registry's and the running reference
          * take one CAS. */
-        switch (weft__state_to_complete_released(&t->state, torn_down)) {
+        switch (weft__state_to_complete_released(&t->state, torn_down, 2)) {
         case WEFT__DONE_WAKE_JOINER:
             wake_joiner(t);
             if (weft__state_ref_dec_n(&t->state, 2))
@@ -70,10 +70,17 @@ static void finish(weft__task *t, int worker, int64_t value, int status)
         }
         return;
     }
-    uint64_t prev = weft__state_to_complete(&t->state, torn_down);
-    if ((prev & WEFT__JOIN_INTEREST) && (prev & WEFT__JOIN_WAKER))
+    /* Completed away from its owner: the running reference goes in the
+     * completing CAS too, unless a joiner must be woken first; the
+     * registry's stays with the task for the owner (registry.h, rule 2). */
+    uint32_t owner;
+    if (weft__state_to_complete_released(&t->state, torn_down, 1) == WEFT__DONE_WAKE_JOINER) {
         wake_joiner(t);
-    uint32_t owner = weft__registry_hand_back(&rt->registry, t);
+        owner = weft__registry_hand_back(&rt->registry, t);
+        weft__task_unref(t);
+    } else {
+        owner = weft__registry_hand_back(&rt->registry, t);
+    }
     if (weft__idle_is_sleeper(&rt->idle, owner))
         weft__driver_unpark(&rt->workers[owner].driver);
 }

@@ -210,7 +210,6 @@ uint32_t weft__registry_hand_back(weft__registry *r, weft__task *t)
     } while (!atomic_compare_exchange_weak_explicit(&s->handed_back, &head, t,
                                                     memory_order_seq_cst,
                                                     memory_order_relaxed));
-    weft__task_unref(t);    /* the caller's; the owner drops the registry's */
     return owner;
 }
 

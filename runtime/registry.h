@@ -78,7 +78,8 @@ bool weft__registry_unlink_own(weft__registry *r, struct weft__task *t, int work
 
 /* A complete task of a shard another worker owns: push it on that shard's
  * hand-back stack with the registry's reference, for the owner to unlink and
- * drop (rule 2), and drop the caller's (running) reference. Returns the
+ * drop (rule 2). That reference keeps the task alive until the owner has
+ * popped it, so the caller may have dropped its own already. Returns the
  * owner's index: the caller must make sure that worker is not asleep (it
  * cannot drain). */
 uint32_t weft__registry_hand_back(weft__registry *r, struct weft__task *t);

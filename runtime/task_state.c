@@ -72,19 +72,8 @@ void weft__state_to_requeued(weft__state *s)
                                                     memory_order_relaxed));
 }
 
-uint64_t weft__state_to_complete(weft__state *s, bool torn_down)
-{
-    uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
-    uint64_t set = WEFT__COMPLETE | (torn_down ? WEFT__CANCEL_SEEN : 0);
-    do {
-        assert(cur & WEFT__RUNNING && !(cur & WEFT__COMPLETE));
-        next = (cur & ~(WEFT__RUNNING | WEFT__NOTIFIED)) | set;
-    } while (!atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
-                                                    memory_order_relaxed));
-    return cur;
-}
-
-weft__done_outcome weft__state_to_complete_released(weft__state *s, bool torn_down)
+weft__done_outcome weft__state_to_complete_released(weft__state *s, bool torn_down,
+                                                    uint64_t refs)
 {
     uint64_t cur = atomic_load_explicit(s, memory_order_relaxed), next;
     uint64_t set = WEFT__COMPLETE | (torn_down ? WEFT__CANCEL_SEEN : 0);
@@ -94,8 +83,8 @@ weft__done_outcome weft__state_to_complete_released(weft__state *s, bool torn_do
         wake = (cur & WEFT__JOIN_INTEREST) && (cur & WEFT__JOIN_WAKER);
         next = (cur & ~(WEFT__RUNNING | WEFT__NOTIFIED)) | set;
         if (!wake) {
-            assert(weft__state_refs(cur) >= 2);
-            next -= 2 * WEFT__REF_ONE;
+            assert(weft__state_refs(cur) >= refs);
+            next -= refs * WEFT__REF_ONE;
         }
     } while (!atomic_compare_exchange_weak_explicit(s, &cur, next, memory_order_acq_rel,
                                                     memory_order_relaxed));

@@ -134,7 +134,7 @@ void weft__state_set_shard(weft__state *s, uint32_t shard);
 
 /* A cancellation took effect at an await: set CANCEL_SEEN. Returns true the
  * first time. (At a tear-down the completing CAS sets it instead: see
- * weft__state_to_complete.) */
+ * weft__state_to_complete_released.) */
 bool weft__state_mark_cancel_seen(weft__state *s);
 
 /* The holder of RUNNING asks whether a cancellation took effect before; only
@@ -164,21 +164,20 @@ weft__idle_outcome weft__state_to_idle(weft__state *s);
  * weft__state_to_idle would take two. */
 void weft__state_to_requeued(weft__state *s);
 
-/* RUNNING -> COMPLETE (clears NOTIFIED); a task torn down by a cancellation
- * also gets CANCEL_SEEN here. Returns the word before. */
-uint64_t weft__state_to_complete(weft__state *s, bool torn_down);
-
 typedef enum {
-    WEFT__DONE_RELEASED,    /* complete, and the two references dropped */
+    WEFT__DONE_RELEASED,    /* complete, and the references dropped */
     WEFT__DONE_LAST,        /* as RELEASED, and they were the last: free it */
     WEFT__DONE_WAKE_JOINER, /* complete, references kept: wake the joiner
                                (its waker lives in the task), then drop them */
 } weft__done_outcome;
 
-/* weft__state_to_complete for a task whose registry entry its completer has
- * just unlinked: in the same CAS it also drops the registry's reference and
- * the running one, unless a joiner waits to be woken. */
-weft__done_outcome weft__state_to_complete_released(weft__state *s, bool torn_down);
+/* RUNNING -> COMPLETE (clears NOTIFIED; a task torn down by a cancellation
+ * also gets CANCEL_SEEN here), dropping `refs` references in the same CAS
+ * unless a joiner waits to be woken: the running one (refs == 1), and the
+ * registry's too (refs == 2) when the completer has just unlinked the task
+ * from the registry. */
+weft__done_outcome weft__state_to_complete_released(weft__state *s, bool torn_down,
+                                                    uint64_t refs);
 
 typedef enum {
     WEFT__NOTIFY_NOTHING,   /* running, queued or complete: no action */

@@ -72,7 +72,7 @@ Test(state, transitions_keep_the_scope_bit)
     cr_assert(get() & WEFT__SCOPE_EXPIRED);
     cr_assert_eq(weft__state_request_cancel(&st, WEFT_CANCEL_ABORT), WEFT__CANCEL_SUBMIT);
     cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_CANCELLED);
-    weft__state_to_complete(&st, false);
+    cr_assert_eq(weft__state_to_complete_released(&st, true, 1), WEFT__DONE_RELEASED);
     cr_assert(get() & WEFT__SCOPE_EXPIRED);
     cr_assert_eq(flags() & (WEFT__COMPLETE | WEFT__CANCEL_REQUESTED),
                  WEFT__COMPLETE | WEFT__CANCEL_REQUESTED);
@@ -159,9 +159,7 @@ Test(state, to_complete)
 {
     set(WEFT__RUNNING | WEFT__NOTIFIED | WEFT__JOIN_INTEREST | WEFT__JOIN_WAKER
         | WEFT__CANCEL_REQUESTED | R(3));
-    uint64_t prev = weft__state_to_complete(&st, false);
-    cr_assert_eq(prev & WEFT__FLAG_MASK, WEFT__RUNNING | WEFT__NOTIFIED | WEFT__JOIN_INTEREST
-                                         | WEFT__JOIN_WAKER | WEFT__CANCEL_REQUESTED);
+    cr_assert_eq(weft__state_to_complete_released(&st, false, 2), WEFT__DONE_WAKE_JOINER);
     cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__JOIN_INTEREST | WEFT__JOIN_WAKER
                           | WEFT__CANCEL_REQUESTED);
     cr_assert_eq(refs(), 3);
@@ -172,11 +170,11 @@ Test(state, to_complete_after_a_tear_down_marks_the_cancellation_seen)
 {
     set(WEFT__RUNNING | WEFT__CANCEL_SAFE | WEFT__CANCEL_REQUESTED | R(2));
     cr_assert_not(weft__state_cancel_seen(&st));
-    weft__state_to_complete(&st, true);
+    cr_assert_eq(weft__state_to_complete_released(&st, true, 1), WEFT__DONE_RELEASED);
     cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__CANCEL_SAFE | WEFT__CANCEL_REQUESTED
                           | WEFT__CANCEL_SEEN);
     cr_assert(weft__state_cancel_seen(&st));
-    cr_assert_eq(refs(), 2);
+    cr_assert_eq(refs(), 1);
     WEFT_ASSERT_NO_LEAKS();
 }
 
@@ -184,26 +182,32 @@ Test(state, to_complete_released_drops_both_references_unless_a_joiner_waits)
 {
     /* Detached, nobody else holds it: the completer frees it. */
     set(WEFT__RUNNING | R(2));
-    cr_assert_eq(weft__state_to_complete_released(&st, false), WEFT__DONE_LAST);
+    cr_assert_eq(weft__state_to_complete_released(&st, false, 2), WEFT__DONE_LAST);
     cr_assert_eq(flags(), WEFT__COMPLETE);
     cr_assert_eq(refs(), 0);
 
     /* A handle that does not wait: its reference stays, the others go. */
     set(WEFT__RUNNING | WEFT__NOTIFIED | WEFT__JOIN_INTEREST | R(3));
-    cr_assert_eq(weft__state_to_complete_released(&st, false), WEFT__DONE_RELEASED);
+    cr_assert_eq(weft__state_to_complete_released(&st, false, 2), WEFT__DONE_RELEASED);
     cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__JOIN_INTEREST);
     cr_assert_eq(refs(), 1);
 
     /* A joiner waits: its waker lives in the task, so every reference stays
      * until the caller has woken it. */
     set(WEFT__RUNNING | WEFT__JOIN_INTEREST | WEFT__JOIN_WAKER | R(3));
-    cr_assert_eq(weft__state_to_complete_released(&st, false), WEFT__DONE_WAKE_JOINER);
+    cr_assert_eq(weft__state_to_complete_released(&st, false, 2), WEFT__DONE_WAKE_JOINER);
     cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__JOIN_INTEREST | WEFT__JOIN_WAKER);
     cr_assert_eq(refs(), 3);
 
+    /* Away from its owner: only the running reference goes, the registry's
+     * stays for the owner, so the task cannot be freed here. */
+    set(WEFT__RUNNING | R(2));
+    cr_assert_eq(weft__state_to_complete_released(&st, false, 1), WEFT__DONE_RELEASED);
+    cr_assert_eq(refs(), 1);
+
     /* A tear-down marks the cancellation seen in the same CAS. */
     set(WEFT__RUNNING | WEFT__CANCEL_SAFE | WEFT__CANCEL_REQUESTED | R(2));
-    cr_assert_eq(weft__state_to_complete_released(&st, true), WEFT__DONE_LAST);
+    cr_assert_eq(weft__state_to_complete_released(&st, true, 2), WEFT__DONE_LAST);
     cr_assert_eq(flags(), WEFT__COMPLETE | WEFT__CANCEL_SAFE | WEFT__CANCEL_REQUESTED
                           | WEFT__CANCEL_SEEN);
     WEFT_ASSERT_NO_LEAKS();
@@ -313,7 +317,7 @@ Test(state, every_source_round_trips)
         cr_assert_eq(refs(), 3, "the source bits do not leak into the refcount");
         /* later transitions keep it */
         cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_CANCELLED);
-        weft__state_to_complete(&st, false);
+        cr_assert_eq(weft__state_to_complete_released(&st, false, 1), WEFT__DONE_RELEASED);
         cr_assert_eq(weft__state_source(get()), src);
     }
     WEFT_ASSERT_NO_LEAKS();
@@ -408,9 +412,8 @@ Test(state, whole_life_of_a_joined_task)
     cr_assert_eq(weft__state_set_join_waker(&st), WEFT__JOIN_OK);
     cr_assert_eq(weft__state_notify_by_val(&st), WEFT__NOTIFY_SUBMIT); /* 3 */
     cr_assert_eq(weft__state_to_running(&st), WEFT__RUN_OK);
-    uint64_t prev = weft__state_to_complete(&st, false);
-    cr_assert(prev & WEFT__JOIN_WAKER);
-    cr_assert(prev & WEFT__JOIN_INTEREST);
+    /* the joiner waits: the references stay until its waker was woken */
+    cr_assert_eq(weft__state_to_complete_released(&st, false, 2), WEFT__DONE_WAKE_JOINER);
     cr_assert_not(weft__state_ref_dec_n(&st, 2));          /* registry + running */
     cr_assert_eq(refs(), 1);
     cr_assert(weft__state_ref_dec(&st));                   /* the handle */
