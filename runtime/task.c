@@ -154,6 +154,8 @@ struct weft__binding *weft__task_bindings(weft__task *t)
 
 void weft__task_bind_tokens(weft__task *t, const weft_task_desc *desc)
 {
+    if (t->nbindings == 0)
+        return;     /* most tasks: skip finding where bindings would start */
     weft__binding *b = weft__task_bindings(t);
     for (unsigned i = 0; i < t->nbindings; i++)
         weft__token_bind(&b[i], t, desc->tokens[i]);
@@ -161,6 +163,8 @@ void weft__task_bind_tokens(weft__task *t, const weft_task_desc *desc)
 
 void weft__task_unbind_tokens(weft__task *t)
 {
+    if (t->nbindings == 0)
+        return;
     weft__binding *b = weft__task_bindings(t);
     for (unsigned i = 0; i < t->nbindings; i++)
         weft__token_unbind(&b[i]);
