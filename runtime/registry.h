@@ -4,7 +4,7 @@
  *
  * One shard per worker plus one for tasks spawned from outside threads. The
  * registry holds one reference to each task from insertion until it unlinks
- * the task after completion. A shard is an array of slots, out of the tasks'
+ * the task as it completes. A shard is an array of slots, out of the tasks'
  * headers: each holds a task or the index of the next free slot, so insert
  * and unlink are a few stores and a task carries only its slot's index.
  * The array is made of page-sized chunks that never move; it grows a chunk
