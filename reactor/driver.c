@@ -104,16 +104,24 @@ static void settle_handoffs(weft__driver *d)
 /* ---- tick and park ----------------------------------------------------------------- */
 
 /* Two wheels: sleeps and deadline scopes on one, I/O deadlines on the other
- * (rules 1 and 4). */
+ * (rules 1 and 4). A sleep or scope timer that comes due yields the waker
+ * to wake for it (fire_due); the sleep wheel's firing wakes those after it
+ * has let go of the wheel (fire_collect). */
+static weft_waker fire_due(weft__driver *d, weft__timer *t)
+{
+    weft__trace_timer(d, t->kind);
+    return t->kind == WEFT__TIMER_SCOPE ? weft__scope_fire(d, t) : weft__sleep_fire(t);
+}
+
 void weft__timer_fire(weft__timer *t, void *arg)
 {
-    weft__trace_timer(arg, t->kind);
-    if (t->kind == WEFT__TIMER_OP_DEADLINE)
+    if (t->kind == WEFT__TIMER_OP_DEADLINE) {
+        weft__trace_timer(arg, t->kind);
         weft__op_deadline_fired(arg, t);
-    else if (t->kind == WEFT__TIMER_SCOPE)
-        weft__scope_fire(arg, t);
-    else
-        weft__sleep_fire(t);
+        return;
+    }
+    weft_waker w = fire_due(arg, t);
+    weft_waker_wake(&w);
 }
 
 /* ---- the sleep wheel (rule 4) ---------------------------------------------------- */
@@ -164,14 +172,40 @@ bool weft__driver_disarm_sleep(weft__driver *d, weft__timer *t)
     return armed;
 }
 
+/* The wakers of one advance of the sleep wheel, woken once its lock is
+ * released (rule 4): a wake may unpark a worker (a syscall), and a thread
+ * can lose its CPU for a millisecond at any instruction (a virtual CPU
+ * preempted by its host, measured on the VMs weft is benchmarked on); in
+ * the lock, either would keep every other worker from firing the wheel. */
+#define FIRE_BATCH 32
+
+struct fire_batch {
+    weft__driver *d;
+    unsigned n;
+    weft_waker wake[FIRE_BATCH];
+};
+
+static void fire_collect(weft__timer *t, void *arg)
+{
+    struct fire_batch *b = arg;
+    weft_waker w = fire_due(b->d, t);
+    if (b->n < FIRE_BATCH)
+        b->wake[b->n++] = w;
+    else
+        weft_waker_wake(&w);    /* a crowd: the rest wake in the lock, as it comes */
+}
+
 size_t weft__driver_fire_sleeps(weft__driver *d, uint64_t now)
 {
     if (weft__driver_sleep_next(d) > now || !weft__spin_trylock(&d->sleep_lock))
         return 0;
-    size_t fired = weft__wheel_advance(&d->wheel, now, weft__timer_fire, d);
+    struct fire_batch b = { .d = d, .n = 0 };
+    size_t fired = weft__wheel_advance(&d->wheel, now, fire_collect, &b);
     weft__count(&weft__driver_metrics(d)->sleeps_fired, fired);    /* metrics.h, rule 2 */
     store_sleep_next(d, wake_point(d, &d->wheel));
     weft__spin_unlock(&d->sleep_lock);
+    for (unsigned i = 0; i < b.n; i++)
+        weft_waker_wake(&b.wake[i]);
     return fired;
 }
 

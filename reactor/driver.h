@@ -27,6 +27,10 @@
  *      only under `sleep_lock`, by the owner (arming, withdrawing, settling
  *      a hand-off, firing) and by other workers (firing only, and only with
  *      a trylock: one that finds the lock taken has nothing to wait for).
+ *      A firing takes the due timers off the wheel and their wakers out of
+ *      their sleeps in the lock, and wakes the tasks after releasing it:
+ *      a wake can be a syscall (unparking a worker), and the holder of a
+ *      lock that others only try must not sit in one.
  *      Deadline scopes' timers live there too (reactor/scope.c); those are
  *      also disarmed, with the lock, by whichever worker runs the task.
  *      `sleep_next` is when the wheel next needs an advance (its earliest
@@ -168,10 +172,13 @@ bool weft__driver_disarm_sleep(weft__driver *d, weft__timer *t);
 /* The owner, for each hand-off it takes (sleep.c, op.c). */
 void weft__sleep_settle_handoff(weft__driver *d, weft__handoff *h);
 void weft__io_settle_handoff(weft__driver *d, weft__handoff *h);
-/* The wheel's fire callback (arg: the driver): a sleep or an op deadline. */
+/* A fire callback for either wheel (arg: the driver) that wakes at once: a
+ * sleep, a scope or an op deadline. */
 void weft__timer_fire(weft__timer *t, void *arg);
-/* A sleep's timer is due (sleep.c); a scope's is weft__scope_fire (scope.h). */
-void weft__sleep_fire(weft__timer *t);
+/* A sleep's timer is due (sleep.c), under its wheel's lock: returns the
+ * waker the caller wakes, after the lock (none when a withdrawal won). A
+ * scope's is weft__scope_fire (scope.h). */
+weft_waker weft__sleep_fire(weft__timer *t);
 /* At stop: withdraw every live record (op.c). */
 void weft__io_withdraw_all(weft__driver *d);
 

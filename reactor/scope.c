@@ -94,7 +94,7 @@ static void set_innermost(weft__task *t, weft_scope *sc)
 
 /* ---- the timer ------------------------------------------------------------------------ */
 
-void weft__scope_fire(weft__driver *d, weft__timer *tm)
+weft_waker weft__scope_fire(weft__driver *d, weft__timer *tm)
 {
     weft_scope *sc = scope_of(tm);
     weft__task *t = sc->weft_task;
@@ -103,7 +103,8 @@ void weft__scope_fire(weft__driver *d, weft__timer *tm)
     atomic_store_explicit(state_of(sc), SCOPE_FIRED, memory_order_seq_cst);
     /* Rule 4; from here on, sc is the task's again (rule 3). */
     atomic_fetch_or_explicit(task_state(t), WEFT__SCOPE_EXPIRED, memory_order_seq_cst);
-    weft__task_wake_by_val(t);      /* the timer's reference (rule 2) */
+    /* The timer's reference (rule 2), for the caller to wake. */
+    return (weft_waker){ .weft_bits = (uintptr_t)t };
 }
 
 static void arm(weft_cx *cx, weft_scope *sc, weft__driver *d)

@@ -20,9 +20,10 @@ struct weft__timer;
 int weft__scope_at_await(weft_cx *cx, const weft_site *site);
 /* An expired scope applies at the task's next await. */
 bool weft__scope_due(struct weft__task *t);
-/* The wheel's fire callback for a scope's timer (any worker, under the
- * wheel's lock; d is the wheel's driver). */
-void weft__scope_fire(struct weft__driver *d, struct weft__timer *t);
+/* A scope's timer is due (any worker, under the wheel's lock; d is the
+ * wheel's driver): marks the task's scope expired and returns the waker,
+ * which holds the timer's reference, for the caller to wake after the lock. */
+weft_waker weft__scope_fire(struct weft__driver *d, struct weft__timer *t);
 /* Before the frame is dropped: withdraw the timers of the scopes still open. */
 void weft__scopes_close_all(struct weft__task *t);
 

@@ -23,7 +23,9 @@
  *      worker fires the wheel's due sleeps: the owner, or another worker
  *      while the owner is stuck in a long poll. So its node in the frame is
  *      never touched by two threads at once, and the firing worker reads
- *      the waker under the lock that the owner takes before dropping it.
+ *      the waker under the lock that the owner takes before dropping it
+ *      (the wake itself comes after the lock: the reference read is the
+ *      firer's from the FIRED CAS on).
  *   2. ARMED -> FIRED and ARMED -> CANCELLING are CASes: exactly one of "the
  *      deadline passed" and "the wait was withdrawn" wins. A withdrawal that
  *      loses answers RACED and the sleep reports 0. So does a withdrawal that
@@ -90,16 +92,19 @@ static inline weft__handoff *handoff_of(weft_sleep *s)
 
 /* ---- on the owning driver ----------------------------------------------------- */
 
-void weft__sleep_fire(weft__timer *t)
+weft_waker weft__sleep_fire(weft__timer *t)
 {
     weft_sleep *s = sleep_of(t);
     /* Read the waker before the CAS: once FIRED is visible the task may finish
      * the sleep and reuse or free it. While the timer is linked nobody writes
-     * the waker (rule 3), so the early read is stable. Rule 2: if a withdrawal
-     * is being handed over, its settling wakes the task instead. */
+     * the waker (rule 3), so the early read is stable; the caller's copy holds
+     * the task's reference, so it may wake it after the task has moved on.
+     * Rule 2: if a withdrawal is being handed over, its settling wakes the
+     * task instead. */
     weft_waker waker = s->weft_wake;
     if (cas_state(s, SLEEP_ARMED, SLEEP_FIRED))
-        weft_waker_wake(&waker);
+        return waker;
+    return (weft_waker){ .weft_bits = 0 };
 }
 
 void weft__sleep_settle_handoff(weft__driver *d, weft__handoff *h)
