@@ -13,8 +13,21 @@
  * 32 new slabs, each costing tens of microseconds on a virtual machine.
  * These arenas ask for their metadata in transparent huge pages, as
  * jemalloc's own `metadata_thp` option would for the whole process: one
- * fault then maps 2 MiB of metadata. The task memory itself stays in base
- * pages, so a small runtime's memory still grows a page at a time.
+ * fault then maps 2 MiB of metadata.
+ *
+ * They ask the same for task memory, in every extent of 2 MiB or more
+ * (jemalloc grows an arena by 2, 2.5, 3, ... MiB at a time; each such
+ * extent is mapped 2 MiB-aligned so that the kernel can back it with huge
+ * pages). Every task is fresh memory the first time a runtime spawns that
+ * many, and a base page costs a fault per 4 KiB of it: on a 2-vCPU AMD EPYC
+ * VM whose faults are dear (a paravirtualised guest), faults were a third
+ * of abort_churn's CPU time, and with huge pages abort_churn, spawn_join,
+ * token_cancel, timers and idle_tasks ran twice as fast. The price: memory
+ * grows in 2 MiB steps (a small program's peak RSS 7.0 -> 8.7 MiB), and
+ * where the kernel's THP `defrag` setting lets a fault compact memory, a
+ * fault on a fragmented machine can stall. WEFT_HUGEPAGES=0 in the
+ * environment turns both kinds of advice off (runtime/env.c); it is read
+ * by weft_runtime_new and applies to the extents mapped from then on.
  *
  * Otherwise the hooks do what jemalloc's defaults do on Linux: fresh private
  * anonymous mappings, kept (retained) rather than unmapped when jemalloc
@@ -28,11 +41,13 @@
  *   2. Workers share an arena in groups of WORKERS_PER_ARENA by index, so a
  *      runtime of n workers adds at most ceil(n / 4) arenas, each with one
  *      2 MiB huge page of metadata from the start.
- *   3. Metadata is told apart by its alignment: jemalloc 5.3 maps metadata
- *      blocks 2 MiB-aligned and slab memory page-aligned, and weft never asks
- *      for memory aligned to 2 MiB. Were a jemalloc to map differently, the
- *      advice would only miss its target: nothing here depends on it for
- *      correctness.
+ *   3. Metadata is told apart by the alignment jemalloc asks for: jemalloc
+ *      5.3 asks 2 MiB for metadata blocks and a page for slab memory, and
+ *      weft never asks for memory aligned to 2 MiB. Were a jemalloc to ask
+ *      differently, the advice would only miss its target: nothing here
+ *      depends on it for correctness.
+ *   4. Advice is best effort: a kernel without THP refuses it, and the
+ *      memory then faults in base pages as it would have anyway.
  */
 #include "runtime/alloc_arena.h"
 
@@ -57,9 +72,16 @@
 #define WORKERS_PER_ARENA 4u
 #define MAX_ARENAS 64u
 #define METADATA_ALIGN ((size_t)2 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
 
-static _Atomic size_t metadata_blocks, purged_bytes;
-static void *_Atomic last_metadata_block;
+static _Atomic size_t metadata_blocks, huge_extents, purged_bytes;
+static void *_Atomic last_metadata_block, *_Atomic last_huge_extent;
+static _Atomic bool huge_pages = true;     /* WEFT_HUGEPAGES */
+
+void weft__arena_set_huge_pages(bool on)
+{
+    atomic_store_explicit(&huge_pages, on, memory_order_relaxed);
+}
 
 /* A fresh mapping of `size` bytes at `alignment`: over-map, then trim. */
 static void *map_aligned(size_t size, size_t alignment)
@@ -86,15 +108,20 @@ static void *hook_alloc(extent_hooks_t *hooks, void *new_addr, size_t size, size
      * allowed, and jemalloc does not ask while it retains memory. */
     if (new_addr)
         return NULL;
-    void *p = map_aligned(size, alignment);
+    bool huge = atomic_load_explicit(&huge_pages, memory_order_relaxed);
+    bool metadata = alignment >= METADATA_ALIGN;    /* rule 3 */
+    bool huge_data = huge && !metadata && size >= HUGE_PAGE;
+    void *p = map_aligned(size, huge_data ? HUGE_PAGE : alignment);
     if (!p)
         return NULL;
-    if (alignment >= METADATA_ALIGN) {   /* rule 3 */
-        /* Best effort: without THP in the kernel this fails, and the
-         * metadata faults in base pages as it would have anyway. */
-        madvise(p, size, MADV_HUGEPAGE);
+    if (huge && (metadata || huge_data))
+        madvise(p, size, MADV_HUGEPAGE);    /* rule 4 */
+    if (metadata) {
         atomic_fetch_add_explicit(&metadata_blocks, 1, memory_order_relaxed);
         atomic_store_explicit(&last_metadata_block, p, memory_order_relaxed);
+    } else if (huge_data) {
+        atomic_fetch_add_explicit(&huge_extents, 1, memory_order_relaxed);
+        atomic_store_explicit(&last_huge_extent, p, memory_order_relaxed);
     }
     *zero = true;   /* a fresh anonymous mapping reads as zeros */
     *commit = true;
@@ -199,11 +226,18 @@ bool weft__arena_is_weft(unsigned arena)
 void weft__arena_counters_read(weft__arena_counters *out)
 {
     out->metadata_blocks = atomic_load_explicit(&metadata_blocks, memory_order_relaxed);
+    out->huge_extents = atomic_load_explicit(&huge_extents, memory_order_relaxed);
+    out->last_huge_extent = atomic_load_explicit(&last_huge_extent, memory_order_relaxed);
     out->purged_bytes = atomic_load_explicit(&purged_bytes, memory_order_relaxed);
     out->last_metadata_block = atomic_load_explicit(&last_metadata_block, memory_order_relaxed);
 }
 
 #else
+
+void weft__arena_set_huge_pages(bool on)
+{
+    (void)on;
+}
 
 int weft__arena_for_worker(unsigned worker)
 {

@@ -20,10 +20,16 @@ int weft__arena_for_worker(unsigned worker);
 bool weft__arena_is_weft(unsigned arena);
 
 typedef struct weft__arena_counters {
-    size_t metadata_blocks;         /* mapped and advised as huge pages */
+    size_t metadata_blocks;         /* mapped (and advised as huge pages when on) */
+    size_t huge_extents;            /* task-memory extents advised as huge pages */
     size_t purged_bytes;            /* handed back to the kernel */
     void *last_metadata_block;
+    void *last_huge_extent;
 } weft__arena_counters;
+
+/* WEFT_HUGEPAGES (runtime/env.c): advise the extents mapped from now on as
+ * huge pages (the default) or not. */
+void weft__arena_set_huge_pages(bool on);
 
 void weft__arena_counters_read(weft__arena_counters *out);
 

@@ -18,13 +18,15 @@
 
 #include "runtime/env.h"
 
+#include "runtime/alloc_arena.h"
+
 #define ENV_MAX_THREADS 4096u   /* runtime.c's MAX_WORKERS */
 
 /* What the environment gives; `has_*` false when the variable is unset. */
 struct env_opts {
-    bool has_workers, has_pin, has_blocking, has_times;
+    bool has_workers, has_pin, has_blocking, has_times, has_huge;
     unsigned workers, blocking;
-    bool pin, times;
+    bool pin, times, huge;
 };
 
 /* Decimal in [min, max], digits only. */
@@ -92,6 +94,11 @@ static int read_env(struct env_opts *e, const char **bad)
         if (!parse_bool(v, &e->times))
             return refuse(bad, "WEFT_TASK_DUMP");
     }
+    if ((v = given("WEFT_HUGEPAGES"))) {
+        e->has_huge = true;
+        if (!parse_bool(v, &e->huge))
+            return refuse(bad, "WEFT_HUGEPAGES");
+    }
     return 0;
 }
 
@@ -133,5 +140,7 @@ int weft__runtime_opts_env_defaults(const weft_runtime_opts *in, weft_runtime_op
         out->blocking_threads = e.blocking;
     if (e.has_times && !out->task_times)
         out->task_times = e.times;
+    if (e.has_huge)
+        weft__arena_set_huge_pages(e.huge);     /* process-wide, not an option */
     return 0;
 }

@@ -102,6 +102,8 @@ WEFT_EXTERN int weft_runtime_new(weft_runtime **out, const weft_runtime_opts *op
  *   WEFT_TASK_DUMP=1|0       task_times: ages in the task dump (weft/observe.h)
  *   WEFT_TRACE=FILE          record a trace, written to FILE by weft_runtime_free
  *                            (weft/trace.h); WEFT_TRACE_EVENTS=N events per buffer
+ *   WEFT_HUGEPAGES=1|0       task memory in transparent huge pages (default 1);
+ *                            process-wide, read by weft_runtime_new
  * An unset or empty variable changes nothing. weft_runtime_new applies them
  * to the fields its caller left at their default (0 / false); this call
  * applies them to *opts whatever it holds, so a program can read them

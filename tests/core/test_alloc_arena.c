@@ -1,9 +1,10 @@
 /*
  * tests/core/test_alloc_arena.c - the jemalloc arenas workers allocate from
  * (runtime/alloc_arena.h): workers use them and other threads do not, a
- * runtime made after another reuses its arenas, their metadata is advised as
- * huge pages, and memory freed into them goes back to the kernel through
- * their purge hooks. Builds without jemalloc (the sanitizer builds) have no
+ * runtime made after another reuses its arenas, their metadata and their
+ * task-memory extents of 2 MiB or more are advised as huge pages unless
+ * WEFT_HUGEPAGES=0, and memory freed into them goes back to the kernel
+ * through their purge hooks. Builds without jemalloc (the sanitizer builds) have no
  * such arenas: the tests skip there.
  */
 #include <stdio.h>
@@ -51,7 +52,9 @@ static unsigned arena_count(void)
 
 /* ---- a root task that allocates on its worker ----------------------------- */
 
-enum { BIG_BLOCKS = 64, BIG_BLOCK = 64 << 10 };   /* past the tcache: arena extents */
+/* Past the tcache: arena extents; 4 MiB in all, more than the arena's first
+ * extent, so the arena grows by at least one extent of 2 MiB or more. */
+enum { BIG_BLOCKS = 64, BIG_BLOCK = 64 << 10 };
 
 struct alloc_probe {
     weft_frame f;
@@ -209,5 +212,47 @@ Test(alloc_arena, freed_memory_goes_back_to_the_kernel_through_the_purge_hooks)
     cr_assert_geq(after.purged_bytes - before.purged_bytes, (size_t)BIG_BLOCKS * BIG_BLOCK,
                   "purged %zu bytes of %d freed",
                   after.purged_bytes - before.purged_bytes, BIG_BLOCKS * BIG_BLOCK);
+    rt_done(rt);
+}
+
+/* The mapping holding addr is advised as huge pages (VmFlags "hg"), where the
+ * kernel has THP at all. */
+static bool advised_huge(void *addr)
+{
+    char flags[512];
+    cr_assert(mapping_flags(addr, flags, sizeof flags), "%p is not mapped", addr);
+    return strstr(flags, " hg") != NULL;
+}
+
+Test(alloc_arena, task_memory_extents_are_advised_as_huge_pages)
+{
+    SKIP_WITHOUT_JEMALLOC();
+    unsetenv("WEFT_HUGEPAGES");
+    weft_runtime *rt = rt_make(1, 0);
+    probe(rt, true);
+    weft__arena_counters c;
+    weft__arena_counters_read(&c);
+    cr_assert_geq(c.huge_extents, 1, "no extent of 2 MiB or more was advised");
+    cr_assert_eq((uintptr_t)c.last_huge_extent % (2u << 20), 0,
+                 "a huge-page extent is not 2 MiB-aligned");
+    if (kernel_has_thp())
+        cr_assert(advised_huge(c.last_huge_extent), "no MADV_HUGEPAGE on the extent");
+    rt_done(rt);
+}
+
+Test(alloc_arena, weft_hugepages_0_maps_everything_in_base_pages)
+{
+    SKIP_WITHOUT_JEMALLOC();
+    setenv("WEFT_HUGEPAGES", "0", 1);   /* this test's own process (Criterion forks) */
+    weft_runtime *rt = rt_make(1, 0);
+    probe(rt, true);
+    weft__arena_counters c;
+    weft__arena_counters_read(&c);
+    cr_assert_eq(c.huge_extents, 0, "%zu extents advised with WEFT_HUGEPAGES=0",
+                 c.huge_extents);
+    cr_assert_geq(c.metadata_blocks, 1);
+    if (kernel_has_thp())
+        cr_assert_not(advised_huge(c.last_metadata_block),
+                      "metadata advised as huge pages with WEFT_HUGEPAGES=0");
     rt_done(rt);
 }

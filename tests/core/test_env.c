@@ -21,6 +21,7 @@ static void clear_env(void)
     unsetenv("WEFT_WORKERS");
     unsetenv("WEFT_PIN");
     unsetenv("WEFT_BLOCKING_THREADS");
+    unsetenv("WEFT_HUGEPAGES");
 }
 
 Test(env, values_are_applied_and_unset_or_empty_ones_ignored)
@@ -83,6 +84,7 @@ Test(env, malformed_values_are_refused_and_named)
         refused("WEFT_WORKERS", workers[i]);
     refused("WEFT_PIN", "maybe");
     refused("WEFT_PIN", "2");
+    refused("WEFT_HUGEPAGES", "sometimes");
     refused("WEFT_BLOCKING_THREADS", "0");
     refused("WEFT_BLOCKING_THREADS", "many");
     /* the first bad variable wins; a good one beside it changes nothing */
