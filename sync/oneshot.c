@@ -65,10 +65,11 @@ struct weft__oneshot {
 typedef struct weft__oneshot weft__oneshot;
 
 /* Each object gets a cache line to itself (jemalloc's 64-byte class puts
- * every region on a line of its own). Packed two to a line, the oneshots of
- * two unrelated pairs of tasks shared a line; on a 2-vCPU VM whose CPUs
- * sit far apart (a 450 ns cache-line round trip) ping_pong ran 8% faster
- * with the padding, 4% where they sit close (150 ns). */
+ * every region on a line of its own) rather than sharing one with another
+ * oneshot: measured, not derived. On a 2-vCPU VM whose CPUs sat far apart
+ * (a 450 ns cache-line round trip) ping_pong ran 8% faster so, 4% where
+ * they sat close (150 ns), the same with one worker; which of its lines two
+ * workers had contended for was not found without hardware counters. */
 #define ONESHOT_BYTES 64
 _Static_assert(sizeof(weft__oneshot) <= ONESHOT_BYTES, "a oneshot fits its line");
 
