@@ -75,7 +75,7 @@ static void read_worker(weft_worker *w, weft_worker_metrics *out)
         .io_submitted = weft__counter_read(&m->io_submitted),
         .io_completed = weft__counter_read(&m->io_completed),
         .io_withdrawn = weft__counter_read(&m->io_withdrawn),
-        .local_depth = weft__local_len(&w->queue),
+        .local_depth = weft__local_len(&w->queue) + (uint32_t)weft__inject_len(&w->spill),
         .overflow_depth = (uint32_t)weft__counter_read(&m->overflow_depth),
     };
     out->polls = polls_since_start(m, out->lifo_runs + out->local_runs + out->inject_runs

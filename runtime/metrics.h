@@ -19,11 +19,11 @@
  *      queue depth and the blocking pool are read where they live
  *      (runtime/metrics.c).
  *   5. Polls are not counted one by one: every task a worker polls was
- *      taken from exactly one place (LIFO slot, own queue, inject queue, a
- *      steal) and counted there, so polls = those takes minus `unpolled`,
- *      the takes that found the task complete or tore it down. That keeps
- *      the poll path itself free of counters (it measured 2-3% of
- *      chained_spawn).
+ *      taken from exactly one place (LIFO slot, own queue or spill, inject
+ *      queue, a steal) and counted there, so polls = those takes minus
+ *      `unpolled`, the takes that found the task complete or tore it down.
+ *      That keeps the poll path itself free of counters (it measured 2-3%
+ *      of chained_spawn).
  *   6. Those counters are read one after another while the worker moves
  *      them, so a derived count could go back between two reads (a
  *      teardown taken before one read and marked unpolled before the next).

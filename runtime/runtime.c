@@ -82,6 +82,7 @@ static void worker_init(weft_runtime *rt, uint32_t i)
 {
     weft_worker *w = &rt->workers[i];
     weft__local_init(&w->queue);
+    weft__inject_init(&w->spill);
     w->rt = rt;
     w->index = i;
     w->lifo_enabled = true;
@@ -278,6 +279,8 @@ static void drain_queues(weft_runtime *rt)
             shut_down_queued(t);
         }
         while ((t = weft__local_pop(&w->queue)) != NULL)
+            shut_down_queued(t);
+        while ((t = weft__inject_pop(&w->spill)) != NULL)
             shut_down_queued(t);
         while ((t = w->yielded_head) != NULL) {
             w->yielded_head = t->queue_next;

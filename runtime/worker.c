@@ -1,7 +1,8 @@
 /*
  * runtime/worker.c - the worker run loop: pick a task (LIFO slot, local queue,
- * inject queue every `global_queue_interval` ticks), steal when empty, spin
- * while spinning pays, park in the ring when there is nothing anywhere.
+ * spill, inject queue; the inject queue or the spill first every
+ * `global_queue_interval` ticks), steal when empty, spin while spinning
+ * pays, park in the ring when there is nothing anywhere.
  *
  * Invariants:
  *   1. A task reaches a queue only with its notified reference; the worker that
@@ -24,7 +25,7 @@
  *   5. Every duration the loop acts on is measured (pace.h: a park's CPU
  *      cost, idle gaps) or is WATCH_INTERVAL_NS, the timer lateness; the
  *      only other numbers are counts (MAX_LIFO_POLLS, EVENT_INTERVAL,
- *      INJECT_BATCH_MAX, the half-full queue).
+ *      PULL_BATCH_MAX, the half-full queue).
  *   6. A thief that leaves work in a victim's queue watches it (idle.h, rule
  *      5): it parks for at most WATCH_INTERVAL_NS and looks again, so no
  *      queue is left behind a stuck poll for longer than that while another
@@ -40,6 +41,17 @@
  *      theirs. A yield costs one CAS on the task's state (RUNNING to
  *      NOTIFIED after the poll), not a wake during the poll and then a
  *      transition to idle.
+ *   8. What overflows the local queue (half of it, when full) goes to the
+ *      worker's own spill, not to the inject queue. The owner takes from
+ *      its spill when its queue runs dry and on alternate fairness ticks;
+ *      another worker only as a thief that finds the owner's backlog (queue
+ *      plus spill) worth stealing, and then from the spill first. Tasks
+ *      that overflowed into a queue every worker takes from freely moved
+ *      between workers, away from the tasks they talk to (ping_pong: 1,000
+ *      pairs keep ~500 tasks runnable per worker). Idle workers still get
+ *      the surplus: an overflow leaves the queue half full, which the steal
+ *      gate takes at once, and a parking worker counts spills as pending
+ *      work.
  */
 #include "runtime/worker.h"
 
@@ -57,11 +69,12 @@
 
 #define MAX_LIFO_POLLS 3
 #define EVENT_INTERVAL 61
-/* A pull from the inject queue takes its fair share (len / workers + 1) but
- * at most half the local queue, as tokio does: a full local queue would push
- * half of itself straight back to inject on the next overflow, so taking more
- * only moves tasks twice. */
-#define INJECT_BATCH_MAX (WEFT__LOCAL_CAPACITY / 2)
+/* A pull from the inject queue takes its fair share (len / workers + 1),
+ * one from a spill what is there, but at most half the local queue, as
+ * tokio does: a full local queue would push half of itself straight back
+ * to the spill on the next overflow, so taking more only moves tasks
+ * twice. */
+#define PULL_BATCH_MAX (WEFT__LOCAL_CAPACITY / 2)
 /* How long a worker that left work in another worker's queue may sleep
  * before it looks again (idle.h, rule 5), and so the time scale of the steal
  * gate: a victim is stuck when it starts no new chain for this long, and
@@ -97,16 +110,17 @@ void weft__notify_parked(weft_runtime *rt)
         unpark_worker(&rt->workers[i]);
 }
 
+/* Invariant 8: what overflows the local queue goes to our spill. */
 static weft__push_outcome push_back(weft_worker *w, weft__task *t)
 {
-    return weft__local_push(&w->queue, t, &w->rt->inject);
+    return weft__local_push(&w->queue, t, &w->spill);
 }
 
 /* Work went on our own queue, which now holds `len` tasks: wake a sleeper
- * unless one watches it already (idle.h, rule 5). Work that overflowed to
- * the inject queue is anyone's, and so is a queue at least half full: a
- * watcher would take it at its next look (worth_stealing), so it should not
- * wait for that look. */
+ * unless one watches it already (idle.h, rule 5). A queue at least half
+ * full, or one that overflowed to our spill (which leaves it half full), is
+ * anyone's: a watcher would take it at its next look (worth_stealing), so
+ * it should not wait for that look. */
 static void notify_after_push(weft_worker *w, weft__push_outcome how, uint32_t len)
 {
     weft_runtime *rt = w->rt;
@@ -164,35 +178,68 @@ void weft__schedule(weft__task *t, bool is_yield)
     weft__notify_parked(rt);
 }
 
-/* Move a batch from the inject queue into the local queue (INJECT_BATCH_MAX
- * bounds it); returns one to run. */
-static weft__task *pull_inject(weft_worker *w)
+/* Move up to `want` tasks from q (the inject queue or a spill) into our
+ * local queue, as many as it has room for and at most PULL_BATCH_MAX;
+ * returns the first, to run now. */
+static weft__task *pull_batch(weft_worker *w, weft__inject *q, size_t want)
 {
-    weft_runtime *rt = w->rt;
-    size_t len = weft__inject_len(&rt->inject);
-    if (len == 0)
-        return NULL;
     size_t room = WEFT__LOCAL_CAPACITY - weft__local_len(&w->queue);
-    size_t want = len / rt->nworkers + 1;
     if (want > room + 1)
         want = room + 1;
-    if (want > INJECT_BATCH_MAX)
-        want = INJECT_BATCH_MAX;
+    if (want > PULL_BATCH_MAX)
+        want = PULL_BATCH_MAX;
     size_t got;
-    weft__task *first = weft__inject_pop_batch(&rt->inject, want, &got);
+    weft__task *first = weft__inject_pop_batch(q, want, &got);
     if (!first)
         return NULL;
     for (weft__task *t = first->queue_next, *next; t; t = next) {
         next = t->queue_next;
         push_back(w, t);
     }
-    return weft__count_run(&w->metrics.inject_runs, first);
+    return first;
+}
+
+/* Our fair share of the inject queue (len / workers + 1). */
+static weft__task *pull_inject(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    size_t len = weft__inject_len(&rt->inject);
+    if (len == 0)
+        return NULL;
+    return weft__count_run(&w->metrics.inject_runs,
+                           pull_batch(w, &rt->inject, len / rt->nworkers + 1));
+}
+
+/* Invariant 8: our spill is all ours. */
+static weft__task *pull_spill(weft_worker *w)
+{
+    size_t len = weft__inject_len(&w->spill);
+    if (len == 0)
+        return NULL;
+    return weft__count_run(&w->metrics.local_runs, pull_batch(w, &w->spill, len));
+}
+
+/* Every global_queue_interval ticks: one task from the inject queue or our
+ * spill, each first on alternate turns, so that neither waits for the local
+ * queue to run dry, nor for the other to empty (invariant 8). */
+static weft__task *fair_pick(weft_worker *w)
+{
+    weft_runtime *rt = w->rt;
+    bool spill_first = (w->tick / rt->global_queue_interval) & 1;
+    weft__task *t = NULL;
+    if (spill_first)
+        t = weft__count_run(&w->metrics.local_runs, weft__inject_pop(&w->spill));
+    if (!t)
+        t = weft__count_run(&w->metrics.inject_runs, weft__inject_pop(&rt->inject));
+    if (!t && !spill_first)
+        t = weft__count_run(&w->metrics.local_runs, weft__inject_pop(&w->spill));
+    return t;
 }
 
 static weft__task *next_task(weft_worker *w)
 {
     if (w->tick % w->rt->global_queue_interval == 0) {
-        weft__task *t = weft__count_run(&w->metrics.inject_runs, weft__inject_pop(&w->rt->inject));
+        weft__task *t = fair_pick(w);
         if (t)
             return t;
     }
@@ -202,6 +249,8 @@ static weft__task *next_task(weft_worker *w)
         return weft__count_run(&w->metrics.lifo_runs, t);
     }
     weft__task *t = weft__count_run(&w->metrics.local_runs, weft__local_pop(&w->queue));
+    if (!t)
+        t = pull_spill(w);
     return t ? t : pull_inject(w);
 }
 
@@ -215,8 +264,8 @@ static weft__task *after_yields(weft_worker *w, enum weft__tick what)
         return NULL;
     weft__driver_tick(&w->driver, what);
     weft__task *first = pull_inject(w);
-    /* Only what fits: pushing more would overflow half the queue to the
-     * inject queue, under its lock, only for this worker to pull it back.
+    /* Only what fits: pushing more would overflow half the queue to our
+     * spill, under its lock, only for this worker to pull it back.
      * The rest keeps its turn at the head of the list, for the next time
      * the queue runs dry. */
     uint32_t room = WEFT__LOCAL_CAPACITY - weft__local_len(&w->queue);
@@ -242,16 +291,16 @@ static weft__task *after_yields(weft_worker *w, enum weft__tick what)
     return next;
 }
 
-/* Is v's queue worth taking from? A steal moves tasks to another core, and
- * with them every line they share with the tasks left behind: two tasks that
- * talk through a channel or a mutex cost several times more on two cores than
- * on one. So take only what the victim would not soon run itself, judged on
+/* Is v's backlog (its queue and its spill) worth taking from? A steal
+ * moves tasks to another core, and with them every line they share with
+ * the tasks left behind: two tasks that talk through a channel or a mutex
+ * cost several times more on two cores than on one. So take only what the victim would not soon run itself, judged on
  * the one time scale a thief that declines commits to, WATCH_INTERVAL_NS
  * (it looks again within that): the victim has started no new chain for
- * that long while holding a queue (stuck in one poll), or its backlog, at
+ * that long while holding a backlog (stuck in one poll), or its backlog, at
  * the pace it got through chains since our previous look, would last
- * longer; or its queue is over half full (an overflow would move half of it
- * to the inject queue, which every worker takes from freely, anyway).
+ * longer; or the backlog is at least half a queue (the victim has more than
+ * it can keep in its queue, or soon will).
  *
  * A record is kept only across looks that found the queue non-empty: "no
  * progress between two such looks" then means one chain ran all along,
@@ -261,13 +310,13 @@ static bool worth_stealing(weft_worker *w, uint32_t victim)
 {
     weft_worker *v = &w->rt->workers[victim];
     weft__steal_seen *s = &w->steal_seen[victim % WEFT__STEAL_SEEN];
-    uint32_t len = weft__local_len(&v->queue);
+    size_t len = weft__local_len(&v->queue) + weft__inject_len(&v->spill);
     if (len == 0) {
         s->at = 0;
         return false;
     }
     if (len >= WEFT__LOCAL_CAPACITY / 2)
-        return true;    /* filling up: half of it would go to inject anyway */
+        return true;    /* filling up */
     if (w->driver.clock)
         return true;    /* simulated: invariant 4's exception */
     uint32_t progress = atomic_load_explicit(&v->progress, memory_order_relaxed);
@@ -287,6 +336,14 @@ static bool worth_stealing(weft_worker *w, uint32_t victim)
     return worth;
 }
 
+/* Half of v's spill, up to PULL_BATCH_MAX (invariant 8): those are the
+ * tasks v would run last. */
+static weft__task *steal_spill(weft_worker *w, weft_worker *v)
+{
+    size_t len = weft__inject_len(&v->spill);
+    return len ? pull_batch(w, &v->spill, len - len / 2) : NULL;
+}
+
 static weft__task *steal_work(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
@@ -302,7 +359,10 @@ static weft__task *steal_work(weft_worker *w)
             continue;
         if (!worth_stealing(w, victim))
             continue;
-        weft__task *t = weft__local_steal(&rt->workers[victim].queue, &w->queue);
+        weft_worker *v = &rt->workers[victim];
+        weft__task *t = steal_spill(w, v);
+        if (!t)
+            t = weft__local_steal(&v->queue, &w->queue);
         weft__count_steal(&w->metrics, t, weft__local_len(&w->queue));
         if (t) {
             weft__trace_steal(w, victim, t);
@@ -359,12 +419,18 @@ static void run_task(weft_worker *w, weft__task *t)
     } while ((t = lifo_next(w, &lifo_polls)) != NULL);
 }
 
+/* Tasks in w's queue or spill, for anyone to look at. */
+static bool has_backlog(weft_worker *w)
+{
+    return weft__local_len(&w->queue) > 0 || weft__inject_len(&w->spill) > 0;
+}
+
 static bool work_pending(weft_runtime *rt)
 {
     if (weft__inject_len(&rt->inject) > 0)
         return true;
     for (uint32_t i = 0; i < rt->nworkers; i++)
-        if (weft__local_len(&rt->workers[i].queue) > 0)
+        if (has_backlog(&rt->workers[i]))
             return true;
     return false;
 }
@@ -523,7 +589,7 @@ static void park(weft_worker *w)
             found = true;
             break;
         }
-        if (w->lifo || weft__local_len(&w->queue) > 0 || closing_unseen(w)
+        if (w->lifo || has_backlog(w) || closing_unseen(w)
             || weft__registry_has_handed_back(&rt->registry, w->index)) {
             unpark_self(w);
             found = true;
@@ -702,13 +768,12 @@ weft__task *weft__worker_sim_pick(weft_worker *w)
 bool weft__worker_sim_ready(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
-    if (w->lifo || w->yielded_head || weft__local_len(&w->queue) > 0
-        || weft__inject_len(&rt->inject) > 0
+    if (w->lifo || w->yielded_head || has_backlog(w) || weft__inject_len(&rt->inject) > 0
         || weft__driver_has_remote(&w->driver)
         || weft__registry_has_handed_back(&rt->registry, w->index) || closing_unseen(w))
         return true;
     for (uint32_t i = 0; i < rt->nworkers; i++)
-        if (i != w->index && weft__local_len(&rt->workers[i].queue) > 0)
+        if (i != w->index && has_backlog(&rt->workers[i]))
             return true;
     return false;
 }

@@ -8,6 +8,9 @@
  *      thread; `progress` is written only by it and read by thieves;
  *      `unparked_at` is written by whoever unparks it, read only by it.
  *   2. `queue` follows queue.h: the owner pushes and pops, anyone steals.
+ *      `spill` is a locked FIFO (inject.h) of what overflowed `queue`: only
+ *      the owner pushes; the owner pops, and so may a thief that found the
+ *      owner's queue worth stealing (worker.c, invariant 8).
  *   3. `driver` (ring, operation records, wheel, hand-off stack, clock)
  *      follows reactor/driver.h: the owner drives it, any thread may unpark
  *      it or hand it a withdrawal. Its clock is NULL for CLOCK_MONOTONIC;
@@ -28,6 +31,7 @@
 #include <stdint.h>
 
 #include "reactor/driver.h"
+#include "runtime/inject.h"
 #include "runtime/metrics.h"
 #include "runtime/pace.h"
 #include "runtime/queue.h"
@@ -45,6 +49,7 @@ typedef struct weft__steal_seen {
 
 typedef struct weft_worker {
     weft__local_queue queue;
+    weft__inject spill;
     struct weft_runtime *rt;
     struct weft__task *lifo;
     struct weft__task *yielded_head, *yielded_tail;   /* owner only, FIFO */
@@ -119,8 +124,8 @@ int weft__worker_sim_attach(weft_worker *w, const uint64_t *clock);
 /* Stop w's driver, as its thread does when it stops. */
 void weft__worker_sim_detach(weft_worker *w);
 /* The task w would poll next, exactly as its run loop would choose it (the
- * LIFO slot, its queue, the inject queue, a steal), or NULL when it finds
- * none. The caller polls it with weft__harness_poll. */
+ * LIFO slot, its queue, its spill, the inject queue, a steal), or NULL when
+ * it finds none. The caller polls it with weft__harness_poll. */
 struct weft__task *weft__worker_sim_pick(weft_worker *w);
 /* True when w has something to do: a task to run, one to steal, or a
  * hand-off to settle. */

@@ -49,7 +49,7 @@ typedef struct weft_worker_metrics {
     uint64_t io_submitted;      /* I/O operations handed to its ring */
     uint64_t io_completed;      /* operations finished (any result) */
     uint64_t io_withdrawn;      /* operations it withdrew (cancel sent or unqueued) */
-    uint32_t local_depth;       /* tasks in its local queue now */
+    uint32_t local_depth;       /* tasks in its local queue and spill now */
     uint32_t overflow_depth;    /* operations waiting for SQ room now */
 } weft_worker_metrics;
 
