@@ -1,6 +1,7 @@
 /*
- * runtime/inject.h - the runtime-wide inject queue: tasks spawned or woken from
- * outside a worker, and overflow from full local queues.
+ * runtime/inject.h - the runtime-wide inject queue (tasks spawned or woken
+ * from outside a worker) and, the same structure, each worker's spill (what
+ * overflows its local queue; runtime/worker.c, invariant 8).
  *
  * An intrusive FIFO through task->queue_next under a spinlock, with an atomic
  * length so workers can test for emptiness without the lock. The queue holds

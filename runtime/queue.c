@@ -52,10 +52,10 @@ bool weft__local_has_steal_room(const weft__local_queue *q)
     return t - head_steal(h) <= WEFT__LOCAL_CAPACITY / 2;
 }
 
-/* Claim the oldest half of a full ring and send it, with t, to inject. Fails
+/* Claim the oldest half of a full ring and send it, with t, to overflow. Fails
  * (returns false) when a thief moved head first; the caller retries the push. */
 static bool push_overflow(weft__local_queue *q, weft__task *t, uint32_t real, uint32_t tail,
-                          weft__inject *inject)
+                          weft__inject *overflow)
 {
     const uint32_t n = WEFT__LOCAL_CAPACITY / 2;
     assert(tail - real == WEFT__LOCAL_CAPACITY);
@@ -73,11 +73,12 @@ static bool push_overflow(weft__local_queue *q, weft__task *t, uint32_t real, ui
     }
     prev->queue_next = t;
     t->queue_next = NULL;
-    weft__inject_push_batch(inject, first, t, n + 1);
+    weft__inject_push_batch(overflow, first, t, n + 1);
     return true;
 }
 
-weft__push_outcome weft__local_push(weft__local_queue *q, weft__task *t, weft__inject *inject)
+weft__push_outcome weft__local_push(weft__local_queue *q, weft__task *t,
+                                    weft__inject *overflow)
 {
     for (;;) {
         /* Acquire: slots freed by consumers are ours to reuse only after we
@@ -91,10 +92,10 @@ weft__push_outcome weft__local_push(weft__local_queue *q, weft__task *t, weft__i
             return WEFT__PUSH_LOCAL;
         }
         if (head_steal(h) != head_real(h)) {
-            weft__inject_push(inject, t);
+            weft__inject_push(overflow, t);
             return WEFT__PUSH_INJECTED;
         }
-        if (push_overflow(q, t, head_real(h), tail, inject))
+        if (push_overflow(q, t, head_real(h), tail, overflow))
             return WEFT__PUSH_OVERFLOWED;
     }
 }

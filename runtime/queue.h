@@ -37,13 +37,14 @@ void weft__local_init(weft__local_queue *q);
 
 typedef enum {
     WEFT__PUSH_LOCAL,       /* in the ring */
-    WEFT__PUSH_OVERFLOWED,  /* half the ring and the task went to the inject queue */
-    WEFT__PUSH_INJECTED,    /* a steal was in progress: the task went to inject */
+    WEFT__PUSH_OVERFLOWED,  /* half the ring and the task went to `overflow` */
+    WEFT__PUSH_INJECTED,    /* a steal was in progress: the task went to `overflow` */
 } weft__push_outcome;
 
-/* Owner only. Full ring: move half of it, plus t, to `inject` in one batch. */
+/* Owner only. Full ring: move half of it, plus t, to `overflow` (the
+ * owner's spill, runtime/worker.c) in one batch. */
 weft__push_outcome weft__local_push(weft__local_queue *q, struct weft__task *t,
-                                    struct weft__inject *inject);
+                                    struct weft__inject *overflow);
 
 /* Owner only. */
 struct weft__task *weft__local_pop(weft__local_queue *q);
