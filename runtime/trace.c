@@ -43,15 +43,26 @@ static weft__trace_buf *own_buf(weft__tracer *tr, weft_runtime *rt)
     return NULL;
 }
 
-static void push(weft__trace_buf *b, const weft__trace_ev *e)
+/* Keeping the first events, a full buffer takes no more (trace.h, rule 3). */
+static bool full(const weft__tracer *tr, weft__trace_buf *b)
 {
-    size_t n = atomic_load_explicit(&b->len, memory_order_relaxed);
-    if (n == b->cap) {
+    return !tr->keep_last && atomic_load_explicit(&b->written, memory_order_relaxed) >= b->cap;
+}
+
+/* trace.h, rule 3. */
+static void push(weft__tracer *tr, weft__trace_buf *b, const weft__trace_ev *e)
+{
+    if (full(tr, b)) {
         atomic_fetch_add_explicit(&b->dropped, 1, memory_order_relaxed);
         return;
     }
-    b->ev[n] = *e;
-    atomic_store_explicit(&b->len, n + 1, memory_order_release);
+    uint64_t k = atomic_load_explicit(&b->written, memory_order_relaxed);
+    atomic_store_explicit(&b->begun, k + 1, memory_order_relaxed);
+    /* Release: a reader that loads any word stored below, then fences,
+     * sees this `begun` and leaves the slot out. */
+    atomic_thread_fence(memory_order_release);
+    weft__trace_slot_store(&b->ev[k % b->cap], e);
+    atomic_store_explicit(&b->written, k + 1, memory_order_release);
 }
 
 /* The events whose `b` names who made them: the task polled on this
@@ -72,14 +83,14 @@ static void record(weft_runtime *rt, weft__trace_ev *e, bool stamp)
             e->b = (uint64_t)(uintptr_t)b->running;
         if (stamp)
             e->ts = weft__monotonic_ns();
-        push(b, e);
+        push(tr, b, e);
         return;
     }
     b = &tr->bufs[tr->nbufs - 1];
     pthread_mutex_lock(&b->lock);
     if (stamp)
         e->ts = weft__monotonic_ns();   /* under the lock: in order */
-    push(b, e);
+    push(tr, b, e);
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -93,7 +104,7 @@ weft_poll weft__trace_poll_slow(weft_worker *w, weft__task *t, struct weft_cx *c
 {
     weft__tracer *tr = tracer_of(t->rt);
     weft__trace_buf *b = &tr->bufs[w->index];
-    if (atomic_load_explicit(&b->len, memory_order_relaxed) == b->cap) {
+    if (full(tr, b)) {
         atomic_fetch_add_explicit(&b->dropped, 1, memory_order_relaxed);
         return t->poll(cx, weft__task_frame(t));
     }
@@ -105,7 +116,7 @@ weft_poll weft__trace_poll_slow(weft_worker *w, weft__task *t, struct weft_cx *c
     e.a = weft__monotonic_ns() - e.ts;
     b->running = NULL;
     e.c = r != WEFT_PENDING;
-    push(b, &e);
+    push(tr, b, &e);
     return r;
 }
 
@@ -163,7 +174,7 @@ static void tracer_free(weft__tracer *tr)
 
 static weft__tracer *tracer_new(uint32_t nbufs, size_t cap)
 {
-    /* Aligned: each buffer's `len` has a cache line of its own. */
+    /* Aligned: each buffer's counters have a cache line of their own. */
     size_t size = sizeof(weft__tracer) + nbufs * sizeof(weft__trace_buf);
     weft__tracer *tr = aligned_alloc(64, (size + 63) & ~(size_t)63);
     if (!tr)
@@ -185,17 +196,18 @@ static weft__tracer *tracer_new(uint32_t nbufs, size_t cap)
     return tr;
 }
 
-static int start(weft_runtime *rt, size_t events, char *env_path)
+static int start(weft_runtime *rt, size_t events, unsigned flags, char *env_path)
 {
     if (events == 0)
         events = WEFT_TRACE_DEFAULT_EVENTS;
-    if (events > WEFT_TRACE_MAX_EVENTS)
+    if (events > WEFT_TRACE_MAX_EVENTS || (flags & ~WEFT_TRACE_KEEP_LAST))
         return -EINVAL;
     if (atomic_load_explicit(&rt->tracer, memory_order_acquire))
         return -EALREADY;
     weft__tracer *tr = tracer_new(rt->nworkers + 1, events);
     if (!tr)
         return -ENOMEM;
+    tr->keep_last = flags & WEFT_TRACE_KEEP_LAST;
     tr->env_path = env_path;
     weft__tracer *none = NULL;
     if (!atomic_compare_exchange_strong_explicit(&rt->tracer, &none, tr, memory_order_acq_rel,
@@ -210,9 +222,27 @@ static int start(weft_runtime *rt, size_t events, char *env_path)
 
 int weft_trace_start(weft_runtime *rt, size_t events_per_buffer)
 {
+    return weft_trace_start_flags(rt, events_per_buffer, 0);
+}
+
+int weft_trace_start_flags(weft_runtime *rt, size_t events_per_buffer, unsigned flags)
+{
     if (!rt)
         return -EINVAL;
-    return start(rt, events_per_buffer, NULL);
+    return start(rt, events_per_buffer, flags, NULL);
+}
+
+/* WEFT_TRACE_KEEP: unset, empty, "first" or "last"; anything else is
+ * refused, as every WEFT_* variable's malformed value is. */
+static int keep_from_env(unsigned *flags)
+{
+    const char *keep = getenv("WEFT_TRACE_KEEP");
+    if (!keep || !*keep || strcmp(keep, "first") == 0)
+        return 0;
+    if (strcmp(keep, "last") != 0)
+        return -EINVAL;
+    *flags |= WEFT_TRACE_KEEP_LAST;
+    return 0;
 }
 
 int weft__trace_from_env(weft_runtime *rt)
@@ -230,10 +260,13 @@ int weft__trace_from_env(weft_runtime *rt)
             return -EINVAL;
         events = (size_t)v;
     }
+    unsigned flags = 0;
+    if (keep_from_env(&flags) < 0)
+        return -EINVAL;
     char *copy = strdup(path);
     if (!copy)
         return -ENOMEM;
-    int rc = start(rt, events, copy);
+    int rc = start(rt, events, flags, copy);
     if (rc)
         free(copy);
     return rc;

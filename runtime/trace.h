@@ -24,10 +24,18 @@
  *      stopped). The last buffer, for every other thread, is written under
  *      its mutex. `running` (the task being polled, the waker of the wakes
  *      it makes) belongs to the buffer's writer.
- *   3. A writer fills ev[len] and then publishes len + 1 (release); readers
- *      (the JSON writer, on any thread) read len with acquire and copy
- *      ev[0..len), which never change again. A full buffer stays full: later
- *      events only count `dropped`.
+ *   3. `written` counts the events ever recorded in a buffer; event k lives
+ *      in slot k mod cap. A writer first says it is starting event k
+ *      (`begun` = k + 1, then a release fence), fills the slot with relaxed
+ *      atomic stores, and publishes `written` = k + 1 (release). Keeping the
+ *      first events (the default), a buffer that holds cap stays full and
+ *      later events only count `dropped`; keeping the last ones
+ *      (WEFT_TRACE_KEEP_LAST), event k overwrites event k - cap. A reader
+ *      (the JSON writer, on any thread) reads `written` (acquire), copies
+ *      the slots with relaxed atomic loads, fences (acquire) and reads
+ *      `begun`: a slot whose event is older than begun - cap may have been
+ *      overwritten during the copy, and is left out (a seqlock's check, per
+ *      slot). So nothing is ever read torn, and the writer never waits.
  */
 #ifndef WEFT_RUNTIME_TRACE_H
 #define WEFT_RUNTIME_TRACE_H
@@ -35,6 +43,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "reactor/driver.h"
 #include "runtime/rt.h"
@@ -71,23 +80,49 @@ typedef struct weft__trace_ev {
 
 _Static_assert(sizeof(weft__trace_ev) == 64, "a trace event is one cache line");
 
+/* Where an event is kept: words a reader may load while the writer stores
+ * (rule 3). */
+#define WEFT__TRACE_WORDS (sizeof(weft__trace_ev) / sizeof(uint64_t))
+typedef struct weft__trace_slot {
+    _Atomic uint64_t w[WEFT__TRACE_WORDS];
+} weft__trace_slot;
+
 typedef struct weft__trace_buf {
-    _Alignas(64) _Atomic size_t len;    /* rule 3 */
+    _Alignas(64) _Atomic uint64_t written;  /* rule 3 */
+    _Atomic uint64_t begun;                 /* rule 3 */
     _Atomic uint64_t dropped;
     size_t cap;
     weft__task *running;                /* rule 2 */
-    weft__trace_ev *ev;
+    weft__trace_slot *ev;
     pthread_mutex_t lock;               /* the outside buffer only */
 } weft__trace_buf;
 
 typedef struct weft__tracer {
     uint64_t t0;                /* when tracing started */
+    bool keep_last;             /* WEFT_TRACE_KEEP_LAST: buffers wrap */
     uint32_t nbufs;             /* workers + 1: the last is "outside" */
     char *env_path;             /* WEFT_TRACE: written when rt is freed */
     weft__trace_buf bufs[];
 } weft__tracer;
 
 extern _Atomic unsigned weft__tracers;
+
+/* Rule 3: an event in and out of its slot, a word at a time. */
+static inline void weft__trace_slot_store(weft__trace_slot *slot, const weft__trace_ev *e)
+{
+    uint64_t w[WEFT__TRACE_WORDS];
+    memcpy(w, e, sizeof w);
+    for (size_t i = 0; i < WEFT__TRACE_WORDS; i++)
+        atomic_store_explicit(&slot->w[i], w[i], memory_order_relaxed);
+}
+
+static inline void weft__trace_slot_load(weft__trace_slot *slot, weft__trace_ev *e)
+{
+    uint64_t w[WEFT__TRACE_WORDS];
+    for (size_t i = 0; i < WEFT__TRACE_WORDS; i++)
+        w[i] = atomic_load_explicit(&slot->w[i], memory_order_relaxed);
+    memcpy(e, w, sizeof w);
+}
 
 /* Rule 1: the hot paths' test. */
 static inline bool weft__tracing(weft_runtime *rt)
@@ -106,7 +141,8 @@ void weft__trace_io_slow(weft_runtime *rt, enum weft__trace_kind kind, const wef
 void weft__trace_timer_slow(weft_runtime *rt, unsigned timer_kind);
 void weft__trace_park_slow(weft_worker *w, uint64_t from, uint64_t to);
 void weft__trace_cancel_slow(weft_runtime *rt, const weft_trace_event *ev);
-/* weft_runtime_new: WEFT_TRACE and WEFT_TRACE_EVENTS (weft/trace.h). */
+/* weft_runtime_new: WEFT_TRACE, WEFT_TRACE_EVENTS and WEFT_TRACE_KEEP
+ * (weft/trace.h). */
 int weft__trace_from_env(weft_runtime *rt);
 /* rt_free, workers stopped: write the WEFT_TRACE file, free the tracer. */
 void weft__trace_free(weft_runtime *rt);

@@ -2,7 +2,9 @@
  * runtime/trace_json.c - weft_trace_write: the recorded events as
  * Chrome/Perfetto trace-event JSON (weft/trace.h).
  *
- * Steps: copy what every buffer holds (trace.h, rule 3); sort it by time;
+ * Steps: copy what every buffer holds (trace.h, rule 3: with
+ * WEFT_TRACE_KEEP_LAST, only the slots no writer reached during the copy);
+ * sort it by time;
  * pair what the events only imply: a wake or spawn with the woken task's
  * next poll (a flow), a cancellation request with where it took effect (a
  * flow), an I/O submission with its completion (an async span); then print
@@ -106,33 +108,61 @@ static void clip(weft__trace_ev *e, uint64_t t0)
     e->ts = t0;
 }
 
-static size_t snapshot(weft__tracer *tr, item **out_items, uint64_t *dropped)
+/* Buffer i's events (trace.h, rule 3) onto it[n..], at most `room` of
+ * them: the first ones, or with WEFT_TRACE_KEEP_LAST the latest, and of
+ * those only the ones still in their slots after the copy. Returns how
+ * many; *lost counts the events older than those, overwritten before or
+ * during the copy. */
+static size_t copy_buf(weft__tracer *tr, uint32_t i, item *it, size_t n, uint64_t room,
+                       uint64_t *lost)
 {
-    size_t total = 0;
-    size_t *len = calloc(tr->nbufs, sizeof *len);
-    if (!len)
+    weft__trace_buf *b = &tr->bufs[i];
+    uint64_t written = atomic_load_explicit(&b->written, memory_order_acquire);
+    uint64_t held = written < b->cap ? written : b->cap;
+    uint64_t count = held < room ? held : room;
+    uint64_t from = tr->keep_last ? written - count : 0;
+    for (uint64_t k = from; k < from + count; k++)
+        weft__trace_slot_load(&b->ev[k % b->cap], &it[n + (k - from)].ev);
+    /* Acquire: pairs with the writer's release fence after `begun`. */
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t begun = atomic_load_explicit(&b->begun, memory_order_relaxed);
+    uint64_t intact = begun > b->cap ? begun - b->cap : 0;
+    uint64_t skip = intact > from ? intact - from : 0;
+    size_t kept = 0;
+    for (uint64_t k = skip; k < count; k++, kept++) {
+        item *x = &it[n + kept];
+        x->ev = it[n + k].ev;
+        x->track = i;
+        x->seq = (uint32_t)(n + kept);
+        if (x->ev.ts < tr->t0)
+            clip(&x->ev, tr->t0);
+    }
+    *lost += from + skip;
+    return kept;
+}
+
+/* Every buffer's events, sorted by time; SIZE_MAX for no memory. */
+static size_t snapshot(weft__tracer *tr, item **out_items, uint64_t *dropped,
+                       uint64_t *overwritten)
+{
+    uint64_t *room = calloc(tr->nbufs, sizeof *room);
+    if (!room)
         return SIZE_MAX;
+    size_t total = 0;
     for (uint32_t i = 0; i < tr->nbufs; i++) {
-        len[i] = atomic_load_explicit(&tr->bufs[i].len, memory_order_acquire);
-        *dropped += atomic_load_explicit(&tr->bufs[i].dropped, memory_order_relaxed);
-        total += len[i];
+        weft__trace_buf *b = &tr->bufs[i];
+        uint64_t written = atomic_load_explicit(&b->written, memory_order_acquire);
+        *dropped += atomic_load_explicit(&b->dropped, memory_order_relaxed);
+        room[i] = written < b->cap ? written : b->cap;
+        total += room[i];
     }
     item *it = calloc(total ? total : 1, sizeof *it);
-    if (!it) {
-        free(len);
-        return SIZE_MAX;
-    }
     size_t n = 0;
-    for (uint32_t i = 0; i < tr->nbufs; i++) {
-        for (size_t j = 0; j < len[i]; j++, n++) {
-            it[n].ev = tr->bufs[i].ev[j];
-            it[n].track = i;
-            it[n].seq = (uint32_t)n;
-            if (it[n].ev.ts < tr->t0)
-                clip(&it[n].ev, tr->t0);
-        }
-    }
-    free(len);
+    for (uint32_t i = 0; it && i < tr->nbufs; i++)
+        n += copy_buf(tr, i, it, n, room[i], overwritten);
+    free(room);
+    if (!it)
+        return SIZE_MAX;
     qsort(it, n, sizeof *it, by_time);
     *out_items = it;
     return n;
@@ -425,7 +455,7 @@ static void print_meta(printer *p, uint32_t nbufs)
 }
 
 static int print_all(FILE *f, weft__tracer *tr, const item *it, const out *o, size_t no,
-                     size_t nev, uint64_t dropped)
+                     size_t nev, uint64_t dropped, uint64_t overwritten)
 {
     printer p = { .f = f, .t0 = tr->t0, .first = true };
     fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", f);
@@ -433,17 +463,18 @@ static int print_all(FILE *f, weft__tracer *tr, const item *it, const out *o, si
     for (size_t i = 0; i < no; i++)
         print_line(&p, &o[i], it);
     fprintf(f, "\n],\"otherData\":{\"producer\":\"weft\",\"events\":%zu,\"dropped\":%" PRIu64
-               "}}\n", nev, dropped);
+               ",\"keep\":\"%s\",\"overwritten\":%" PRIu64 "}}\n",
+            nev, dropped, tr->keep_last ? "last" : "first", overwritten);
     return ferror(f) ? -EIO : 0;
 }
 
 static int write_file(const char *path, weft__tracer *tr, const item *it, const out *o,
-                      size_t no, size_t nev, uint64_t dropped)
+                      size_t no, size_t nev, const uint64_t lost[2])
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return -errno;
-    int rc = print_all(f, tr, it, o, no, nev, dropped);
+    int rc = print_all(f, tr, it, o, no, nev, lost[0], lost[1]);
     if (fclose(f) != 0 && rc == 0)
         rc = -errno;
     return rc;
@@ -456,9 +487,9 @@ int weft_trace_write(weft_runtime *rt, const char *path)
     weft__tracer *tr = atomic_load_explicit(&rt->tracer, memory_order_acquire);
     if (!tr)
         return -ENODATA;
-    uint64_t dropped = 0;
+    uint64_t lost[2] = { 0, 0 };    /* dropped, overwritten */
     item *it;
-    size_t n = snapshot(tr, &it, &dropped);
+    size_t n = snapshot(tr, &it, &lost[0], &lost[1]);
     if (n == SIZE_MAX)
         return -ENOMEM;
     map m = { 0 };
@@ -469,7 +500,7 @@ int weft_trace_write(weft_runtime *rt, const char *path)
         pair(it, n, &m);
         size_t no = plan(it, n, end, o);
         qsort(o, no, sizeof *o, by_track_time);
-        rc = write_file(path, tr, it, o, no, n, dropped);
+        rc = write_file(path, tr, it, o, no, n, lost);
     }
     free(m.s);
     free(end);

@@ -17,16 +17,24 @@
  *     the time since the request and how long shields held it.
  *
  * Each worker records into a buffer of its own, other threads into a shared
- * one under a lock. Buffers are bounded: once one is full its later events
- * are counted as dropped (the file says how many), and the trace keeps the
- * beginning of the run. Tracing off costs one predictable branch per poll,
- * wake, I/O operation and timer.
+ * one under a lock. Buffers are bounded: by default, once one is full its
+ * later events are counted as dropped (the file says how many), and the
+ * trace keeps the beginning of the run. With WEFT_TRACE_KEEP_LAST a buffer
+ * keeps its latest events instead, overwriting the oldest (a flight
+ * recorder): leave it on in a server and write the trace when something
+ * looks wrong, a slow request say, to see the moments before it. Each
+ * buffer then covers its own stretch of time (a busy worker's is shorter),
+ * and a wake or I/O whose other end was overwritten shows without its
+ * arrow. Tracing off costs one predictable branch per poll, wake, I/O
+ * operation and timer.
  *
  * The environment, for any weft program:
  *   WEFT_TRACE=FILE          weft_runtime_new starts a trace; weft_runtime_free
  *                            writes it to FILE (a runtime freed later
  *                            overwrites a trace written earlier)
  *   WEFT_TRACE_EVENTS=N      events per buffer (1..16777216; default 65536)
+ *   WEFT_TRACE_KEEP=last     keep each buffer's latest events (default:
+ *                            first); any other value fails weft_runtime_new
  */
 #ifndef WEFT_TRACE_H
 #define WEFT_TRACE_H
@@ -42,10 +50,18 @@ extern "C" {
 #define WEFT_TRACE_DEFAULT_EVENTS 65536u
 #define WEFT_TRACE_MAX_EVENTS 16777216u
 
+/* weft_trace_start_flags: keep each buffer's latest events, not its first. */
+#define WEFT_TRACE_KEEP_LAST 1u
+
 /* Start recording rt's events, events_per_buffer (0: the default) in each
  * buffer. 0; -EINVAL for a NULL rt or too many events; -EALREADY when rt is
  * already tracing; -ENOMEM. Any thread, at any time. */
 WEFT_EXTERN int weft_trace_start(weft_runtime *rt, size_t events_per_buffer);
+
+/* weft_trace_start with flags: 0 or WEFT_TRACE_KEEP_LAST. The same results,
+ * and -EINVAL for an unknown flag. */
+WEFT_EXTERN int weft_trace_start_flags(weft_runtime *rt, size_t events_per_buffer,
+                                       unsigned flags);
 
 /* Write what rt recorded so far to path as trace-event JSON; recording goes
  * on. 0; -EINVAL for a NULL argument; -ENODATA when rt is not tracing;

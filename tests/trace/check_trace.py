@@ -6,6 +6,7 @@
     check_trace.py --run PROGRAM [the same options]
     check_trace.py --stress WEFT_STRESS [the same options]
     check_trace.py --stress-threaded WEFT_STRESS [the same options]
+    check_trace.py --ring TRACE_RING [the same options]
 
 Checks that the file is valid trace-event JSON and that:
   - every event has the fields its phase needs;
@@ -27,7 +28,12 @@ known instance, expects it to fail with a replay line and a trace line, and
 checks the trace that line names. --stress-threaded runs weft-stress's
 threaded scenarios for 3 s with WEFT_TRACE set (tracing on while every
 worker, the blocking pool and plain threads record: the TSan build runs
-this) and checks the trace written when its runtime is freed.
+this) and checks the trace written when its runtime is freed. --ring runs
+tests/trace/trace_ring.c's program, which writes a flight-recorder trace
+(WEFT_TRACE_KEEP_LAST) 20 times while its buffers wrap, and checks every
+file, and that each span is a poll of one of that program's tasks, a park,
+or a flow's endpoint. (What shows a torn event is the TSan build, which
+runs this too: the copy and the overwrites race by design.)
 Python 3 standard library only. Exit status 0: all good; 1: a check failed.
 """
 import argparse
@@ -221,12 +227,35 @@ def run_stress_threaded(exe, args):
         check_file(path, args)
 
 
+RING_SPANS = {"player", "child", "task", "park", "wake", "spawn"}
+
+
+def run_ring(prog, args):
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([os.path.abspath(prog), d], cwd=d)
+        need(r.returncode == 0, "%s exited with %d" % (prog, r.returncode))
+        files = sorted((f for f in os.listdir(d) if f.startswith("ring-")),
+                       key=lambda f: int(f[5:-5]))
+        need(len(files) == 20, "%d ring files, not 20" % len(files))
+        for name in files:
+            path = os.path.join(d, name)
+            check_file(path, args)
+            with open(path) as f:
+                doc = json.load(f)
+            other = doc.get("otherData", {})
+            need(other.get("keep") == "last", "%s: keep is %r" % (name, other.get("keep")))
+            need(other.get("overwritten", 0) > 0, "%s: nothing was overwritten" % name)
+            spans = {ev["name"] for ev in doc["traceEvents"] if ev.get("ph") == "X"}
+            need(spans <= RING_SPANS, "%s: spans named %r" % (name, spans - RING_SPANS))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("trace", nargs="?")
     ap.add_argument("--run")
     ap.add_argument("--stress")
     ap.add_argument("--stress-threaded")
+    ap.add_argument("--ring")
     ap.add_argument("--expect-cancel")
     ap.add_argument("--expect-shield", action="store_true")
     ap.add_argument("--expect", action="append")
@@ -238,6 +267,8 @@ def main():
             run_stress(args.stress, args)
         elif args.stress_threaded:
             run_stress_threaded(args.stress_threaded, args)
+        elif args.ring:
+            run_ring(args.ring, args)
         elif args.trace:
             check_file(args.trace, args)
         else:

@@ -3,9 +3,11 @@
  * -EINVAL, a second start with -EALREADY, a write without a trace with
  * -ENODATA, file errors passed on; a trace written while the runtime runs
  * and again after its shutdown; WEFT_TRACE writing the file when the
- * runtime is freed, and a malformed WEFT_TRACE_EVENTS refused. The file's
- * contents are check_trace.py's business (tests/trace/meson.build). Each
- * test is its own process (Criterion forks), so setenv does not leak.
+ * runtime is freed, and a malformed WEFT_TRACE_EVENTS or WEFT_TRACE_KEEP
+ * refused; a full buffer keeps the first events, or with
+ * WEFT_TRACE_KEEP_LAST the latest. The file's structure is check_trace.py's
+ * business (tests/trace/meson.build); here only which tasks it names.
+ * Each test is its own process (Criterion forks), so setenv does not leak.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -60,6 +62,9 @@ Test(trace, misuse_is_refused)
 {
     weft_runtime *rt = new_runtime();
     cr_assert_eq(weft_trace_start(NULL, 0), -EINVAL);
+    cr_assert_eq(weft_trace_start_flags(NULL, 0, WEFT_TRACE_KEEP_LAST), -EINVAL);
+    cr_assert_eq(weft_trace_start_flags(rt, 0, 2), -EINVAL);
+    cr_assert_eq(weft_trace_start_flags(rt, 0, WEFT_TRACE_KEEP_LAST | 4), -EINVAL);
     cr_assert_eq(weft_trace_start(rt, (size_t)WEFT_TRACE_MAX_EVENTS + 1), -EINVAL);
     cr_assert_eq(weft_trace_write(NULL, "/tmp/x"), -EINVAL);
     cr_assert_eq(weft_trace_write(rt, NULL), -EINVAL);
@@ -131,4 +136,125 @@ Test(trace, malformed_event_count_is_refused)
     cr_assert_eq(weft_runtime_new(&rt, NULL), 0, "WEFT_TRACE_EVENTS alone changes nothing");
     cr_assert_eq(weft_runtime_free(rt), 0);
     cr_assert_eq(access("/tmp/weft-trace-never.json", F_OK), -1);
+}
+
+Test(trace, malformed_keep_is_refused)
+{
+    static const char *const bad[] = { "middle", "LAST", "last ", "1" };
+    setenv("WEFT_TRACE", "/tmp/weft-trace-never.json", 1);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("WEFT_TRACE_KEEP", bad[i], 1);
+        weft_runtime *rt;
+        cr_assert_eq(weft_runtime_new(&rt, NULL), -EINVAL, "WEFT_TRACE_KEEP=%s", bad[i]);
+    }
+    unsetenv("WEFT_TRACE");
+    cr_assert_eq(access("/tmp/weft-trace-never.json", F_OK), -1);
+}
+
+/* ---- which events a full buffer keeps -------------------------------------- */
+
+/* A whole file, NUL-terminated; the caller frees it. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s was not written", path);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    cr_assert_gt(n, 0);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    cr_assert_not_null(s);
+    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+/* The number after "key": in the file's otherData. */
+static long long other_data(const char *file, const char *key)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    const char *at = strstr(file, "\"otherData\"");
+    cr_assert_not_null(at);
+    at = strstr(at, pattern);
+    cr_assert_not_null(at, "no %s in otherData", key);
+    return strtoll(at + strlen(pattern), NULL, 10);
+}
+
+/* Runs `count` tasks named `name` one after another on rt. */
+static void run_named(weft_runtime *rt, const char *name, int count)
+{
+    for (int i = 0; i < count; i++) {
+        weft_outcome out;
+        struct one o = { 0 };
+        weft_task_desc d = WEFT_TASK(one_poll, &o);
+        d.name = name;
+        cr_assert_eq(weft_block_on(rt, &d, &out), 0);
+    }
+}
+
+/* 100 tasks named "early", then 80 named "late", into buffers of 64
+ * events: each task is a spawn in the outside buffer (block_on's thread)
+ * and a poll and more in the worker's, so either kind alone overflows
+ * both buffers. Returns the file. */
+static char *trace_early_then_late(unsigned flags)
+{
+    char dir[64], path[96];
+    temp_path(dir, sizeof dir, path, sizeof path);
+    weft_runtime *rt;
+    weft_runtime_opts o = { .threads = 1 };
+    cr_assert_eq(weft_runtime_new(&rt, &o), 0);
+    cr_assert_eq(weft_trace_start_flags(rt, 64, flags), 0);
+    run_named(rt, "early", 100);
+    run_named(rt, "late", 80);
+    cr_assert_eq(weft_trace_write(rt, path), 0);
+    cr_assert_eq(weft_runtime_free(rt), 0);
+    char *file = slurp(path);
+    unlink(path);
+    rmdir(dir);
+    return file;
+}
+
+Test(trace, a_full_buffer_keeps_the_first_events)
+{
+    char *file = trace_early_then_late(0);
+    cr_assert_not_null(strstr(file, "\"early\""));
+    cr_assert_null(strstr(file, "\"late\""), "a later event got into a full buffer");
+    cr_assert_not_null(strstr(file, "\"keep\":\"first\""));
+    cr_assert_gt(other_data(file, "dropped"), 0);
+    cr_assert_eq(other_data(file, "overwritten"), 0);
+    free(file);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(trace, keep_last_keeps_the_latest_events)
+{
+    char *file = trace_early_then_late(WEFT_TRACE_KEEP_LAST);
+    cr_assert_not_null(strstr(file, "\"late\""), "the latest events were not kept");
+    cr_assert_null(strstr(file, "\"early\""), "the oldest events were not overwritten");
+    cr_assert_not_null(strstr(file, "\"keep\":\"last\""));
+    cr_assert_gt(other_data(file, "overwritten"), 0);
+    cr_assert_eq(other_data(file, "dropped"), 0);
+    free(file);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(trace, environment_keeps_the_last_events)
+{
+    char dir[64], path[96];
+    temp_path(dir, sizeof dir, path, sizeof path);
+    setenv("WEFT_TRACE", path, 1);
+    setenv("WEFT_TRACE_EVENTS", "16", 1);
+    setenv("WEFT_TRACE_KEEP", "last", 1);
+    weft_runtime *rt = new_runtime();
+    run_named(rt, "task", 50);
+    cr_assert_eq(weft_runtime_free(rt), 0);
+    char *file = slurp(path);
+    cr_assert_not_null(strstr(file, "\"keep\":\"last\""));
+    cr_assert_gt(other_data(file, "overwritten"), 0);
+    free(file);
+    unlink(path);
+    rmdir(dir);
+    WEFT_ASSERT_NO_LEAKS();
 }
