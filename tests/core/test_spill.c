@@ -109,17 +109,26 @@ static uint64_t inject_runs(weft_runtime *rt)
     return sum;
 }
 
-Test(spill, an_overflow_stays_on_its_worker)
+/* A runtime of `threads` workers that has run the parent to its end. */
+static weft_runtime *run_parent(unsigned threads, struct parent_report *report)
 {
     atomic_store(&children_ran, 0);
-    weft_runtime *rt = rt_make(1, 50);
-    struct parent_report report = { 0 };
+    weft_runtime *rt = rt_make(threads, 50);
     struct parent *pa = calloc(1, sizeof *pa);
+    cr_assert_not_null(pa);
     pa->rt = rt;
-    pa->report = &report;
+    pa->report = report;
     weft_outcome out;
     cr_assert_eq(weft_block_on(rt, &WEFT_TASK(parent_poll, pa), &out), 0);
     cr_assert_eq(out.value, CHILDREN);
+    free(pa);
+    return rt;
+}
+
+Test(spill, an_overflow_stays_on_its_worker)
+{
+    struct parent_report report = { 0 };
+    weft_runtime *rt = run_parent(1, &report);
     /* Every child but the one in the LIFO slot, in the queue or the spill:
      * the gauge counts both. */
     cr_assert_eq(report.depth_after_spawn, CHILDREN - 1);
@@ -127,26 +136,17 @@ Test(spill, an_overflow_stays_on_its_worker)
      * queue, although 3/4 of them overflowed the local queue. */
     cr_assert_eq(inject_runs(rt), 1, "inject runs: %llu",
                  (unsigned long long)inject_runs(rt));
-    free(pa);
     rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
 
 Test(spill, a_stuck_worker_s_spill_goes_to_another)
 {
-    atomic_store(&children_ran, 0);
-    weft_runtime *rt = rt_make(2, 50);
     struct parent_report report = { .wait_spinning = true };
-    struct parent *pa = calloc(1, sizeof *pa);
-    pa->rt = rt;
-    pa->report = &report;
-    weft_outcome out;
-    cr_assert_eq(weft_block_on(rt, &WEFT_TASK(parent_poll, pa), &out), 0);
-    cr_assert_eq(out.value, CHILDREN);
+    weft_runtime *rt = run_parent(2, &report);
     cr_assert_eq(report.ran_while_spinning, CHILDREN - 1,
                  "the other worker ran %ld of the %d children it could reach",
                  report.ran_while_spinning, CHILDREN - 1);
-    free(pa);
     rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
