@@ -128,6 +128,8 @@ static size_t copy_buf(weft__tracer *tr, uint32_t i, item *it, size_t n, uint64_
     uint64_t begun = atomic_load_explicit(&b->begun, memory_order_relaxed);
     uint64_t intact = begun > b->cap ? begun - b->cap : 0;
     uint64_t skip = intact > from ? intact - from : 0;
+    if (skip > count)
+        skip = count;   /* the writer lapped the whole window */
     size_t kept = 0;
     for (uint64_t k = skip; k < count; k++, kept++) {
         item *x = &it[n + kept];
