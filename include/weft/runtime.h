@@ -77,7 +77,7 @@ typedef void (*weft_trace_fn)(const weft_trace_event *ev, void *arg);
 typedef struct weft_runtime_opts {
     unsigned threads;               /* workers; 0 = online CPUs */
     bool pin_workers;               /* pin worker i to the i-th allowed CPU */
-    unsigned global_queue_interval; /* ticks between inject checks; 0 = 61 */
+    unsigned global_queue_interval; /* ticks between fairness turns; 0 = 61 */
     unsigned shutdown_grace_ms;     /* time cooperative tasks get to finish
                                        at shutdown; 0 = 1000 */
     unsigned blocking_threads;      /* most threads of the blocking pool
