@@ -12,7 +12,6 @@
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "core_util.h"
 #include "weft/observe.h"
@@ -56,20 +55,13 @@ struct parent {
     weft_poll rc;
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Stuck in one poll until another worker has run every child it can reach
  * (the last one spawned waits in our LIFO slot, which is ours alone). */
 static long spin_until_others_ran_children(void)
 {
-    uint64_t give_up = now_ns() + 10 * 1000000000ull;
+    uint64_t give_up = weft_now_ns() + 10 * 1000000000ull;
     long ran;
-    while ((ran = atomic_load(&children_ran)) < CHILDREN - 1 && now_ns() < give_up)
+    while ((ran = atomic_load(&children_ran)) < CHILDREN - 1 && weft_now_ns() < give_up)
         ;
     return ran;
 }
