@@ -43,20 +43,21 @@ static weft__trace_buf *own_buf(weft__tracer *tr, weft_runtime *rt)
     return NULL;
 }
 
-/* Keeping the first events, a full buffer takes no more (trace.h, rule 3). */
-static bool full(const weft__tracer *tr, weft__trace_buf *b)
+/* Keeping the first events, a buffer that holds `written` of them takes
+ * no more (trace.h, rule 3). */
+static bool full(const weft__tracer *tr, const weft__trace_buf *b, uint64_t written)
 {
-    return !tr->keep_last && atomic_load_explicit(&b->written, memory_order_relaxed) >= b->cap;
+    return !tr->keep_last && written >= b->cap;
 }
 
 /* trace.h, rule 3. */
 static void push(weft__tracer *tr, weft__trace_buf *b, const weft__trace_ev *e)
 {
-    if (full(tr, b)) {
+    uint64_t k = atomic_load_explicit(&b->written, memory_order_relaxed);
+    if (full(tr, b, k)) {
         atomic_fetch_add_explicit(&b->dropped, 1, memory_order_relaxed);
         return;
     }
-    uint64_t k = atomic_load_explicit(&b->written, memory_order_relaxed);
     atomic_store_explicit(&b->begun, k + 1, memory_order_relaxed);
     /* Release: a reader that loads any word stored below, then fences,
      * sees this `begun` and leaves the slot out. */
@@ -104,7 +105,7 @@ weft_poll weft__trace_poll_slow(weft_worker *w, weft__task *t, struct weft_cx *c
 {
     weft__tracer *tr = tracer_of(t->rt);
     weft__trace_buf *b = &tr->bufs[w->index];
-    if (full(tr, b)) {
+    if (full(tr, b, atomic_load_explicit(&b->written, memory_order_relaxed))) {
         atomic_fetch_add_explicit(&b->dropped, 1, memory_order_relaxed);
         return t->poll(cx, weft__task_frame(t));
     }
