@@ -27,9 +27,10 @@
  *      only other numbers are counts (MAX_LIFO_POLLS, EVENT_INTERVAL,
  *      PULL_BATCH_MAX, the half-full queue).
  *   6. A thief that leaves work in a victim's queue watches it (idle.h, rule
- *      5): it parks for at most WATCH_INTERVAL_NS and looks again, so no
- *      queue is left behind a stuck poll for longer than that while another
- *      worker sleeps.
+ *      5): it parks at most until the gate would open, WATCH_INTERVAL_NS
+ *      after its first look at that queue, and looks again, so no queue is
+ *      left behind a stuck poll for longer than that after a thief saw it
+ *      while another worker sleeps.
  *   7. A task that yielded, or spent its budget, waits in the worker's
  *      yielded list, not the local queue, until the worker finds nothing else
  *      to run; then the worker reaps its ring, fires its due timers, takes a
@@ -305,7 +306,19 @@ static weft__task *after_yields(weft_worker *w, enum weft__tick what)
  * A record is kept only across looks that found the queue non-empty: "no
  * progress between two such looks" then means one chain ran all along,
  * however far apart the looks were, so no record goes stale. Declining
- * sets `declined`, which makes the thief a watcher when it parks. */
+ * sets `look_again_at`, which makes the thief a watcher when it parks. */
+/* A declined victim's gate opens WATCH_INTERVAL_NS after the record's
+ * look if it makes no progress meanwhile (with progress, the next look
+ * judges afresh): the park watches until the first gate opens, not for a
+ * whole interval from whenever it starts, or a thief woken in between (by
+ * its own timer) would put off a stuck victim's queue by up to twice the
+ * interval. */
+static void note_look_again(weft_worker *w, uint64_t when)
+{
+    if (w->look_again_at == 0 || when < w->look_again_at)
+        w->look_again_at = when;
+}
+
 static bool worth_stealing(weft_worker *w, uint32_t victim)
 {
     weft_worker *v = &w->rt->workers[victim];
@@ -332,7 +345,8 @@ static bool worth_stealing(weft_worker *w, uint32_t victim)
         worth = (uint64_t)len * elapsed >= (uint64_t)done * WATCH_INTERVAL_NS;
     if (s->at == 0 || done != 0)
         *s = (weft__steal_seen){ .at = now, .progress = progress };
-    w->declined |= !worth;
+    if (!worth)
+        note_look_again(w, s->at + WATCH_INTERVAL_NS);
     return worth;
 }
 
@@ -401,7 +415,7 @@ static void start_chain(weft_worker *w)
     if (__builtin_expect(weft__pace_is_idle(&w->pace), 0))
         weft__pace_work(&w->pace, weft__driver_now(&w->driver));
     atomic_store_explicit(&w->progress, w->tick, memory_order_relaxed);
-    w->declined = false;
+    w->look_again_at = 0;
     stop_searching(w);
     w->lifo_enabled = true;
 }
@@ -555,13 +569,15 @@ static void unpark_self(weft_worker *w)
 }
 
 /* Sleep until there is work. A worker that left work in another's queue
- * (`declined`) watches it (idle.h, rule 5): it sleeps at most one watch
- * interval, then goes back to look, without ending its idle period. */
+ * watches it (idle.h, rule 5): it sleeps at most until the steal gate would
+ * open (`look_again_at`), then goes back to look, without ending its idle
+ * period. */
 static void park(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
-    bool watch = w->declined;
-    w->declined = false;
+    uint64_t watch_until = w->look_again_at;
+    bool watch = watch_until != 0;
+    w->look_again_at = 0;
     w->driver.uncovered = 0;    /* our park covers our own wheel (rule 5) */
     if (watch)
         weft__idle_watch(&rt->idle, +1);
@@ -571,7 +587,6 @@ static void park(weft_worker *w)
      * watching is there to avoid. */
     if (last_searcher && (watch ? weft__inject_len(&rt->inject) > 0 : work_pending(rt)))
         weft__notify_parked(rt);
-    uint64_t watch_until = weft__driver_now(&w->driver) + WATCH_INTERVAL_NS;
     bool found = false;
     for (;;) {
         int64_t left = -1;

@@ -4,7 +4,7 @@
  *
  * Who touches what:
  *   1. `lifo`, `tick`, `searching`, `rng`, `lifo_enabled`, `shard_closed`,
- *      `steal_seen`, `pace`, `work_seen` and `declined` belong to the worker's own
+ *      `steal_seen`, `pace`, `work_seen` and `look_again_at` belong to the worker's own
  *      thread; `progress` is written only by it and read by thieves;
  *      `unparked_at` is written by whoever unparks it, read only by it.
  *   2. `queue` follows queue.h: the owner pushes and pops, anyone steals.
@@ -69,9 +69,11 @@ typedef struct weft_worker {
      * that ended the last park showed up. */
     weft__pace pace;
     uint64_t work_seen;
-    /* Owner only: this search left work in another worker's queue, so the
-     * coming park watches it (idle.h, rule 5). */
-    bool declined;
+    /* Owner only: nonzero when this search left work in another worker's
+     * queue, and then the earliest time the steal gate would let us take it
+     * (worker.c, worth_stealing); the coming park watches until then
+     * (idle.h, rule 5). */
+    uint64_t look_again_at;
     /* When a notifier last unparked this worker, on its driver's clock:
      * written (relaxed) by the notifier, read by the owner when it wakes,
      * to measure what the park cost (pace.h). */
