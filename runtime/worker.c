@@ -39,9 +39,12 @@
  *      keep their turn in the list). Otherwise tasks that yield in a loop
  *      keep the local queue full, and a task woken from another thread (the
  *      inject queue) or by I/O waits up to global_queue_interval polls of
- *      theirs. A yield costs one CAS on the task's state (RUNNING to
- *      NOTIFIED after the poll), not a wake during the poll and then a
- *      transition to idle.
+ *      theirs. On a worker whose queue never runs dry, the list also goes
+ *      to the back of the queue every EVENT_INTERVAL ticks (as tokio wakes
+ *      its deferred tasks at each maintenance), or a yielded task would
+ *      wait as long as the queue stays busy. A yield costs one CAS on the
+ *      task's state (RUNNING to NOTIFIED after the poll), not a wake during
+ *      the poll and then a transition to idle.
  *   8. What overflows the local queue (half of it, when full) goes to the
  *      worker's own spill, not to the inject queue. The owner takes from
  *      its spill when its queue runs dry and on alternate fairness ticks;
@@ -259,16 +262,12 @@ static weft__task *next_task(weft_worker *w)
  * ring, the due timers (`what`: the simulator reaps and fires itself) and a
  * batch of the inject queue. Returns the next task, or NULL when none
  * yielded. */
-static weft__task *after_yields(weft_worker *w, enum weft__tick what)
+/* Move the yielded tasks to the back of the local queue, only as many as
+ * fit: pushing more would overflow half the queue to our spill, under its
+ * lock, only for this worker to pull it back. The rest keep their turn at
+ * the head of the list. */
+static weft__push_outcome requeue_yielded(weft_worker *w)
 {
-    if (!w->yielded_head)
-        return NULL;
-    weft__driver_tick(&w->driver, what);
-    weft__task *first = pull_inject(w);
-    /* Only what fits: pushing more would overflow half the queue to our
-     * spill, under its lock, only for this worker to pull it back.
-     * The rest keeps its turn at the head of the list, for the next time
-     * the queue runs dry. */
     uint32_t room = WEFT__LOCAL_CAPACITY - weft__local_len(&w->queue);
     weft__task *t = w->yielded_head;
     weft__push_outcome how = WEFT__PUSH_LOCAL;
@@ -281,6 +280,16 @@ static weft__task *after_yields(weft_worker *w, enum weft__tick what)
     w->yielded_head = t;
     if (!t)
         w->yielded_tail = NULL;
+    return how;
+}
+
+static weft__task *after_yields(weft_worker *w, enum weft__tick what)
+{
+    if (!w->yielded_head)
+        return NULL;
+    weft__driver_tick(&w->driver, what);
+    weft__task *first = pull_inject(w);
+    weft__push_outcome how = requeue_yielded(w);
     /* Wake a sleeper only for what waits behind the task we run next (or
      * went to the inject queue): a task that yields alone on this worker
      * would otherwise cost a wake-up per yield, of a worker that then finds
@@ -623,14 +632,28 @@ static void park(weft_worker *w)
         weft__pace_work(&w->pace, w->work_seen);
 }
 
+/* Invariant 7's other half: a worker whose queue never runs dry would
+ * otherwise never run its yielded tasks again. As after_yields, wake a
+ * sleeper only for what waits behind the task we run next. */
+static void requeue_yielded_in_turn(weft_worker *w)
+{
+    weft__push_outcome how = requeue_yielded(w);
+    uint32_t len = weft__local_len(&w->queue);
+    if (how != WEFT__PUSH_LOCAL || len > (w->lifo ? 0u : 1u))
+        notify_after_push(w, how, len);
+}
+
 /* Per tick: the driver (every EVENT_INTERVAL ticks in full, else only what
- * is waiting), tasks handed back to our registry shard, and shutdown. */
+ * is waiting), the yielded tasks (every EVENT_INTERVAL ticks: invariant 7),
+ * tasks handed back to our registry shard, and shutdown. */
 static void maintain(weft_worker *w, enum weft__tick what)
 {
     weft_runtime *rt = w->rt;
     weft__driver_tick(&w->driver, what);
     if (what == WEFT__TICK_FULL)
         fire_others_sleeps(w);
+    if (__builtin_expect(w->yielded_head != NULL, 0) && w->tick % EVENT_INTERVAL == 0)
+        requeue_yielded_in_turn(w);
     if (weft__registry_has_handed_back(&rt->registry, w->index))
         weft__registry_drain(&rt->registry, w->index);
     if (__builtin_expect(closing_unseen(w), 0))

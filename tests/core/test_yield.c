@@ -2,8 +2,9 @@
  * tests/core/test_yield.c - a yield gives way to what other threads send
  * (runtime/worker.c, invariant 7): a task woken from a plain thread while
  * tasks yield in a loop on the only worker runs within about one round of
- * their yields, not after global_queue_interval (61) of their polls. And a
- * yield wakes nobody when nothing waits behind it.
+ * their yields, not after global_queue_interval (61) of their polls. A
+ * yield wakes nobody when nothing waits behind it. And a yielded task runs
+ * again on a worker whose queue never runs dry.
  *
  * Counted, not timed: the opener reads the yield count right after it woke
  * the task, the woken task reads it when it runs. Load on the machine only
@@ -138,6 +139,110 @@ Test(yield, a_task_yielding_alone_does_not_wake_the_other_worker)
     uint64_t woken = unparks(rt) - before;
     cr_assert_leq(woken, LONE_YIELDS / 1000, "%llu wake-ups for %d yields of one task",
                   (unsigned long long)woken, LONE_YIELDS);
+    rt_done(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* A worker whose queue never runs dry still runs its yielded tasks again
+ * (invariant 7): ping-pong pairs on the only worker keep its queue busy, and
+ * a task that yields once must be back before they have exchanged many
+ * times, not only when they stop. Counted in exchanges, not timed; the
+ * pairs stop by themselves after PAIR_ROUNDS_CAP exchanges, so a yielded
+ * task that waits for that fails the test instead of hanging it. */
+enum { PAIRS = 8, PAIR_ROUNDS_CAP = 1000000, ROUNDS_BEFORE_BACK = 10000 };
+
+static _Atomic long pair_rounds;
+static _Atomic bool pairs_stop;
+
+struct pair {
+    weft_notify to_a, to_b;
+};
+
+struct player {
+    weft_frame f;
+    struct pair *pair;
+    bool is_a;
+    weft_notify_waiter waiter;
+    weft_poll rc;
+};
+
+static bool pairs_done(void)
+{
+    return atomic_load(&pairs_stop) || atomic_load(&pair_rounds) >= PAIR_ROUNDS_CAP;
+}
+
+/* A notifies B and waits; B, woken, notifies A back: one exchange. A stops
+ * after its notify, B after its reply, so neither is left waiting. */
+static weft_poll player_poll(weft_cx *cx, void *p)
+{
+    struct player *pl = p;
+    weft_notify *mine = pl->is_a ? &pl->pair->to_a : &pl->pair->to_b;
+    weft_notify *theirs = pl->is_a ? &pl->pair->to_b : &pl->pair->to_a;
+    WEFT_BEGIN(&pl->f);
+    for (;;) {
+        if (pl->is_a) {
+            weft_notify_one(theirs);
+            if (pairs_done())
+                break;
+        }
+        pl->waiter = (weft_notify_waiter)WEFT_NOTIFY_WAITER_INIT;
+        WEFT_AWAIT(&pl->f, pl->rc, weft_notify_wait(cx, mine, &pl->waiter));
+        if (pl->rc < 0)
+            WEFT_RETURN(&pl->f, pl->rc);
+        if (!pl->is_a) {
+            weft_notify_one(theirs);
+            atomic_fetch_add(&pair_rounds, 1);
+            if (pairs_done())
+                break;
+        }
+    }
+    WEFT_RETURN(&pl->f, 0);
+    WEFT_END(&pl->f);
+}
+
+struct once_yielder {
+    weft_frame f;
+    long rounds_at_yield;
+    weft_poll rc;
+};
+
+static weft_poll once_yielder_poll(weft_cx *cx, void *p)
+{
+    struct once_yielder *y = p;
+    WEFT_BEGIN(&y->f);
+    y->rounds_at_yield = atomic_load(&pair_rounds);
+    WEFT_YIELD(&y->f, y->rc);
+    atomic_store(&pairs_stop, true);
+    WEFT_RETURN(&y->f, atomic_load(&pair_rounds) - y->rounds_at_yield);
+    WEFT_END(&y->f);
+}
+
+Test(yield, a_yielded_task_runs_again_while_its_worker_stays_busy)
+{
+    weft_runtime *rt = rt_make(1, 100);
+    static struct pair pairs[PAIRS];
+    weft_join pj[2 * PAIRS];
+    for (int i = 0; i < 2 * PAIRS; i++) {
+        struct pair *pair = &pairs[i / 2];
+        if (i % 2 == 0)
+            *pair = (struct pair){ WEFT_NOTIFY_INIT, WEFT_NOTIFY_INIT };
+        struct player pl = { .pair = pair, .is_a = i % 2 == 0 };
+        pj[i] = (weft_join)WEFT_JOIN_INIT;
+        cr_assert_eq(weft_spawn(rt, &WEFT_TASK(player_poll, &pl), &pj[i]), 0);
+    }
+    while (atomic_load(&pair_rounds) < 1000)
+        sched_yield();          /* the pairs are going: the queue is busy */
+    struct once_yielder y = { 0 };
+    weft_join yj = WEFT_JOIN_INIT;
+    cr_assert_eq(weft_spawn(rt, &WEFT_TASK(once_yielder_poll, &y), &yj), 0);
+
+    weft_outcome out;
+    cr_assert_eq(weft_join_wait(&yj, &out), 0);
+    int64_t waited = out.value;
+    for (int i = 0; i < 2 * PAIRS; i++)
+        cr_assert_eq(weft_join_wait(&pj[i], &out), 0);
+    cr_assert_lt(waited, ROUNDS_BEFORE_BACK, "the yielded task ran again after %lld exchanges",
+                 (long long)waited);
     rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
