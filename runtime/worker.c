@@ -458,6 +458,20 @@ static bool work_pending(weft_runtime *rt)
     return false;
 }
 
+/* Work the steal gate hands to any worker at once: the inject queue, or a
+ * backlog of at least half a queue (what an overflow to a spill leaves). */
+static bool work_for_anyone(weft_runtime *rt)
+{
+    if (weft__inject_len(&rt->inject) > 0)
+        return true;
+    for (uint32_t i = 0; i < rt->nworkers; i++) {
+        weft_worker *v = &rt->workers[i];
+        if (weft__local_len(&v->queue) + weft__inject_len(&v->spill) >= WEFT__LOCAL_CAPACITY / 2)
+            return true;
+    }
+    return false;
+}
+
 static bool closing_unseen(weft_worker *w)
 {
     return !w->shard_closed
@@ -593,8 +607,9 @@ static void park(weft_worker *w)
     bool last_searcher = weft__idle_to_parked(&rt->idle, w->index, w->searching);
     w->searching = false;
     /* The queue we watch does not count: waking someone for it is what
-     * watching is there to avoid. */
-    if (last_searcher && (watch ? weft__inject_len(&rt->inject) > 0 : work_pending(rt)))
+     * watching is there to avoid. A backlog the gate takes at once does:
+     * its overflow's notifier left it to us while we were searching. */
+    if (last_searcher && (watch ? work_for_anyone(rt) : work_pending(rt)))
         weft__notify_parked(rt);
     bool found = false;
     for (;;) {
