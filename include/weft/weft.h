@@ -1,8 +1,10 @@
 /*
- * weft/weft.h - the whole public API of weft, a work-stealing runtime for
- * stackless asynchronous tasks over io_uring with explicit cancellation;
- * all but two headers: weft/sim.h (the simulator) and weft/signal.h, whose
- * sigset_t needs POSIX (a strict -std=c11 build of weft.h must still work).
+ * weft/weft.h - the public API of weft, a work-stealing runtime for
+ * stackless asynchronous tasks over io_uring with explicit cancellation:
+ * every header but three, which are included by name: weft/sim.h (the
+ * simulator), weft/harness.h (race-finding for your own tasks) and
+ * weft/signal.h, whose sigset_t needs POSIX (a strict -std=c11 build of
+ * weft.h must still work).
  */
 #ifndef WEFT_WEFT_H
 #define WEFT_WEFT_H
