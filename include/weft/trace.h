@@ -34,7 +34,10 @@
  *                            overwrites a trace written earlier)
  *   WEFT_TRACE_EVENTS=N      events per buffer (1..16777216; default 65536)
  *   WEFT_TRACE_KEEP=last     keep each buffer's latest events (default:
- *                            first); any other value fails weft_runtime_new
+ *                            first)
+ * The last two are read only when WEFT_TRACE is set and not empty; then a
+ * malformed value (not decimal digits in range; not "first" or "last")
+ * fails weft_runtime_new with -EINVAL. Unset or empty means the default.
  */
 #ifndef WEFT_TRACE_H
 #define WEFT_TRACE_H

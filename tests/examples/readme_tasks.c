@@ -9,17 +9,12 @@
  * Each case names the invariant its check adds to the harness's (fds, drop
  * hook once, LeakSanitizer).
  *
- * Two snippets failed the sweep as README.md writes them (reported to the
- * README's owner); here they carry the fix, marked "fix:", and building with
- * -DREADME_AS_WRITTEN restores the README's text to show the failure:
- *   - "A first task": a parent cancelled at a join keeps looping - every
- *     later join yields -ECANCELED at once and leaves out as the last
- *     successful join left it, so that child's value is added again for
- *     each - and returns holding the handles it never joined: those tasks
- *     can never be joined, detached or aborted, and are leaked (k = 1..4).
- *   - "Tokens and sleeping": the request token is never released, so every
- *     request leaks it (and, through its reference, keeps the server's
- *     token alive).
+ * Two snippets once failed the sweep as README.md wrote them, and README.md
+ * now carries the fixes: "A first task" gives up the children it will not
+ * join (a parent cancelled at a join used to keep looping and return
+ * holding handles nobody could join, detach or abort any more), and
+ * "Tokens and sleeping" releases the request token (every request leaked
+ * it, and through it kept the server's token alive).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -56,6 +51,16 @@ static weft_poll child_poll(weft_cx *cx, void *frame)
 
 struct parent { weft_frame f; weft_join kids[10]; weft_outcome out; int64_t i, sum; weft_poll rc; };
 
+/* A parent that stops early must not strand its children: a handle nobody
+ * joins keeps its task's memory, and only its holder can abort it. */
+static void give_up_children(struct parent *p, int64_t from, int64_t to)
+{
+    for (int64_t i = from; i < to; i++) {
+        weft_abort(&p->kids[i]);
+        weft_detach(&p->kids[i]);
+    }
+}
+
 static weft_poll parent_poll(weft_cx *cx, void *frame)
 {
     struct parent *p = frame;
@@ -63,21 +68,18 @@ static weft_poll parent_poll(weft_cx *cx, void *frame)
     for (p->i = 0; p->i < 10; p->i++) {
         struct child c = { .id = p->i };     /* copied into the new task */
         int rc = weft_spawn(weft_cx_runtime(cx), &WEFT_TASK(child_poll, &c), &p->kids[p->i]);
-        if (rc < 0)
+        if (rc < 0) {                        /* give up the ones already spawned */
+            give_up_children(p, 0, p->i);
             WEFT_RETURN(&p->f, rc);
+        }
     }
     weft_abort(&p->kids[3]);                 /* child 3 sees -ECANCELED at its next await */
     for (p->i = 0; p->i < 10; p->i++) {
         WEFT_AWAIT(&p->f, p->rc, weft_join_await(cx, &p->kids[p->i], &p->out));
-#ifndef README_AS_WRITTEN
-        if (p->rc == -ECANCELED) {           /* fix: we were cancelled, so are they */
-            for (; p->i < 10; p->i++) {
-                weft_abort(&p->kids[p->i]);
-                weft_detach(&p->kids[p->i]);
-            }
+        if (p->rc == -ECANCELED) {           /* we were cancelled, not the child */
+            give_up_children(p, p->i, 10);
             WEFT_RETURN(&p->f, -ECANCELED);
         }
-#endif
         if (p->out.value > 0)
             p->sum += p->out.value;
     }
@@ -267,9 +269,7 @@ static weft_poll tok_server_poll(weft_cx *cx, void *p)
     /* ... the client went away: */
     WEFT_YIELD(&s->f, s->rc);
     weft_token_cancel(s->req);                          /* handler sees -ECANCELED */
-#ifndef README_AS_WRITTEN
-    weft_token_release(s->req);     /* fix: the bound handler holds its own reference */
-#endif
+    weft_token_release(s->req);                         /* the task holds its own reference */
     WEFT_AWAIT(&s->f, s->rc, weft_join_await(cx, &s->h, &s->out));
     if (s->rc == -ECANCELED)
         weft_detach(&s->h);     /* we stop waiting; the handler still ends (req) */
