@@ -11,6 +11,16 @@
 
 #include "reactor/op.h"
 
+/* The SQE length is 32 bits, so a size_t length would be cut to its low
+ * bits: 4 GiB would become 0, a false "peer closed" from recv and a send
+ * that moves nothing, forever, under send_all. The kernel caps one transfer
+ * near 2 GiB anyway; a longer one is shortened and comes back short, which
+ * send and recv may do (as fs.c's clamp_len does for read and write). */
+static inline unsigned clamp_len(size_t len)
+{
+    return len > 0x7ffff000u ? 0x7ffff000u : (unsigned)len;
+}
+
 weft_poll weft_socket(weft_cx *cx, weft_io *io, int domain, int type, int protocol)
 {
     weft__op *op;
@@ -49,7 +59,7 @@ weft_poll weft_recv(weft_cx *cx, weft_io *io, int fd, void *buf, size_t len, int
     weft_poll r = weft__io_begin(cx, io, WEFT__OP_RECV, &op);
     if (r != WEFT__IO_START)
         return r;
-    io_uring_prep_recv(&op->sqe, fd, buf, len, flags);
+    io_uring_prep_recv(&op->sqe, fd, buf, clamp_len(len), flags);
     return weft__io_start(cx, io, op);
 }
 
@@ -59,7 +69,7 @@ weft_poll weft_send(weft_cx *cx, weft_io *io, int fd, const void *buf, size_t le
     weft_poll r = weft__io_begin(cx, io, WEFT__OP_SEND, &op);
     if (r != WEFT__IO_START)
         return r;
-    io_uring_prep_send(&op->sqe, fd, buf, len, flags | MSG_NOSIGNAL);
+    io_uring_prep_send(&op->sqe, fd, buf, clamp_len(len), flags | MSG_NOSIGNAL);
     return weft__io_start(cx, io, op);
 }
 

@@ -126,7 +126,8 @@ WEFT_EXTERN weft_poll weft_accept_each(weft_cx *cx, weft_accept_loop *l, int fd,
 WEFT_EXTERN weft_poll weft_connect(weft_cx *cx, weft_io *io, int fd,
                                    const struct sockaddr *addr, socklen_t addrlen);
 
-/* Yield the bytes transferred (0 from recv: the peer closed). */
+/* Yield the bytes transferred (0 from recv: the peer closed). A len above
+ * 0x7ffff000 is shortened to that (one transfer's limit): a short count. */
 WEFT_EXTERN weft_poll weft_recv(weft_cx *cx, weft_io *io, int fd, void *buf, size_t len,
                                 int flags);
 WEFT_EXTERN weft_poll weft_send(weft_cx *cx, weft_io *io, int fd, const void *buf, size_t len,
