@@ -5,6 +5,16 @@
  * follows the numbered rules in task_state.h; the comments below cite them.
  * Emptying the handle (h->weft_task = NULL) is how a consumed handle is told
  * apart from a live one, so a second join or detach returns -EINVAL.
+ *
+ * One wait at a time. A waiter claims the empty join_waker field with a CAS
+ * before it sets JOIN_WAKER, and empties the field again after it has taken
+ * its waker back, so two would-be waiters that race (a misuse) cannot both
+ * write it (rule 1). The field is therefore non-zero exactly while a wait
+ * holds the handle; after COMPLETE it keeps the woken waiter's bits, since
+ * that waiter has yet to take the outcome. A second join, from a task or a
+ * thread, and a detach find it held and return -EBUSY without touching
+ * anything: replacing the waker would leave the first waiter never woken,
+ * and emptying the handle would leave it a NULL task to withdraw from.
  */
 #include "runtime/join.h"
 #include "runtime/rt.h"
@@ -40,36 +50,65 @@ static bool is_complete(weft__task *t)
     return atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__COMPLETE;
 }
 
-/* Install `waker` as the join waker. Returns false (and drops the waker) when
- * the task completed first. */
-static bool install_waker(weft__task *t, weft_waker waker)
+/* The join waker field as one word, for the claim and the checks above. */
+static uintptr_t *waker_word(weft__task *t)
 {
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (s & WEFT__JOIN_WAKER) {
-        /* Rule 3: take the field back before replacing it. */
-        if (weft__state_unset_join_waker(&t->state) == WEFT__JOIN_COMPLETE) {
-            weft_waker_drop(&waker);
-            return false;
-        }
-        weft_waker_drop(weft__task_join_waker(t));
+    return &weft__task_join_waker(t)->weft_bits;
+}
+
+/* Does a wait hold the handle, and is it cx's task's (cx may be NULL)? */
+enum holder { HELD_BY_NONE, HELD_BY_CALLER, HELD_BY_OTHER };
+
+static enum holder holder(weft__task *t, weft_cx *cx)
+{
+    weft_waker w = { __atomic_load_n(waker_word(t), __ATOMIC_ACQUIRE) };
+    if (!w.weft_bits)
+        return HELD_BY_NONE;
+    return weft_waker_will_wake(&w, cx) ? HELD_BY_CALLER : HELD_BY_OTHER;
+}
+
+/* Take the waker back (JOIN_WAKER is clear: rule 1) and free the field for
+ * the next wait. Release: the next claim sees JOIN_WAKER clear. */
+static void release_waker(weft__task *t)
+{
+    weft_waker w = { __atomic_exchange_n(waker_word(t), 0, __ATOMIC_RELEASE) };
+    weft_waker_drop(&w);
+}
+
+enum install { INSTALLED, COMPLETED, BUSY };
+
+/* Claim the field for `waker` and publish it (rules 1 and 2). COMPLETED: the
+ * task finished first; BUSY: another wait holds the field. Both drop the
+ * waker. */
+static enum install install_waker(weft__task *t, weft_waker waker)
+{
+    uintptr_t none = 0;
+    if (!__atomic_compare_exchange_n(waker_word(t), &none, waker.weft_bits, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        weft_waker_drop(&waker);
+        return BUSY;
     }
-    *weft__task_join_waker(t) = waker;      /* rule 1 */
     if (weft__state_set_join_waker(&t->state) == WEFT__JOIN_COMPLETE) {
-        weft_waker_drop(weft__task_join_waker(t));
-        return false;
+        release_waker(t);
+        return COMPLETED;
     }
-    return true;
+    return INSTALLED;
 }
 
 static weft_withdraw join_withdraw(weft_cx *cx, void *leaf)
 {
-    (void)cx;
     weft__task *t = ((weft_join *)leaf)->weft_task;
-    if (!(atomic_load_explicit(&t->state, memory_order_acquire) & WEFT__JOIN_WAKER))
-        return is_complete(t) ? WEFT_WITHDRAW_RACED : WEFT_WITHDRAWN;
+    /* A backstop: a detach may empty the handle between the task's end and
+     * our next poll; then nothing of the wait is left to withdraw. */
+    if (!t)
+        return WEFT_WITHDRAWN;
+    if (is_complete(t))
+        return WEFT_WITHDRAW_RACED;     /* rule 4: the completer wakes us */
+    if (holder(t, cx) != HELD_BY_CALLER)
+        return WEFT_WITHDRAWN;          /* asked again after a withdrawal */
     if (weft__state_unset_join_waker(&t->state) == WEFT__JOIN_COMPLETE)
         return WEFT_WITHDRAW_RACED;     /* rule 4: the completer wakes us */
-    weft_waker_drop(weft__task_join_waker(t));
+    release_waker(t);
     return WEFT_WITHDRAWN;
 }
 
@@ -78,11 +117,14 @@ weft_poll weft_join_await(weft_cx *cx, weft_join *h, weft_outcome *out)
     if (!cx || !h || !h->weft_task || !out)
         return -EINVAL;
     weft__task *t = h->weft_task;
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (!(s & WEFT__COMPLETE)) {
-        /* Rule 3: with JOIN_WAKER set and COMPLETE clear nobody writes the field. */
-        bool registered = (s & WEFT__JOIN_WAKER) && weft_waker_will_wake(weft__task_join_waker(t), cx);
-        if (registered || install_waker(t, weft_cx_waker(cx))) {
+    enum holder who = holder(t, cx);
+    if (who == HELD_BY_OTHER)
+        return -EBUSY;
+    if (!is_complete(t)) {
+        enum install r = who == HELD_BY_CALLER ? INSTALLED : install_waker(t, weft_cx_waker(cx));
+        if (r == BUSY)
+            return -EBUSY;
+        if (r == INSTALLED) {
             weft_cx_suspend(cx, h, join_withdraw);
             return WEFT_PENDING;
         }
@@ -97,8 +139,10 @@ weft_poll weft_join_await(weft_cx *cx, weft_join *h, weft_outcome *out)
  * outcome is ours after all. Returns true when the wait was withdrawn. */
 static bool withdraw_thread_wait(weft__task *t, weft__thread_waiter *tw)
 {
-    if (weft__state_unset_join_waker(&t->state) == WEFT__JOIN_OK)
+    if (weft__state_unset_join_waker(&t->state) == WEFT__JOIN_OK) {
+        release_waker(t);
         return true;
+    }
     weft__thread_waiter_wait(tw, 0);
     return false;
 }
@@ -119,10 +163,14 @@ static int wait_from_thread(weft_join *h, weft_outcome *out, uint64_t deadline_n
     if (weft__current_worker)
         return -EDEADLK;
     weft__task *t = h->weft_task;
+    if (holder(t, NULL) != HELD_BY_NONE)
+        return -EBUSY;
     if (!is_complete(t)) {
         weft__thread_waiter tw;
-        if (install_waker(t, weft__waker_for_thread(&tw))
-            && !weft__thread_waiter_wait(&tw, deadline_ns)
+        enum install r = install_waker(t, weft__waker_for_thread(&tw));
+        if (r == BUSY)
+            return -EBUSY;
+        if (r == INSTALLED && !weft__thread_waiter_wait(&tw, deadline_ns)
             && withdraw_thread_wait(t, &tw)) {
             give_up(h);
             return -ETIMEDOUT;
@@ -166,14 +214,15 @@ weft_poll weft_join_await_timeout(weft_cx *cx, weft_join_timeout *jt, weft_join 
     jt->weft_ns = timeout_ns;
     weft_poll r = weft_select(cx, &jt->weft_sel, 2, join_or_timer, jt);
     if (r == WEFT_PENDING || weft_select_winner(&jt->weft_sel) != 1)
-        return r;   /* joined, or -ECANCELED: the handle is as join_await leaves it */
+        return r;   /* joined, -EBUSY or -ECANCELED: the handle is as join_await left it */
     give_up(h);
     return -ETIMEDOUT;
 }
 
 bool weft__join_install_waker(weft_join *h, weft_waker waker)
 {
-    return install_waker(h->weft_task, waker);
+    /* A group's own handle, which nobody else waits on: never BUSY. */
+    return install_waker(h->weft_task, waker) == INSTALLED;
 }
 
 int weft__join_consume(weft_join *h, weft_outcome *out)
@@ -194,10 +243,12 @@ int weft_detach(weft_join *h)
     if (!h || !h->weft_task)
         return -EINVAL;
     weft__task *t = h->weft_task;
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    bool had_waker = s & WEFT__JOIN_WAKER;
-    if (weft__state_drop_join_interest(&t->state, true) == WEFT__JOIN_OK && had_waker)
-        weft_waker_drop(weft__task_join_waker(t));  /* rule 3: cleared while not complete */
+    /* A wait not yet woken holds the handle. Once the task is complete the
+     * waker is the completer's (rule 4), and a cancel-safe task torn down
+     * while awaiting the handle must still detach it from its drop hook. */
+    if (holder(t, NULL) != HELD_BY_NONE && !is_complete(t))
+        return -EBUSY;
+    weft__state_drop_join_interest(&t->state, true);
     h->weft_task = NULL;
     weft__task_unref(t);
     return 0;

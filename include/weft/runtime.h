@@ -220,6 +220,11 @@ WEFT_EXTERN const char *weft_cancel_source_name(weft_cancel_source source);
  * -ECANCELED) and fills *out; the handle is then empty. -EINVAL for an empty
  * handle. If the awaiting task is itself cancelled, the await yields -ECANCELED,
  * the handle stays valid and the task behind it keeps running.
+ *
+ * One task or thread at a time may wait on a handle: while one does (until
+ * it has taken the outcome or stopped waiting), another join of it, here or
+ * with weft_join_wait[_timeout], yields -EBUSY, and so does weft_detach; the
+ * handle and the first wait are left as they were.
  */
 WEFT_EXTERN weft_poll weft_join_await(weft_cx *cx, weft_join *h, weft_outcome *out);
 
@@ -246,7 +251,8 @@ typedef struct weft_join_timeout {
 WEFT_EXTERN weft_poll weft_join_await_timeout(weft_cx *cx, weft_join_timeout *jt, weft_join *h,
                                               weft_outcome *out, uint64_t timeout_ns);
 
-/* Block the calling thread (not a worker: -EDEADLK) until the task finishes. */
+/* Block the calling thread (not a worker: -EDEADLK) until the task finishes.
+ * -EBUSY, with nothing changed, while another task or thread waits on h. */
 WEFT_EXTERN int weft_join_wait(weft_join *h, weft_outcome *out);
 
 /*
@@ -266,7 +272,9 @@ WEFT_EXTERN int weft_block_on(weft_runtime *rt, const weft_task_desc *desc, weft
  * stays valid: join it to see how the task ended. */
 WEFT_EXTERN int weft_abort(weft_join *h);
 
-/* Give up the handle; the task keeps running and its result is dropped. */
+/* Give up the handle; the task keeps running and its result is dropped.
+ * -EBUSY, with nothing changed, while a task or thread waits on h and the
+ * task has not finished. */
 WEFT_EXTERN int weft_detach(weft_join *h);
 
 /* True once the task has finished (returned or been torn down). */
