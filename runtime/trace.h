@@ -31,11 +31,19 @@
  *      first events (the default), a buffer that holds cap stays full and
  *      later events only count `dropped`; keeping the last ones
  *      (WEFT_TRACE_KEEP_LAST), event k overwrites event k - cap. A reader
- *      (the JSON writer, on any thread) reads `written` (acquire), copies
- *      the slots with relaxed atomic loads, fences (acquire) and reads
- *      `begun`: a slot whose event is older than begun - cap may have been
- *      overwritten during the copy, and is left out (a seqlock's check, per
- *      slot). So nothing is ever read torn, and the writer never waits.
+ *      (the JSON writer, on any thread) reads `written` once (acquire),
+ *      as W: every event before W is visible in full, and W alone sizes
+ *      and ends the copy (the latest cap events before W, keeping the
+ *      last); events from W on are left out. (A second, higher read would
+ *      end the window past intact older events, counted as overwritten.)
+ *      It copies the slots with relaxed atomic loads, fences (acquire) and
+ *      reads `begun`: a slot whose event is older than begun - cap may have
+ *      been overwritten since W was read, and is left out (a seqlock's
+ *      check, per slot). However long ago W was read: a load that returns
+ *      any word of event k + cap (>= W) comes after that event's `begun` =
+ *      k + cap + 1 and release fence, so the reader's fence and `begun`
+ *      load see it, and slot k is left out. So nothing is ever read torn,
+ *      and the writer never waits.
  */
 #ifndef WEFT_RUNTIME_TRACE_H
 #define WEFT_RUNTIME_TRACE_H

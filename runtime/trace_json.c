@@ -2,9 +2,9 @@
  * runtime/trace_json.c - weft_trace_write: the recorded events as
  * Chrome/Perfetto trace-event JSON (weft/trace.h).
  *
- * Steps: copy what every buffer holds (trace.h, rule 3: with
- * WEFT_TRACE_KEEP_LAST, only the slots no writer reached during the copy);
- * sort it by time;
+ * Steps: copy what every buffer held when the write read its count
+ * (trace.h, rule 3: with WEFT_TRACE_KEEP_LAST, only the slots no writer
+ * reached since that read); sort it by time;
  * pair what the events only imply: a wake or spawn with the woken task's
  * next poll (a flow), a cancellation request with where it took effect (a
  * flow), an I/O submission with its completion (an async span); then print
@@ -108,18 +108,17 @@ static void clip(weft__trace_ev *e, uint64_t t0)
     e->ts = t0;
 }
 
-/* Buffer i's events (trace.h, rule 3) onto it[n..], at most `room` of
- * them: the first ones, or with WEFT_TRACE_KEEP_LAST the latest, and of
- * those only the ones still in their slots after the copy. Returns how
- * many; *lost counts the events older than those, overwritten before or
- * during the copy. */
-static size_t copy_buf(weft__tracer *tr, uint32_t i, item *it, size_t n, uint64_t room,
+/* Buffer i's events (trace.h, rule 3) onto it[n..]: of the `written`
+ * recorded in it when the snapshot read its count, the first ones it
+ * holds, or with WEFT_TRACE_KEEP_LAST the latest, and of those only the
+ * ones still in their slots after the copy. Returns how many; adds to
+ * *lost the events older than those, overwritten before or during the copy
+ * (with WEFT_TRACE_KEEP_LAST, kept + lost == written). */
+static size_t copy_buf(weft__tracer *tr, uint32_t i, item *it, size_t n, uint64_t written,
                        uint64_t *lost)
 {
     weft__trace_buf *b = &tr->bufs[i];
-    uint64_t written = atomic_load_explicit(&b->written, memory_order_acquire);
-    uint64_t held = written < b->cap ? written : b->cap;
-    uint64_t count = held < room ? held : room;
+    uint64_t count = written < b->cap ? written : b->cap;
     uint64_t from = tr->keep_last ? written - count : 0;
     for (uint64_t k = from; k < from + count; k++)
         weft__trace_slot_load(&b->ev[k % b->cap], &it[n + (k - from)].ev);
@@ -147,22 +146,26 @@ static size_t copy_buf(weft__tracer *tr, uint32_t i, item *it, size_t n, uint64_
 static size_t snapshot(weft__tracer *tr, item **out_items, uint64_t *dropped,
                        uint64_t *overwritten)
 {
-    uint64_t *room = calloc(tr->nbufs, sizeof *room);
-    if (!room)
+    /* Each buffer's count, read once (trace.h, rule 3): the same value
+     * sizes its room here and ends its window in copy_buf: a second read
+     * there may be higher, and would move the window past intact older
+     * events and count them overwritten. Events recorded after the one
+     * read are left out. */
+    uint64_t *written = calloc(tr->nbufs, sizeof *written);
+    if (!written)
         return SIZE_MAX;
     size_t total = 0;
     for (uint32_t i = 0; i < tr->nbufs; i++) {
         weft__trace_buf *b = &tr->bufs[i];
-        uint64_t written = atomic_load_explicit(&b->written, memory_order_acquire);
+        written[i] = atomic_load_explicit(&b->written, memory_order_acquire);
         *dropped += atomic_load_explicit(&b->dropped, memory_order_relaxed);
-        room[i] = written < b->cap ? written : b->cap;
-        total += room[i];
+        total += written[i] < b->cap ? written[i] : b->cap;
     }
     item *it = calloc(total ? total : 1, sizeof *it);
     size_t n = 0;
     for (uint32_t i = 0; it && i < tr->nbufs; i++)
-        n += copy_buf(tr, i, it, n, room[i], overwritten);
-    free(room);
+        n += copy_buf(tr, i, it, n, written[i], overwritten);
+    free(written);
     if (!it)
         return SIZE_MAX;
     qsort(it, n, sizeof *it, by_time);

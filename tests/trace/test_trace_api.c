@@ -5,12 +5,15 @@
  * and again after its shutdown; WEFT_TRACE writing the file when the
  * runtime is freed, and a malformed WEFT_TRACE_EVENTS or WEFT_TRACE_KEEP
  * refused; a full buffer keeps the first events, or with
- * WEFT_TRACE_KEEP_LAST the latest. The file's structure is check_trace.py's
+ * WEFT_TRACE_KEEP_LAST the latest; a keep-last trace written while a thread
+ * records loses none of its events. The file's structure is check_trace.py's
  * business (tests/trace/meson.build); here only which tasks it names.
  * Each test is its own process (Criterion forks), so setenv does not leak.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +257,124 @@ Test(trace, environment_keeps_the_last_events)
     cr_assert_not_null(strstr(file, "\"keep\":\"last\""));
     cr_assert_gt(other_data(file, "overwritten"), 0);
     free(file);
+    unlink(path);
+    rmdir(dir);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* ---- a flight recorder written while it records ------------------------------ */
+
+/* A keep-last trace written while a thread records, in buffers that never
+ * wrap: no file may count an event as overwritten, and every file holds
+ * every event recorded before its write began. The writer reads each
+ * buffer's count once (trace.h, rule 3); when it read it a second time at
+ * the copy, a buffer that had grown in between lost its oldest events, and
+ * counted them overwritten. The outside buffer, where the recorder's spawns
+ * go, is copied last, after the workers' buffers that the filler's polls
+ * make long to copy, so the recorder has all that time to record. With
+ * the second read, the first write failed on every run, on two CPUs or one. */
+#define LIVE_EVENTS (1u << 17)  /* per buffer: more than the test records */
+#define LIVE_KNOWN 64           /* polls named "known", before any write */
+#define LIVE_FILLER 20000       /* polls of the filler, before any write */
+#define LIVE_ROUNDS 8           /* writes while the recorder records */
+#define LIVE_SPAWNS 500         /* the recorder's spawns per write, at most */
+
+struct live {
+    weft_runtime *rt;
+    flag ready;         /* recorder: waiting to record during write r */
+    flag writing;       /* main: write r starts */
+    flag written;       /* main: write r is over */
+    flag rested;        /* recorder: done recording for write r */
+};
+
+static weft_poll recorded_poll(weft_cx *cx, void *p)
+{
+    (void)cx;
+    (void)p;
+    return 0;
+}
+
+/* Outside every worker: each spawn is an event in the outside buffer.
+ * Each round records while its write runs, LIVE_SPAWNS at most (so the
+ * buffers never wrap however slow the write); it waits for the write
+ * spinning, not sleeping, so that it starts as the write does. */
+static void *live_recorder(void *arg)
+{
+    struct live *l = arg;
+    for (uint32_t r = 1; r <= LIVE_ROUNDS; r++) {
+        flag_set(&l->ready, r);
+        while (flag_get(&l->writing) < r)
+            sched_yield();
+        for (int i = 0; i < LIVE_SPAWNS && flag_get(&l->written) < r; i++) {
+            struct one o = { 0 };
+            weft_task_desc d = WEFT_TASK(recorded_poll, &o);
+            d.name = "recorded";
+            weft_spawn_detached(l->rt, &d);
+        }
+        flag_set(&l->rested, r);
+    }
+    return NULL;
+}
+
+struct filler { weft_frame f; int i; weft_poll rc; };
+
+static weft_poll filler_poll(weft_cx *cx, void *p)
+{
+    struct filler *fl = p;
+    WEFT_BEGIN(&fl->f);
+    for (fl->i = 1; fl->i < LIVE_FILLER; fl->i++)
+        WEFT_YIELD(&fl->f, fl->rc);
+    WEFT_RETURN(&fl->f, 0);
+    WEFT_END(&fl->f);
+}
+
+/* How many times `needle` occurs in `s`. */
+static long occurrences(const char *s, const char *needle)
+{
+    long n = 0;
+    for (const char *at = s; (at = strstr(at, needle)); at += strlen(needle))
+        n++;
+    return n;
+}
+
+Test(trace, keep_last_written_while_recording_loses_nothing)
+{
+    char dir[64], path[96];
+    temp_path(dir, sizeof dir, path, sizeof path);
+    weft_runtime *rt = new_runtime();
+    cr_assert_eq(weft_trace_start_flags(rt, LIVE_EVENTS, WEFT_TRACE_KEEP_LAST), 0);
+    run_named(rt, "known", LIVE_KNOWN);
+    struct filler fl = { 0 };
+    weft_outcome out;
+    cr_assert_eq(weft_block_on(rt, &WEFT_TASK(filler_poll, &fl), &out), 0);
+    struct live l = { .rt = rt };
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, live_recorder, &l), 0);
+    for (uint32_t r = 1; r <= LIVE_ROUNDS; r++) {
+        flag_wait_ge(&l.ready, r);
+        flag_set(&l.writing, r);
+        int rc = weft_trace_write(rt, path);
+        flag_set(&l.written, r);
+        flag_wait_ge(&l.rested, r);
+        cr_assert_eq(rc, 0);
+        char *file = slurp(path);
+        cr_assert_eq(other_data(file, "overwritten"), 0,
+                     "write %u: events counted as overwritten in buffers that never wrapped", r);
+        cr_assert_eq(occurrences(file, "\"name\":\"known\",\"cat\":\"poll\""), LIVE_KNOWN,
+                     "write %u: not every poll recorded before the write is in the file", r);
+        cr_assert_geq(other_data(file, "events"), LIVE_KNOWN + LIVE_FILLER, "write %u", r);
+        free(file);
+    }
+    pthread_join(th, NULL);
+    /* The premise: once nothing records, the file holds every event ever
+     * recorded, fewer than one buffer holds, so none could have wrapped. */
+    cr_assert_eq(weft_runtime_shutdown(rt), 0);
+    cr_assert_eq(weft_trace_write(rt, path), 0);
+    char *file = slurp(path);
+    cr_assert_eq(other_data(file, "overwritten"), 0);
+    cr_assert_lt(other_data(file, "events"), LIVE_EVENTS, "a buffer may have wrapped");
+    free(file);
+    cr_assert_eq(weft_runtime_free(rt), 0);
     unlink(path);
     rmdir(dir);
     WEFT_ASSERT_NO_LEAKS();
