@@ -359,8 +359,9 @@ static bool worth_stealing(weft_worker *w, uint32_t victim)
     return worth;
 }
 
-/* Half of v's spill, up to PULL_BATCH_MAX (invariant 8): those are the
- * tasks v would run last. */
+/* Half of v's spill, up to PULL_BATCH_MAX (invariant 8): v reaches its
+ * spill only after its queue, so these wait longest there. The older half,
+ * in one piece, from the spill's head. */
 static weft__task *steal_spill(weft_worker *w, weft_worker *v)
 {
     size_t len = weft__inject_len(&v->spill);

@@ -35,7 +35,7 @@ extern "C" {
 typedef struct weft_worker_metrics {
     uint64_t polls;             /* task polls (tear-downs excluded) */
     uint64_t lifo_runs;         /* tasks taken from the LIFO slot */
-    uint64_t local_runs;        /* tasks taken from its own queue */
+    uint64_t local_runs;        /* tasks taken from its own queue or spill */
     uint64_t inject_runs;       /* tasks taken from the inject queue */
     uint64_t steal_attempts;    /* victims it tried to steal from */
     uint64_t steals;            /* attempts that got work */
