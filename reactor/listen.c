@@ -23,9 +23,16 @@ static int set_flag(int fd, int option)
     return setsockopt(fd, SOL_SOCKET, option, &one, sizeof one);
 }
 
+/* listen(2) takes a negative backlog as "the most there is" (somaxconn), so
+ * a sign slip would pass silently: refused here, as net.h says. */
+static bool bad_args(int backlog, unsigned flags)
+{
+    return backlog < 0 || (flags & ~KNOWN_FLAGS);
+}
+
 int weft_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog, unsigned flags)
 {
-    if (!addr || (flags & ~KNOWN_FLAGS))
+    if (!addr || bad_args(backlog, flags))
         return -EINVAL;
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -78,8 +85,8 @@ int weft_unix_listen(const char *path, int backlog, unsigned flags)
 {
     struct sockaddr_un sun;
     socklen_t len;
-    if (flags & ~KNOWN_FLAGS)
-        return -EINVAL;
+    if (bad_args(backlog, flags))
+        return -EINVAL;     /* before anything at path is unlinked */
     int rc = weft_unix_addr(path, &sun, &len);
     if (rc)
         return rc;

@@ -75,8 +75,8 @@ WEFT_EXTERN weft_poll weft_socket(weft_cx *cx, weft_io *io, int domain, int type
 
 /*
  * Synchronous helpers (bind and listen never block): a listening TCP socket
- * on addr with SO_REUSEADDR, returning the fd or a negative errno; and the
- * bound address of fd.
+ * on addr with SO_REUSEADDR, returning the fd or a negative errno (-EINVAL
+ * for a NULL addr or a negative backlog); and the bound address of fd.
  */
 WEFT_EXTERN int weft_tcp_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog);
 WEFT_EXTERN int weft_local_port(int fd);
