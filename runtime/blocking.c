@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "runtime/alloc.h"
+#include "runtime/blocking.h"
 #include "runtime/rt.h"
 #include "runtime/task.h"
 #include "weft/blocking.h"
@@ -410,6 +411,13 @@ weft_poll weft_blocking_run(weft_cx *cx, weft_blocking *job, weft_blocking_fn fn
     if (!cx || !job || !fn)
         return -EINVAL;
     return job_poll(cx, job_of(job), fn, arg, NULL);
+}
+
+bool weft__blocking_in_own_job(weft_runtime *rt)
+{
+    /* A pool thread runs user code only inside fn, under current_job. */
+    weft__job *j = current_job;
+    return j && j->pool == atomic_load_explicit(&rt->blocking, memory_order_acquire);
 }
 
 bool weft_blocking_should_stop(void)

@@ -21,6 +21,7 @@
 
 #include "reactor/driver.h"
 #include "runtime/alloc.h"
+#include "runtime/blocking.h"
 #include "runtime/env.h"
 #include "runtime/harness.h"
 #include "runtime/rt.h"
@@ -331,7 +332,9 @@ int weft_runtime_shutdown(weft_runtime *rt)
 {
     if (!rt)
         return -EINVAL;
-    if (weft__current_worker)
+    /* Shutdown joins the workers and the pool's threads: on one of them it
+     * would wait for itself, holding lifecycle_lock for good. */
+    if (weft__current_worker || weft__blocking_in_own_job(rt))
         return -EDEADLK;
     pthread_mutex_lock(&rt->lifecycle_lock);
     if (atomic_load_explicit(&rt->phase, memory_order_acquire) == WEFT__RT_RUNNING) {

@@ -28,7 +28,10 @@
  * workers have stopped it refuses new jobs (-ESHUTDOWN), cancels queued ones
  * (-ECANCELED), asks running ones to stop, waits for them and joins its
  * threads. A fn that never returns therefore blocks weft_runtime_shutdown:
- * long jobs should poll weft_blocking_should_stop().
+ * long jobs should poll weft_blocking_should_stop(). For the same reason a
+ * fn may not shut its own runtime down: weft_runtime_shutdown and
+ * weft_runtime_free called from it fail with -EDEADLK, as from a task (it
+ * may ask another thread to do it, or cancel a token that thread awaits).
  */
 #ifndef WEFT_BLOCKING_H
 #define WEFT_BLOCKING_H

@@ -117,11 +117,14 @@ WEFT_EXTERN int weft_runtime_opts_from_env(weft_runtime_opts *opts, const char *
  * Cancel every task (source WEFT_CANCEL_SHUTDOWN), give cooperative tasks the
  * grace period to return, tear down the rest without resuming them (each drop
  * hook runs once), and join the worker threads. Spawning afterwards fails with
- * -ESHUTDOWN. Idempotent. Fails with -EDEADLK when called from a worker.
+ * -ESHUTDOWN. Idempotent. Fails with -EDEADLK, changing nothing, when called
+ * from a worker or from a job on rt's own blocking pool (weft/blocking.h):
+ * it would wait for its own thread.
  */
 WEFT_EXTERN int weft_runtime_shutdown(weft_runtime *rt);
 
-/* Shut down if still running, then free the runtime. */
+/* Shut down if still running, then free the runtime. Fails as shutdown does
+ * (-EDEADLK on a worker or in a job of rt's pool), leaving rt as it was. */
 WEFT_EXTERN int weft_runtime_free(weft_runtime *rt);
 
 WEFT_EXTERN unsigned weft_runtime_threads(const weft_runtime *rt);
