@@ -94,7 +94,9 @@ int weft_group_new(weft_runtime *rt, weft_token *parent, weft_group **out)
 
 int weft_group_spawn(weft_group *g, const weft_task_desc *desc)
 {
-    if (!g || !desc || desc->ntokens >= WEFT_MAX_TASK_TOKENS)
+    /* The tokens are copied before weft_spawn validates the desc. */
+    if (!g || !desc || desc->ntokens >= WEFT_MAX_TASK_TOKENS
+        || (desc->ntokens && !desc->tokens))
         return -EINVAL;
     weft_token *tokens[WEFT_MAX_TASK_TOKENS];
     for (unsigned i = 0; i < desc->ntokens; i++)
