@@ -11,11 +11,14 @@
  *      `closed`.
  *   2. A member belongs to the group from spawn to free; its handle is
  *      consumed only once it is on `done` (its task is complete).
- *   3. `running` counts children whose member is not on `done` yet. A
- *      member's completion touches the group last when it decrements
- *      `running` under the lock, so once a waiter sees `running == 0` under
- *      the lock, no completion will touch the group again and it may be freed.
- *   4. The waiter's waker is taken out under the lock and woken after it.
+ *   3. `running` counts children whose member is not on `done` yet, and a
+ *      spawn in flight. A member's completion (or a failed spawn) touches the
+ *      group last when it decrements `running` under the lock, so once a
+ *      waiter sees `running == 0` under the lock, no completion will touch
+ *      the group again and it may be freed.
+ *   4. The waiter's waker is taken out under the lock and woken after it,
+ *      whenever `running` drops: a failed spawn wakes it as a completion
+ *      does, since the waiter may have seen that spawn counted.
  *   5. `draining` is set when the waiter's cancellation reached its wait (the
  *      children were cancelled) and cleared by the wait that set it, when it
  *      ends: it never outlives that wait, so the next wait starts clean.
@@ -55,6 +58,16 @@ struct weft_group {
 /* What a wait needs before it can end (rule 5 aside). */
 enum wait { WAIT_NEXT, WAIT_ALL, WAIT_SHUTDOWN };
 
+/* Under the lock: a child no longer runs (rule 3). Returns the waiter's
+ * waker, which the caller wakes after unlocking (rule 4). */
+static weft_waker child_gone_locked(weft_group *g)
+{
+    weft_waker waiter = g->waiter;
+    g->waiter = (weft_waker){ 0 };
+    g->running--;
+    return waiter;
+}
+
 static void member_done(weft__wake_hook *hook)
 {
     weft__member *m = (weft__member *)hook;
@@ -66,9 +79,16 @@ static void member_done(weft__wake_hook *hook)
     else
         g->done_head = m;
     g->done_tail = m;
-    weft_waker waiter = g->waiter;
-    g->waiter = (weft_waker){ 0 };
-    g->running--;                   /* rule 3: our last touch of the group */
+    weft_waker waiter = child_gone_locked(g);   /* rule 3: our last touch */
+    weft__spin_unlock(&g->lock);
+    weft_waker_wake(&waiter);
+}
+
+/* A spawn counted in `running` failed: uncount it as a completion would. */
+static void spawn_failed(weft_group *g)
+{
+    weft__spin_lock(&g->lock);
+    weft_waker waiter = child_gone_locked(g);
     weft__spin_unlock(&g->lock);
     weft_waker_wake(&waiter);
 }
@@ -117,10 +137,9 @@ int weft_group_spawn(weft_group *g, const weft_task_desc *desc)
     weft__spin_unlock(&g->lock);
     int rc = closed ? -ESHUTDOWN : weft_spawn(g->rt, &d, &m->handle);
     if (rc) {
-        weft__spin_lock(&g->lock);
-        g->running -= !closed;
-        weft__spin_unlock(&g->lock);
         weft__free(m, sizeof *m);
+        if (!closed)
+            spawn_failed(g);
         return rc;
     }
     if (!weft__join_install_waker(&m->handle, weft__waker_for_hook(&m->hook)))
