@@ -41,6 +41,13 @@
 #include "runtime/rt.h"
 #include "runtime/task.h"
 #include "weft/scope.h"
+#include "weft_config.h"
+
+#if WEFT_HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#else
+#include <malloc.h>
+#endif
 
 _Static_assert(sizeof(weft__timer) <= sizeof(((weft_scope *)0)->weft_timer),
                "weft_scope.weft_timer must hold a weft__timer");
@@ -78,13 +85,39 @@ static weft_scope *innermost(weft__task *t)
     return off ? (weft_scope *)(void *)((char *)top_frame(t) + off) : NULL;
 }
 
-/* The scope's offset in the frame, or 0 when it cannot be in it. */
+/* The scope's offset in the frame (checked by in_frame on entry). */
 static uint32_t frame_offset(weft__task *t, const weft_scope *sc)
 {
+    return (uint32_t)((uintptr_t)sc - (uintptr_t)top_frame(t));
+}
+
+/* Bytes from the frame to the end of the task's allocation: the frame and
+ * at most the allocator's rounding. The task keeps no frame size, but its
+ * allocation starts where task.h puts it: before the token bindings, padded
+ * to WEFT__FRAME_ALIGN (task.c, prefix_size). */
+static size_t frame_room(weft__task *t)
+{
+    size_t parts = (size_t)((char *)t - (char *)weft__task_bindings(t));
+    size_t prefix = (parts + WEFT__FRAME_ALIGN - 1) & ~(size_t)(WEFT__FRAME_ALIGN - 1);
+    void *base = (char *)t - prefix;
+#if WEFT_HAVE_JEMALLOC
+    size_t size = sallocx(base, 0);
+#else
+    size_t size = malloc_usable_size(base);
+#endif
+    return size - prefix - WEFT__FRAME_OFFSET;
+}
+
+/* Whether sc lies wholly in the frame, after its header: the chain stores
+ * it as a 32-bit offset, and only the frame lives exactly as long as the
+ * task (scope.h's -EINVAL for "a scope outside the task's frame"). Checked
+ * before sc is read, since memory outside the frame may not be readable. */
+static bool in_frame(weft__task *t, const weft_scope *sc)
+{
     uintptr_t top = (uintptr_t)top_frame(t), at = (uintptr_t)sc;
-    if (at < top + sizeof(weft_frame) || at - top > UINT32_MAX)
-        return 0;
-    return (uint32_t)(at - top);
+    size_t room = frame_room(t);
+    return at >= top + sizeof(weft_frame) && room >= sizeof *sc
+        && at - top <= room - sizeof *sc;
 }
 
 static void set_innermost(weft__task *t, weft_scope *sc)
@@ -231,8 +264,10 @@ static int enter_at(weft_cx *cx, weft__driver *d, weft_scope *sc, uint64_t deadl
                     uint64_t now)
 {
     weft__task *t = cx->task;
+    if (!in_frame(t, sc))
+        return -EINVAL;
     uint32_t st = atomic_load_explicit(state_of(sc), memory_order_relaxed);
-    if ((st != SCOPE_IDLE && st != SCOPE_CLOSED_EXPIRED) || !frame_offset(t, sc))
+    if (st != SCOPE_IDLE && st != SCOPE_CLOSED_EXPIRED)
         return -EINVAL;
     weft_scope *outer = innermost(t);
     /* An enclosing scope bounds this one unless a shield opened since holds

@@ -38,8 +38,8 @@
  *    still open has their timers withdrawn before its frame is dropped.
  *
  * Every call here rejects misuse with -EINVAL: a NULL argument, entering a
- * scope that is already open, a scope outside the task's frame, exiting a
- * scope that is not open or not the innermost one.
+ * scope that is already open, a scope outside the task's frame (even in
+ * part), exiting a scope that is not open or not the innermost one.
  */
 #ifndef WEFT_SCOPE_H
 #define WEFT_SCOPE_H

@@ -1,7 +1,7 @@
 /*
  * tests/reactor/test_misuse_bounds.c - misuse that a range check must catch,
  * each once accepted (or crashed) although the headers promise an error:
- * a negative listen backlog.
+ * a negative listen backlog, a deadline scope outside the task's frame.
  * Each call must return the documented error, leave nothing behind and
  * never crash. (The other misuse tests are tests/core/test_misuse_*.c.)
  */
@@ -54,4 +54,161 @@ Test(bounds, unix_listen_refuses_a_negative_backlog_before_unlinking)
     cr_assert_eq(lstat(path, &st), 0, "the refused call unlinked the socket file");
     cr_assert(S_ISSOCK(st.st_mode));
     unlink(path);
+}
+
+/* ---- deadline scopes: a scope in memory above the frame ------------------------- */
+
+/*
+ * weft_scope_enter must refuse a scope outside the task's frame; it used to
+ * check only that the scope was above the frame and less than 4 GiB from
+ * it. Memory that is certainly outside a task's frame and a short way above
+ * it: another task's frame (allocations never overlap). So NPROBE tasks of
+ * one size, spawned together, publish their frames; each then tries to
+ * enter a scope kept for it in every frame above its own. Each stays alive
+ * until all have tried, so no frame is freed under a probe.
+ */
+#define NPROBE 8
+
+struct prober {
+    weft_frame f;
+    weft_scope spare[NPROBE];   /* spare[i]: the scope task i tries */
+    unsigned idx;
+    weft_poll r;
+    weft_scope last;            /* the frame's last member: accepted */
+};
+
+static _Atomic uintptr_t probe_frames[NPROBE];
+static _Atomic unsigned probe_tried, probe_accepted, probe_bad;
+static flag probe_ready, probe_done;
+
+/* Task t tries the scope kept for it in the frame at `other`. */
+static void probe_one(weft_cx *cx, struct prober *t, uintptr_t other)
+{
+    uintptr_t self = (uintptr_t)t;
+    if (other <= self || other - self > UINT32_MAX)
+        return;                 /* below, or beyond what the old check took */
+    atomic_fetch_add(&probe_tried, 1);
+    weft_scope *sc = &((struct prober *)other)->spare[t->idx];
+    int rc = weft_scope_enter(cx, sc, WEFT_SCOPE_NEVER);
+    if (rc == 0) {
+        atomic_fetch_add(&probe_accepted, 1);
+        weft_scope_exit(cx, sc);
+    } else if (rc != -EINVAL) {
+        atomic_fetch_add(&probe_bad, 1);
+    }
+}
+
+static weft_poll prober_poll(weft_cx *cx, void *p)
+{
+    struct prober *t = p;
+    WEFT_BEGIN(&t->f);
+    atomic_store(&probe_frames[t->idx], (uintptr_t)t);
+    flag_add(&probe_ready, 1);
+    while (flag_get(&probe_ready) < NPROBE)
+        WEFT_YIELD(&t->f, t->r);
+    if (weft_scope_enter(cx, &t->last, WEFT_SCOPE_NEVER) != 0
+        || weft_scope_exit(cx, &t->last) != 0)
+        atomic_fetch_add(&probe_bad, 1);
+    for (unsigned j = 0; j < NPROBE; j++)
+        probe_one(cx, t, atomic_load(&probe_frames[j]));
+    flag_add(&probe_done, 1);
+    while (flag_get(&probe_done) < NPROBE)
+        WEFT_YIELD(&t->f, t->r);
+    WEFT_RETURN(&t->f, 0);
+    WEFT_END(&t->f);
+}
+
+Test(bounds, scope_enter_refuses_a_scope_above_the_frame)
+{
+    weft_runtime *rt = rt_make(2, 100);
+    weft_join h[NPROBE];
+    for (unsigned i = 0; i < NPROBE; i++) {
+        struct prober t = { .idx = i };
+        cr_assert_eq(weft_spawn(rt, &WEFT_TASK(prober_poll, &t), &h[i]), 0);
+    }
+    for (unsigned i = 0; i < NPROBE; i++) {
+        weft_outcome out;
+        cr_assert_eq(weft_join_wait(&h[i], &out), 0);
+        cr_assert_eq(out.status, 0);
+    }
+    rt_done(rt);
+    cr_assert_gt(atomic_load(&probe_tried), 0, "no frame lay within 4 GiB above another");
+    cr_assert_eq(atomic_load(&probe_accepted), 0, "%u of %u scopes in another frame accepted",
+                 atomic_load(&probe_accepted), atomic_load(&probe_tried));
+    cr_assert_eq(atomic_load(&probe_bad), 0);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/*
+ * The frame's end is found through the task's allocation, whose start
+ * depends on the optional parts before the task header (runtime/task.h):
+ * a scope at either end of the frame must be accepted for every layout
+ * (join waker, cancellation record, drop hook, name, token bindings, dump
+ * times). Under ASan a wrong allocation start is also reported as such.
+ */
+struct ends {
+    weft_frame f;
+    weft_scope first;           /* right after the frame header */
+    char middle[200];
+    weft_scope last;
+};
+
+static flag ends_done;
+static _Atomic unsigned ends_bad;
+
+static bool enter_exit(weft_cx *cx, weft_scope *sc)
+{
+    return weft_scope_enter(cx, sc, WEFT_SCOPE_NEVER) == 0 && weft_scope_exit(cx, sc) == 0;
+}
+
+static weft_poll ends_poll(weft_cx *cx, void *p)
+{
+    struct ends *t = p;
+    if (!enter_exit(cx, &t->first) || !enter_exit(cx, &t->last))
+        atomic_fetch_add(&ends_bad, 1);
+    flag_add(&ends_done, 1);
+    return 0;
+}
+
+static void ends_drop(void *frame)
+{
+    (void)frame;
+}
+
+static void spawn_ends(weft_runtime *rt, unsigned shape, weft_token *tok)
+{
+    struct ends t = { 0 };
+    weft_task_desc d = WEFT_TASK(ends_poll, &t);
+    d.name = shape & 1 ? "ends" : NULL;
+    d.drop = shape & 2 ? ends_drop : NULL;
+    d.tokens = shape & 4 ? &tok : NULL;
+    d.ntokens = shape & 4 ? 1 : 0;
+    d.flags = shape & 8 ? WEFT_TASK_SHIELDED : 0;
+    if (shape & 16) {
+        cr_assert_eq(weft_spawn_detached(rt, &d), 0);
+        return;
+    }
+    weft_join h;
+    weft_outcome out;
+    cr_assert_eq(weft_spawn(rt, &d, &h), 0);
+    cr_assert_eq(weft_join_wait(&h, &out), 0);
+}
+
+Test(bounds, scope_enter_takes_both_ends_of_the_frame_in_every_layout)
+{
+    for (int times = 0; times < 2; times++) {
+        weft_runtime *rt;
+        weft_runtime_opts o = { .threads = 2, .shutdown_grace_ms = 100, .task_times = times };
+        cr_assert_eq(weft_runtime_new(&rt, &o), 0);
+        weft_token *tok;
+        cr_assert_eq(weft_token_new(&tok), 0);
+        flag_set(&ends_done, 0);
+        for (unsigned shape = 0; shape < 32; shape++)
+            spawn_ends(rt, shape, tok);
+        flag_wait_ge(&ends_done, 32);
+        weft_token_release(tok);
+        rt_done(rt);
+    }
+    cr_assert_eq(atomic_load(&ends_bad), 0, "a scope inside the frame was refused");
+    WEFT_ASSERT_NO_LEAKS();
 }
