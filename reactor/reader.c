@@ -235,7 +235,9 @@ weft_poll weft_read_some(weft_cx *cx, weft_reader *r, void *buf, size_t len)
 
 int weft_reader_init(weft_reader *r, int fd, void *buf, size_t cap)
 {
-    if (!r)
+    /* Set up already (a stream starts zeroed): overwriting it would leak a
+     * buffer weft allocated and forget an operation the kernel still holds. */
+    if (!r || r->weft_buf)
         return -EINVAL;
     uint32_t flags;
     char *b;

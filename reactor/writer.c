@@ -242,7 +242,9 @@ weft_poll weft_flush(weft_cx *cx, weft_writer *w)
 
 int weft_writer_init(weft_writer *w, int fd, void *buf, size_t cap)
 {
-    if (!w)
+    /* Set up already (a stream starts zeroed): overwriting it would leak a
+     * buffer weft allocated and forget an operation the kernel still holds. */
+    if (!w || w->weft_buf)
         return -EINVAL;
     uint32_t flags;
     char *b;

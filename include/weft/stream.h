@@ -94,8 +94,10 @@ typedef struct weft_writer {
  * outlive the reader), else allocated by weft. A buffer in the frame: set the
  * stream up inside the task, since spawning copies the frame (a stream set up
  * in the initial frame would point at the original's buffer). -EINVAL for a NULL r, fd < 0,
- * cap 0 or above WEFT_STREAM_MAX_BUFFER; -EBADF (fstat's error) for a bad fd;
- * -ENOMEM. Synchronous; any thread.
+ * cap 0 or above WEFT_STREAM_MAX_BUFFER, or an r already set up (destroy it
+ * first; a copy of a set-up stream counts, so zero a reused frame); -EBADF
+ * (fstat's error) for a bad fd; -ENOMEM. r is unchanged on error.
+ * Synchronous; any thread.
  */
 WEFT_EXTERN int weft_reader_init(weft_reader *r, int fd, void *buf, size_t cap);
 

@@ -1,7 +1,8 @@
 /*
- * tests/reactor/test_misuse_bounds.c - misuse that a range check must catch,
- * each once accepted (or crashed) although the headers promise an error:
- * a negative listen backlog, a deadline scope outside the task's frame.
+ * tests/reactor/test_misuse_bounds.c - misuse that a range or state check
+ * must catch, each once accepted (or crashed) although the headers promise
+ * an error: a negative listen backlog, a deadline scope outside the task's
+ * frame, setting up a stream that is set up already.
  * Each call must return the documented error, leave nothing behind and
  * never crash. (The other misuse tests are tests/core/test_misuse_*.c.)
  */
@@ -12,6 +13,7 @@
 #include <sys/un.h>
 
 #include "core/core_util.h"
+#include "reactor/io_test.h"
 #include "weft/harness.h"
 
 TestSuite(bounds, .timeout = 60);
@@ -210,5 +212,91 @@ Test(bounds, scope_enter_takes_both_ends_of_the_frame_in_every_layout)
         rt_done(rt);
     }
     cr_assert_eq(atomic_load(&ends_bad), 0, "a scope inside the frame was refused");
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* ---- streams: set up twice ------------------------------------------------------ */
+
+/* A second init used to overwrite the stream: the buffer weft allocated
+ * leaked (LeakSanitizer fails the test under ASan), and a stream given its
+ * own buffer lost whatever it held. Now it is refused and r is unchanged. */
+Test(bounds, stream_init_refuses_a_stream_already_set_up)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    char mine[16];
+    weft_reader r = WEFT_READER_INIT;
+    cr_assert_eq(weft_reader_init(&r, sv[0], NULL, 64), 0);
+    weft_reader before = r;
+    cr_assert_eq(weft_reader_init(&r, sv[0], NULL, 64), -EINVAL);
+    cr_assert_eq(weft_reader_init(&r, sv[1], mine, sizeof mine), -EINVAL);
+    cr_assert_eq(memcmp(&r, &before, sizeof r), 0, "a refused init changed the reader");
+    cr_assert_eq(weft_reader_destroy(&r), 0);
+    cr_assert_eq(weft_reader_init(&r, sv[0], mine, sizeof mine), 0, "destroyed: usable again");
+    cr_assert_eq(weft_reader_init(&r, sv[0], NULL, 64), -EINVAL);
+    cr_assert_eq(weft_reader_destroy(&r), 0);
+
+    weft_writer w = WEFT_WRITER_INIT;
+    cr_assert_eq(weft_writer_init(&w, sv[0], NULL, 64), 0);
+    weft_writer wbefore = w;
+    cr_assert_eq(weft_writer_init(&w, sv[0], NULL, 64), -EINVAL);
+    cr_assert_eq(weft_writer_init(&w, sv[1], mine, sizeof mine), -EINVAL);
+    cr_assert_eq(memcmp(&w, &wbefore, sizeof w), 0, "a refused init changed the writer");
+    cr_assert_eq(weft_writer_destroy(&w), 0);
+    cr_assert_eq(weft_writer_init(&w, sv[0], mine, sizeof mine), 0);
+    cr_assert_eq(weft_writer_init(&w, sv[0], NULL, 64), -EINVAL);
+    cr_assert_eq(weft_writer_destroy(&w), 0);
+    close(sv[0]);
+    close(sv[1]);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* A read in flight: init from another thread must not reset the operation
+ * the kernel holds; the read then completes with the data as if nothing
+ * had happened. */
+struct reading {
+    weft_frame f;
+    weft_reader rd;
+    int fd;
+    char buf[8];
+    weft_poll n;
+};
+
+static weft_reader *_Atomic live_reader;
+static flag reader_published;
+
+static weft_poll reading_poll(weft_cx *cx, void *p)
+{
+    struct reading *t = p;
+    WEFT_BEGIN(&t->f);
+    if (weft_reader_init(&t->rd, t->fd, NULL, 64) != 0)
+        WEFT_RETURN(&t->f, -1);
+    atomic_store(&live_reader, &t->rd);
+    flag_add(&reader_published, 1);
+    WEFT_AWAIT(&t->f, t->n, weft_read_some(cx, &t->rd, t->buf, sizeof t->buf));
+    weft_reader_destroy(&t->rd);
+    WEFT_RETURN(&t->f, t->n == 5 && memcmp(t->buf, "hello", 5) == 0 ? 0 : t->n + 1000);
+    WEFT_END(&t->f);
+}
+
+Test(bounds, stream_init_leaves_a_read_in_flight_alone)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    weft_runtime *rt = rt_make(2, 100);
+    struct reading t = { .fd = sv[0] };
+    weft_join h;
+    cr_assert_eq(weft_spawn(rt, &WEFT_TASK(reading_poll, &t), &h), 0);
+    flag_wait_ge(&reader_published, 1);
+    cr_assert(iot_wait_polls(IORING_OP_RECV, 1), "the read never reached the kernel");
+    cr_assert_eq(weft_reader_init(atomic_load(&live_reader), sv[0], NULL, 64), -EINVAL);
+    cr_assert_eq(write(sv[1], "hello", 5), 5);
+    weft_outcome out;
+    cr_assert_eq(weft_join_wait(&h, &out), 0);
+    cr_assert_eq(out.status, 0);
+    cr_assert_eq(out.value, 0, "the read yielded %lld", (long long)out.value - 1000);
+    rt_done(rt);
+    close(sv[0]);
+    close(sv[1]);
     WEFT_ASSERT_NO_LEAKS();
 }
