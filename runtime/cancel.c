@@ -22,8 +22,7 @@
  *      (reactor/scope.c).
  */
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stddef.h>
 
 #include "reactor/scope.h"
 #include "runtime/rt.h"
@@ -174,15 +173,21 @@ bool weft_cx_cancel_due(weft_cx *cx)
     return false;
 }
 
+/* Regions 65535 deep can only be unmatched enters piling up (a loop that
+ * enters and never exits), and the call has no error to return: the task
+ * stays shielded for good, which is what those enters asked for, rather
+ * than have weft abort the process on the user's behalf. Exits no longer
+ * count there, since the depth has lost track of them; the runtime's
+ * shutdown still tears such a task down after its grace period. */
+#define SHIELD_STUCK UINT16_MAX
+
 void weft_shield_enter(weft_cx *cx)
 {
     if (!cx)
         return;
     weft__task *t = cx->task;
-    if (t->shield_depth == UINT16_MAX) {
-        fputs("weft: shields nested 65535 deep (an unmatched weft_shield_enter?)\n", stderr);
-        abort();
-    }
+    if (t->shield_depth == SHIELD_STUCK)
+        return;
     weft__task_set_shield_depth(t, (uint16_t)(t->shield_depth + 1));
     if (t->shield_depth > 1)
         return;
@@ -199,7 +204,7 @@ void weft_shield_exit(weft_cx *cx)
     if (!cx)
         return;
     weft__task *t = cx->task;
-    if (t->shield_depth == 0)
+    if (t->shield_depth == 0 || t->shield_depth == SHIELD_STUCK)
         return;
     weft__task_set_shield_depth(t, (uint16_t)(t->shield_depth - 1));
     if (t->shield_depth > 0)

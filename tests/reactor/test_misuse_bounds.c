@@ -2,7 +2,8 @@
  * tests/reactor/test_misuse_bounds.c - misuse that a range or state check
  * must catch, each once accepted (or crashed) although the headers promise
  * an error: a negative listen backlog, a deadline scope outside the task's
- * frame, setting up a stream that is set up already.
+ * frame, setting up a stream that is set up already, shields nested past
+ * the depth counter.
  * Each call must return the documented error, leave nothing behind and
  * never crash. (The other misuse tests are tests/core/test_misuse_*.c.)
  */
@@ -298,5 +299,62 @@ Test(bounds, stream_init_leaves_a_read_in_flight_alone)
     rt_done(rt);
     close(sv[0]);
     close(sv[1]);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* ---- shields: nested past the depth counter ------------------------------------- */
+
+/* weft_shield_enter used to abort() the process at depth 65535, on user
+ * input (a loop that enters and never exits). Now the task stays shielded
+ * for good there: a request is held through later exits. One depth less
+ * still unwinds normally. Each task cancels its own token, which records
+ * the request at once. */
+struct deep {
+    weft_frame f;
+    unsigned enters;
+    weft_token *tok;
+    bool held;                  /* expected: the request is held */
+    weft_poll r;
+};
+
+static weft_poll deep_poll(weft_cx *cx, void *p)
+{
+    struct deep *t = p;
+    WEFT_BEGIN(&t->f);
+    for (unsigned i = 0; i < t->enters; i++)
+        weft_shield_enter(cx);
+    for (unsigned i = 0; i < t->enters; i++)
+        weft_shield_exit(cx);
+    weft_token_cancel(t->tok);
+    if (!weft_cx_cancel_requested(cx) || weft_cx_cancel_due(cx) == t->held)
+        WEFT_RETURN(&t->f, 1);
+    WEFT_YIELD(&t->f, t->r);
+    WEFT_RETURN(&t->f, t->r == (t->held ? 0 : -ECANCELED) ? 0 : 2);
+    WEFT_END(&t->f);
+}
+
+static weft_poll run_deep(weft_runtime *rt, unsigned enters, bool held)
+{
+    weft_token *tok;
+    cr_assert_eq(weft_token_new(&tok), 0);
+    struct deep t = { .enters = enters, .tok = tok, .held = held };
+    weft_task_desc d = WEFT_TASK(deep_poll, &t);
+    d.tokens = &tok;
+    d.ntokens = 1;
+    weft_join h;
+    weft_outcome out;
+    cr_assert_eq(weft_spawn(rt, &d, &h), 0);
+    cr_assert_eq(weft_join_wait(&h, &out), 0);
+    weft_token_release(tok);
+    cr_assert_eq(out.status, 0);
+    return out.value;
+}
+
+Test(bounds, shield_enter_past_the_deepest_nesting_stays_shielded)
+{
+    weft_runtime *rt = rt_make(2, 100);
+    cr_assert_eq(run_deep(rt, 65534, false), 0, "65534 matched regions did not unwind");
+    cr_assert_eq(run_deep(rt, 70000, true), 0, "the stuck shield let the request through");
+    rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
 }
