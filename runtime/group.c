@@ -7,8 +7,8 @@
  * wakes whoever waits on the group.
  *
  * Who touches what:
- *   1. `lock` guards `done`, `running`, `waiter`, `wait`, `draining` and
- *      `closed`.
+ *   1. `lock` guards `done`, `running`, `waiter`, `waiting`, `wait`,
+ *      `draining` and `closed`.
  *   2. A member belongs to the group from spawn to free; its handle is
  *      consumed only once it is on `done` (its task is complete).
  *   3. `running` counts children whose member is not on `done` yet, and a
@@ -23,6 +23,14 @@
  *      children were cancelled) and cleared by the wait that set it, when it
  *      ends: it never outlives that wait, so the next wait starts clean.
  *      While it is set the wait ends only when `running` is 0.
+ *   6. `waiting` is who waits on the group: the waiting task, from the poll
+ *      that suspends until its wait ends (a poll that yields, a withdrawal
+ *      that answers WITHDRAWN, any answer at a tear-down), or the group
+ *      itself while weft_group_free waits for the children. `waiter` is only
+ *      that wait's wake-up, which a completion takes. A second wait and a
+ *      free find `waiting` set and get -EBUSY: taking over `waiter` would
+ *      leave the first waiter never woken, and freeing would free the group
+ *      under it (it still has to poll once more, even with `running` at 0).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -50,6 +58,7 @@ struct weft_group {
     weft__member *done_head, *done_tail;
     size_t running;
     weft_waker waiter;
+    const void *waiting;            /* rule 6 */
     uint8_t wait;                   /* what the waiter waits for: enum wait */
     bool draining;                  /* rule 5 */
     bool closed;
@@ -166,6 +175,17 @@ size_t weft_group_len(weft_group *g)
 
 /* ---- waiting ------------------------------------------------------------------- */
 
+/* Lock g unless another task waits on it or a thread frees it (rule 6);
+ * false, unlocked, then. */
+static bool lock_unless_busy(weft_group *g, weft_cx *cx)
+{
+    weft__spin_lock(&g->lock);
+    if (!g->waiting || g->waiting == cx->task)
+        return true;
+    weft__spin_unlock(&g->lock);
+    return false;
+}
+
 /* Under the lock: make cx's task the waiter (one waiter at a time). */
 static void set_waiter(weft_group *g, weft_cx *cx)
 {
@@ -198,31 +218,47 @@ static bool start_draining_locked(weft_group *g)
  * completed before its withdrawal). Otherwise no child may outlive the wait:
  * cancel them all and keep waiting (PENDING) until the last has finished.
  * The hook is asked again when a torn-down task is woken, without a poll in
- * between, so it re-arms the waker each time it answers PENDING.
+ * between, so it re-arms the waker each time it answers PENDING - except in
+ * the shutdown sweep (a tear-down with no worker), which drops the frame
+ * whatever the answer: the wait ends there (rules 5 and 6), and the sweep
+ * tears the children down itself.
  */
 static weft_withdraw group_withdraw(weft_cx *cx, void *leaf)
 {
     weft_group *g = leaf;
     weft__spin_lock(&g->lock);
+    if (g->waiting != cx->task) {       /* asked again after the wait ended */
+        weft__spin_unlock(&g->lock);
+        return WEFT_WITHDRAWN;
+    }
     if (wait_satisfied(g)) {
         bool cancelled = g->draining && g->wait != WAIT_SHUTDOWN;
         g->draining = false;            /* rule 5: this wait is over */
         weft_waker_drop(&g->waiter);
+        if (cancelled || weft_cx_is_teardown(cx))
+            g->waiting = NULL;          /* rule 6: no poll will end it */
         weft__spin_unlock(&g->lock);
         return cancelled ? WEFT_WITHDRAWN : WEFT_WITHDRAW_RACED;
     }
     bool first = start_draining_locked(g);
-    set_waiter(g, cx);
+    bool swept = weft_cx_is_teardown(cx) && !cx->worker;
+    if (swept) {
+        g->draining = false;
+        g->waiting = NULL;
+    } else {
+        set_waiter(g, cx);
+    }
     weft__spin_unlock(&g->lock);
     if (first)
         weft_token_cancel(g->token);
-    return WEFT_WITHDRAW_PENDING;       /* each completion wakes the task */
+    return swept ? WEFT_WITHDRAWN : WEFT_WITHDRAW_PENDING;  /* a completion wakes it */
 }
 
 /* Under the lock, with the wait unsatisfied: suspend until a child completes. */
 static weft_poll suspend_locked(weft_group *g, weft_cx *cx, enum wait wait)
 {
     g->wait = (uint8_t)wait;
+    g->waiting = cx->task;
     set_waiter(g, cx);
     weft__spin_unlock(&g->lock);
     weft_cx_suspend(cx, g, group_withdraw);
@@ -234,6 +270,7 @@ static weft_poll end_wait_locked(weft_group *g, enum wait wait)
 {
     bool cancelled = g->draining && wait != WAIT_SHUTDOWN;
     g->draining = false;
+    g->waiting = NULL;              /* rule 6: the wait ends here */
     weft__spin_unlock(&g->lock);
     return cancelled ? -ECANCELED : 0;
 }
@@ -242,7 +279,8 @@ weft_poll weft_group_join_next(weft_cx *cx, weft_group *g, weft_outcome *out)
 {
     if (!cx || !g || !out)
         return -EINVAL;
-    weft__spin_lock(&g->lock);
+    if (!lock_unless_busy(g, cx))
+        return -EBUSY;
     if (g->draining || !g->done_head) {
         if (g->running > 0)
             return suspend_locked(g, cx, WAIT_NEXT);
@@ -256,20 +294,28 @@ weft_poll weft_group_join_next(weft_cx *cx, weft_group *g, weft_outcome *out)
     g->done_head = m->next;
     if (!g->done_head)
         g->done_tail = NULL;
+    g->waiting = NULL;              /* rule 6: the wait ends here */
     weft__spin_unlock(&g->lock);
     weft__join_consume(&m->handle, out);
     weft__free(m, sizeof *m);
     return 1;
 }
 
-/* Wait until no child runs. owner_cancelled: the awaiting task's request is
- * held only by the implicit shield of a scoped wait (weft/group.h), so it
- * drains the group as an unshielded wait's withdrawal would. */
+/* Wait until no child runs; a shutdown closes the group first. owner_cancelled:
+ * the awaiting task's request is held only by the implicit shield of a
+ * scoped wait (weft/group.h), so it drains the group as an unshielded wait's
+ * withdrawal would. */
 static weft_poll wait_all(weft_cx *cx, weft_group *g, enum wait wait, bool owner_cancelled)
 {
-    weft__spin_lock(&g->lock);
-    bool first = owner_cancelled && start_draining_locked(g);
-    if (first && g->running > 0) {
+    if (!lock_unless_busy(g, cx))
+        return -EBUSY;
+    bool cancel = owner_cancelled && start_draining_locked(g) && g->running > 0;
+    if (wait == WAIT_SHUTDOWN && !g->closed) {
+        g->closed = true;           /* the first shutdown closes and cancels */
+        cancel = true;
+    }
+    if (cancel) {
+        g->waiting = cx->task;      /* rule 6: ours while the lock is let go */
         weft__spin_unlock(&g->lock);
         weft_token_cancel(g->token);
         weft__spin_lock(&g->lock);
@@ -300,28 +346,37 @@ weft_poll (weft_group_shutdown)(weft_cx *cx, weft_group *g)
 {
     if (!cx || !g)
         return -EINVAL;
-    weft__spin_lock(&g->lock);
-    bool first = !g->closed;
-    g->closed = true;
-    weft__spin_unlock(&g->lock);
-    if (first)
-        weft_token_cancel(g->token);
     return wait_all(cx, g, WAIT_SHUTDOWN, false);
 }
 
 /* ---- freeing ------------------------------------------------------------------- */
 
-static int wait_from_thread(weft_group *g)
+/* Under the lock: may the calling thread free g? 0: at once; 1: once the
+ * children have finished, which the caller waits for as the group's waiter
+ * (rule 6); -EBUSY: a task waits on g, or the caller is a worker, which must
+ * not block. */
+static int claim_for_free_locked(weft_group *g)
 {
+    if (g->waiting)
+        return -EBUSY;
+    if (g->running == 0)
+        return 0;
     if (weft__current_worker)
         return -EBUSY;
+    g->waiting = g;
+    return 1;
+}
+
+/* Cancel the children and block until none runs (rule 3). */
+static void wait_from_thread(weft_group *g)
+{
     weft_token_cancel(g->token);
     for (;;) {
         weft__thread_waiter tw;
         weft__spin_lock(&g->lock);
         if (g->running == 0) {
             weft__spin_unlock(&g->lock);
-            return 0;
+            return;
         }
         weft_waker_drop(&g->waiter);
         g->waiter = weft__waker_for_thread(&tw);
@@ -335,11 +390,12 @@ int weft_group_free(weft_group *g)
     if (!g)
         return -EINVAL;
     weft__spin_lock(&g->lock);
-    bool running = g->running > 0;
+    int rc = claim_for_free_locked(g);
     weft__spin_unlock(&g->lock);
-    int rc = running ? wait_from_thread(g) : 0;
-    if (rc)
+    if (rc < 0)
         return rc;
+    if (rc > 0)
+        wait_from_thread(g);
     for (weft__member *m = g->done_head, *next; m; m = next) {
         next = m->next;
         weft_outcome unread;

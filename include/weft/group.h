@@ -31,7 +31,12 @@
  *  - weft_group_free on a group with running children cancels them and, from
  *    a plain thread, blocks until they finish; on a worker thread it refuses
  *    with -EBUSY (await WEFT_GROUP_AWAIT_SHUTDOWN first).
- * One task (or thread) at a time may wait on a group.
+ *  - One task (or thread) at a time may wait on a group. A task waits from
+ *    its suspension in join_next, join_all or shutdown until that await
+ *    yields; meanwhile another task's wait yields -EBUSY and weft_group_free
+ *    returns -EBUSY (the waiter still has to poll the group once more, even
+ *    after its last child finished), both changing nothing. While a thread
+ *    frees the group, a task's wait on it yields -EBUSY.
  */
 #ifndef WEFT_GROUP_H
 #define WEFT_GROUP_H
