@@ -359,30 +359,41 @@ int weft_harness_open_fds(void)
     return n - 1 + weft_sim_open_fds();     /* less the directory's own */
 }
 
+/* A NULL counter or watch is misuse that these void calls cannot report:
+ * they do nothing, and weft_harness_outstanding returns -EINVAL, never the
+ * 0 that a check asserts. */
 void weft_harness_acquire(weft_harness_counter *c)
 {
-    __atomic_fetch_add(&c->acquired, 1, __ATOMIC_RELAXED);
+    if (c)
+        __atomic_fetch_add(&c->acquired, 1, __ATOMIC_RELAXED);
 }
 
 void weft_harness_release(weft_harness_counter *c)
 {
-    __atomic_fetch_add(&c->released, 1, __ATOMIC_RELAXED);
+    if (c)
+        __atomic_fetch_add(&c->released, 1, __ATOMIC_RELAXED);
 }
 
 void weft_harness_counter_reset(weft_harness_counter *c)
 {
+    if (!c)
+        return;
     __atomic_store_n(&c->acquired, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->released, 0, __ATOMIC_RELAXED);
 }
 
 long weft_harness_outstanding(const weft_harness_counter *c)
 {
+    if (!c)
+        return -EINVAL;
     return __atomic_load_n(&c->acquired, __ATOMIC_RELAXED)
          - __atomic_load_n(&c->released, __ATOMIC_RELAXED);
 }
 
 void weft_harness_watch_reset(weft_harness_watch *w)
 {
+    if (!w)
+        return;
     __atomic_store_n(&w->effects, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&w->late, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&w->closed, false, __ATOMIC_RELAXED);
@@ -390,11 +401,14 @@ void weft_harness_watch_reset(weft_harness_watch *w)
 
 void weft_harness_watch_close(weft_harness_watch *w)
 {
-    __atomic_store_n(&w->closed, true, __ATOMIC_RELEASE);
+    if (w)
+        __atomic_store_n(&w->closed, true, __ATOMIC_RELEASE);
 }
 
 void weft_harness_watch_effect(weft_cx *cx, weft_harness_watch *w)
 {
+    if (!w)
+        return;
     __atomic_fetch_add(&w->effects, 1, __ATOMIC_RELAXED);
     if (__atomic_load_n(&w->closed, __ATOMIC_ACQUIRE) || (cx && weft_cx_cancel_requested(cx)))
         __atomic_fetch_add(&w->late, 1, __ATOMIC_RELAXED);

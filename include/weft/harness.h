@@ -185,7 +185,8 @@ typedef struct weft_harness_counter {
 WEFT_EXTERN void weft_harness_acquire(weft_harness_counter *c);
 WEFT_EXTERN void weft_harness_release(weft_harness_counter *c);
 WEFT_EXTERN void weft_harness_counter_reset(weft_harness_counter *c);
-/* acquired - released: 0 when balanced. */
+/* acquired - released: 0 when balanced; -EINVAL for a NULL c (the other
+ * counter calls do nothing with NULL). */
 WEFT_EXTERN long weft_harness_outstanding(const weft_harness_counter *c);
 
 /*
@@ -193,7 +194,7 @@ WEFT_EXTERN long weft_harness_outstanding(const weft_harness_counter *c);
  * cancelled": the task calls weft_harness_watch_effect(cx, w) before each
  * side effect; it counts the effects made while weft_cx_cancel_requested
  * was true, or after weft_harness_watch_close (its caller gave up: timed
- * out or was cancelled). The check asserts late == 0.
+ * out or was cancelled). The check asserts late == 0. A NULL w does nothing.
  */
 typedef struct weft_harness_watch {
     unsigned effects, late;     /* read them after quiescence */

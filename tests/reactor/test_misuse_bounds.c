@@ -3,7 +3,7 @@
  * must catch, each once accepted (or crashed) although the headers promise
  * an error: a negative listen backlog, a deadline scope outside the task's
  * frame, setting up a stream that is set up already, shields nested past
- * the depth counter.
+ * the depth counter, NULL given to the harness's invariant helpers.
  * Each call must return the documented error, leave nothing behind and
  * never crash. (The other misuse tests are tests/core/test_misuse_*.c.)
  */
@@ -357,4 +357,23 @@ Test(bounds, shield_enter_past_the_deepest_nesting_stays_shielded)
     cr_assert_eq(run_deep(rt, 70000, true), 0, "the stuck shield let the request through");
     rt_done(rt);
     WEFT_ASSERT_NO_LEAKS();
+}
+
+/* ---- harness helpers: NULL ------------------------------------------------------ */
+
+/* The invariant helpers of weft/harness.h dereferenced NULL. */
+Test(bounds, harness_counters_and_watches_take_null)
+{
+    weft_harness_acquire(NULL);
+    weft_harness_release(NULL);
+    weft_harness_counter_reset(NULL);
+    cr_assert_eq(weft_harness_outstanding(NULL), -EINVAL);
+    weft_harness_watch_reset(NULL);
+    weft_harness_watch_close(NULL);
+    weft_harness_watch_effect(NULL, NULL);
+    weft_harness_counter c = { 0 };
+    weft_harness_acquire(&c);
+    cr_assert_eq(weft_harness_outstanding(&c), 1);
+    weft_harness_release(&c);
+    cr_assert_eq(weft_harness_outstanding(&c), 0);
 }
