@@ -166,6 +166,10 @@ static int wait_from_thread(weft_join *h, weft_outcome *out, uint64_t deadline_n
     if (holder(t, NULL) != HELD_BY_NONE)
         return -EBUSY;
     if (!is_complete(t)) {
+        /* A simulated runtime runs tasks only inside weft_block_on on its
+         * own thread (weft/sim.h): nothing would finish this one meanwhile. */
+        if (t->rt->sim.on)
+            return -EDEADLK;
         weft__thread_waiter tw;
         enum install r = install_waker(t, weft__waker_for_thread(&tw));
         if (r == BUSY)

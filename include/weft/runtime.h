@@ -255,7 +255,9 @@ WEFT_EXTERN weft_poll weft_join_await_timeout(weft_cx *cx, weft_join_timeout *jt
                                               weft_outcome *out, uint64_t timeout_ns);
 
 /* Block the calling thread (not a worker: -EDEADLK) until the task finishes.
- * -EBUSY, with nothing changed, while another task or thread waits on h. */
+ * -EBUSY, with nothing changed, while another task or thread waits on h.
+ * -EDEADLK too for a task of a simulated runtime (weft/sim.h) that has not
+ * finished: only weft_block_on runs its tasks. */
 WEFT_EXTERN int weft_join_wait(weft_join *h, weft_outcome *out);
 
 /*
@@ -264,6 +266,7 @@ WEFT_EXTERN int weft_join_wait(weft_join *h, weft_outcome *out);
  * -ETIMEDOUT at once and gives the handle up (it is empty afterwards): a task
  * spawned WEFT_TASK_CANCEL_SAFE is also aborted (source WEFT_CANCEL_TIMEOUT);
  * any other task keeps running to completion, detached, its result dropped.
+ * Refuses what weft_join_wait refuses, with the same errors, before waiting.
  */
 WEFT_EXTERN int weft_join_wait_timeout(weft_join *h, weft_outcome *out, uint64_t timeout_ns);
 

@@ -9,6 +9,11 @@
  * withdrawal). Two threads that wait at once get 0 and -EBUSY, where a
  * debug build used to fail an assertion.
  *
+ * On a simulated runtime, which runs tasks only inside weft_block_on, a
+ * thread's join of a task that has not finished is -EDEADLK and keeps the
+ * handle (weft_join_wait used to wait for ever, weft_join_wait_timeout to
+ * wait out its limit and give the handle up).
+ *
  * Handshakes, never sleeps: a task waits on the handle once its leaf slot
  * points at it (the join waker is installed before); a thread once the
  * child's JOIN_WAKER bit is set; the child returns when the test opens its
@@ -17,6 +22,7 @@
  */
 #include "core_util.h"
 #include "runtime/task.h"
+#include "weft/sim.h"
 
 TestSuite(join_misuse, .timeout = 120);
 
@@ -249,5 +255,43 @@ Test(join_misuse, two_threads_wait_at_once)
         cr_assert_null(h.weft_task);
     }
     rt_done(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+/* ---- a simulated runtime ------------------------------------------------------ */
+
+struct yielder {
+    weft_frame f;
+    weft_poll rc;
+};
+
+static weft_poll yielder_poll(weft_cx *cx, void *p)
+{
+    struct yielder *y = p;
+    WEFT_BEGIN(&y->f);
+    WEFT_YIELD(&y->f, y->rc);
+    WEFT_RETURN(&y->f, VALUE);
+    WEFT_END(&y->f);
+}
+
+Test(join_misuse, thread_join_on_a_simulated_runtime_is_edeadlk)
+{
+    weft_runtime *rt;
+    weft_sim_opts o = { .seed = 7 };
+    cr_assert_eq(weft_sim_runtime_new(&rt, &o), 0);
+    struct yielder y = { .rc = 0 };
+    weft_join h = WEFT_JOIN_INIT;
+    cr_assert_eq(weft_spawn(rt, &DESC(yielder_poll, &y, NULL, 0), &h), 0);
+    weft__task *t = h.weft_task;
+    weft_outcome out;
+    cr_assert_eq(weft_join_wait_timeout(&h, &out, 1000000000ull), -EDEADLK);
+    cr_assert_eq(weft_join_wait(&h, &out), -EDEADLK);
+    cr_assert_eq(h.weft_task, t, "a refused join changed the handle");
+    /* The simulation runs inside weft_block_on; a task there joins it. */
+    struct joiner j = { .h = &h };
+    cr_assert_eq(weft_block_on(rt, &DESC(joiner_poll, &j, NULL, 0), &out), 0);
+    cr_assert_eq(out.value, VALUE);
+    cr_assert_null(h.weft_task);
+    cr_assert_eq(weft_runtime_free(rt), 0);
     WEFT_ASSERT_NO_LEAKS();
 }
