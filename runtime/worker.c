@@ -258,10 +258,6 @@ static weft__task *next_task(weft_worker *w)
     return t ? t : pull_inject(w);
 }
 
-/* Invariant 7: nothing else to run, so the yielded tasks' turn, after the
- * ring, the due timers (`what`: the simulator reaps and fires itself) and a
- * batch of the inject queue. Returns the next task, or NULL when none
- * yielded. */
 /* Move the yielded tasks to the back of the local queue, only as many as
  * fit: pushing more would overflow half the queue to our spill, under its
  * lock, only for this worker to pull it back. The rest keep their turn at
@@ -283,6 +279,10 @@ static weft__push_outcome requeue_yielded(weft_worker *w)
     return how;
 }
 
+/* Invariant 7: nothing else to run, so the yielded tasks' turn, after the
+ * ring, the due timers (`what`: the simulator reaps and fires itself) and a
+ * batch of the inject queue. Returns the next task, or NULL when none
+ * yielded. */
 static weft__task *after_yields(weft_worker *w, enum weft__tick what)
 {
     if (!w->yielded_head)
@@ -301,6 +301,18 @@ static weft__task *after_yields(weft_worker *w, enum weft__tick what)
     return next;
 }
 
+/* A declined victim's gate opens WATCH_INTERVAL_NS after the record's
+ * look if it makes no progress meanwhile (with progress, the next look
+ * judges afresh): the park watches until the first gate opens, not for a
+ * whole interval from whenever it starts, or a thief woken in between (by
+ * its own timer) would put off a stuck victim's queue by up to twice the
+ * interval. */
+static void note_look_again(weft_worker *w, uint64_t when)
+{
+    if (w->look_again_at == 0 || when < w->look_again_at)
+        w->look_again_at = when;
+}
+
 /* Is v's backlog (its queue and its spill) worth taking from? A steal
  * moves tasks to another core, and with them every line they share with
  * the tasks left behind: two tasks that talk through a channel or a mutex
@@ -316,18 +328,6 @@ static weft__task *after_yields(weft_worker *w, enum weft__tick what)
  * progress between two such looks" then means one chain ran all along,
  * however far apart the looks were, so no record goes stale. Declining
  * sets `look_again_at`, which makes the thief a watcher when it parks. */
-/* A declined victim's gate opens WATCH_INTERVAL_NS after the record's
- * look if it makes no progress meanwhile (with progress, the next look
- * judges afresh): the park watches until the first gate opens, not for a
- * whole interval from whenever it starts, or a thief woken in between (by
- * its own timer) would put off a stuck victim's queue by up to twice the
- * interval. */
-static void note_look_again(weft_worker *w, uint64_t when)
-{
-    if (w->look_again_at == 0 || when < w->look_again_at)
-        w->look_again_at = when;
-}
-
 static bool worth_stealing(weft_worker *w, uint32_t victim)
 {
     weft_worker *v = &w->rt->workers[victim];
