@@ -61,8 +61,9 @@
  *
  * From outside the tasks, only weft_block_on (and weft_runtime_shutdown/free)
  * drive a simulated runtime, and only from the thread that created it (its
- * rings are that thread's); weft_join_wait on a task that has not finished
- * would wait for ever, because nothing else runs the workers.
+ * rings are that thread's); weft_join_wait (and _timeout) on a task that
+ * has not finished returns -EDEADLK and keeps the handle, because nothing
+ * else runs the workers.
  */
 #ifndef WEFT_SIM_H
 #define WEFT_SIM_H
