@@ -41,13 +41,6 @@
 #include "runtime/rt.h"
 #include "runtime/task.h"
 #include "weft/scope.h"
-#include "weft_config.h"
-
-#if WEFT_HAVE_JEMALLOC
-#include <jemalloc/jemalloc.h>
-#else
-#include <malloc.h>
-#endif
 
 _Static_assert(sizeof(weft__timer) <= sizeof(((weft_scope *)0)->weft_timer),
                "weft_scope.weft_timer must hold a weft__timer");
@@ -91,23 +84,6 @@ static uint32_t frame_offset(weft__task *t, const weft_scope *sc)
     return (uint32_t)((uintptr_t)sc - (uintptr_t)top_frame(t));
 }
 
-/* Bytes from the frame to the end of the task's allocation: the frame and
- * at most the allocator's rounding. The task keeps no frame size, but its
- * allocation starts where task.h puts it: before the token bindings, padded
- * to WEFT__FRAME_ALIGN (task.c, prefix_size). */
-static size_t frame_room(weft__task *t)
-{
-    size_t parts = (size_t)((char *)t - (char *)weft__task_bindings(t));
-    size_t prefix = (parts + WEFT__FRAME_ALIGN - 1) & ~(size_t)(WEFT__FRAME_ALIGN - 1);
-    void *base = (char *)t - prefix;
-#if WEFT_HAVE_JEMALLOC
-    size_t size = sallocx(base, 0);
-#else
-    size_t size = malloc_usable_size(base);
-#endif
-    return size - prefix - WEFT__FRAME_OFFSET;
-}
-
 /* Whether sc lies wholly in the frame, after its header: the chain stores
  * it as a 32-bit offset, and only the frame lives exactly as long as the
  * task (scope.h's -EINVAL for "a scope outside the task's frame"). Checked
@@ -115,7 +91,7 @@ static size_t frame_room(weft__task *t)
 static bool in_frame(weft__task *t, const weft_scope *sc)
 {
     uintptr_t top = (uintptr_t)top_frame(t), at = (uintptr_t)sc;
-    size_t room = frame_room(t);
+    size_t room = weft__task_frame_room(t);
     return at >= top + sizeof(weft_frame) && room >= sizeof *sc
         && at - top <= room - sizeof *sc;
 }

@@ -25,6 +25,8 @@
 
 #if WEFT_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
+#else
+#include <malloc.h>
 #endif
 
 static _Atomic long fail_countdown;
@@ -106,6 +108,11 @@ void weft__free_unsized(void *p)
         dallocx(p, tcache_flags);
 }
 
+size_t weft__alloc_usable(void *p)
+{
+    return sallocx(p, 0);
+}
+
 #else
 
 void weft__alloc_thread_start(unsigned worker)
@@ -133,6 +140,11 @@ void weft__free(void *p, size_t size)
 void weft__free_unsized(void *p)
 {
     free(p);
+}
+
+size_t weft__alloc_usable(void *p)
+{
+    return malloc_usable_size(p);
 }
 
 #endif

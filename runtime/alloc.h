@@ -17,6 +17,8 @@ void *weft__calloc(size_t size);
 void weft__free(void *p, size_t size);
 /* For objects whose size is not kept (tasks): the allocator looks it up. */
 void weft__free_unsized(void *p);
+/* Bytes usable at p, an allocation of ours: its size and the rounding. */
+size_t weft__alloc_usable(void *p);
 
 /* A worker's own cache and arena (runtime/alloc_arena.h): set up when the
  * worker of this index starts, the cache destroyed when it exits. */

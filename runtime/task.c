@@ -177,6 +177,12 @@ void weft__task_free(weft__task *t)
     weft__task_free_now(t);
 }
 
+size_t weft__task_frame_room(weft__task *t)
+{
+    size_t prefix = prefix_size(weft__task_layout(t), t->nbindings);
+    return weft__alloc_usable((char *)t - prefix) - prefix - WEFT__FRAME_OFFSET;
+}
+
 void weft__task_free_now(weft__task *t)
 {
     /* nbindings is still the spawn's count: unbinding leaves it alone. */

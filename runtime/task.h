@@ -244,6 +244,9 @@ void weft__task_unref(weft__task *t);
 void weft__task_free(weft__task *t);
 /* weft__task_free without asking the task dump (runtime/dump.h). */
 void weft__task_free_now(weft__task *t);
+/* Bytes from the frame to the end of the task's allocation: the frame and
+ * at most the allocator's rounding (the task keeps no frame size). */
+size_t weft__task_frame_room(weft__task *t);
 
 /* Wake paths: schedule the task if the transition says so. */
 void weft__task_wake_by_ref(weft__task *t);
