@@ -40,11 +40,15 @@
  *      keep the local queue full, and a task woken from another thread (the
  *      inject queue) or by I/O waits up to global_queue_interval polls of
  *      theirs. On a worker whose queue never runs dry, the list also goes
- *      to the back of the queue every EVENT_INTERVAL ticks (as tokio wakes
- *      its deferred tasks at each maintenance), or a yielded task would
- *      wait as long as the queue stays busy. A yield costs one CAS on the
- *      task's state (RUNNING to NOTIFIED after the poll), not a wake during
- *      the poll and then a transition to idle.
+ *      to the back of the queue once its head's turn has come: after as
+ *      many ticks as there were tasks in the queue and spill when the head
+ *      started waiting (`yielded_due`), or a yielded task would wait as
+ *      long as the queue stays busy. Not sooner, on a fixed interval (as
+ *      tokio wakes its deferred tasks at each maintenance): that keeps a
+ *      worker whose tasks all yield from ever running dry, and cost
+ *      yield_many a third of its throughput on two workers. A yield costs
+ *      one CAS on the task's state (RUNNING to NOTIFIED after the poll),
+ *      not a wake during the poll and then a transition to idle.
  *   8. What overflows the local queue (half of it, when full) goes to the
  *      worker's own spill, not to the inject queue. The owner takes from
  *      its spill when its queue runs dry and on alternate fairness ticks;
@@ -154,6 +158,13 @@ static void schedule_local(weft_worker *w, weft__task *t, bool is_yield)
         notify_after_push(w, how, len);
 }
 
+/* Invariant 7: the tick by which everything queued ahead of a task that
+ * starts waiting in the yielded list now has had a turn. */
+static uint32_t turn_after_backlog(weft_worker *w)
+{
+    return w->tick + weft__local_len(&w->queue) + (uint32_t)weft__inject_len(&w->spill) + 1;
+}
+
 void weft__schedule_yielded(weft__task *t)
 {
     weft_worker *w = weft__current_worker;
@@ -162,10 +173,12 @@ void weft__schedule_yielded(weft__task *t)
         return;
     }
     t->queue_next = NULL;
-    if (w->yielded_tail)
+    if (w->yielded_tail) {
         w->yielded_tail->queue_next = t;
-    else
+    } else {
         w->yielded_head = t;
+        w->yielded_due = turn_after_backlog(w);
+    }
     w->yielded_tail = t;
 }
 
@@ -276,6 +289,8 @@ static weft__push_outcome requeue_yielded(weft_worker *w)
     w->yielded_head = t;
     if (!t)
         w->yielded_tail = NULL;
+    else
+        w->yielded_due = turn_after_backlog(w);
     return how;
 }
 
@@ -649,8 +664,11 @@ static void park(weft_worker *w)
 }
 
 /* Invariant 7's other half: a worker whose queue never runs dry would
- * otherwise never run its yielded tasks again. As after_yields, wake a
- * sleeper only for what waits behind the task we run next. */
+ * otherwise never run its yielded tasks again. Only once the head's turn
+ * has come and the queue still holds work: with the queue empty,
+ * after_yields runs this tick, and takes from the inject queue first. As
+ * after_yields, wake a sleeper only for what waits behind the task we run
+ * next. */
 static void requeue_yielded_in_turn(weft_worker *w)
 {
     weft__push_outcome how = requeue_yielded(w);
@@ -660,7 +678,7 @@ static void requeue_yielded_in_turn(weft_worker *w)
 }
 
 /* Per tick: the driver (every EVENT_INTERVAL ticks in full, else only what
- * is waiting), the yielded tasks (every EVENT_INTERVAL ticks: invariant 7),
+ * is waiting), the yielded tasks (when their turn has come: invariant 7),
  * tasks handed back to our registry shard, and shutdown. */
 static void maintain(weft_worker *w, enum weft__tick what)
 {
@@ -668,7 +686,8 @@ static void maintain(weft_worker *w, enum weft__tick what)
     weft__driver_tick(&w->driver, what);
     if (what == WEFT__TICK_FULL)
         fire_others_sleeps(w);
-    if (__builtin_expect(w->yielded_head != NULL, 0) && w->tick % EVENT_INTERVAL == 0)
+    if (__builtin_expect(w->yielded_head != NULL, 0) && (int32_t)(w->tick - w->yielded_due) >= 0
+        && weft__local_len(&w->queue) > 0)
         requeue_yielded_in_turn(w);
     if (weft__registry_has_handed_back(&rt->registry, w->index))
         weft__registry_drain(&rt->registry, w->index);

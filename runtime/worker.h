@@ -53,6 +53,9 @@ typedef struct weft_worker {
     struct weft_runtime *rt;
     struct weft__task *lifo;
     struct weft__task *yielded_head, *yielded_tail;   /* owner only, FIFO */
+    /* Owner only: the tick by which the list's head has waited its turn
+     * (worker.c, invariant 7); compared as a difference, so it may wrap. */
+    uint32_t yielded_due;
     uint32_t index;
     uint32_t tick;
     bool lifo_enabled;
