@@ -175,11 +175,11 @@ bool weft_cx_cancel_due(weft_cx *cx)
 
 /* Regions 65535 deep can only be unmatched enters piling up (a loop that
  * enters and never exits), and the call has no error to return: the task
- * stays shielded for good, which is what those enters asked for, rather
- * than have weft abort the process on the user's behalf. Exits no longer
- * count there, since the depth has lost track of them; the runtime's
- * shutdown still tears such a task down after its grace period. */
-#define SHIELD_STUCK UINT16_MAX
+ * stays shielded for good (WEFT__SHIELD_STUCK), which is what those enters
+ * asked for, rather than have weft abort the process on the user's behalf.
+ * Exits no longer count there, since the depth has lost track of them; the
+ * runtime's shutdown still tears such a task down after its grace period. */
+#define SHIELD_STUCK WEFT__SHIELD_STUCK
 
 void weft_shield_enter(weft_cx *cx)
 {

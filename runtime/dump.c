@@ -165,7 +165,9 @@ static void print_task(FILE *out, const weft_task_info *t, unsigned workers)
     print_ms(out, "idle", t->since_poll_ns);
     if (t->cancel_requested)
         fprintf(out, " cancel=%s", weft_cancel_source_name(t->cancel_source));
-    if (t->shield_depth)
+    if (t->shield_depth == WEFT__SHIELD_STUCK)
+        fputs(" shield=always", out);
+    else if (t->shield_depth)
         fprintf(out, " shield=%u", t->shield_depth);
     if (t->group)
         fprintf(out, " group=%#" PRIxPTR, t->group);

@@ -134,7 +134,7 @@ weft__task *weft__task_new(weft_runtime *rt, const weft_task_desc *desc, bool jo
     if (layout & WEFT__HAS_TIMES)
         init_times(t, desc);
     if (desc->flags & WEFT_TASK_SHIELDED)
-        t->shield_depth = 1;    /* an outermost shield that never ends */
+        t->shield_depth = WEFT__SHIELD_STUCK;   /* a shield no exit ends */
     void *frame = weft__task_frame(t);
     if (desc->frame)
         memcpy(frame, desc->frame, desc->frame_size);

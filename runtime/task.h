@@ -195,6 +195,11 @@ static inline void weft__task_set_site(weft__task *t, const weft_site *site)
     __atomic_store_n(&t->suspended_at, site, __ATOMIC_RELAXED);
 }
 
+/* A shield depth that enters and exits leave alone: a task spawned
+ * WEFT_TASK_SHIELDED (an unmatched exit must not lift its shield), or one
+ * whose enters piled up past the counter (runtime/cancel.c). */
+#define WEFT__SHIELD_STUCK UINT16_MAX
+
 static inline uint16_t weft__task_shield_depth(const weft__task *t)
 {
     return __atomic_load_n(&t->shield_depth, __ATOMIC_RELAXED);

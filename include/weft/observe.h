@@ -99,7 +99,9 @@ typedef struct weft_task_info {
     uint64_t since_poll_ns;     /* since its last poll began, or WEFT_TIME_UNKNOWN */
     bool cancel_requested;
     weft_cancel_source cancel_source;   /* WEFT_CANCEL_NONE when not requested */
-    unsigned shield_depth;
+    unsigned shield_depth;      /* open shield regions; 65535: shielded for
+                                   good (spawned WEFT_TASK_SHIELDED, or
+                                   enters piled up past the deepest nesting) */
     unsigned shard;             /* the worker that spawned it; the worker count
                                    for a task spawned from outside */
     uintptr_t group;            /* shared by a group's tasks; 0: none or unknown */

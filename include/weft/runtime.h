@@ -145,7 +145,9 @@ enum weft_task_flags {
      * stops it without resuming it. */
     WEFT_TASK_CANCEL_SAFE = 1u << 0,
     /* The whole task is one shield region: requests are recorded but never
-     * delivered; shutdown still tears it down after the grace period. */
+     * delivered, and no weft_shield_exit ends it (its task dump shows
+     * shield_depth 65535); shutdown still tears it down after the grace
+     * period. */
     WEFT_TASK_SHIELDED = 1u << 1,
 };
 

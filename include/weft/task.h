@@ -142,8 +142,9 @@ WEFT_EXTERN bool weft_cx_coop(weft_cx *cx);
 
 /* Shield regions (nestable): cancellation requests are held until the
  * outermost region ends, and delivered at the first await after it. An exit
- * with no region open does nothing. Regions nest 65534 deep; an enter past
- * that (unmatched enters piling up) leaves the task shielded until it ends,
+ * with no region open does nothing, and none ends the shield of a task
+ * spawned WEFT_TASK_SHIELDED. Regions nest 65534 deep; an enter past that
+ * (unmatched enters piling up) leaves the task shielded until it ends,
  * exits included. */
 WEFT_EXTERN void weft_shield_enter(weft_cx *cx);
 WEFT_EXTERN void weft_shield_exit(weft_cx *cx);

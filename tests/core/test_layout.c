@@ -61,7 +61,7 @@ static void check_shape(const struct shape *sh, weft_token **tokens)
     cr_assert_eq(frame->payload[2], 3);
     cr_assert_eq(weft__task_drop_fn(t), d.drop);
     cr_assert_eq(weft__task_name(t), d.name);
-    cr_assert_eq(t->shield_depth, sh->shielded ? 1 : 0);
+    cr_assert_eq(t->shield_depth, sh->shielded ? WEFT__SHIELD_STUCK : 0);
 
     bool want_record = sh->joinable || sh->ntokens || sh->shielded;
     weft__cancel_record *rec = weft__task_record(t);
