@@ -186,7 +186,9 @@ typedef struct weft_task_desc {
  * The handle to a spawned task's result. Caller-allocated; weft_spawn fills
  * it. Joining consumes it (it becomes empty); so do detach and a successful
  * join after which the task is gone. Copies of a handle are not tracked: use
- * one copy.
+ * one copy, from one thread or task at a time. A join or detach while another
+ * waits on the handle returns -EBUSY, but two calls that start on it at the
+ * same moment race on the handle itself: order them as for any shared data.
  */
 typedef struct weft_join {
     struct weft__task *weft_task;   /* private; NULL = empty */
