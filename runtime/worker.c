@@ -43,12 +43,14 @@
  *      to the back of the queue once its head's turn has come: after as
  *      many ticks as there were tasks in the queue and spill when the head
  *      started waiting (`yielded_due`), or a yielded task would wait as
- *      long as the queue stays busy. Not sooner, on a fixed interval (as
- *      tokio wakes its deferred tasks at each maintenance): that keeps a
- *      worker whose tasks all yield from ever running dry, and cost
- *      yield_many a third of its throughput on two workers. A yield costs
- *      one CAS on the task's state (RUNNING to NOTIFIED after the poll),
- *      not a wake during the poll and then a transition to idle.
+ *      long as the queue stays busy; and then as when the queue runs dry,
+ *      behind the ring, the timers and a batch of the inject queue. Not
+ *      sooner, on a fixed interval (as tokio wakes its deferred tasks at
+ *      each maintenance): that keeps a worker whose tasks all yield from
+ *      ever running dry, and cost yield_many a third of its throughput on
+ *      two workers. A yield costs one CAS on the task's state (RUNNING to
+ *      NOTIFIED after the poll), not a wake during the poll and then a
+ *      transition to idle.
  *   8. What overflows the local queue (half of it, when full) goes to the
  *      worker's own spill, not to the inject queue. The owner takes from
  *      its spill when its queue runs dry and on alternate fairness ticks;
@@ -294,10 +296,10 @@ static weft__push_outcome requeue_yielded(weft_worker *w)
     return how;
 }
 
-/* Invariant 7: nothing else to run, so the yielded tasks' turn, after the
- * ring, the due timers (`what`: the simulator reaps and fires itself) and a
- * batch of the inject queue. Returns the next task, or NULL when none
- * yielded. */
+/* Invariant 7: the yielded tasks' turn (nothing else to run, or their turn
+ * has come), after the ring, the due timers (`what`: the simulator reaps
+ * and fires itself) and a batch of the inject queue. Returns the next task,
+ * or NULL when none yielded. */
 static weft__task *after_yields(weft_worker *w, enum weft__tick what)
 {
     if (!w->yielded_head)
@@ -663,32 +665,14 @@ static void park(weft_worker *w)
         weft__pace_work(&w->pace, w->work_seen);
 }
 
-/* Invariant 7's other half: a worker whose queue never runs dry would
- * otherwise never run its yielded tasks again. Only once the head's turn
- * has come and the queue still holds work: with the queue empty,
- * after_yields runs this tick, and takes from the inject queue first. As
- * after_yields, wake a sleeper only for what waits behind the task we run
- * next. */
-static void requeue_yielded_in_turn(weft_worker *w)
-{
-    weft__push_outcome how = requeue_yielded(w);
-    uint32_t len = weft__local_len(&w->queue);
-    if (how != WEFT__PUSH_LOCAL || len > (w->lifo ? 0u : 1u))
-        notify_after_push(w, how, len);
-}
-
 /* Per tick: the driver (every EVENT_INTERVAL ticks in full, else only what
- * is waiting), the yielded tasks (when their turn has come: invariant 7),
- * tasks handed back to our registry shard, and shutdown. */
+ * is waiting), tasks handed back to our registry shard, and shutdown. */
 static void maintain(weft_worker *w, enum weft__tick what)
 {
     weft_runtime *rt = w->rt;
     weft__driver_tick(&w->driver, what);
     if (what == WEFT__TICK_FULL)
         fire_others_sleeps(w);
-    if (__builtin_expect(w->yielded_head != NULL, 0) && (int32_t)(w->tick - w->yielded_due) >= 0
-        && weft__local_len(&w->queue) > 0)
-        requeue_yielded_in_turn(w);
     if (weft__registry_has_handed_back(&rt->registry, w->index))
         weft__registry_drain(&rt->registry, w->index);
     if (__builtin_expect(closing_unseen(w), 0))
@@ -728,15 +712,33 @@ static bool spin_for_work(weft_worker *w, weft__task **t)
     return false;
 }
 
+/* Invariant 7's other half: on a worker whose queue never runs dry, the
+ * yielded tasks' turn comes when everything queued ahead of them has had
+ * one. Then they go the way they go when the queue runs dry, behind what
+ * the ring, the timers and the inject queue hold: requeued alone, they
+ * would put a task woken from outside behind all of them. */
+static bool yielded_turn_due(weft_worker *w)
+{
+    return __builtin_expect(w->yielded_head != NULL, 0)
+        && (int32_t)(w->tick - w->yielded_due) >= 0 && weft__local_len(&w->queue) > 0;
+}
+
+/* The next task this worker holds itself, or NULL. */
+static weft__task *next_own_task(weft_worker *w, enum weft__tick what)
+{
+    if (yielded_turn_due(w))
+        return after_yields(w, what);
+    weft__task *t = next_task(w);
+    return t ? t : after_yields(w, what);
+}
+
 static void run(weft_worker *w)
 {
     weft_runtime *rt = w->rt;
     while (!atomic_load_explicit(&rt->stop, memory_order_acquire)) {
         w->tick++;
         maintain(w, w->tick % EVENT_INTERVAL == 0 ? WEFT__TICK_FULL : WEFT__TICK_BUSY);
-        weft__task *t = next_task(w);
-        if (!t)
-            t = after_yields(w, WEFT__TICK_FULL);
+        weft__task *t = next_own_task(w, WEFT__TICK_FULL);
         if (!t)
             t = steal_work(w);
         if (!t && fire_others_sleeps(w) > 0)
@@ -823,9 +825,7 @@ weft__task *weft__worker_sim_pick(weft_worker *w)
     w->sim_chain = false;
     w->tick++;
     maintain(w, WEFT__TICK_HANDOFFS);   /* the simulator reaps and fires itself */
-    t = next_task(w);
-    if (!t)
-        t = after_yields(w, WEFT__TICK_HANDOFFS);
+    t = next_own_task(w, WEFT__TICK_HANDOFFS);
     if (!t)
         t = steal_work(w);
     if (!t) {
