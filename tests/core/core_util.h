@@ -10,6 +10,8 @@
  *                                cancel hook drops the waker (WITHDRAWN).
  *   gate_leaf                    a leaf opened from another thread; its hook
  *                                reports RACED once the gate was opened.
+ *   pp_player                    one of a ping-pong pair: tasks that keep a
+ *                                worker busy by waking each other.
  */
 #ifndef WEFT_TESTS_CORE_UTIL_H
 #define WEFT_TESTS_CORE_UTIL_H
@@ -194,6 +196,65 @@ static inline weft_poll gate_poll(weft_cx *cx, gate_leaf *g)
     pthread_mutex_unlock(&g->lock);
     weft_cx_suspend(cx, g, gate_withdraw);
     return WEFT_PENDING;
+}
+
+/* ---- ping-pong pairs ----------------------------------------------------- */
+
+/* Two tasks that wake each other through a pair of weft_notify, for tests
+ * that need a worker kept busy without ever running dry. After each wake a
+ * player calls `turn` (the test counts there) and leaves once `done` says
+ * so: A right after a pass, B right after its reply, so its partner is never
+ * left waiting, even one that never had a turn. pp_spawn starts player i of
+ * pairs[i / 2] (even i: A, which sets the pair up). */
+struct pp_pair {
+    weft_notify to_a, to_b;
+};
+
+struct pp_player {
+    weft_frame f;
+    struct pp_pair *pair;
+    bool is_a;
+    void (*turn)(struct pp_player *pl);
+    bool (*done)(void);
+    long turns;                 /* for `turn`'s use */
+    weft_notify_waiter waiter;
+    weft_poll rc;
+};
+
+static inline weft_poll pp_player_poll(weft_cx *cx, void *p)
+{
+    struct pp_player *pl = p;
+    weft_notify *mine = pl->is_a ? &pl->pair->to_a : &pl->pair->to_b;
+    weft_notify *theirs = pl->is_a ? &pl->pair->to_b : &pl->pair->to_a;
+    WEFT_BEGIN(&pl->f);
+    for (;;) {
+        if (pl->is_a) {
+            weft_notify_one(theirs);
+            if (pl->done())
+                break;
+        }
+        pl->waiter = (weft_notify_waiter)WEFT_NOTIFY_WAITER_INIT;
+        WEFT_AWAIT(&pl->f, pl->rc, weft_notify_wait(cx, mine, &pl->waiter));
+        if (pl->rc < 0)
+            WEFT_RETURN(&pl->f, pl->rc);
+        if (!pl->is_a)
+            weft_notify_one(theirs);
+        pl->turn(pl);
+        if (!pl->is_a && pl->done())
+            break;
+    }
+    WEFT_RETURN(&pl->f, 0);
+    WEFT_END(&pl->f);
+}
+
+static inline int pp_spawn(weft_runtime *rt, struct pp_pair *pairs, int i,
+                           void (*turn)(struct pp_player *), bool (*done)(void), weft_join *join)
+{
+    struct pp_pair *pair = &pairs[i / 2];
+    if (i % 2 == 0)
+        *pair = (struct pp_pair){ WEFT_NOTIFY_INIT, WEFT_NOTIFY_INIT };
+    struct pp_player pl = { .pair = pair, .is_a = i % 2 == 0, .turn = turn, .done = done };
+    return weft_spawn(rt, &WEFT_TASK(pp_player_poll, &pl), join);
 }
 
 /* ---- misc ----------------------------------------------------------------- */

@@ -155,18 +155,9 @@ enum { PAIRS = 300, TASKS = 2 * PAIRS, ROUNDS_GUARD = 5 * 1000 * 1000 };
 static _Atomic bool stop;
 static _Atomic long ran_twice, rounds;
 
-struct pair { weft_notify to_a, to_b; };
-
-struct player {
-    weft_frame f;
-    struct pair *pair;
-    bool is_a;
-    weft_notify_waiter waiter;
-    long turns;
-    weft_poll rc;
-};
-
-static void took_turn(struct player *pl)
+/* Each player's every turn counts; the second of each ends the test once
+ * every player has had it. */
+static void took_turn(struct pp_player *pl)
 {
     if (++pl->turns == 2 && atomic_fetch_add(&ran_twice, 1) + 1 == TASKS)
         atomic_store(&stop, true);
@@ -174,39 +165,15 @@ static void took_turn(struct player *pl)
         atomic_store(&stop, true);
 }
 
-/* A: pass, then wait. B: wait, then pass. Each leaves only right after a
- * pass, so its partner never waits for ever, even when the other never got
- * a turn before `stop`. */
-static weft_poll player_poll(weft_cx *cx, void *p)
+static bool stopped(void)
 {
-    struct player *pl = p;
-    weft_notify *mine = pl->is_a ? &pl->pair->to_a : &pl->pair->to_b;
-    weft_notify *theirs = pl->is_a ? &pl->pair->to_b : &pl->pair->to_a;
-    WEFT_BEGIN(&pl->f);
-    for (;;) {
-        if (pl->is_a) {
-            weft_notify_one(theirs);
-            if (atomic_load(&stop))
-                break;
-        }
-        pl->waiter = (weft_notify_waiter)WEFT_NOTIFY_WAITER_INIT;
-        WEFT_AWAIT(&pl->f, pl->rc, weft_notify_wait(cx, mine, &pl->waiter));
-        if (pl->rc < 0)
-            WEFT_RETURN(&pl->f, pl->rc);
-        if (!pl->is_a)
-            weft_notify_one(theirs);
-        took_turn(pl);
-        if (!pl->is_a && atomic_load(&stop))
-            break;
-    }
-    WEFT_RETURN(&pl->f, 0);
-    WEFT_END(&pl->f);
+    return atomic_load(&stop);
 }
 
 struct table {
     weft_frame f;
     weft_runtime *rt;
-    struct pair pairs[PAIRS];
+    struct pp_pair pairs[PAIRS];
     weft_join players[TASKS];
     weft_outcome out;
     int i;
@@ -218,11 +185,7 @@ static weft_poll table_poll(weft_cx *cx, void *p)
     struct table *tb = p;
     WEFT_BEGIN(&tb->f);
     for (tb->i = 0; tb->i < TASKS; tb->i++) {
-        struct pair *pair = &tb->pairs[tb->i / 2];
-        if (tb->i % 2 == 0)
-            *pair = (struct pair){ WEFT_NOTIFY_INIT, WEFT_NOTIFY_INIT };
-        struct player pl = { .pair = pair, .is_a = tb->i % 2 == 0 };
-        int rc = weft_spawn(tb->rt, &WEFT_TASK(player_poll, &pl), &tb->players[tb->i]);
+        int rc = pp_spawn(tb->rt, tb->pairs, tb->i, took_turn, stopped, &tb->players[tb->i]);
         if (rc < 0)
             WEFT_RETURN(&tb->f, rc);
     }

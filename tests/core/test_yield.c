@@ -144,60 +144,28 @@ Test(yield, a_task_yielding_alone_does_not_wake_the_other_worker)
 }
 
 /* A worker whose queue never runs dry still runs its yielded tasks again
- * (invariant 7): ping-pong pairs on the only worker keep its queue busy, and
- * a task that yields once must be back before they have exchanged many
- * times, not only when they stop. Counted in exchanges, not timed; the
+ * (invariant 7): ping-pong pairs on the only worker keep it busy, and a task
+ * that yields once must be back before they have exchanged many times, not
+ * only when they stop. Eight pairs keep the queue itself busy; one pair
+ * hands the worker on through the LIFO slot, so the queue holds at most the
+ * task the slot's limit pushes back. Counted in exchanges, not timed; the
  * pairs stop by themselves after PAIR_ROUNDS_CAP exchanges, so a yielded
  * task that waits for that fails the test instead of hanging it. */
-enum { PAIRS = 8, PAIR_ROUNDS_CAP = 1000000, ROUNDS_BEFORE_BACK = 10000 };
+enum { MAX_PAIRS = 8, PAIR_ROUNDS_CAP = 1000000, ROUNDS_BEFORE_BACK = 10000 };
 
 static _Atomic long pair_rounds;
 static _Atomic bool pairs_stop;
-
-struct pair {
-    weft_notify to_a, to_b;
-};
-
-struct player {
-    weft_frame f;
-    struct pair *pair;
-    bool is_a;
-    weft_notify_waiter waiter;
-    weft_poll rc;
-};
 
 static bool pairs_done(void)
 {
     return atomic_load(&pairs_stop) || atomic_load(&pair_rounds) >= PAIR_ROUNDS_CAP;
 }
 
-/* A notifies B and waits; B, woken, notifies A back: one exchange. A stops
- * after its notify, B after its reply, so neither is left waiting. */
-static weft_poll player_poll(weft_cx *cx, void *p)
+/* One exchange: A passed, B was woken and passed back. */
+static void count_exchange(struct pp_player *pl)
 {
-    struct player *pl = p;
-    weft_notify *mine = pl->is_a ? &pl->pair->to_a : &pl->pair->to_b;
-    weft_notify *theirs = pl->is_a ? &pl->pair->to_b : &pl->pair->to_a;
-    WEFT_BEGIN(&pl->f);
-    for (;;) {
-        if (pl->is_a) {
-            weft_notify_one(theirs);
-            if (pairs_done())
-                break;
-        }
-        pl->waiter = (weft_notify_waiter)WEFT_NOTIFY_WAITER_INIT;
-        WEFT_AWAIT(&pl->f, pl->rc, weft_notify_wait(cx, mine, &pl->waiter));
-        if (pl->rc < 0)
-            WEFT_RETURN(&pl->f, pl->rc);
-        if (!pl->is_a) {
-            weft_notify_one(theirs);
-            atomic_fetch_add(&pair_rounds, 1);
-            if (pairs_done())
-                break;
-        }
-    }
-    WEFT_RETURN(&pl->f, 0);
-    WEFT_END(&pl->f);
+    if (!pl->is_a)
+        atomic_fetch_add(&pair_rounds, 1);
 }
 
 struct once_yielder {
@@ -217,18 +185,17 @@ static weft_poll once_yielder_poll(weft_cx *cx, void *p)
     WEFT_END(&y->f);
 }
 
-Test(yield, a_yielded_task_runs_again_while_its_worker_stays_busy)
+/* Exchanges the pairs made between the yield and the yielded task's return. */
+static int64_t exchanges_while_yielded(int npairs)
 {
+    atomic_store(&pair_rounds, 0);
+    atomic_store(&pairs_stop, false);
     weft_runtime *rt = rt_make(1, 100);
-    static struct pair pairs[PAIRS];
-    weft_join pj[2 * PAIRS];
-    for (int i = 0; i < 2 * PAIRS; i++) {
-        struct pair *pair = &pairs[i / 2];
-        if (i % 2 == 0)
-            *pair = (struct pair){ WEFT_NOTIFY_INIT, WEFT_NOTIFY_INIT };
-        struct player pl = { .pair = pair, .is_a = i % 2 == 0 };
+    static struct pp_pair pairs[MAX_PAIRS];
+    weft_join pj[2 * MAX_PAIRS];
+    for (int i = 0; i < 2 * npairs; i++) {
         pj[i] = (weft_join)WEFT_JOIN_INIT;
-        cr_assert_eq(weft_spawn(rt, &WEFT_TASK(player_poll, &pl), &pj[i]), 0);
+        cr_assert_eq(pp_spawn(rt, pairs, i, count_exchange, pairs_done, &pj[i]), 0);
     }
     while (atomic_load(&pair_rounds) < 1000)
         sched_yield();          /* the pairs are going: the queue is busy */
@@ -239,10 +206,24 @@ Test(yield, a_yielded_task_runs_again_while_its_worker_stays_busy)
     weft_outcome out;
     cr_assert_eq(weft_join_wait(&yj, &out), 0);
     int64_t waited = out.value;
-    for (int i = 0; i < 2 * PAIRS; i++)
+    for (int i = 0; i < 2 * npairs; i++)
         cr_assert_eq(weft_join_wait(&pj[i], &out), 0);
+    rt_done(rt);
+    return waited;
+}
+
+Test(yield, a_yielded_task_runs_again_while_its_worker_stays_busy)
+{
+    int64_t waited = exchanges_while_yielded(MAX_PAIRS);
     cr_assert_lt(waited, ROUNDS_BEFORE_BACK, "the yielded task ran again after %lld exchanges",
                  (long long)waited);
-    rt_done(rt);
+    WEFT_ASSERT_NO_LEAKS();
+}
+
+Test(yield, a_yielded_task_runs_again_beside_a_lifo_chain)
+{
+    int64_t waited = exchanges_while_yielded(1);
+    cr_assert_lt(waited, ROUNDS_BEFORE_BACK, "the yielded task ran again after %lld exchanges",
+                 (long long)waited);
     WEFT_ASSERT_NO_LEAKS();
 }
